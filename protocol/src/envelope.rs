@@ -139,6 +139,32 @@ impl Envelope {
     }
 }
 
+/// Seals a body that is already serialised JSON (a sender that stores bodies as text, such
+/// as the agent's buffer, does not parse them again). `body_json` must be one JSON value.
+pub fn seal_raw(
+    from: &str,
+    seq: u64,
+    ts: i64,
+    kind: Kind,
+    body_json: &str,
+    key: &SigningKey,
+) -> Result<Vec<u8>, FrameError> {
+    let body: &RawValue =
+        serde_json::from_str(body_json).map_err(|e| FrameError::Encode(e.to_string()))?;
+    let wire = Wire {
+        v: ENVELOPE_VERSION,
+        from,
+        to: None,
+        seq,
+        ts,
+        exp: None,
+        kind,
+        body,
+    };
+    let json = serde_json::to_vec(&wire).map_err(|e| FrameError::Encode(e.to_string()))?;
+    Ok(frame(&json, key))
+}
+
 /// Frames already-serialised envelope JSON with its signature.
 pub fn frame(envelope_json: &[u8], key: &SigningKey) -> Vec<u8> {
     let sig = key.sign(envelope_json);
@@ -186,9 +212,8 @@ pub fn open(bytes: &[u8]) -> Result<RawFrame<'_>, FrameError> {
         )));
     }
     let body = wire.body.get();
-    let bad = |e: serde_json::Error| {
-        FrameError::Malformed(format!("{} body: {e}", wire.kind.as_str()))
-    };
+    let bad =
+        |e: serde_json::Error| FrameError::Malformed(format!("{} body: {e}", wire.kind.as_str()));
     let message = match wire.kind {
         Kind::Presence => Message::Presence(serde_json::from_str(body).map_err(bad)?),
         Kind::Telemetry => Message::Telemetry(serde_json::from_str(body).map_err(bad)?),

@@ -363,7 +363,11 @@ mod tests {
 
     #[test]
     fn raw_points_omit_the_aggregate() {
-        let p = Point { t: 1, v: 2.5, agg: None };
+        let p = Point {
+            t: 1,
+            v: 2.5,
+            agg: None,
+        };
         assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"t":1,"v":2.5}"#);
     }
 }

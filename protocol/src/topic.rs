@@ -43,7 +43,11 @@ pub struct Topic {
 impl Topic {
     /// Builds the topic string for an agent, direction and kind.
     pub fn format(agent_id: &str, direction: Direction, kind: Kind) -> String {
-        format!("{PREFIX}/{agent_id}/{}/{}", direction.as_str(), kind.as_str())
+        format!(
+            "{PREFIX}/{agent_id}/{}/{}",
+            direction.as_str(),
+            kind.as_str()
+        )
     }
 
     /// Parses a topic string; `None` when it is not a Storefleet topic.

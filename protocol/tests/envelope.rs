@@ -155,7 +155,9 @@ fn an_expired_command_is_refused_and_a_fresh_one_accepted() {
         key: ctl.public_key(),
     });
     let late = NOW + 60 * 60 * 1000;
-    let err = v.verify(&topic, &cmd("c1", 1, NOW + 1000), late).unwrap_err();
+    let err = v
+        .verify(&topic, &cmd("c1", 1, NOW + 1000), late)
+        .unwrap_err();
     assert_eq!(err.label(), "expired");
     assert!(v.verify(&topic, &cmd("c2", 2, late + 1000), late).is_ok());
 }
@@ -180,7 +182,10 @@ fn a_command_for_another_agent_is_refused_on_this_agents_topic() {
         key: ctl.public_key(),
     });
     let topic = Topic::format("gw-1", Direction::Down, Kind::Command);
-    assert_eq!(v.verify(&topic, &bytes, NOW).unwrap_err().label(), "malformed");
+    assert_eq!(
+        v.verify(&topic, &bytes, NOW).unwrap_err().label(),
+        "malformed"
+    );
 }
 
 #[test]

@@ -1,0 +1,307 @@
+//! The agent's configuration: typed structs with compiled-in defaults.
+//!
+//! Load order ([`load`]): compiled-in defaults, then the main file, then `agent.d/*.toml`
+//! drop-ins in name order, then `STOREFLEET_*` environment variables; then [`Config::validate`].
+//! Every error names the file (or variable), the key and what was expected.
+//! `storefleet-agent generate-config` prints `default.toml`, which a test keeps equal to
+//! [`Config::default`].
+
+mod load;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use load::{load, ConfigError, ConfigSource};
+
+/// The documented default configuration, as printed by `generate-config`.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+/// The whole agent configuration.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Who this agent is and where it keeps its state.
+    pub agent: AgentSection,
+    /// How to reach and trust the controller.
+    pub controller: ControllerSection,
+    /// Upload behaviour.
+    pub sync: SyncSection,
+    /// The local buffer.
+    pub buffer: BufferSection,
+    /// The local ingest endpoint for store applications.
+    pub ingest: IngestSection,
+    /// Gateway host metrics.
+    pub host: HostSection,
+    /// Inventory reports.
+    pub inventory: InventorySection,
+    /// Devices to probe.
+    pub devices: Vec<DeviceConfig>,
+}
+
+/// `[agent]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentSection {
+    /// Agent id; empty means derived from the agent's public key (`a-` + 16 hex digits).
+    pub id: String,
+    /// Store code this gateway belongs to, e.g. `S123`.
+    pub store: String,
+    /// Directory for the key pair and the buffer database.
+    pub state_dir: PathBuf,
+    /// How often the agent reports its own health as telemetry, in seconds (0: never).
+    pub health_interval_secs: u64,
+}
+
+impl Default for AgentSection {
+    fn default() -> Self {
+        AgentSection {
+            id: String::new(),
+            store: String::new(),
+            state_dir: PathBuf::from("/var/lib/storefleet"),
+            health_interval_secs: 60,
+        }
+    }
+}
+
+/// `[controller]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControllerSection {
+    /// Broker URL: `mqtt://host:port` or `mqtts://host:port` (TLS).
+    pub mqtt_url: String,
+    /// The controller's Ed25519 public key (base64). Empty: every command is refused.
+    pub public_key: String,
+    /// PEM file of CA certificates to trust for `mqtts://`; empty: the built-in web roots
+    /// are not used, so a CA file is required for TLS.
+    pub ca_file: PathBuf,
+    /// PEM client certificate for mutual TLS (optional).
+    pub client_cert_file: PathBuf,
+    /// PEM private key for the client certificate (optional).
+    pub client_key_file: PathBuf,
+    /// MQTT keep-alive, seconds.
+    pub keep_alive_secs: u64,
+}
+
+impl Default for ControllerSection {
+    fn default() -> Self {
+        ControllerSection {
+            mqtt_url: "mqtt://127.0.0.1:1883".into(),
+            public_key: String::new(),
+            ca_file: PathBuf::new(),
+            client_cert_file: PathBuf::new(),
+            client_key_file: PathBuf::new(),
+            keep_alive_secs: 30,
+        }
+    }
+}
+
+/// `[sync]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncSection {
+    /// Messages published and not yet acknowledged by the broker, at most.
+    pub inflight: u16,
+    /// Points in one telemetry message, at most.
+    pub max_batch_points: usize,
+    /// Bytes in one message, at most (the envelope JSON).
+    pub max_batch_bytes: usize,
+    /// First reconnect delay, milliseconds.
+    pub backoff_min_ms: u64,
+    /// Longest reconnect delay, milliseconds.
+    pub backoff_max_ms: u64,
+}
+
+impl Default for SyncSection {
+    fn default() -> Self {
+        SyncSection {
+            inflight: 32,
+            max_batch_points: 2000,
+            max_batch_bytes: 256 * 1024,
+            backoff_min_ms: 500,
+            backoff_max_ms: 60_000,
+        }
+    }
+}
+
+/// `[buffer]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BufferSection {
+    /// Disk quota for the whole buffer (database and its write-ahead log), bytes.
+    pub max_bytes: u64,
+    /// Share of the quota that events and command results may use, bytes. When it is full,
+    /// new events are refused (HTTP 503), never dropped.
+    pub events_max_bytes: u64,
+    /// `full`: every acknowledged write is on disk before the answer (survives a power cut).
+    /// `normal`: survives a crash of the agent but may lose the last writes on a power cut.
+    pub durability: Durability,
+}
+
+impl Default for BufferSection {
+    fn default() -> Self {
+        BufferSection {
+            max_bytes: 256 * 1024 * 1024,
+            events_max_bytes: 32 * 1024 * 1024,
+            durability: Durability::Full,
+        }
+    }
+}
+
+/// How hard the buffer syncs to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// fsync on every commit.
+    Full,
+    /// fsync at checkpoints only.
+    Normal,
+}
+
+/// `[ingest]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestSection {
+    /// Serve the local ingest and health endpoint.
+    pub enabled: bool,
+    /// Loopback address to listen on.
+    pub listen: SocketAddr,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for IngestSection {
+    fn default() -> Self {
+        IngestSection {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9181)),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// `[host]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostSection {
+    /// Seconds between host metric samples (0: off).
+    pub interval_secs: u64,
+}
+
+impl Default for HostSection {
+    fn default() -> Self {
+        HostSection { interval_secs: 30 }
+    }
+}
+
+/// `[inventory]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InventorySection {
+    /// Seconds between inventory checks; a report is sent only when something changed.
+    pub interval_secs: u64,
+}
+
+impl Default for InventorySection {
+    fn default() -> Self {
+        InventorySection {
+            interval_secs: 3600,
+        }
+    }
+}
+
+/// One `[[devices]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// Device id, unique on this gateway.
+    pub id: String,
+    /// Device class, e.g. `receipt-printer`.
+    pub class: String,
+    /// Vendor (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    /// Model (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Serial (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// Seconds between probes.
+    #[serde(default = "default_probe_interval")]
+    pub interval_secs: u64,
+    /// Probe timeout, milliseconds.
+    #[serde(default = "default_probe_timeout")]
+    pub timeout_ms: u64,
+    /// How to probe it.
+    pub probe: Probe,
+}
+
+fn default_probe_interval() -> u64 {
+    10
+}
+
+fn default_probe_timeout() -> u64 {
+    2000
+}
+
+/// A device probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Probe {
+    /// TCP connect to `address` (`host:port`).
+    Tcp {
+        /// `host:port`.
+        address: String,
+    },
+    /// HTTP GET of `url` (`http://` only); up when the status is `expect_status`.
+    Http {
+        /// The URL.
+        url: String,
+        /// Expected status code.
+        #[serde(default = "default_expect_status")]
+        expect_status: u16,
+    },
+    /// Runs `command` (argv, no shell); up when it exits 0. Each stdout line `name value`
+    /// becomes the metric `exec.name`.
+    Exec {
+        /// Program and arguments.
+        command: Vec<String>,
+        /// Largest stdout read, bytes.
+        #[serde(default = "default_exec_output_cap")]
+        max_output_bytes: usize,
+    },
+}
+
+fn default_expect_status() -> u16 {
+    200
+}
+
+fn default_exec_output_cap() -> usize {
+    64 * 1024
+}
+
+impl Probe {
+    /// The address shown in inventory.
+    pub fn address(&self) -> Option<String> {
+        match self {
+            Probe::Tcp { address } => Some(address.clone()),
+            Probe::Http { url, .. } => Some(url.clone()),
+            Probe::Exec { .. } => None,
+        }
+    }
+}
+
+impl Config {
+    /// Path of the buffer database.
+    pub fn buffer_path(&self) -> PathBuf {
+        self.agent.state_dir.join("buffer.db")
+    }
+
+    /// Path of the agent's private key.
+    pub fn key_path(&self) -> PathBuf {
+        self.agent.state_dir.join("agent.key")
+    }
+}

@@ -1,0 +1,225 @@
+//! Checks that the values make sense together, after loading.
+
+use storefleet_protocol::topic::valid_agent_id;
+use storefleet_protocol::PublicKey;
+
+use super::{Config, ConfigError, Probe};
+
+/// A parsed broker URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttUrl {
+    /// `mqtts://`.
+    pub tls: bool,
+    /// Host name or address.
+    pub host: String,
+    /// Port (1883 or 8883 when not given).
+    pub port: u16,
+}
+
+impl MqttUrl {
+    /// Parses `mqtt://host[:port]` or `mqtts://host[:port]`.
+    pub fn parse(url: &str) -> Result<MqttUrl, String> {
+        let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("mqtt://") {
+            (false, r)
+        } else {
+            return Err(format!(
+                "expected mqtt://host:port or mqtts://host:port, got {url:?}"
+            ));
+        };
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| format!("port {p:?} is not a number from 1 to 65535"))?,
+            ),
+            _ => (rest, if tls { 8883 } else { 1883 }),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || host.contains('/') {
+            return Err(format!("no host in {url:?}"));
+        }
+        Ok(MqttUrl {
+            tls,
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+fn bad(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Validation {
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Checks the loaded values; the error names the key and what was expected.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.agent.id.is_empty() && !valid_agent_id(&self.agent.id) {
+            return Err(bad(
+                "agent.id",
+                "1 to 64 ASCII letters, digits, '-', '_' or '.'",
+            ));
+        }
+        if self.agent.state_dir.as_os_str().is_empty() {
+            return Err(bad("agent.state_dir", "a directory path"));
+        }
+        let url =
+            MqttUrl::parse(&self.controller.mqtt_url).map_err(|m| bad("controller.mqtt_url", m))?;
+        if !self.controller.public_key.is_empty() {
+            PublicKey::from_base64(&self.controller.public_key)
+                .map_err(|e| bad("controller.public_key", e.to_string()))?;
+        }
+        let cert = !self.controller.client_cert_file.as_os_str().is_empty();
+        let key = !self.controller.client_key_file.as_os_str().is_empty();
+        if cert != key {
+            return Err(bad(
+                "controller.client_cert_file",
+                "client_cert_file and client_key_file go together",
+            ));
+        }
+        if url.tls && self.controller.ca_file.as_os_str().is_empty() {
+            return Err(bad(
+                "controller.ca_file",
+                "a CA file is required for mqtts://",
+            ));
+        }
+        if !url.tls && cert {
+            return Err(bad(
+                "controller.client_cert_file",
+                "a client certificate needs an mqtts:// URL",
+            ));
+        }
+        if !(5..=3600).contains(&self.controller.keep_alive_secs) {
+            return Err(bad("controller.keep_alive_secs", "5 to 3600 seconds"));
+        }
+        if !(1..=1024).contains(&self.sync.inflight) {
+            return Err(bad("sync.inflight", "1 to 1024 messages"));
+        }
+        if !(1..=100_000).contains(&self.sync.max_batch_points) {
+            return Err(bad("sync.max_batch_points", "1 to 100000 points"));
+        }
+        if !(4096..=storefleet_protocol::envelope::MAX_FRAME_LEN / 2)
+            .contains(&self.sync.max_batch_bytes)
+        {
+            return Err(bad("sync.max_batch_bytes", "4096 to 2097152 bytes"));
+        }
+        if self.sync.backoff_min_ms == 0 || self.sync.backoff_min_ms > self.sync.backoff_max_ms {
+            return Err(bad(
+                "sync.backoff_min_ms",
+                "more than 0 and at most sync.backoff_max_ms",
+            ));
+        }
+        if self.buffer.max_bytes < 1024 * 1024 {
+            return Err(bad("buffer.max_bytes", "at least 1048576 bytes (1 MiB)"));
+        }
+        if self.buffer.events_max_bytes < 64 * 1024
+            || self.buffer.events_max_bytes > self.buffer.max_bytes / 2
+        {
+            return Err(bad(
+                "buffer.events_max_bytes",
+                "at least 65536 bytes and at most half of buffer.max_bytes",
+            ));
+        }
+        if !self.ingest.listen.ip().is_loopback() {
+            return Err(bad(
+                "ingest.listen",
+                format!(
+                    "a loopback address (127.0.0.1 or ::1), got {}",
+                    self.ingest.listen.ip()
+                ),
+            ));
+        }
+        if self.ingest.max_body_bytes < 1024 {
+            return Err(bad("ingest.max_body_bytes", "at least 1024 bytes"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, d) in self.devices.iter().enumerate() {
+            let k = |f: &str| format!("devices[{i}].{f}");
+            if !valid_agent_id(&d.id) {
+                return Err(bad(
+                    &k("id"),
+                    "1 to 64 ASCII letters, digits, '-', '_' or '.'",
+                ));
+            }
+            if !seen.insert(d.id.as_str()) {
+                return Err(bad(&k("id"), format!("device id {:?} is used twice", d.id)));
+            }
+            if d.class.trim().is_empty() {
+                return Err(bad(&k("class"), "a device class, e.g. receipt-printer"));
+            }
+            if d.interval_secs == 0 {
+                return Err(bad(&k("interval_secs"), "at least 1 second"));
+            }
+            if d.timeout_ms == 0 || d.timeout_ms > d.interval_secs * 1000 {
+                return Err(bad(
+                    &k("timeout_ms"),
+                    "more than 0 and at most the interval",
+                ));
+            }
+            match &d.probe {
+                Probe::Tcp { address } => {
+                    if address
+                        .rsplit_once(':')
+                        .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+                    {
+                        return Err(bad(&k("probe.address"), "host:port"));
+                    }
+                }
+                Probe::Http { url, expect_status } => {
+                    if !url.starts_with("http://") {
+                        return Err(bad(&k("probe.url"), "an http:// URL"));
+                    }
+                    if !(100..=599).contains(expect_status) {
+                        return Err(bad(&k("probe.expect_status"), "an HTTP status, 100 to 599"));
+                    }
+                }
+                Probe::Exec { command, .. } => {
+                    if command.is_empty() || command[0].is_empty() {
+                        return Err(bad(&k("probe.command"), "a program and its arguments"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mqtt_urls_parse_with_default_ports() {
+        assert_eq!(
+            MqttUrl::parse("mqtt://broker").unwrap(),
+            MqttUrl {
+                tls: false,
+                host: "broker".into(),
+                port: 1883
+            }
+        );
+        assert_eq!(MqttUrl::parse("mqtts://b:9000").unwrap().port, 9000);
+        assert_eq!(MqttUrl::parse("mqtt://[::1]:1884").unwrap().host, "::1");
+        assert!(MqttUrl::parse("http://b").is_err());
+        assert!(MqttUrl::parse("mqtt://b:x").is_err());
+        assert!(MqttUrl::parse("mqtt://").is_err());
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn non_loopback_ingest_is_refused() {
+        let mut c = Config::default();
+        c.ingest.listen = "0.0.0.0:9181".parse().unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("ingest.listen") && e.contains("loopback"), "{e}");
+    }
+}
