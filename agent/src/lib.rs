@@ -1,13 +1,27 @@
 //! The Storefleet store-gateway agent.
 //!
+//! Collects the gateway's and its devices' telemetry, keeps it in a local buffer that
+//! survives outages and power loss, and syncs it over MQTT with the controller, which can
+//! send it signed commands.
+//!
 //! # Layout
 //!
+//! - [`agent`]: `run()`, wiring, reload and shutdown.
 //! - [`config`]: typed configuration, loading and validation.
 //! - [`identity`]: the agent's key pair and id.
 //! - [`buffer`]: the durable local buffer (SQLite, one owner thread).
+//! - [`sync`]: the MQTT connection: publishing from the buffer, PUBACK tracking, reconnects.
+//! - [`commands`]: verifying and running the controller's commands.
+//! - [`collect`]: host metrics, device probes, inventory, the local ingest endpoint.
 //! - [`health`]: the agent's own counters and gauges.
 
+pub mod agent;
 pub mod buffer;
+pub mod collect;
+pub mod commands;
 pub mod config;
 pub mod health;
 pub mod identity;
+pub mod sync;
+
+pub use agent::{run, AgentError};

@@ -189,7 +189,7 @@ type Reply<T> = oneshot::Sender<Result<T, BufferError>>;
 
 enum Job {
     Points(Vec<SeriesIn>, Reply<usize>),
-    Event(Box<Event>, Reply<bool>),
+    Events(Vec<Event>, Reply<(usize, usize)>),
     Result(Box<CommandResult>, Reply<bool>),
     Inventory(Box<Inventory>, Reply<bool>),
     Next {
@@ -259,7 +259,12 @@ impl Buffer {
 
     /// Adds an event; `false` if its id was already buffered.
     pub async fn add_event(&self, ev: Event) -> Result<bool, BufferError> {
-        self.call(|r| Job::Event(Box::new(ev), r)).await
+        self.add_events(vec![ev]).await.map(|(added, _)| added == 1)
+    }
+
+    /// Adds events all together or none; returns `(added, already buffered)`.
+    pub async fn add_events(&self, evs: Vec<Event>) -> Result<(usize, usize), BufferError> {
+        self.call(|r| Job::Events(evs, r)).await
     }
 
     /// Adds a command result.
@@ -365,9 +370,9 @@ fn run_group(store: &mut Store, jobs: Vec<Job>) -> bool {
                 wrote |= r.is_ok();
                 answers.push(answer(reply, r));
             }
-            Job::Event(ev, reply) => {
-                let r = store.savepoint(|st| st.add_event(&ev));
-                wrote |= matches!(r, Ok(true));
+            Job::Events(evs, reply) => {
+                let r = store.savepoint(|st| st.add_events(&evs));
+                wrote |= matches!(r, Ok((added, _)) if added > 0);
                 answers.push(answer(reply, r));
             }
             Job::Result(res, reply) => {
@@ -442,10 +447,8 @@ fn fail_all(jobs: Vec<Job>, e: &BufferError) {
     for job in jobs {
         match job {
             Job::Points(_, r) => drop(r.send(Err(copy_err(e)))),
-            Job::Event(_, r)
-            | Job::Result(_, r)
-            | Job::Inventory(_, r)
-            | Job::CommandSeen(_, r) => {
+            Job::Events(_, r) => drop(r.send(Err(copy_err(e)))),
+            Job::Result(_, r) | Job::Inventory(_, r) | Job::CommandSeen(_, r) => {
                 drop(r.send(Err(copy_err(e))));
             }
             Job::Next { reply, .. } => drop(reply.send(Err(copy_err(e)))),

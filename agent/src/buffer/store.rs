@@ -266,9 +266,7 @@ impl Store {
             }
             Err(e) => {
                 self.conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
-                if !matches!(e, BufferError::EventsFull { .. }) {
-                    self.reload_counts()?;
-                }
+                self.reload_counts()?;
                 Err(e)
             }
         }
@@ -372,8 +370,32 @@ impl Store {
     /// Adds an event; `false` when an event with its id is already buffered (a retried
     /// request). Refused with [`BufferError::EventsFull`] when the event quota is full.
     pub fn add_event(&mut self, ev: &Event) -> Result<bool, BufferError> {
-        let body = serde_json::to_string(ev).map_err(|e| BufferError::Encode(e.to_string()))?;
-        self.add_record(&ev.id, Kind::Event, ev.ts, &body)
+        self.add_events(std::slice::from_ref(ev))
+            .map(|(added, _)| added == 1)
+    }
+
+    /// Adds events all together or none: refused whole with [`BufferError::EventsFull`]
+    /// when they do not all fit. Returns `(added, already buffered)`.
+    pub fn add_events(&mut self, evs: &[Event]) -> Result<(usize, usize), BufferError> {
+        let bodies = evs
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| BufferError::Encode(e.to_string()))?;
+        let total: u64 = bodies.iter().map(|b| b.len() as u64).sum();
+        if self.events_bytes + total > self.limits.events_max_bytes {
+            Health::add(&self.health.events_refused_full, 1);
+            return Err(BufferError::EventsFull {
+                limit: self.limits.events_max_bytes,
+            });
+        }
+        let mut added = 0;
+        for (ev, body) in evs.iter().zip(&bodies) {
+            if self.add_record(&ev.id, Kind::Event, ev.ts, body)? {
+                added += 1;
+            }
+        }
+        Ok((added, evs.len() - added))
     }
 
     /// Adds a command result (never dropped; refused only when the event quota is full).

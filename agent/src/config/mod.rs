@@ -7,7 +7,7 @@
 //! [`Config::default`].
 
 mod load;
-mod validate;
+pub mod validate;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

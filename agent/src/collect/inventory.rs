@@ -1,0 +1,116 @@
+//! Inventory: what the gateway is and which devices it watches. Gathered at start, after
+//! a config reload and on an interval; the buffer keeps only the latest and sends it only
+//! when it changed.
+
+use std::time::Duration;
+
+use storefleet_protocol::message::{Device, Disk, Gateway, Inventory, Nic};
+use sysinfo::{Disks, Networks, System};
+use tokio_util::sync::CancellationToken;
+
+use crate::buffer::Buffer;
+use crate::config::DeviceConfig;
+use crate::sync::AGENT_VERSION;
+
+fn dmi(field: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/sys/class/dmi/id/{field}"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty() && s != "To Be Filled By O.E.M." && s != "Default string")
+}
+
+/// Gathers the gateway's inventory (blocking; reads /sys and /proc).
+pub fn gateway() -> Gateway {
+    let mut sys = System::new();
+    sys.refresh_memory();
+    sys.refresh_cpu_list(sysinfo::CpuRefreshKind::nothing());
+    let mut disks: Vec<Disk> = Disks::new_with_refreshed_list()
+        .list()
+        .iter()
+        .map(|d| Disk {
+            mount: d.mount_point().to_string_lossy().into_owned(),
+            fs: d.file_system().to_string_lossy().into_owned(),
+            total_bytes: d.total_space(),
+        })
+        .collect();
+    disks.sort_by(|a, b| a.mount.cmp(&b.mount));
+    let mut nics: Vec<Nic> = Networks::new_with_refreshed_list()
+        .list()
+        .iter()
+        .map(|(name, data)| Nic {
+            name: name.clone(),
+            mac: data.mac_address().to_string(),
+        })
+        .filter(|n| n.mac != "00:00:00:00:00:00")
+        .collect();
+    nics.sort_by(|a, b| a.name.cmp(&b.name));
+    Gateway {
+        hostname: System::host_name().unwrap_or_default(),
+        os: System::name().unwrap_or_default(),
+        os_version: System::os_version().unwrap_or_default(),
+        kernel: System::kernel_version().unwrap_or_default(),
+        arch: System::cpu_arch(),
+        cpu_model: sys
+            .cpus()
+            .first()
+            .map(|c| c.brand().trim().to_owned())
+            .unwrap_or_default(),
+        cpu_count: sys.cpus().len() as u32,
+        memory_bytes: sys.total_memory(),
+        disks,
+        nics,
+        serial: dmi("product_serial"),
+        vendor: dmi("sys_vendor"),
+        product: dmi("product_name"),
+        agent_version: AGENT_VERSION.into(),
+    }
+}
+
+/// The configured devices as inventory entries.
+pub fn devices(devs: &[DeviceConfig]) -> Vec<Device> {
+    devs.iter()
+        .map(|d| Device {
+            id: d.id.clone(),
+            class: d.class.clone(),
+            vendor: d.vendor.clone(),
+            model: d.model.clone(),
+            serial: d.serial.clone(),
+            address: d.probe.address(),
+        })
+        .collect()
+}
+
+/// Reports the inventory now and then every `interval`, until cancelled.
+pub async fn run(
+    devs: Vec<DeviceConfig>,
+    interval: Duration,
+    buffer: Buffer,
+    token: CancellationToken,
+) {
+    let devices = devices(&devs);
+    loop {
+        let gw = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::task::spawn_blocking(gateway),
+        )
+        .await;
+        match gw {
+            Ok(Ok(gateway)) => {
+                let inv = Inventory {
+                    gateway,
+                    devices: devices.clone(),
+                };
+                match buffer.set_inventory(inv).await {
+                    Ok(true) => tracing::info!("Inventory changed; it will be reported"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "Cannot buffer inventory"),
+                }
+            }
+            _ => tracing::warn!("Inventory gathering hung or failed"),
+        }
+        tokio::select! {
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}

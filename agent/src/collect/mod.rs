@@ -1,0 +1,11 @@
+//! Collectors: what the agent gathers and where it comes from.
+//!
+//! - [`host`]: the gateway's own metrics.
+//! - [`probe`]: configured devices, probed on their intervals.
+//! - [`inventory`]: what the gateway is and which devices it watches.
+//! - [`ingest`]: the loopback endpoint where store applications push data.
+
+pub mod host;
+pub mod ingest;
+pub mod inventory;
+pub mod probe;
