@@ -290,7 +290,8 @@ fn describe_changes(old: &Config, new: &Config) -> String {
         format!("applied: {}", applied.join(", "))
     };
     if !restart.is_empty() {
-        s.push_str(&format!("; restart needed for: {}", restart.join(", ")));
+        s += "; restart needed for: ";
+        s += &restart.join(", ");
     }
     s
 }

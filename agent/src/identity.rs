@@ -89,10 +89,13 @@ pub fn agent_id(configured: &str, key: &PublicKey) -> String {
         return configured.to_owned();
     }
     let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
-    let hex: String = digest.as_ref()[..8]
+    let hex = digest.as_ref()[..8]
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+        .fold(String::with_capacity(16), |mut s, b| {
+            use std::fmt::Write as _;
+            let _ = write!(s, "{b:02x}");
+            s
+        });
     format!("a-{hex}")
 }
 

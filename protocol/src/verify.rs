@@ -80,7 +80,7 @@ pub trait KeyLookup {
     fn key_for(&self, sender: &str) -> Option<PublicKey>;
 }
 
-impl KeyLookup for HashMap<String, PublicKey> {
+impl<S: std::hash::BuildHasher> KeyLookup for HashMap<String, PublicKey, S> {
     fn key_for(&self, sender: &str) -> Option<PublicKey> {
         self.get(sender).copied()
     }

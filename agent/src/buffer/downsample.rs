@@ -97,6 +97,7 @@ pub fn fold(rows: &[Row]) -> (Vec<Row>, usize) {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values are the point of these tests
 mod tests {
     use super::*;
 

@@ -187,6 +187,9 @@ pub struct Outgoing {
 
 type Reply<T> = oneshot::Sender<Result<T, BufferError>>;
 
+/// Sends a job's answer once the group's commit outcome is known.
+type Answer = Box<dyn FnOnce(Option<&BufferError>)>;
+
 enum Job {
     Points(Vec<SeriesIn>, Reply<usize>),
     Events(Vec<Event>, Reply<(usize, usize)>),
@@ -355,7 +358,7 @@ fn owner(mut store: Store, rx: &Receiver<Job>, ready: &Notify) {
 /// Applies a group of jobs in one transaction and answers them after the commit. Returns
 /// whether anything to send was added.
 fn run_group(store: &mut Store, jobs: Vec<Job>) -> bool {
-    let mut answers: Vec<Box<dyn FnOnce(Option<&BufferError>)>> = Vec::with_capacity(jobs.len());
+    let mut answers: Vec<Answer> = Vec::with_capacity(jobs.len());
     let mut wrote = false;
     if let Err(e) = store.begin() {
         let e = e.classify();
@@ -422,10 +425,7 @@ fn run_group(store: &mut Store, jobs: Vec<Job>) -> bool {
     wrote
 }
 
-fn answer<T: Send + 'static>(
-    reply: Reply<T>,
-    r: Result<T, BufferError>,
-) -> Box<dyn FnOnce(Option<&BufferError>)> {
+fn answer<T: Send + 'static>(reply: Reply<T>, r: Result<T, BufferError>) -> Answer {
     Box::new(move |failure| {
         let r = match failure {
             Some(e) => Err(copy_err(e)),

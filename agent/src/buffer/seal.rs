@@ -81,7 +81,7 @@ impl Store {
         Ok(out)
     }
 
-    fn to_outbox(
+    fn push_outbox(
         &mut self,
         kind: Kind,
         class: i64,
@@ -130,7 +130,7 @@ impl Store {
         self.conn.prepare_cached(sql::DELETE_EVENT)?.execute([id])?;
         self.events -= 1;
         // The weight moves from the events table to the outbox: events_bytes is unchanged.
-        self.to_outbox(kind, CLASS_EVENTS, body.len() as u64, 0, payload, seq)
+        self.push_outbox(kind, CLASS_EVENTS, body.len() as u64, 0, payload, seq)
             .map(Some)
     }
 
@@ -157,7 +157,7 @@ impl Store {
         )
         .map_err(|e| BufferError::Encode(e.to_string()))?;
         self.conn.execute(sql::INVENTORY_SENT, [])?;
-        self.to_outbox(Kind::Inventory, CLASS_OTHER, 0, 0, payload, seq)
+        self.push_outbox(Kind::Inventory, CLASS_OTHER, 0, 0, payload, seq)
             .map(Some)
     }
 
@@ -211,7 +211,7 @@ impl Store {
                 .execute(params![first, last])?;
             self.points -= n as u64;
             return self
-                .to_outbox(Kind::Telemetry, CLASS_METRICS, 0, n as u64, payload, seq)
+                .push_outbox(Kind::Telemetry, CLASS_METRICS, 0, n as u64, payload, seq)
                 .map(Some);
         }
     }

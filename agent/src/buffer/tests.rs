@@ -234,7 +234,7 @@ fn a_corrupt_database_is_moved_aside_and_reported() {
     let mut s = f.open();
     let moved: Vec<_> = std::fs::read_dir(f.dir.path())
         .unwrap()
-        .filter_map(|e| e.ok())
+        .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
         .collect();
     assert_eq!(moved.len(), 1);
@@ -286,4 +286,56 @@ fn a_fresh_database_starts_its_sequence_at_the_clock() {
     let seq = s.in_tx(|s| s.reserve_seqs(2)).unwrap();
     assert!(seq > 1_600_000_000_000_000, "{seq}");
     assert_eq!(s.in_tx(|s| s.reserve_seqs(1)).unwrap(), seq + 2);
+}
+
+#[test]
+fn downsampled_points_go_out_as_aggregates_that_account_for_every_raw_point() {
+    let f = Fixture::new();
+    let mut s = f.open_with(Fixture::limits(1024 * 1024));
+    let mut raw = 0usize;
+    while s.used_bytes().unwrap() <= s.limits.db_budget() {
+        raw += s
+            .in_tx(|s| s.add_points(&series("m", raw as i64 * 1000, 5000)))
+            .unwrap();
+    }
+    s.enforce_quota().unwrap();
+    assert_eq!(
+        f.health
+            .points_evicted
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    let mut v = f.verifier();
+    let mut total = 0u64;
+    let mut aggregates = 0;
+    let mut after = 0;
+    loop {
+        let msgs = s.in_tx(|s| s.next_messages(after, 50)).unwrap();
+        let Some(last) = msgs.last() else { break };
+        after = last.seq;
+        for m in &msgs {
+            let topic = storefleet_protocol::Topic::format(
+                "gw-1",
+                storefleet_protocol::Direction::Up,
+                m.kind,
+            );
+            if let Message::Telemetry(b) = v.verify(&topic, &m.payload, 0).unwrap().message {
+                for p in b.series.iter().flat_map(|s| &s.points) {
+                    match p.agg {
+                        Some(a) => {
+                            aggregates += 1;
+                            assert!(a.min <= p.v && p.v <= a.max);
+                            total += u64::from(a.n);
+                        }
+                        None => total += 1,
+                    }
+                }
+            }
+        }
+    }
+    assert!(aggregates > 0);
+    assert_eq!(
+        total, raw as u64,
+        "aggregates carry the count of the points they replace"
+    );
 }

@@ -105,7 +105,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
         Health::add(&st.health.ingest_rejected, 1);
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let msg = if path == "." {
+        let msg = if inner.is_syntax() || inner.is_eof() || path == "." {
             format!("invalid JSON body: {inner}")
         } else {
             format!("{path}: {inner}")

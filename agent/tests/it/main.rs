@@ -1,0 +1,12 @@
+//! End-to-end tests of the agent: the real `storefleet-agent` binary, a real MQTT broker
+//! (the embedded rumqttd as a process, and Mosquitto when `STOREFLEET_TEST_MQTT` is set),
+//! real files, real signals.
+
+mod commands;
+mod common;
+mod config_errors;
+mod crash;
+mod ingest;
+mod outage;
+mod presence;
+mod quota;
