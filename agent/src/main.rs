@@ -84,11 +84,14 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(async {
+            let result = rt.block_on(async {
                 let token = CancellationToken::new();
                 tokio::spawn(signals(token.clone()));
                 storefleet_agent::run(source, token).await
-            })?;
+            });
+            // A blocking sampler stuck in the kernel must not hold the exit.
+            rt.shutdown_timeout(std::time::Duration::from_secs(5));
+            result?;
             Ok(())
         }
     }

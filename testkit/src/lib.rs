@@ -1,6 +1,7 @@
 //! Test peers for Storefleet: what the agent talks to when there is no controller yet, and
 //! what tests use to break things on purpose.
 //!
+//! - [`agent`]: the real agent binary in a temporary home, and HTTP calls to it.
 //! - [`broker`]: the embedded MQTT broker (rumqttd), in-process or as its own process
 //!   (so that a test can kill and restart it).
 //! - [`proxy`]: a TCP proxy that can cut the line and restore it, like a store's uplink.
@@ -10,6 +11,7 @@
 //! Nothing here is a mock of a broker: the broker is a real MQTT broker, and tests also run
 //! against Mosquitto when `STOREFLEET_TEST_MQTT` is set.
 
+pub mod agent;
 pub mod broker;
 pub mod proxy;
 pub mod sink;

@@ -11,7 +11,7 @@ use storefleet_protocol::{
 use storefleet_testkit::broker::BrokerProcess;
 use storefleet_testkit::sink::Sink;
 
-use crate::common::{keys, metric, AgentHome};
+use crate::common::{agent_home, keys, metric};
 
 fn command(
     id: &str,
@@ -50,7 +50,7 @@ fn controller_client(broker: std::net::SocketAddr) -> AsyncClient {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_authentic_fresh_commands_run_and_each_id_runs_once() {
     let broker = BrokerProcess::start();
-    let home = AgentHome::new(broker.addr, "");
+    let home = agent_home(broker.addr, "");
     let sink = Sink::start(broker.addr, keys(&home)).await;
     let mut agent = home.spawn();
     assert!(

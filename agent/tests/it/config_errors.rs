@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::common::{AgentHome, AGENT};
+use crate::common::{agent_home, AgentHome, AGENT};
 
 fn run_with(home: &AgentHome, env: &[(&str, &str)]) -> (bool, String) {
     let out = Command::new(AGENT)
@@ -22,7 +22,7 @@ fn run_with(home: &AgentHome, env: &[(&str, &str)]) -> (bool, String) {
 }
 
 fn home() -> AgentHome {
-    AgentHome::new(([127, 0, 0, 1], 1).into(), "")
+    agent_home(([127, 0, 0, 1], 1).into(), "")
 }
 
 #[test]

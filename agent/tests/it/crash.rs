@@ -6,12 +6,12 @@ use std::time::Duration;
 use storefleet_testkit::broker::BrokerProcess;
 use storefleet_testkit::sink::Sink;
 
-use crate::common::{keys, points_body, post_json, AgentHome};
+use crate::common::{agent_home, keys, points_body, post_json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_point_survives_repeated_sigkill() {
     let broker = BrokerProcess::start();
-    let home = AgentHome::new(broker.addr, "");
+    let home = agent_home(broker.addr, "");
     let sink = Sink::start(broker.addr, keys(&home)).await;
     let mut acked: Vec<i64> = Vec::new();
     let base = storefleet_protocol::now_ms();

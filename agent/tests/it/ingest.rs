@@ -1,13 +1,13 @@
 //! Bad input at the local ingest endpoint gets a 4xx that says what was wrong, and the
 //! agent keeps running.
 
-use crate::common::{http, metric, post_json, AgentHome};
+use crate::common::{agent_home, http, metric, post_json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_clear_errors_and_the_agent_keeps_running() {
     // No broker at all: ingest does not need one.
     let nowhere = ([127, 0, 0, 1], storefleet_testkit::free_port()).into();
-    let home = AgentHome::new(nowhere, "");
+    let home = agent_home(nowhere, "");
     // The fixture's file already has an [ingest] table; a drop-in changes the body cap.
     std::fs::create_dir_all(home.dir.path().join("agent.d")).unwrap();
     std::fs::write(

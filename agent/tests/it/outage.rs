@@ -10,7 +10,7 @@ use storefleet_testkit::broker::BrokerProcess;
 use storefleet_testkit::proxy::Proxy;
 use storefleet_testkit::sink::Sink;
 
-use crate::common::{keys, points_body, post_json, AgentHome};
+use crate::common::{agent_home, keys, points_body, post_json};
 
 const SERIES: [&str; 3] = ["s0", "s1", "s2"];
 
@@ -39,7 +39,7 @@ fn ingest_until(
 
 async fn run_outage(upstream: SocketAddr, mut broker: Option<&mut BrokerProcess>) {
     let proxy = Proxy::start(upstream).await;
-    let home = AgentHome::new(proxy.addr, "");
+    let home = agent_home(proxy.addr, "");
     let sink = Sink::start(upstream, keys(&home)).await;
     let mut agent = home.spawn();
     let stop = Arc::new(AtomicBool::new(false));

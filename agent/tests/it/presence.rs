@@ -7,12 +7,12 @@ use storefleet_protocol::message::PresenceState;
 use storefleet_testkit::broker::BrokerProcess;
 use storefleet_testkit::sink::Sink;
 
-use crate::common::{keys, AgentHome};
+use crate::common::{agent_home, keys};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_at_connect_offline_on_shutdown_and_on_death() {
     let broker = BrokerProcess::start();
-    let home = AgentHome::new(broker.addr, "");
+    let home = agent_home(broker.addr, "");
     let sink = Sink::start(broker.addr, keys(&home)).await;
     let id = home.id.clone();
     let states = |s: &storefleet_testkit::sink::SinkState| -> Vec<(PresenceState, Option<String>)> {

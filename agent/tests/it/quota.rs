@@ -9,7 +9,7 @@ use storefleet_testkit::broker::BrokerProcess;
 use storefleet_testkit::proxy::Proxy;
 use storefleet_testkit::sink::Sink;
 
-use crate::common::{buffer_bytes, keys, metric, post_json, AgentHome};
+use crate::common::{agent_home, buffer_bytes, keys, metric, post_json};
 
 const MAX_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -18,7 +18,7 @@ async fn a_long_outage_stays_within_quota_and_keeps_every_event() {
     let broker = BrokerProcess::start();
     let proxy = Proxy::start(broker.addr).await;
     proxy.cut();
-    let home = AgentHome::new(
+    let home = agent_home(
         proxy.addr,
         &format!("[buffer]\nmax_bytes = {MAX_BYTES}\nevents_max_bytes = 262144\ndurability = \"normal\"\n"),
     );
