@@ -21,7 +21,8 @@ export CARGO_TARGET_DIR=${CROSS_TARGET_DIR:-target/cross}
   -p storefleet-agent --bin storefleet-agent
 
 bin="$CARGO_TARGET_DIR/$target/$profile/storefleet-agent"
-file "$bin" 2>/dev/null | grep -q 'ARM aarch64' || { echo "not an aarch64 binary: $bin"; exit 1; }
+# ELF e_machine (bytes 18-19) is 0xb7 for aarch64.
+[ "$(od -An -tx1 -j18 -N2 "$bin" | tr -d ' ')" = "b700" ] || { echo "not an aarch64 binary: $bin"; exit 1; }
 size=$(stat -c %s "$bin")
 echo "aarch64 agent: $bin ($size bytes)"
 limit=$((8 * 1024 * 1024))
