@@ -59,6 +59,34 @@
 //!   after it (allowing [`verify::CLOCK_SKEW_MS`] of clock skew).
 //! - `kind` and `body`: the message; see [`message::Message`].
 //!
+//! # Bodies
+//!
+//! The `body` of each kind is the JSON form of the type in [`message`]; fields marked
+//! optional there may be absent, and receivers ignore fields they do not know. Examples:
+//!
+//! ```json
+//! {"kind":"presence","body":{"state":"online","agent_version":"0.1.0","started_at":1700000000000}}
+//! {"kind":"telemetry","body":{"backlog":true,"series":[{"device":"printer-1","metric":"probe.up",
+//!   "points":[{"t":1700000000000,"v":1.0},{"t":1700000060000,"v":0.75,
+//!   "agg":{"res":60,"n":6,"min":0.0,"max":1.0}}]}]}}
+//! {"kind":"event","body":{"id":"9f3c...","ts":1700000000000,"device":"printer-1","code":"device.down",
+//!   "severity":"error","message":"printer-1 is down: ...","data":{"class":"receipt-printer"}}}
+//! {"kind":"command","body":{"id":"c-42","action":"ping"}}
+//! {"kind":"command-result","body":{"command_id":"c-42","status":"ok","message":"pong",
+//!   "data":{"uptime_s":3600},"finished_at":1700000000000}}
+//! ```
+//!
+//! Telemetry points of a series are in time order within a message. Points buffered during
+//! an outage travel after live data, in batches marked `backlog`; an aggregate (`agg`) stands
+//! for `n` raw points folded by the agent to stay under its disk quota, `t` being the start
+//! of its `res`-second bucket.
+//!
+//! # Delivery
+//!
+//! Uplink messages are published with QoS 1 and may arrive more than once (a retransmission
+//! after a lost PUBACK keeps its bytes and `seq`); a receiver stores each `(from, seq)` once.
+//! A command is acted on at most once per command `id`; its result is sent like any event.
+//!
 //! Verification ([`verify::Verifier`]) returns a typed [`verify::VerifyError`]: malformed,
 //! unsupported version, unknown sender, bad signature, expired, replayed.
 

@@ -54,7 +54,7 @@ use storefleet_protocol::Kind;
 use tokio::sync::{oneshot, Notify};
 
 pub use downsample::{fold, Row};
-pub use store::{new_event_id, Sealer, Store, MAX_NAME_LEN};
+pub use store::{is_corruption, new_event_id, Sealer, Store, MAX_NAME_LEN};
 
 use crate::config::{BufferSection, Durability, SyncSection};
 
@@ -187,8 +187,12 @@ pub struct Outgoing {
 
 type Reply<T> = oneshot::Sender<Result<T, BufferError>>;
 
-/// Sends a job's answer once the group's commit outcome is known.
-type Answer = Box<dyn FnOnce(Option<&BufferError>)>;
+/// A job's answer, sent once the group's commit outcome is known.
+struct Answer {
+    send: Box<dyn FnOnce(Option<&BufferError>)>,
+    /// Set when the job failed because the database is corrupt.
+    corruption: Option<String>,
+}
 
 enum Job {
     Points(Vec<SeriesIn>, Reply<usize>),
@@ -289,10 +293,30 @@ impl Buffer {
         self.call(|reply| Job::Next { after, max, reply }).await
     }
 
-    /// Tells the buffer the broker acknowledged these seqs. Fire and forget: a lost ack
-    /// only means a retransmission that the controller deduplicates.
+    /// Queues a job that needs no answer without blocking the caller: when the channel is
+    /// full, a task waits for room, so the job is never dropped while the buffer runs.
+    fn send_later(&self, job: Job) {
+        match self.tx.try_send(job) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(job)) => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let mut job = job;
+                    loop {
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                        match tx.try_send(job) {
+                            Err(TrySendError::Full(j)) => job = j,
+                            _ => return,
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    /// Tells the buffer the broker acknowledged these seqs; the messages are deleted.
     pub fn ack(&self, seqs: Vec<u64>) {
-        let _ = self.tx.try_send(Job::Ack(seqs));
+        self.send_later(Job::Ack(seqs));
     }
 
     /// Reserves `n` sequence numbers; returns the first.
@@ -302,7 +326,7 @@ impl Buffer {
 
     /// Marks what is buffered now as backlog (called when the link comes back).
     pub fn mark_backlog(&self) {
-        let _ = self.tx.try_send(Job::MarkBacklog);
+        self.send_later(Job::MarkBacklog);
     }
 
     /// Records a command id; `true` the first time.
@@ -339,7 +363,13 @@ fn owner(mut store: Store, rx: &Receiver<Job>, ready: &Notify) {
                 Err(_) => break,
             }
         }
-        let wrote = run_group(&mut store, jobs);
+        let (wrote, corrupt) = run_group(&mut store, jobs);
+        if let Some(cause) = corrupt {
+            if let Err(e) = store.recover(&cause) {
+                tracing::error!(error = %e, "Buffer database corrupt and could not be replaced");
+            }
+            ready.notify_one();
+        }
         if wrote {
             ready.notify_one();
             if let Err(e) = store.enforce_quota() {
@@ -356,15 +386,16 @@ fn owner(mut store: Store, rx: &Receiver<Job>, ready: &Notify) {
 }
 
 /// Applies a group of jobs in one transaction and answers them after the commit. Returns
-/// whether anything to send was added.
-fn run_group(store: &mut Store, jobs: Vec<Job>) -> bool {
+/// whether anything to send was added, and the error if the database turned out corrupt.
+fn run_group(store: &mut Store, jobs: Vec<Job>) -> (bool, Option<BufferError>) {
     let mut answers: Vec<Answer> = Vec::with_capacity(jobs.len());
     let mut wrote = false;
+    let mut corrupt: Option<String> = None;
     if let Err(e) = store.begin() {
         let e = e.classify();
         tracing::error!(error = %e, "Buffer transaction failed to begin");
         fail_all(jobs, &e);
-        return false;
+        return (false, is_corruption(&e).then_some(e));
     }
     for job in jobs {
         match job {
@@ -410,6 +441,11 @@ fn run_group(store: &mut Store, jobs: Vec<Job>) -> bool {
             }
         }
     }
+    for a in &answers {
+        if corrupt.is_none() {
+            corrupt = a.corruption.clone();
+        }
+    }
     let failure = store.commit().err().map(BufferError::classify);
     if let Some(e) = &failure {
         tracing::error!(error = %e, "Buffer commit failed; the group's requests get an error");
@@ -419,20 +455,30 @@ fn run_group(store: &mut Store, jobs: Vec<Job>) -> bool {
         }
         wrote = false;
     }
-    for a in answers {
-        a(failure.as_ref());
+    if let Some(e) = failure.as_ref().filter(|e| is_corruption(e)) {
+        corrupt = Some(e.to_string());
     }
-    wrote
+    for a in answers {
+        (a.send)(failure.as_ref());
+    }
+    (wrote, corrupt.map(BufferError::Corrupt))
 }
 
 fn answer<T: Send + 'static>(reply: Reply<T>, r: Result<T, BufferError>) -> Answer {
-    Box::new(move |failure| {
-        let r = match failure {
-            Some(e) => Err(copy_err(e)),
-            None => r.map_err(BufferError::classify),
-        };
-        let _ = reply.send(r);
-    })
+    let corruption = match &r {
+        Err(e) if is_corruption(e) => Some(e.to_string()),
+        _ => None,
+    };
+    Answer {
+        send: Box::new(move |failure| {
+            let r = match failure {
+                Some(e) => Err(copy_err(e)),
+                None => r.map_err(BufferError::classify),
+            };
+            let _ = reply.send(r);
+        }),
+        corruption,
+    }
 }
 
 /// A copy of a commit failure for every request of the group.

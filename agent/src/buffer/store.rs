@@ -46,7 +46,8 @@ pub struct Store {
     pub(super) events_bytes: u64,
 }
 
-fn is_corruption(e: &BufferError) -> bool {
+/// Whether `e` says the database file is damaged.
+pub fn is_corruption(e: &BufferError) -> bool {
     match e {
         BufferError::Corrupt(_) => true,
         BufferError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
@@ -134,8 +135,6 @@ impl Store {
             Ok(c) => (c, None),
             Err(e) if is_corruption(&e) => {
                 let moved = move_aside(path)?;
-                tracing::error!(error = %e, moved_to = %moved.display(), "Buffer database corrupt; moved aside and replaced");
-                Health::add(&health.buffer_corruptions, 1);
                 (open_connection(path, limits.durability)?, Some((e, moved)))
             }
             Err(e) => return Err(e),
@@ -157,21 +156,45 @@ impl Store {
         store.configure_wal()?;
         store.load_state()?;
         if let Some((e, moved)) = corrupt {
-            let mut data = serde_json::Map::new();
-            data.insert("moved_to".into(), moved.display().to_string().into());
-            data.insert("error".into(), e.to_string().into());
-            let ev = Event {
-                id: new_event_id(),
-                ts: now_ms(),
-                device: None,
-                code: "buffer.corrupt".into(),
-                severity: Severity::Error,
-                message: "Buffer database was corrupt; it was moved aside and replaced".into(),
-                data,
-            };
-            store.in_tx(|s| s.add_event(&ev).map(|_| ()))?;
+            store.report_corruption(&e, &moved)?;
         }
         Ok(store)
+    }
+
+    /// Replaces a database found corrupt while running: closes it, moves it aside, opens a
+    /// fresh one and records a `buffer.corrupt` event in it. What was in the corrupt file
+    /// stays there for an engineer; the agent goes on.
+    pub fn recover(&mut self, cause: &BufferError) -> Result<(), BufferError> {
+        drop(std::mem::replace(
+            &mut self.conn,
+            Connection::open_in_memory()?,
+        ));
+        let moved = move_aside(&self.path)?;
+        self.conn = open_connection(&self.path, self.limits.durability)?;
+        self.configure_wal()?;
+        self.series_ids.clear();
+        self.series_names.clear();
+        self.load_state()?;
+        self.backlog_mark = 0;
+        self.report_corruption(cause, &moved)
+    }
+
+    fn report_corruption(&mut self, e: &BufferError, moved: &Path) -> Result<(), BufferError> {
+        tracing::error!(error = %e, moved_to = %moved.display(), "Buffer database corrupt; moved aside and replaced");
+        Health::add(&self.health.buffer_corruptions, 1);
+        let mut data = serde_json::Map::new();
+        data.insert("moved_to".into(), moved.display().to_string().into());
+        data.insert("error".into(), e.to_string().into());
+        let ev = Event {
+            id: new_event_id(),
+            ts: now_ms(),
+            device: None,
+            code: "buffer.corrupt".into(),
+            severity: Severity::Error,
+            message: "Buffer database was corrupt; it was moved aside and replaced".into(),
+            data,
+        };
+        self.in_tx(|s| s.add_event(&ev).map(|_| ()))
     }
 
     fn configure_wal(&self) -> Result<(), BufferError> {

@@ -339,3 +339,37 @@ fn downsampled_points_go_out_as_aggregates_that_account_for_every_raw_point() {
         "aggregates carry the count of the points they replace"
     );
 }
+
+#[test]
+fn a_database_found_corrupt_while_running_is_replaced_and_reported() {
+    let f = Fixture::new();
+    let mut s = f.open();
+    s.in_tx(|s| s.add_points(&series("m", 0, 10))).unwrap();
+    s.recover(&BufferError::Corrupt(
+        "database disk image is malformed".into(),
+    ))
+    .unwrap();
+    assert_eq!(s.points, 0, "a fresh database");
+    let aside = std::fs::read_dir(f.dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
+        .count();
+    assert_eq!(aside, 1);
+    let msgs = s.in_tx(|s| s.next_messages(0, 10)).unwrap();
+    let env = f
+        .verifier()
+        .verify("sf/v1/gw-1/up/event", &msgs[0].payload, 0)
+        .unwrap();
+    match env.message {
+        Message::Event(e) => {
+            assert_eq!(e.code, "buffer.corrupt");
+            assert!(e.data["error"].as_str().unwrap().contains("malformed"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // And it keeps working.
+    s.in_tx(|s| s.add_points(&series("m", 0, 3))).unwrap();
+    assert_eq!(s.points, 3);
+    assert!(super::is_corruption(&BufferError::Corrupt(String::new())));
+}
