@@ -187,9 +187,12 @@ pub struct Outgoing {
 
 type Reply<T> = oneshot::Sender<Result<T, BufferError>>;
 
+/// Sends a job's result, or the group's commit failure.
+type SendAnswer = Box<dyn FnOnce(Option<&BufferError>)>;
+
 /// A job's answer, sent once the group's commit outcome is known.
 struct Answer {
-    send: Box<dyn FnOnce(Option<&BufferError>)>,
+    send: SendAnswer,
     /// Set when the job failed because the database is corrupt.
     corruption: Option<String>,
 }
@@ -390,7 +393,6 @@ fn owner(mut store: Store, rx: &Receiver<Job>, ready: &Notify) {
 fn run_group(store: &mut Store, jobs: Vec<Job>) -> (bool, Option<BufferError>) {
     let mut answers: Vec<Answer> = Vec::with_capacity(jobs.len());
     let mut wrote = false;
-    let mut corrupt: Option<String> = None;
     if let Err(e) = store.begin() {
         let e = e.classify();
         tracing::error!(error = %e, "Buffer transaction failed to begin");
@@ -441,11 +443,7 @@ fn run_group(store: &mut Store, jobs: Vec<Job>) -> (bool, Option<BufferError>) {
             }
         }
     }
-    for a in &answers {
-        if corrupt.is_none() {
-            corrupt = a.corruption.clone();
-        }
-    }
+    let mut corrupt = answers.iter().find_map(|a| a.corruption.clone());
     let failure = store.commit().err().map(BufferError::classify);
     if let Some(e) = &failure {
         tracing::error!(error = %e, "Buffer commit failed; the group's requests get an error");
