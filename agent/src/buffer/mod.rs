@@ -9,7 +9,7 @@
 //!
 //! # Format
 //!
-//! SQLite in WAL mode, schema versioned by `PRAGMA user_version` (see `schema.rs`). Tables:
+//! SQLite in WAL mode with exclusive locking (one process, one connection), schema versioned by `PRAGMA user_version` (see `schema.rs`). Tables:
 //! `points` (one row per point or aggregate, in arrival order), `series` (device and metric
 //! names), `events` (events and command results, as body JSON), `inventory` (one row, the
 //! latest), `outbox` (sealed, signed messages waiting for a PUBACK), `commands_seen`

@@ -65,6 +65,10 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection, Bu
         // Must precede the first table; lets a shrunk quota give pages back to the disk.
         conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")?;
     }
+    // One owner, so exclusive locking: the WAL index lives in heap memory instead of a
+    // shared mapping of the -shm file (which also hangs SQLite under qemu-user), and a
+    // second agent started on the same state directory is refused instead of sharing it.
+    conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE")?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(BufferError::Corrupt(format!("journal mode stays {mode}")));
