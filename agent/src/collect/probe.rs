@@ -278,6 +278,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn http_probe_checks_the_status_against_a_real_server() {
+        let app = axum::Router::new()
+            .route("/ok", axum::routing::get(|| async { "fine" }))
+            .route(
+                "/down",
+                axum::routing::get(|| async {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "no paper")
+                }),
+            );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        let http = |path: &str| {
+            device(Probe::Http {
+                url: format!("http://{addr}{path}"),
+                expect_status: 200,
+            })
+        };
+        let o = probe_once(&http("/ok")).await;
+        assert!(o.up, "{o:?}");
+        assert_eq!(o.metrics, vec![("probe.http_status".into(), 200.0)]);
+        let o = probe_once(&http("/down")).await;
+        assert!(!o.up);
+        assert!(o.reason.unwrap().contains("status 503, expected 200"));
+        assert_eq!(o.metrics, vec![("probe.http_status".into(), 503.0)]);
+    }
+
+    #[tokio::test]
     async fn a_hanging_exec_probe_times_out_and_is_killed() {
         let mut d = device(Probe::Exec {
             command: vec!["sleep".into(), "30".into()],

@@ -10,3 +10,4 @@ mod ingest;
 mod outage;
 mod presence;
 mod quota;
+mod tls;

@@ -13,6 +13,13 @@ use crate::common::{agent_home, keys};
 async fn online_at_connect_offline_on_shutdown_and_on_death() {
     let broker = BrokerProcess::start();
     let home = agent_home(broker.addr, "");
+    // The agent's own health goes out as telemetry too.
+    std::fs::create_dir_all(home.dir.path().join("agent.d")).unwrap();
+    std::fs::write(
+        home.dir.path().join("agent.d/30-health.toml"),
+        "[agent]\nhealth_interval_secs = 1\n",
+    )
+    .unwrap();
     let sink = Sink::start(broker.addr, keys(&home)).await;
     let id = home.id.clone();
     let states = |s: &storefleet_testkit::sink::SinkState| -> Vec<(PresenceState, Option<String>)> {
@@ -26,6 +33,15 @@ async fn online_at_connect_offline_on_shutdown_and_on_death() {
     assert!(
         sink.wait(Duration::from_secs(15), |s| states(s).len() == 1)
             .await
+    );
+    let health = |m: &str| (String::new(), m.to_owned());
+    assert!(
+        sink.wait(Duration::from_secs(15), |s| {
+            s.series.contains_key(&health("agent.buffer_points"))
+                && s.series.contains_key(&health("agent.publish_rate_pps"))
+        })
+        .await,
+        "no health telemetry"
     );
     let status = agent.terminate();
     assert!(status.success(), "{status:?}");
