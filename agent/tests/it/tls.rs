@@ -213,11 +213,8 @@ async fn mutual_tls_delivers_and_a_wrong_ca_is_refused() {
         good.log()
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    sink.with(|s| {
-        assert!(!s
-            .series
-            .contains_key(&("pos-1".to_owned(), "bad".to_owned())))
-    });
+    let refused = ("pos-1".to_owned(), "bad".to_owned());
+    assert!(!sink.with(|s| s.series.contains_key(&refused)));
     assert!(metric(b.ingest, "storefleet_agent_connect_failures_total").await >= 1);
     assert_eq!(metric(b.ingest, "storefleet_agent_connected").await, 0);
     assert!(
