@@ -19,6 +19,7 @@ use storefleet_agent::buffer::{Buffer, Limits, Sealer, SeriesIn, Store};
 use storefleet_agent::config::Durability;
 use storefleet_agent::health::Health;
 use storefleet_protocol::SigningKey;
+use storefleet_testkit::agent::{http, metric};
 use storefleet_testkit::proxy::Proxy;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_storefleet-agent");
@@ -174,49 +175,16 @@ fn start_agent(mqtt: SocketAddr, extra: &str) -> Agent {
 }
 
 async fn post(addr: SocketAddr, body: String) -> u16 {
-    use http_body_util::Full;
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut tx, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let req = hyper::Request::post("/v1/telemetry")
-        .header("host", "localhost")
-        .header("content-type", "application/json")
-        .body(Full::new(hyper::body::Bytes::from(body)))
-        .unwrap();
-    tx.send_request(req).await.unwrap().status().as_u16()
-}
-
-async fn metric(addr: SocketAddr, name: &str) -> u64 {
-    use http_body_util::{BodyExt as _, Empty};
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut tx, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let req = hyper::Request::get("/metrics")
-        .header("host", "localhost")
-        .body(Empty::<hyper::body::Bytes>::new())
-        .unwrap();
-    let body = tx
-        .send_request(req)
-        .await
-        .unwrap()
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes();
-    String::from_utf8_lossy(&body)
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(&format!("{name} "))
-                .map(|v| v.trim().parse().unwrap_or(0))
-        })
-        .unwrap_or(0)
+    http(
+        addr,
+        "POST",
+        "/v1/telemetry",
+        Some("application/json"),
+        body.into_bytes(),
+    )
+    .await
+    .expect("ingest answers")
+    .0
 }
 
 /// Posts `n` points in requests of 2000 (10 series x 200), two clients at a time.

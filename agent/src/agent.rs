@@ -238,15 +238,7 @@ async fn report_health(
         last = (t, acked);
         let mut points = health.as_points(t);
         points.push(("agent.publish_rate_pps".into(), rate));
-        let series = points
-            .into_iter()
-            .map(|(metric, v)| SeriesIn {
-                device: None,
-                metric,
-                points: vec![(t, v)],
-            })
-            .collect();
-        if let Err(e) = buffer.add_points(series).await {
+        if let Err(e) = buffer.add_points(SeriesIn::snapshot(None, t, points)).await {
             tracing::warn!(error = %e, "Cannot buffer agent health");
         }
     }

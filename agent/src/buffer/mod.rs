@@ -174,6 +174,20 @@ pub struct SeriesIn {
     pub points: Vec<(i64, f64)>,
 }
 
+impl SeriesIn {
+    /// One point per metric, all at time `t`, for `device` (`None`: the gateway).
+    pub fn snapshot(device: Option<&str>, t: i64, metrics: Vec<(String, f64)>) -> Vec<SeriesIn> {
+        metrics
+            .into_iter()
+            .map(|(metric, v)| SeriesIn {
+                device: device.map(str::to_owned),
+                metric,
+                points: vec![(t, v)],
+            })
+            .collect()
+    }
+}
+
 /// A sealed message ready to publish.
 #[derive(Debug, Clone)]
 pub struct Outgoing {

@@ -137,15 +137,7 @@ pub async fn run(interval: Duration, buffer: Buffer, token: CancellationToken) {
         match tokio::time::timeout(Duration::from_secs(10), job).await {
             Ok(Ok((s, metrics))) => {
                 sampler = Some(s);
-                let t = now_ms();
-                let series = metrics
-                    .into_iter()
-                    .map(|(metric, v)| SeriesIn {
-                        device: None,
-                        metric,
-                        points: vec![(t, v)],
-                    })
-                    .collect();
+                let series = SeriesIn::snapshot(None, now_ms(), metrics);
                 if let Err(e) = buffer.add_points(series).await {
                     tracing::warn!(error = %e, "Cannot buffer host metrics");
                 }

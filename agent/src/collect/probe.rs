@@ -166,15 +166,10 @@ pub async fn run(d: DeviceConfig, buffer: Buffer, token: CancellationToken) {
             ),
         ];
         metrics.extend(o.metrics.iter().cloned());
-        let series = metrics
-            .into_iter()
-            .map(|(metric, v)| SeriesIn {
-                device: Some(d.id.clone()),
-                metric,
-                points: vec![(t, v)],
-            })
-            .collect();
-        if let Err(e) = buffer.add_points(series).await {
+        if let Err(e) = buffer
+            .add_points(SeriesIn::snapshot(Some(&d.id), t, metrics))
+            .await
+        {
             tracing::warn!(device = %d.id, error = %e, "Cannot buffer probe metrics");
         }
         let changed = match last_up {
