@@ -3,8 +3,9 @@
 //! result through the buffer (so the answer survives an outage like any event).
 //!
 //! A message that fails verification (forged, unsigned, for another agent, replayed,
-//! expired, or any message while no controller key is pinned) is counted, logged once per
-//! reason, and never acted on or answered. The MQTT publish is acknowledged only after the
+//! expired, without an expiry or with one more than [`MAX_COMMAND_LIFETIME_MS`] away, or any
+//! message while no controller key is pinned) is counted, logged once per reason, and never
+//! acted on or answered. The MQTT publish is acknowledged only after the
 //! command was handled and its result buffered.
 
 use std::collections::HashSet;
@@ -20,6 +21,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::buffer::Buffer;
 use crate::health::Health;
 use crate::sync::AGENT_VERSION;
+
+/// Longest a command may be valid (`exp - ts`); the agent remembers command ids for
+/// longer (30 days), so an expired command can never run again.
+pub const MAX_COMMAND_LIFETIME_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// A request to reload the configuration; answered with a summary or the error.
 pub type ReloadRequest = oneshot::Sender<Result<String, String>>;
@@ -99,6 +104,24 @@ async fn handle(
             return true;
         }
     };
+    // Commands must expire, and within the window their ids are remembered: a captured
+    // command can never be replayed after the agent has forgotten it.
+    match env.exp {
+        None => {
+            refuse(ctx, logged, "no_expiry", "a command must carry exp");
+            return true;
+        }
+        Some(exp) if exp - env.ts > MAX_COMMAND_LIFETIME_MS => {
+            refuse(
+                ctx,
+                logged,
+                "expiry_too_far",
+                "a command may live at most 7 days",
+            );
+            return true;
+        }
+        Some(_) => {}
+    }
     let Message::Command(cmd) = env.message else {
         tracing::debug!(
             kind = env.message.kind().as_str(),

@@ -86,6 +86,7 @@
 //! Uplink messages are published with QoS 1 and may arrive more than once (a retransmission
 //! after a lost PUBACK keeps its bytes and `seq`); a receiver stores each `(from, seq)` once.
 //! A command is acted on at most once per command `id`; its result is sent like any event.
+//! A command must carry `exp`, at most 7 days after its `ts`; the agent refuses one without.
 //!
 //! Verification ([`verify::Verifier`]) returns a typed [`verify::VerifyError`]: malformed,
 //! unsupported version, unknown sender, bad signature, expired, replayed.

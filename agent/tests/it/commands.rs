@@ -75,6 +75,11 @@ async fn only_authentic_fresh_commands_run_and_each_id_runs_once() {
         ("expired", command("c-old", CommandAction::Ping, 4, &home.id, now_ms() - 3_600_000, key)),
         ("same id, new seq", command("c-ping", CommandAction::Ping, 5, &home.id, later, key)),
         ("for another agent", command("c-other", CommandAction::Ping, 6, "gw-someone-else", later, key)),
+        ("never expires", {
+            let e = Envelope::new(CONTROLLER_ID, 7, now_ms(), Message::Command(Command { id: "c-forever".into(), action: CommandAction::Ping }));
+            e.to(&home.id).seal(key).unwrap()
+        }),
+        ("expires in a year", command("c-year", CommandAction::Ping, 8, &home.id, now_ms() + 365 * 24 * 3600 * 1000, key)),
     ];
     ctl.publish(&topic, QoS::AtLeastOnce, false, good)
         .await
@@ -199,7 +204,7 @@ async fn only_authentic_fresh_commands_run_and_each_id_runs_once() {
     assert!(agent.alive());
     // An unknown action from a newer controller is answered, not run.
     ctl.publish(&topic, QoS::AtLeastOnce, false, {
-        let json = format!(r#"{{"v":1,"from":"controller","to":"{}","seq":13,"ts":0,"kind":"command","body":{{"id":"c-new","action":"format-disk"}}}}"#, home.id);
+        let json = format!(r#"{{"v":1,"from":"controller","to":"{}","seq":13,"ts":{},"exp":{},"kind":"command","body":{{"id":"c-new","action":"format-disk"}}}}"#, home.id, now_ms(), later);
         storefleet_protocol::envelope::frame(json.as_bytes(), key)
     }).await.unwrap();
     assert!(
