@@ -26,6 +26,12 @@
 //!   first, with counters for both (`quota.rs`). The file stays within the quota plus a
 //!   slack of one group transaction (at most [`GROUP_MAX_POINTS`] points or one request
 //!   body) for the database and one for the WAL: [`QUOTA_SLACK_BYTES`] in all.
+//! - A disk that fills before the quota: the request that hit it gets
+//!   [`BufferError::DiskFull`] (HTTP 503) and nothing of it is stored; the buffer gives up
+//!   its reserve file (`buffer.db.reserve`, [`RESERVE_BYTES`], twice the most WAL kept
+//!   between checkpoints, [`WAL_CHECKPOINT_BYTES`]) so it can go on
+//!   sealing and deleting, lowers its budget to three quarters of what it holds, and
+//!   reports a `buffer.disk_full` event. Metrics then give way as under the quota.
 //! - A record leaves the buffer only when the broker acknowledged the message carrying it
 //!   (see `seal.rs`). Live data is sealed before backlog.
 //!
@@ -54,7 +60,9 @@ use storefleet_protocol::Kind;
 use tokio::sync::{oneshot, Notify};
 
 pub use downsample::{fold, Row};
-pub use store::{is_corruption, new_event_id, Sealer, Store, MAX_NAME_LEN};
+pub use store::{
+    is_corruption, new_event_id, Sealer, Store, MAX_NAME_LEN, RESERVE_BYTES, WAL_CHECKPOINT_BYTES,
+};
 
 use crate::config::{BufferSection, Durability, SyncSection};
 
@@ -209,6 +217,8 @@ struct Answer {
     send: SendAnswer,
     /// Set when the job failed because the database is corrupt.
     corruption: Option<String>,
+    /// Set when the job failed because the disk is full.
+    disk_full: bool,
 }
 
 enum Job {
@@ -365,6 +375,7 @@ fn owner(mut store: Store, rx: &Receiver<Job>, ready: &Notify) {
             Ok(j) => j,
             Err(RecvTimeoutError::Timeout) => {
                 let _ = store.publish_gauges();
+                store.ensure_reserve();
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break,
@@ -380,7 +391,13 @@ fn owner(mut store: Store, rx: &Receiver<Job>, ready: &Notify) {
                 Err(_) => break,
             }
         }
-        let (wrote, corrupt) = run_group(&mut store, jobs);
+        let (wrote, corrupt, disk_full) = run_group(&mut store, jobs);
+        if disk_full {
+            if let Err(e) = store.on_disk_full() {
+                tracing::error!(error = %e, "Buffer could not make room on a full disk");
+            }
+            ready.notify_one();
+        }
         if let Some(cause) = corrupt {
             if let Err(e) = store.recover(&cause) {
                 tracing::error!(error = %e, "Buffer database corrupt and could not be replaced");
@@ -403,15 +420,17 @@ fn owner(mut store: Store, rx: &Receiver<Job>, ready: &Notify) {
 }
 
 /// Applies a group of jobs in one transaction and answers them after the commit. Returns
-/// whether anything to send was added, and the error if the database turned out corrupt.
-fn run_group(store: &mut Store, jobs: Vec<Job>) -> (bool, Option<BufferError>) {
+/// whether anything to send was added, the error if the database turned out corrupt, and
+/// whether the disk was full.
+fn run_group(store: &mut Store, jobs: Vec<Job>) -> (bool, Option<BufferError>, bool) {
     let mut answers: Vec<Answer> = Vec::with_capacity(jobs.len());
     let mut wrote = false;
     if let Err(e) = store.begin() {
         let e = e.classify();
         tracing::error!(error = %e, "Buffer transaction failed to begin");
         fail_all(jobs, &e);
-        return (false, is_corruption(&e).then_some(e));
+        let full = matches!(e, BufferError::DiskFull);
+        return (false, is_corruption(&e).then_some(e), full);
     }
     for job in jobs {
         match job {
@@ -458,6 +477,7 @@ fn run_group(store: &mut Store, jobs: Vec<Job>) -> (bool, Option<BufferError>) {
         }
     }
     let mut corrupt = answers.iter().find_map(|a| a.corruption.clone());
+    let mut disk_full = answers.iter().any(|a| a.disk_full);
     let failure = store.commit().err().map(BufferError::classify);
     if let Some(e) = &failure {
         tracing::error!(error = %e, "Buffer commit failed; the group's requests get an error");
@@ -470,26 +490,30 @@ fn run_group(store: &mut Store, jobs: Vec<Job>) -> (bool, Option<BufferError>) {
     if let Some(e) = failure.as_ref().filter(|e| is_corruption(e)) {
         corrupt = Some(e.to_string());
     }
+    disk_full |= matches!(failure, Some(BufferError::DiskFull));
     for a in answers {
         (a.send)(failure.as_ref());
     }
-    (wrote, corrupt.map(BufferError::Corrupt))
+    (wrote, corrupt.map(BufferError::Corrupt), disk_full)
 }
 
 fn answer<T: Send + 'static>(reply: Reply<T>, r: Result<T, BufferError>) -> Answer {
+    let r = r.map_err(BufferError::classify);
     let corruption = match &r {
         Err(e) if is_corruption(e) => Some(e.to_string()),
         _ => None,
     };
+    let disk_full = matches!(r, Err(BufferError::DiskFull));
     Answer {
         send: Box::new(move |failure| {
             let r = match failure {
                 Some(e) => Err(copy_err(e)),
-                None => r.map_err(BufferError::classify),
+                None => r,
             };
             let _ = reply.send(r);
         }),
         corruption,
+        disk_full,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Keeping the buffer under its disk quota: downsample the oldest points, then evict.
 //!
 //! After each committed group of writes the store compares the pages in use with its
-//! budget (7/8 of `buffer.max_bytes`; the other 1/8 is the WAL's). Over budget, it takes
+//! budget (7/8 of `buffer.max_bytes`; the other 1/8 is the WAL's; lower when the disk
+//! filled up before the quota, see `Store::on_disk_full`). Over budget, it takes
 //! the oldest chunk of points and folds it one level coarser ([`super::downsample`]); when
 //! folding would not shrink the chunk by a quarter, the chunk is evicted instead. This
 //! repeats until usage is below 90% of the budget. Events, command results and sealed
@@ -14,12 +15,13 @@ use super::schema as sql;
 use super::seal::row_from;
 use super::store::Store;
 use super::BufferError;
-use crate::health::Health;
 
 impl Store {
     /// Brings usage under the budget if it is over. Runs its own transactions.
     pub fn enforce_quota(&mut self) -> Result<(), BufferError> {
-        let budget = self.limits.db_budget();
+        let budget = self
+            .disk_budget
+            .map_or(self.limits.db_budget(), |d| d.min(self.limits.db_budget()));
         if self.used_bytes()? <= budget {
             return Ok(());
         }
@@ -71,17 +73,17 @@ impl Store {
             }
             let kept = rows.len() - folded;
             let created = folded_rows.len() - kept;
-            self.points = self.points - rows.len() as u64 + folded_rows.len() as u64;
-            Health::add(&self.health.points_downsampled, folded as u64);
-            Health::add(&self.health.aggregates_created, created as u64);
+            self.points = self.points.saturating_sub(rows.len() as u64) + folded_rows.len() as u64;
+            self.pending.points_downsampled += folded as u64;
+            self.pending.aggregates_created += created as u64;
             tracing::debug!(
                 folded,
                 created,
                 "Downsampled oldest points to stay under quota"
             );
         } else {
-            self.points -= rows.len() as u64;
-            Health::add(&self.health.points_evicted, rows.len() as u64);
+            self.points = self.points.saturating_sub(rows.len() as u64);
+            self.pending.points_evicted += rows.len() as u64;
             tracing::warn!(
                 evicted = rows.len(),
                 "Evicted oldest points to stay under quota"

@@ -15,7 +15,6 @@ use super::downsample::Row;
 use super::schema as sql;
 use super::store::Store;
 use super::{BufferError, Outgoing};
-use crate::health::Health;
 
 /// Outbox class: telemetry.
 pub const CLASS_METRICS: i64 = 0;
@@ -128,7 +127,7 @@ impl Store {
         )
         .map_err(|e| BufferError::Encode(e.to_string()))?;
         self.conn.prepare_cached(sql::DELETE_EVENT)?.execute([id])?;
-        self.events -= 1;
+        self.events = self.events.saturating_sub(1);
         // The weight moves from the events table to the outbox: events_bytes is unchanged.
         self.push_outbox(kind, CLASS_EVENTS, body.len() as u64, 0, payload, seq)
             .map(Some)
@@ -209,7 +208,7 @@ impl Store {
             self.conn
                 .prepare_cached(sql::DELETE_POINTS_RANGE)?
                 .execute(params![first, last])?;
-            self.points -= n as u64;
+            self.points = self.points.saturating_sub(n as u64);
             return self
                 .push_outbox(Kind::Telemetry, CLASS_METRICS, 0, n as u64, payload, seq)
                 .map(Some);
@@ -254,12 +253,12 @@ impl Store {
             let mut rows = stmt.query([seq as i64])?;
             if let Some(r) = rows.next()? {
                 let (class, weight, points): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-                self.outbox -= 1;
+                self.outbox = self.outbox.saturating_sub(1);
                 if class == CLASS_EVENTS {
                     self.events_bytes = self.events_bytes.saturating_sub(weight as u64);
                 }
-                Health::add(&self.health.messages_acked, 1);
-                Health::add(&self.health.points_acked, points as u64);
+                self.pending.messages_acked += 1;
+                self.pending.points_acked += points as u64;
             }
         }
         Ok(())

@@ -18,6 +18,31 @@ use crate::health::Health;
 /// Longest device id or metric name accepted into the buffer, bytes.
 pub const MAX_NAME_LEN: usize = 128;
 
+/// Counter increments of the open transaction: applied to [`Health`] when it commits,
+/// dropped when it rolls back, so the counters only ever count what is on disk.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Pending {
+    pub points_ingested: u64,
+    pub events_ingested: u64,
+    pub messages_acked: u64,
+    pub points_acked: u64,
+    pub points_downsampled: u64,
+    pub aggregates_created: u64,
+    pub points_evicted: u64,
+}
+
+impl Pending {
+    fn apply(self, h: &Health) {
+        Health::add(&h.points_ingested, self.points_ingested);
+        Health::add(&h.events_ingested, self.events_ingested);
+        Health::add(&h.messages_acked, self.messages_acked);
+        Health::add(&h.points_acked, self.points_acked);
+        Health::add(&h.points_downsampled, self.points_downsampled);
+        Health::add(&h.aggregates_created, self.aggregates_created);
+        Health::add(&h.points_evicted, self.points_evicted);
+    }
+}
+
 /// What seals messages: the agent id and its key.
 pub struct Sealer {
     /// The agent id (`from`).
@@ -44,7 +69,19 @@ pub struct Store {
     pub(super) outbox: u64,
     /// Bytes counted against the event quota (stored events plus sealed, unacked ones).
     pub(super) events_bytes: u64,
+    /// A budget lowered below the configured one because the disk filled up first.
+    pub(super) disk_budget: Option<u64>,
+    /// Counter increments waiting for the open transaction to commit.
+    pub(super) pending: Pending,
 }
+
+/// Most WAL kept before a checkpoint, whatever the quota.
+pub const WAL_CHECKPOINT_BYTES: u64 = 2 * 1024 * 1024;
+
+/// Size of the reserve file kept beside the database and given up when the disk fills. It
+/// is twice the most WAL that can pile up, so that after giving it up a checkpoint can
+/// always finish and the buffer can seal, acknowledge and shrink again.
+pub const RESERVE_BYTES: usize = 2 * WAL_CHECKPOINT_BYTES as usize;
 
 /// Whether `e` says the database file is damaged.
 pub fn is_corruption(e: &BufferError) -> bool {
@@ -156,7 +193,10 @@ impl Store {
             events: 0,
             outbox: 0,
             events_bytes: 0,
+            disk_budget: None,
+            pending: Pending::default(),
         };
+        store.ensure_reserve();
         store.configure_wal()?;
         store.load_state()?;
         if let Some((e, moved)) = corrupt {
@@ -183,6 +223,56 @@ impl Store {
         self.report_corruption(cause, &moved)
     }
 
+    fn reserve_path(&self) -> PathBuf {
+        PathBuf::from(format!("{}.reserve", self.path.display()))
+    }
+
+    /// Makes the reserve file if it is missing; gives up quietly when there is no room.
+    pub fn ensure_reserve(&self) {
+        let path = self.reserve_path();
+        if path.exists() {
+            return;
+        }
+        if std::fs::write(&path, vec![0u8; RESERVE_BYTES]).is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+
+    /// The disk filled before the quota did: give up the reserve so that the buffer can
+    /// work again, lower the budget to what the disk holds (metrics then give way as under
+    /// the quota), and say so in a `buffer.disk_full` event.
+    pub fn on_disk_full(&mut self) -> Result<(), BufferError> {
+        let released = std::fs::remove_file(self.reserve_path()).is_ok();
+        // The WAL, sized for the configured quota, may be what filled the disk: empty it
+        // into the database and keep it small from now on.
+        let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+        let used = self.used_bytes()?;
+        let budget = used / 4 * 3;
+        self.set_wal_limit((budget / 8).max(64 * 1024))?;
+        self.disk_budget = Some(self.disk_budget.map_or(budget, |b| b.min(budget)));
+        tracing::error!(
+            used_bytes = used,
+            budget_bytes = budget,
+            released_reserve = released,
+            "Buffer disk full before its quota; lowered the buffer budget to fit the disk"
+        );
+        let mut data = serde_json::Map::new();
+        data.insert("used_bytes".into(), used.into());
+        data.insert("budget_bytes".into(), budget.into());
+        data.insert("configured_max_bytes".into(), self.limits.max_bytes.into());
+        let ev = Event {
+            id: new_event_id(),
+            ts: now_ms(),
+            device: None,
+            code: "buffer.disk_full".into(),
+            severity: Severity::Error,
+            message: format!("Gateway disk full at {used} bytes of buffer, below its quota of {}; older metrics are being downsampled", self.limits.max_bytes),
+            data,
+        };
+        self.in_tx(|s| s.add_event(&ev).map(|_| ()))?;
+        self.enforce_quota()
+    }
+
     fn report_corruption(&mut self, e: &BufferError, moved: &Path) -> Result<(), BufferError> {
         tracing::error!(error = %e, moved_to = %moved.display(), "Buffer database corrupt; moved aside and replaced");
         Health::add(&self.health.buffer_corruptions, 1);
@@ -202,9 +292,14 @@ impl Store {
     }
 
     fn configure_wal(&self) -> Result<(), BufferError> {
+        self.set_wal_limit(self.limits.wal_bytes())
+    }
+
+    /// Checkpoints once the WAL holds half of `wal_bytes` (at most
+    /// [`WAL_CHECKPOINT_BYTES`]), and truncates it back to `wal_bytes` after each checkpoint.
+    fn set_wal_limit(&self, wal_bytes: u64) -> Result<(), BufferError> {
         let page: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        let wal_bytes = self.limits.wal_bytes();
-        let pages = (wal_bytes / 2 / page.max(512) as u64).max(64);
+        let pages = ((wal_bytes / 2).min(WAL_CHECKPOINT_BYTES) / page.max(512) as u64).max(16);
         self.conn.execute_batch(&format!(
             "PRAGMA wal_autocheckpoint = {pages}; PRAGMA journal_size_limit = {wal_bytes};"
         ))?;
@@ -266,17 +361,18 @@ impl Store {
         &mut self,
         f: impl FnOnce(&mut Store) -> Result<T, BufferError>,
     ) -> Result<T, BufferError> {
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        match f(self) {
-            Ok(v) => {
-                self.conn.execute_batch("COMMIT")?;
-                Ok(v)
-            }
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
+        self.begin()?;
+        let result = f(self).and_then(|v| {
+            self.commit()?;
+            Ok(v)
+        });
+        if result.is_err() {
+            self.pending = Pending::default();
+            // Also after a failed COMMIT (a full disk), which can leave the transaction open.
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.reload_counts()?;
         }
+        result
     }
 
     /// Runs `f` inside the open transaction as one unit: on error its writes are undone
@@ -286,6 +382,7 @@ impl Store {
         f: impl FnOnce(&mut Store) -> Result<T, BufferError>,
     ) -> Result<T, BufferError> {
         self.conn.execute_batch("SAVEPOINT job")?;
+        let before = self.pending;
         match f(self) {
             Ok(v) => {
                 self.conn.execute_batch("RELEASE job")?;
@@ -293,6 +390,7 @@ impl Store {
             }
             Err(e) => {
                 self.conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                self.pending = before;
                 self.reload_counts()?;
                 Err(e)
             }
@@ -301,6 +399,7 @@ impl Store {
 
     /// Begins a transaction (the buffer thread groups many requests into one).
     pub fn begin(&mut self) -> Result<(), BufferError> {
+        self.pending = Pending::default();
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(())
     }
@@ -308,11 +407,13 @@ impl Store {
     /// Commits the open transaction.
     pub fn commit(&mut self) -> Result<(), BufferError> {
         self.conn.execute_batch("COMMIT")?;
+        std::mem::take(&mut self.pending).apply(&self.health);
         Ok(())
     }
 
     /// Rolls back the open transaction.
     pub fn rollback(&mut self) {
+        self.pending = Pending::default();
         let _ = self.conn.execute_batch("ROLLBACK");
     }
 
@@ -362,7 +463,7 @@ impl Store {
             n += s.points.len();
         }
         self.points += n as u64;
-        Health::add(&self.health.points_ingested, n as u64);
+        self.pending.points_ingested += n as u64;
         Ok(n)
     }
 
@@ -389,7 +490,7 @@ impl Store {
         if added == 1 {
             self.events += 1;
             self.events_bytes += len;
-            Health::add(&self.health.events_ingested, 1);
+            self.pending.events_ingested += 1;
         }
         Ok(added == 1)
     }

@@ -6,6 +6,7 @@ mod commands;
 mod common;
 mod config_errors;
 mod crash;
+mod disk_full;
 mod ingest;
 mod outage;
 mod presence;
