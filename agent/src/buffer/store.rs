@@ -76,7 +76,7 @@ pub struct Store {
 }
 
 /// Most WAL kept before a checkpoint, whatever the quota.
-pub const WAL_CHECKPOINT_BYTES: u64 = 2 * 1024 * 1024;
+pub const WAL_CHECKPOINT_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Size of the reserve file kept beside the database and given up when the disk fills. It
 /// is twice the most WAL that can pile up, so that after giving it up a checkpoint can

@@ -32,7 +32,7 @@ async fn a_full_disk_refuses_with_503_and_loses_nothing() {
     let state = home.state_dir();
     std::fs::create_dir_all(&state).unwrap();
     let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=12m", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=40m", "tmpfs"])
         .arg(&state)
         .output();
     if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
