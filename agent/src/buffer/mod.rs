@@ -46,6 +46,7 @@
 
 mod downsample;
 mod quota;
+mod recovery;
 mod schema;
 mod seal;
 mod store;
@@ -60,9 +61,8 @@ use storefleet_protocol::Kind;
 use tokio::sync::{oneshot, Notify};
 
 pub use downsample::{fold, Row};
-pub use store::{
-    is_corruption, new_event_id, Sealer, Store, MAX_NAME_LEN, RESERVE_BYTES, WAL_CHECKPOINT_BYTES,
-};
+pub use recovery::is_corruption;
+pub use store::{new_event_id, Sealer, Store, MAX_NAME_LEN, RESERVE_BYTES, WAL_CHECKPOINT_BYTES};
 
 use crate::config::{BufferSection, Durability, SyncSection};
 

@@ -1,15 +1,16 @@
-//! The buffer store: one SQLite connection, owned by the buffer thread. Opening (with
-//! corruption recovery), schema, ingest, counts. Sealing is in `seal.rs`, the quota in
-//! `quota.rs`.
+//! The buffer store: one SQLite connection, owned by the buffer thread. Opening, schema,
+//! ingest, counts. Sealing is in `seal.rs`, the quota in `quota.rs`, recovery from a corrupt
+//! database or a full disk in `recovery.rs`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension as _};
-use storefleet_protocol::message::{CommandResult, Event, Inventory, Severity};
+use rusqlite::{params, Connection, OptionalExtension as _};
+use storefleet_protocol::message::{CommandResult, Event, Inventory};
 use storefleet_protocol::{now_ms, Kind, SigningKey};
 
+use super::recovery::{is_corruption, move_aside};
 use super::schema::{self as sql, MIGRATIONS};
 use super::{BufferError, Limits, SeriesIn};
 use crate::config::Durability;
@@ -83,18 +84,10 @@ pub const WAL_CHECKPOINT_BYTES: u64 = 8 * 1024 * 1024;
 /// always finish and the buffer can seal, acknowledge and shrink again.
 pub const RESERVE_BYTES: usize = 2 * WAL_CHECKPOINT_BYTES as usize;
 
-/// Whether `e` says the database file is damaged.
-pub fn is_corruption(e: &BufferError) -> bool {
-    match e {
-        BufferError::Corrupt(_) => true,
-        BufferError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
-            matches!(f.code, ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
-        }
-        _ => false,
-    }
-}
-
-fn open_connection(path: &Path, durability: Durability) -> Result<Connection, BufferError> {
+pub(super) fn open_connection(
+    path: &Path,
+    durability: Durability,
+) -> Result<Connection, BufferError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -132,24 +125,6 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection, Bu
         ))?;
     }
     Ok(conn)
-}
-
-/// Moves a corrupt database and its WAL files aside; returns where the database went.
-fn move_aside(path: &Path) -> Result<PathBuf, BufferError> {
-    let to = PathBuf::from(format!("{}.corrupt-{}", path.display(), now_ms()));
-    let io = |p: &Path| {
-        let p = p.to_owned();
-        move |source| BufferError::Io { path: p, source }
-    };
-    std::fs::rename(path, &to).map_err(io(path))?;
-    for ext in ["-wal", "-shm"] {
-        let side = PathBuf::from(format!("{}{ext}", path.display()));
-        if side.exists() {
-            let dest = PathBuf::from(format!("{}{ext}", to.display()));
-            std::fs::rename(&side, &dest).map_err(io(&side))?;
-        }
-    }
-    Ok(to)
 }
 
 /// A random id for events the agent makes itself.
@@ -205,99 +180,13 @@ impl Store {
         Ok(store)
     }
 
-    /// Replaces a database found corrupt while running: closes it, moves it aside, opens a
-    /// fresh one and records a `buffer.corrupt` event in it. What was in the corrupt file
-    /// stays there for an engineer; the agent goes on.
-    pub fn recover(&mut self, cause: &BufferError) -> Result<(), BufferError> {
-        drop(std::mem::replace(
-            &mut self.conn,
-            Connection::open_in_memory()?,
-        ));
-        let moved = move_aside(&self.path)?;
-        self.conn = open_connection(&self.path, self.limits.durability)?;
-        self.configure_wal()?;
-        self.series_ids.clear();
-        self.series_names.clear();
-        self.load_state()?;
-        self.backlog_mark = 0;
-        self.report_corruption(cause, &moved)
-    }
-
-    fn reserve_path(&self) -> PathBuf {
-        PathBuf::from(format!("{}.reserve", self.path.display()))
-    }
-
-    /// Makes the reserve file if it is missing; gives up quietly when there is no room.
-    pub fn ensure_reserve(&self) {
-        let path = self.reserve_path();
-        if path.exists() {
-            return;
-        }
-        if std::fs::write(&path, vec![0u8; RESERVE_BYTES]).is_err() {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
-
-    /// The disk filled before the quota did: give up the reserve so that the buffer can
-    /// work again, lower the budget to what the disk holds (metrics then give way as under
-    /// the quota), and say so in a `buffer.disk_full` event.
-    pub fn on_disk_full(&mut self) -> Result<(), BufferError> {
-        let released = std::fs::remove_file(self.reserve_path()).is_ok();
-        // The WAL, sized for the configured quota, may be what filled the disk: empty it
-        // into the database and keep it small from now on.
-        let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
-        let used = self.used_bytes()?;
-        let budget = used / 4 * 3;
-        self.set_wal_limit((budget / 8).max(64 * 1024))?;
-        self.disk_budget = Some(self.disk_budget.map_or(budget, |b| b.min(budget)));
-        tracing::error!(
-            used_bytes = used,
-            budget_bytes = budget,
-            released_reserve = released,
-            "Buffer disk full before its quota; lowered the buffer budget to fit the disk"
-        );
-        let mut data = serde_json::Map::new();
-        data.insert("used_bytes".into(), used.into());
-        data.insert("budget_bytes".into(), budget.into());
-        data.insert("configured_max_bytes".into(), self.limits.max_bytes.into());
-        let ev = Event {
-            id: new_event_id(),
-            ts: now_ms(),
-            device: None,
-            code: "buffer.disk_full".into(),
-            severity: Severity::Error,
-            message: format!("Gateway disk full at {used} bytes of buffer, below its quota of {}; older metrics are being downsampled", self.limits.max_bytes),
-            data,
-        };
-        self.in_tx(|s| s.add_event(&ev).map(|_| ()))?;
-        self.enforce_quota()
-    }
-
-    fn report_corruption(&mut self, e: &BufferError, moved: &Path) -> Result<(), BufferError> {
-        tracing::error!(error = %e, moved_to = %moved.display(), "Buffer database corrupt; moved aside and replaced");
-        Health::add(&self.health.buffer_corruptions, 1);
-        let mut data = serde_json::Map::new();
-        data.insert("moved_to".into(), moved.display().to_string().into());
-        data.insert("error".into(), e.to_string().into());
-        let ev = Event {
-            id: new_event_id(),
-            ts: now_ms(),
-            device: None,
-            code: "buffer.corrupt".into(),
-            severity: Severity::Error,
-            message: "Buffer database was corrupt; it was moved aside and replaced".into(),
-            data,
-        };
-        self.in_tx(|s| s.add_event(&ev).map(|_| ()))
-    }
-
-    fn configure_wal(&self) -> Result<(), BufferError> {
+    pub(super) fn configure_wal(&self) -> Result<(), BufferError> {
         self.set_wal_limit(self.limits.wal_bytes())
     }
 
     /// Checkpoints once the WAL holds half of `wal_bytes` (at most
     /// [`WAL_CHECKPOINT_BYTES`]), and truncates it back to `wal_bytes` after each checkpoint.
-    fn set_wal_limit(&self, wal_bytes: u64) -> Result<(), BufferError> {
+    pub(super) fn set_wal_limit(&self, wal_bytes: u64) -> Result<(), BufferError> {
         let page: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
         let pages = ((wal_bytes / 2).min(WAL_CHECKPOINT_BYTES) / page.max(512) as u64).max(16);
         self.conn.execute_batch(&format!(
@@ -306,7 +195,7 @@ impl Store {
         Ok(())
     }
 
-    fn load_state(&mut self) -> Result<(), BufferError> {
+    pub(super) fn load_state(&mut self) -> Result<(), BufferError> {
         if self.meta("next_seq")?.is_none() {
             // A fresh database starts its sequence at the clock (in microseconds), so that a
             // replaced database never reuses numbers the controller has already seen.
