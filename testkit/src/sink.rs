@@ -92,7 +92,7 @@ impl Sink {
     pub async fn start(broker: SocketAddr, keys: HashMap<String, PublicKey>) -> Sink {
         let state = Arc::new(Mutex::new(SinkState::default()));
         let stop = CancellationToken::new();
-        let id = format!("sink-{:08x}", rand_u32());
+        let id = format!("sink-{:08x}", rand::random::<u32>());
         let mut o = MqttOptions::new(id, broker.ip().to_string(), broker.port());
         o.set_keep_alive(Duration::from_secs(5))
             .set_clean_session(true)
@@ -159,11 +159,4 @@ impl Drop for Sink {
     fn drop(&mut self) {
         self.stop.cancel();
     }
-}
-
-fn rand_u32() -> u32 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    t ^ std::process::id().rotate_left(16)
 }

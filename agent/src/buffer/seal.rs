@@ -187,7 +187,7 @@ impl Store {
         }
         loop {
             let batch = self.batch(&rows[..limit.min(rows.len())], backlog);
-            let seq = self.reserve_seqs(0)?;
+            let seq = self.next_seq()?;
             let env = Envelope::new(
                 &self.sealer.agent_id,
                 seq,

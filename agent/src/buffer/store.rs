@@ -450,9 +450,14 @@ impl Store {
         Ok(self.conn.execute(sql::SEEN_COMMAND, params![id, now])? == 1)
     }
 
+    /// The next sequence number, without reserving it.
+    pub fn next_seq(&self) -> Result<u64, BufferError> {
+        Ok(self.meta("next_seq")?.unwrap_or(1) as u64)
+    }
+
     /// Reserves `n` consecutive sequence numbers; returns the first.
     pub fn reserve_seqs(&mut self, n: u64) -> Result<u64, BufferError> {
-        let next = self.meta("next_seq")?.unwrap_or(1) as u64;
+        let next = self.next_seq()?;
         self.set_meta("next_seq", (next + n) as i64)?;
         Ok(next)
     }

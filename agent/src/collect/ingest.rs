@@ -57,7 +57,7 @@ fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn buffer_error(h: &Health, e: &BufferError) -> Response {
+fn buffer_error(e: &BufferError) -> Response {
     if e.is_transient() {
         let mut r = json_error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
         r.headers_mut()
@@ -65,7 +65,6 @@ fn buffer_error(h: &Health, e: &BufferError) -> Response {
         r
     } else {
         tracing::error!(error = %e, "Ingest could not store a request");
-        let _ = h;
         json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
     }
 }
@@ -204,7 +203,7 @@ async fn telemetry(State(st): State<IngestState>, req: Request) -> Response {
     }
     match st.buffer.add_points(series).await {
         Ok(n) => ok(n, 0),
-        Err(e) => buffer_error(&st.health, &e),
+        Err(e) => buffer_error(&e),
     }
 }
 
@@ -291,7 +290,7 @@ async fn events(State(st): State<IngestState>, req: Request) -> Response {
     }
     match st.buffer.add_events(events).await {
         Ok((accepted, duplicates)) => ok(accepted, duplicates),
-        Err(e) => buffer_error(&st.health, &e),
+        Err(e) => buffer_error(&e),
     }
 }
 
