@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use storefleet_agent::config::ConfigSource;
 use storefleet_testkit::sink::Sink;
 use tokio_util::sync::CancellationToken;
 
@@ -81,7 +80,7 @@ probe = {{ type = "exec", command = ["sh", "-c", "echo temp_c $(( 3 + $(date +%s
     .await;
     let token = CancellationToken::new();
     let agent = tokio::spawn(storefleet_agent::run(
-        ConfigSource::from_file(&cfg),
+        storefleet_agent::config::source(&cfg),
         token.clone(),
     ));
     println!("Storefleet agent demo");

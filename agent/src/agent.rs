@@ -16,9 +16,10 @@ use tokio_util::task::TaskTracker;
 use crate::buffer::{Buffer, BufferError, Limits, Sealer, SeriesIn, Store};
 use crate::collect::{host, ingest, inventory, probe};
 use crate::commands::{self, CommandContext};
-use crate::config::{self, Config, ConfigError, ConfigSource};
+use crate::config::{self, Config, ConfigError, ConfigSource, Probe};
 use crate::health::Health;
 use crate::identity::{self, IdentityError};
+use crate::routines::{self, local_api, Runner};
 use crate::sync::{self, backoff::Backoff, SyncContext, SyncError};
 
 /// Errors that stop the agent from starting.
@@ -66,6 +67,16 @@ pub async fn run(source: ConfigSource, token: CancellationToken) -> Result<(), A
     tracing::info!(agent_id = %agent_id, store = %config.agent.store, public_key = %key.public_key().to_base64(), "Agent starting");
 
     let tracker = TaskTracker::new();
+    let routine_dir = routines::runner::routine_dir(&config, source.file.as_deref());
+    let routines = Runner::new(
+        &config,
+        &routine_dir,
+        buffer.clone(),
+        health.clone(),
+        token.clone(),
+        tracker.clone(),
+    )
+    .map_err(|e| AgentError::Config(ConfigError::validation("store", e)))?;
     if config.ingest.enabled {
         let listener = tokio::net::TcpListener::bind(config.ingest.listen)
             .await
@@ -73,12 +84,15 @@ pub async fn run(source: ConfigSource, token: CancellationToken) -> Result<(), A
                 addr: config.ingest.listen,
                 source,
             })?;
+        let local_token = local_api::new_token(&config.agent.state_dir)
+            .map_err(|e| AgentError::Config(ConfigError::validation("agent.state_dir", e)))?;
         let app = ingest::router(ingest::IngestState {
             buffer: buffer.clone(),
             health: health.clone(),
             max_body_bytes: config.ingest.max_body_bytes,
             agent_id: agent_id.clone(),
-        });
+        })
+        .merge(local_api::router(routines.clone(), local_token));
         tracing::info!(listen = %config.ingest.listen, "Ingest endpoint listening");
         let stop = token.clone();
         tracker.spawn(async move {
@@ -127,10 +141,14 @@ pub async fn run(source: ConfigSource, token: CancellationToken) -> Result<(), A
             health: health.clone(),
             started_at,
             reload: reload_tx,
+            routines: routines.clone(),
+            dropin_dir: source.dropin_dir.clone(),
+            remote_config: config.controller.remote_config.clone(),
         },
     ));
 
     let mut collectors = spawn_collectors(&config, &buffer, &health, &token, &tracker);
+    let mut triggers = spawn_triggers(&config, &routines, &buffer, &token, &tracker);
     let mut current = config;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
@@ -141,12 +159,24 @@ pub async fn run(source: ConfigSource, token: CancellationToken) -> Result<(), A
         };
         let outcome = match config::load(&source) {
             Ok(new) => {
-                let summary = describe_changes(&current, &new);
-                collectors.cancel();
-                collectors = spawn_collectors(&new, &buffer, &health, &token, &tracker);
-                current = new;
-                tracing::info!(%summary, "Configuration reloaded");
-                Ok(summary)
+                let dir = routines::runner::routine_dir(&new, source.file.as_deref());
+                match routines.reload(&new, &dir) {
+                    Ok(n) => {
+                        let summary =
+                            format!("{}; {n} routine(s)", describe_changes(&current, &new));
+                        collectors.cancel();
+                        collectors = spawn_collectors(&new, &buffer, &health, &token, &tracker);
+                        triggers.cancel();
+                        triggers = spawn_triggers(&new, &routines, &buffer, &token, &tracker);
+                        current = new;
+                        tracing::info!(%summary, "Configuration reloaded");
+                        Ok(summary)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Configuration reload refused; keeping the running configuration");
+                        Err(e)
+                    }
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "Configuration reload refused; keeping the running configuration");
@@ -180,6 +210,28 @@ pub async fn run(source: ConfigSource, token: CancellationToken) -> Result<(), A
     Ok(())
 }
 
+/// Starts the routine triggers (cron in the store's zone, conditions) under a child token.
+fn spawn_triggers(
+    config: &Config,
+    routines: &Runner,
+    buffer: &Buffer,
+    token: &CancellationToken,
+    tracker: &TaskTracker,
+) -> CancellationToken {
+    let child = token.child_token();
+    let tz = config
+        .store
+        .store_time()
+        .map_or(jiff::tz::TimeZone::UTC, |s| s.zone().clone());
+    tracker.spawn(routines::triggers::run(
+        routines.clone(),
+        tz,
+        buffer.latest.clone(),
+        child.clone(),
+    ));
+    child
+}
+
 /// Starts host, probe, inventory and health reporting under a child token.
 fn spawn_collectors(
     config: &Config,
@@ -196,11 +248,12 @@ fn spawn_collectors(
             child.clone(),
         ));
     }
-    for d in &config.devices {
+    for d in config.devices.iter().filter(|d| d.probe != Probe::Push) {
         tracker.spawn(probe::run(d.clone(), buffer.clone(), child.clone()));
     }
     tracker.spawn(inventory::run(
         config.devices.clone(),
+        config.inventory.gateway.clone(),
         Duration::from_secs(config.inventory.interval_secs.max(1)),
         buffer.clone(),
         child.clone(),

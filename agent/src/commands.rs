@@ -14,12 +14,15 @@ use std::time::Duration;
 
 use rumqttc::{AsyncClient, Publish};
 use storefleet_protocol::message::{Command, CommandAction, CommandResult, CommandStatus};
+use storefleet_protocol::routine::{Outcome, Trigger};
 use storefleet_protocol::verify::Pinned;
 use storefleet_protocol::{now_ms, Message, PublicKey, Verifier, CONTROLLER_ID};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::buffer::Buffer;
 use crate::health::Health;
+use crate::remote_config;
+use crate::routines::{RunError, Runner};
 use crate::sync::AGENT_VERSION;
 
 /// Longest a command may be valid (`exp - ts`); the agent remembers command ids for
@@ -43,6 +46,12 @@ pub struct CommandContext {
     pub started_at: i64,
     /// Where reload requests go.
     pub reload: mpsc::Sender<ReloadRequest>,
+    /// The agent's routines.
+    pub routines: Runner,
+    /// Where config changes from the controller go (`agent.d/`), if anywhere.
+    pub dropin_dir: Option<std::path::PathBuf>,
+    /// Sections the controller may change (`controller.remote_config`).
+    pub remote_config: Vec<String>,
 }
 
 /// Handles downlink publishes until the channel closes.
@@ -145,11 +154,43 @@ async fn handle(
             return false;
         }
     }
+    if let CommandAction::RunRoutine {
+        name,
+        document,
+        task,
+        ignore_window,
+    } = &cmd.action
+    {
+        let req = RoutineRequest {
+            name: name.clone(),
+            document: document.clone(),
+            task: task.clone(),
+            ignore_window: *ignore_window,
+        };
+        // A routine may take minutes: the id is recorded, so the command is acknowledged
+        // now and answered when the run ends; a redelivery meanwhile is refused as replayed.
+        let (cmd, buffer, health, routines) = (
+            cmd.clone(),
+            ctx.buffer.clone(),
+            ctx.health.clone(),
+            ctx.routines.clone(),
+        );
+        ctx.routines.clone().spawn(async move {
+            let result = run_routine(&cmd.id, req, &routines, &health, &buffer).await;
+            answer(&cmd, result, &buffer, &health).await;
+        });
+        return true;
+    }
     let result = execute(&cmd, ctx).await;
+    answer(&cmd, result, &ctx.buffer, &ctx.health).await;
+    true
+}
+
+async fn answer(cmd: &Command, result: CommandResult, buffer: &Buffer, health: &Health) {
     tracing::info!(command = %cmd.id, status = ?result.status, "Command handled");
-    Health::add(&ctx.health.commands_executed, 1);
+    Health::add(&health.commands_executed, 1);
     for attempt in 0..30 {
-        match ctx.buffer.add_result(result.clone()).await {
+        match buffer.add_result(result.clone()).await {
             Ok(_) => break,
             Err(e) if e.is_transient() && attempt < 29 => {
                 tracing::warn!(error = %e, "Cannot buffer command result yet; retrying");
@@ -161,7 +202,112 @@ async fn handle(
             }
         }
     }
-    true
+}
+
+/// What a run-routine command asks for.
+struct RoutineRequest {
+    name: String,
+    document: String,
+    task: String,
+    ignore_window: bool,
+}
+
+/// Runs the routine a command names or carries; the result's data is the run record.
+async fn run_routine(
+    id: &str,
+    req: RoutineRequest,
+    routines: &Runner,
+    health: &Health,
+    buffer: &Buffer,
+) -> CommandResult {
+    let RoutineRequest {
+        name,
+        document,
+        task,
+        ignore_window,
+    } = req;
+    let prepared = match (name.is_empty(), document.is_empty()) {
+        (false, true) => routines
+            .get(&name)
+            .ok_or_else(|| RunError::Unknown(name.clone())),
+        (true, false) => routines.prepare(&document, &format!("command {id}")),
+        _ => Err(RunError::Refused(
+            "run-routine needs either name or document".into(),
+        )),
+    };
+    let run = match prepared {
+        Ok(p) => {
+            // Tell the controller it started (a fleet task shows it running); the final
+            // result follows. Best effort: the final result is what counts.
+            let started = CommandResult {
+                command_id: id.to_owned(),
+                status: CommandStatus::Running,
+                message: format!("{} started", p.routine.name),
+                data: serde_json::Value::Null,
+                finished_at: now_ms(),
+            };
+            if let Err(e) = buffer.add_result(started).await {
+                tracing::warn!(error = %e, command = %id, "Cannot buffer the routine's start");
+            }
+            routines
+                .run(p, id.to_owned(), Trigger::Task { task }, ignore_window)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let (status, message, data) = match run {
+        Ok(r) => {
+            let status = match r.outcome {
+                Outcome::AlreadyFine | Outcome::Healed => CommandStatus::Ok,
+                Outcome::Failed | Outcome::Escalated => CommandStatus::Failed,
+                Outcome::Skipped => CommandStatus::Skipped,
+            };
+            let message = if r.reason.is_empty() {
+                format!("{} {}", r.routine, r.outcome.as_str())
+            } else {
+                format!("{} {}: {}", r.routine, r.outcome.as_str(), r.reason)
+            };
+            (
+                status,
+                message,
+                serde_json::to_value(&r).unwrap_or_default(),
+            )
+        }
+        Err(e @ RunError::Busy(_)) => (
+            CommandStatus::Failed,
+            e.to_string(),
+            serde_json::Value::Null,
+        ),
+        Err(e) => {
+            Health::add(&health.routines_refused, 1);
+            tracing::warn!(command = %id, error = %e, "Routine refused");
+            (
+                CommandStatus::Rejected,
+                e.to_string(),
+                serde_json::Value::Null,
+            )
+        }
+    };
+    CommandResult {
+        command_id: id.to_owned(),
+        status,
+        message,
+        data,
+        finished_at: now_ms(),
+    }
+}
+
+/// Asks the agent to reload its configuration; the summary or why it was refused.
+async fn reload(ctx: &CommandContext) -> Result<String, String> {
+    let (tx, rx) = oneshot::channel();
+    if ctx.reload.send(tx).await.is_err() {
+        return Err("agent is shutting down".to_owned());
+    }
+    tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .map_err(|_| "reload timed out".to_owned())
+        .and_then(|r| r.map_err(|_| "agent is shutting down".to_owned()))
+        .and_then(|r| r)
 }
 
 async fn execute(cmd: &Command, ctx: &CommandContext) -> CommandResult {
@@ -175,22 +321,42 @@ async fn execute(cmd: &Command, ctx: &CommandContext) -> CommandResult {
                 "uptime_s": (now_ms() - ctx.started_at) / 1000,
             }),
         ),
-        CommandAction::ReloadConfig => {
-            let (tx, rx) = oneshot::channel();
-            let answer = if ctx.reload.send(tx).await.is_ok() {
-                tokio::time::timeout(Duration::from_secs(30), rx)
-                    .await
-                    .map_err(|_| "reload timed out".to_owned())
-                    .and_then(|r| r.map_err(|_| "agent is shutting down".to_owned()))
-                    .and_then(|r| r)
-            } else {
-                Err("agent is shutting down".to_owned())
-            };
-            match answer {
-                Ok(summary) => (CommandStatus::Ok, summary, serde_json::Value::Null),
-                Err(e) => (CommandStatus::Failed, e, serde_json::Value::Null),
+        CommandAction::ReloadConfig => match reload(ctx).await {
+            Ok(summary) => (CommandStatus::Ok, summary, serde_json::Value::Null),
+            Err(e) => (CommandStatus::Failed, e, serde_json::Value::Null),
+        },
+        CommandAction::ApplyConfig {
+            ref name,
+            ref toml,
+            ref task,
+        } => {
+            let checked = remote_config::check(name, toml, &ctx.remote_config).and_then(|()| {
+                ctx.dropin_dir.clone().ok_or_else(|| {
+                    "this agent has no agent.d directory for config changes".to_owned()
+                })
+            });
+            match checked {
+                Err(e) => {
+                    Health::add(&ctx.health.config_changes_refused, 1);
+                    tracing::warn!(command = %cmd.id, error = %e, "Config change refused");
+                    (CommandStatus::Rejected, e, serde_json::Value::Null)
+                }
+                Ok(dir) => {
+                    let origin = if task.is_empty() {
+                        format!("command {}", cmd.id)
+                    } else {
+                        format!("task {task}, command {}", cmd.id)
+                    };
+                    let a = remote_config::apply(&dir, name, toml, &origin, || reload(ctx)).await;
+                    (a.status, a.message, serde_json::Value::Null)
+                }
             }
         }
+        CommandAction::RunRoutine { .. } => (
+            CommandStatus::Rejected,
+            "run-routine is handled apart".to_owned(),
+            serde_json::Value::Null,
+        ),
         CommandAction::Unsupported => (
             CommandStatus::Rejected,
             format!("action not supported by agent {AGENT_VERSION}"),

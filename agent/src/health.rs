@@ -56,6 +56,16 @@ health! {
     counter commands_refused,
     /// Buffer databases found corrupt, moved aside and replaced.
     counter buffer_corruptions,
+    /// Routine runs recorded (including skipped ones).
+    counter routine_runs,
+    /// Routine runs that failed or escalated.
+    counter routine_escalations,
+    /// Routines refused: a forged or modified document, an action the config does not
+    /// allow, a bad argument.
+    counter routines_refused,
+    /// Config changes from the controller refused: a section `controller.remote_config`
+    /// does not allow, a bad name or not TOML.
+    counter config_changes_refused,
     /// Points in the buffer.
     gauge buffer_points,
     /// Events and command results in the buffer.

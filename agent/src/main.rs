@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use storefleet_agent::config::{self, ConfigSource, DEFAULT_TOML};
+use storefleet_agent::config::{self, DEFAULT_TOML};
 use tokio_util::sync::CancellationToken;
 
 /// Storefleet store-gateway agent.
@@ -33,33 +33,73 @@ enum Cmd {
     CheckConfig,
     /// Print the agent id and public key (making the key on first use).
     ShowId,
+    /// Enroll with a token from `storefleet enroll-token create`: register this gateway's
+    /// key with the controller, pin the controller's key, and write agent.d/50-enrollment.toml.
+    Enroll {
+        /// The enrollment token.
+        token: String,
+    },
+    /// Maintenance routines: list them, run one now, or check routine files.
+    #[command(subcommand)]
+    Routine(RoutineCmd),
+}
+
+#[derive(Subcommand)]
+enum RoutineCmd {
+    /// The routines the running agent has loaded.
+    List,
+    /// Run a routine now through the running agent and print its record.
+    Run {
+        /// Routine name.
+        name: String,
+        /// Run even outside the routine's window.
+        #[arg(long)]
+        ignore_window: bool,
+        /// Print the record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check routine files against this agent's config (parse, validate, allowed actions).
+    Check {
+        /// Routine files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+impl From<RoutineCmd> for storefleet_agent::routines::cli::Command {
+    fn from(c: RoutineCmd) -> Self {
+        use storefleet_agent::routines::cli::Command;
+        match c {
+            RoutineCmd::List => Command::List,
+            RoutineCmd::Run {
+                name,
+                ignore_window,
+                json,
+            } => Command::Run {
+                name,
+                ignore_window,
+                json,
+            },
+            RoutineCmd::Check { files } => Command::Check { files },
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("STOREFLEET_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    storefleet_support::shutdown::init_logging("info");
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("storefleet-agent: error: {e}");
-            let mut source = e.source();
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
+            storefleet_support::shutdown::print_error("storefleet-agent", e.as_ref());
             ExitCode::FAILURE
         }
     }
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<()> {
-    let source = ConfigSource::from_file(&cli.config);
+    let source = config::source(&cli.config);
     match cli.command.unwrap_or(Cmd::Run) {
         Cmd::GenerateConfig => {
             print!("{DEFAULT_TOML}");
@@ -80,13 +120,38 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Cmd::Enroll { token } => {
+            let c = config::load(&source)?;
+            let dir = source
+                .dropin_dir
+                .clone()
+                .unwrap_or_else(|| std::path::PathBuf::from(config::DROPIN_DIR));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let done = rt.block_on(storefleet_agent::enroll::enroll(&token, &c, &dir))?;
+            println!(
+                "enrolled as {} in store {}; wrote {}\nstart the agent (storefleet-agent run, or the service) to connect",
+                done.response.agent_id,
+                done.response.store,
+                done.dropin.display()
+            );
+            Ok(())
+        }
+        Cmd::Routine(cmd) => {
+            let c = config::load(&source)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(storefleet_agent::routines::cli::run(cmd.into(), &c))
+        }
         Cmd::Run => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             let result = rt.block_on(async {
                 let token = CancellationToken::new();
-                tokio::spawn(signals(token.clone()));
+                tokio::spawn(storefleet_support::shutdown::on_signals(token.clone()));
                 storefleet_agent::run(source, token).await
             });
             // A blocking sampler stuck in the kernel must not hold the exit.
@@ -95,21 +160,4 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// First SIGTERM or SIGINT: graceful stop. Second: exit at once.
-async fn signals(token: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("Cannot install signal handlers");
-        return;
-    };
-    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-    tracing::info!("Signal received; stopping (send again to exit at once)");
-    token.cancel();
-    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-    std::process::exit(130);
 }

@@ -116,6 +116,7 @@ impl Envelope {
             Message::Inventory(b) => serde_json::to_string(b),
             Message::Command(b) => serde_json::to_string(b),
             Message::CommandResult(b) => serde_json::to_string(b),
+            Message::RoutineRun(b) => serde_json::to_string(b),
         }
         .map_err(|e| FrameError::Encode(e.to_string()))?;
         let body = RawValue::from_string(body).map_err(|e| FrameError::Encode(e.to_string()))?;
@@ -221,6 +222,7 @@ pub fn open(bytes: &[u8]) -> Result<RawFrame<'_>, FrameError> {
         Kind::Inventory => Message::Inventory(serde_json::from_str(body).map_err(bad)?),
         Kind::Command => Message::Command(serde_json::from_str(body).map_err(bad)?),
         Kind::CommandResult => Message::CommandResult(serde_json::from_str(body).map_err(bad)?),
+        Kind::RoutineRun => Message::RoutineRun(serde_json::from_str(body).map_err(bad)?),
     };
     Ok(RawFrame {
         signature,

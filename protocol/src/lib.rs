@@ -8,6 +8,8 @@
 //!
 //! - [`topic`]: the MQTT topic tree and how to parse it.
 //! - [`message`]: the message bodies (presence, telemetry, event, inventory, command, result).
+//! - [`routine`]: the record of a maintenance routine's run.
+//! - [`enroll`]: the enrollment token and the agent's enrollment request.
 //! - [`envelope`]: the envelope that wraps every body, and the signed frame that carries it.
 //! - [`keys`]: Ed25519 signing and public keys and their text form.
 //! - [`verify`]: verification of a received frame: key lookup, signature, expiry, replay.
@@ -20,7 +22,7 @@
 //! ```
 //!
 //! `kind` is one of `presence`, `telemetry`, `event`, `inventory`, `command`,
-//! `command-result`. A broker ACL can bind an agent to its own subtree with one pattern rule
+//! `command-result`, `routine-run`. A broker ACL can bind an agent to its own subtree with one pattern rule
 //! (`sf/v1/%c/#` in Mosquitto when the client id is the agent id). Presence is published
 //! retained on `up/presence`, and the agent's MQTT last will is a signed `offline` presence on
 //! the same topic. All other messages are QoS 1, not retained.
@@ -91,9 +93,11 @@
 //! Verification ([`verify::Verifier`]) returns a typed [`verify::VerifyError`]: malformed,
 //! unsupported version, unknown sender, bad signature, expired, replayed.
 
+pub mod enroll;
 pub mod envelope;
 pub mod keys;
 pub mod message;
+pub mod routine;
 pub mod topic;
 pub mod verify;
 

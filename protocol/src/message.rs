@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::routine::RunRecord;
+
 /// The kind of a message; it is both the last topic level and the envelope's `kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -22,17 +24,20 @@ pub enum Kind {
     Command,
     /// The agent's answer to a command.
     CommandResult,
+    /// The record of one routine run.
+    RoutineRun,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Presence,
         Kind::Telemetry,
         Kind::Event,
         Kind::Inventory,
         Kind::Command,
         Kind::CommandResult,
+        Kind::RoutineRun,
     ];
 
     /// The wire name of the kind.
@@ -44,6 +49,7 @@ impl Kind {
             Kind::Inventory => "inventory",
             Kind::Command => "command",
             Kind::CommandResult => "command-result",
+            Kind::RoutineRun => "routine-run",
         }
     }
 
@@ -62,12 +68,14 @@ pub enum Message {
     Telemetry(TelemetryBatch),
     /// See [`Event`].
     Event(Event),
-    /// See [`Inventory`].
-    Inventory(Inventory),
+    /// See [`Inventory`] (boxed: it is much larger than the other bodies).
+    Inventory(Box<Inventory>),
     /// See [`Command`].
     Command(Command),
     /// See [`CommandResult`].
     CommandResult(CommandResult),
+    /// See [`RunRecord`] (boxed: it carries step outputs).
+    RoutineRun(Box<RunRecord>),
 }
 
 impl Message {
@@ -80,6 +88,7 @@ impl Message {
             Message::Inventory(_) => Kind::Inventory,
             Message::Command(_) => Kind::Command,
             Message::CommandResult(_) => Kind::CommandResult,
+            Message::RoutineRun(_) => Kind::RoutineRun,
         }
     }
 }
@@ -242,6 +251,9 @@ pub struct Gateway {
     /// DMI product name, where readable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
+    /// Firmware (BIOS) version, where readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<String>,
     /// The agent version.
     pub agent_version: String,
 }
@@ -282,9 +294,16 @@ pub struct Device {
     /// Serial number, when configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serial: Option<String>,
+    /// Firmware version, when configured or reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<String>,
     /// Network address the agent probes, when any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// Seconds between the device's readings, when known (the probe interval); the
+    /// controller marks a device stale when its data stops for a number of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_secs: Option<u32>,
 }
 
 /// A command from the controller to one agent.
@@ -305,6 +324,35 @@ pub enum CommandAction {
     Ping,
     /// Read the configuration again and apply what can be applied without a restart.
     ReloadConfig,
+    /// Run a maintenance routine: one of the agent's own (`name`) or the document carried
+    /// here (`document`, TOML; the command's signature covers it). The result's `data` is
+    /// the run record; the run id is the command id.
+    RunRoutine {
+        /// A routine the agent has in `routines.d/` or its library.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        name: String,
+        /// A routine document (TOML), instead of `name`.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        document: String,
+        /// The fleet task this command belongs to, if any.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        task: String,
+        /// Run even outside the routine's window (the controller already checked it).
+        #[serde(default)]
+        ignore_window: bool,
+    },
+    /// Change the configuration: `toml` becomes the drop-in `agent.d/70-task-{name}.toml`
+    /// and is applied like a reload. Only sections the agent's `controller.remote_config`
+    /// lists may appear; a change that does not load is undone.
+    ApplyConfig {
+        /// The change's name: 1 to 40 of `a-z`, `0-9`, `-`.
+        name: String,
+        /// The drop-in's content (TOML).
+        toml: String,
+        /// The fleet task this command belongs to, if any.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        task: String,
+    },
     /// An action this agent does not know (sent by a newer controller).
     #[serde(other)]
     Unsupported,
@@ -320,6 +368,11 @@ pub enum CommandStatus {
     Failed,
     /// Not run: the agent's config does not allow it, or it is unknown to this agent.
     Rejected,
+    /// Not run now: outside the routine's window.
+    Skipped,
+    /// Not an answer yet: the agent accepted the command and started it (long commands,
+    /// such as routines, say so; the final result follows with the same `command_id`).
+    Running,
 }
 
 /// The agent's answer to a command.

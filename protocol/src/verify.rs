@@ -200,6 +200,26 @@ impl<K: KeyLookup> Verifier<K> {
         payload: &[u8],
         now_ms: i64,
     ) -> Result<Envelope, VerifyError> {
+        let env = self.authenticate(topic, payload, now_ms)?;
+        let window = self.windows.entry(env.from.clone()).or_default();
+        if !window.accept(env.seq) {
+            return Err(VerifyError::Replayed {
+                sender: env.from,
+                seq: env.seq,
+            });
+        }
+        Ok(env)
+    }
+
+    /// Every check of [`Verifier::verify`] but replay, which leaves the replay windows
+    /// untouched: for a receiver that deduplicates `(from, seq)` durably itself (the
+    /// controller, in the same transaction that stores the message).
+    pub fn authenticate(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        now_ms: i64,
+    ) -> Result<Envelope, VerifyError> {
         let raw = envelope::open(payload)?;
         let env = raw.envelope;
         let t = Topic::parse(topic)
@@ -236,13 +256,6 @@ impl<K: KeyLookup> Verifier<K> {
                     now: now_ms,
                 });
             }
-        }
-        let window = self.windows.entry(env.from.clone()).or_default();
-        if !window.accept(env.seq) {
-            return Err(VerifyError::Replayed {
-                sender: env.from,
-                seq: env.seq,
-            });
         }
         Ok(env)
     }

@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::Bytes;
 use storefleet_protocol::{PublicKey, SigningKey};
 
 /// A temporary agent installation: config file, state directory, ingest port.
@@ -185,6 +183,15 @@ impl AgentProcess {
         }
     }
 
+    /// SIGHUP: the agent reads its configuration again.
+    pub fn hup(&self) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-HUP", &c.id().to_string()])
+                .status();
+        }
+    }
+
     /// Whether the process is still alive.
     pub fn alive(&mut self) -> bool {
         self.child
@@ -207,33 +214,17 @@ pub async fn http(
     content_type: Option<&str>,
     body: Vec<u8>,
 ) -> Result<(u16, String), String> {
-    let stream = tokio::net::TcpStream::connect(addr)
+    let url = format!("http://{addr}{path}");
+    let req = storefleet_support::http::Request {
+        method,
+        url: &url,
+        headers: Vec::new(),
+        body: content_type.map(|ct| (ct, body)),
+    };
+    storefleet_support::http::send(req, std::time::Duration::from_secs(60))
         .await
-        .map_err(|e| e.to_string())?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let mut req = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "localhost");
-    if let Some(ct) = content_type {
-        req = req.header("content-type", ct);
-    }
-    let req = req
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+        .map(|r| (r.status, r.text()))
+        .map_err(|e| e.to_string())
 }
 
 /// POSTs JSON.

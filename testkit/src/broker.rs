@@ -1,108 +1,54 @@
-//! The embedded MQTT broker: rumqttd with settings for one machine.
+//! The embedded MQTT broker for tests: in this process, or as a process a test can kill.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
+use storefleet_support::broker::wait_listening;
 
-/// Broker settings for `listen`: MQTT 3.1.1, 4 MiB payloads, no TLS, no auth (loopback).
-pub fn config(listen: SocketAddr) -> Config {
-    let server = ServerSettings {
-        name: "v4".into(),
-        listen,
-        tls: None,
-        next_connection_delay_ms: 1,
-        connections: ConnectionSettings {
-            connection_timeout_ms: 60_000,
-            max_payload_size: 5 * 1024 * 1024,
-            max_inflight_count: 1000,
-            auth: None,
-            external_auth: None,
-            dynamic_filters: true,
-        },
-    };
-    Config {
-        id: 0,
-        router: RouterConfig {
-            max_connections: 20_000,
-            max_outgoing_packet_count: 1000,
-            max_segment_size: 16 * 1024 * 1024,
-            max_segment_count: 10,
-            custom_segment: None,
-            initialized_filters: None,
-            shared_subscriptions_strategy: rumqttd::Strategy::default(),
-        },
-        v4: Some(HashMap::from([("1".to_owned(), server)])),
-        v5: None,
-        ws: None,
-        cluster: None,
-        console: None,
-        bridge: None,
-        prometheus: None,
-        metrics: None,
-    }
-}
+/// Connections the test broker accepts.
+const MAX_CONNECTIONS: usize = 20_000;
 
 /// Runs the broker on this thread until the process ends.
 pub fn run_blocking(listen: SocketAddr) -> Result<(), String> {
-    rumqttd::Broker::new(config(listen))
-        .start()
-        .map_err(|e| e.to_string())
+    storefleet_support::broker::run_blocking(listen, MAX_CONNECTIONS)
 }
 
 /// Starts the broker on a background thread and waits until it accepts connections.
 pub fn start_in_process(listen: SocketAddr) {
-    std::thread::Builder::new()
-        .name("mqtt-broker".into())
-        .spawn(move || {
-            if let Err(e) = run_blocking(listen) {
-                eprintln!("embedded broker on {listen} stopped: {e}");
-            }
-        })
-        .expect("spawn broker thread");
-    wait_listening(listen, Duration::from_secs(10));
+    storefleet_support::broker::start_in_process(listen, MAX_CONNECTIONS).expect("embedded broker");
 }
 
-fn wait_listening(addr: SocketAddr, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
-/// Path of the `storefleet-dev` binary, built on first use with the cargo that built the
-/// caller (so a test in another package can start the broker as a process).
+/// Path of the `storefleet-dev` binary, built on first use (see [`cargo_bin`]).
 pub fn dev_binary() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current exe");
-        // target/<profile>/deps/<test> -> target/<profile>/storefleet-dev
-        let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-        let path = dir.join("storefleet-dev");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "storefleet-testkit",
-                "--bin",
-                "storefleet-dev",
-            ])
-            .status()
-            .expect("run cargo build for storefleet-dev");
-        assert!(status.success(), "building storefleet-dev failed");
-        assert!(path.exists(), "storefleet-dev not at {}", path.display());
-        path
-    })
-    .clone()
+    cargo_bin("storefleet-testkit", "storefleet-dev")
+}
+
+/// Path of binary `bin` of `package`, built on first use with the cargo that built the
+/// caller, into the caller's target directory (so that a test in one package can run
+/// another package's binary).
+pub fn cargo_bin(package: &str, bin: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, p)) = built.iter().find(|(b, _)| b == bin) {
+        return p.clone();
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> -> target/<profile>/<bin>
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join(bin);
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "-p", package, "--bin", bin])
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building {bin} failed");
+    assert!(path.exists(), "{bin} not at {}", path.display());
+    built.push((bin.to_owned(), path.clone()));
+    path
 }
 
 /// The embedded broker as a child process that a test can stop and start again.

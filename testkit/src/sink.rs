@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use storefleet_protocol::message::{CommandResult, Inventory, Presence};
+use storefleet_protocol::routine::RunRecord;
 use storefleet_protocol::{Envelope, Message, PublicKey, Topic, Verifier};
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +41,8 @@ pub struct SinkState {
     pub presence: HashMap<String, Vec<Presence>>,
     /// Command results in arrival order.
     pub results: Vec<CommandResult>,
+    /// Routine run records in arrival order.
+    pub runs: Vec<RunRecord>,
     /// Accepted messages.
     pub accepted: u64,
     /// Refused messages by reason (`replayed` is a duplicate delivery).
@@ -71,10 +74,11 @@ impl SinkState {
             }
             Message::Event(e) => self.events.push(e),
             Message::Inventory(i) => {
-                self.inventory.insert(env.from, i);
+                self.inventory.insert(env.from, *i);
             }
             Message::Presence(p) => self.presence.entry(env.from).or_default().push(p),
             Message::CommandResult(r) => self.results.push(r),
+            Message::RoutineRun(r) => self.runs.push(*r),
             Message::Command(_) => {}
         }
     }

@@ -57,6 +57,7 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryS
 use std::sync::Arc;
 
 use storefleet_protocol::message::{CommandResult, Event, Inventory};
+use storefleet_protocol::routine::RunRecord;
 use storefleet_protocol::Kind;
 use tokio::sync::{oneshot, Notify};
 
@@ -225,6 +226,7 @@ enum Job {
     Points(Vec<SeriesIn>, Reply<usize>),
     Events(Vec<Event>, Reply<(usize, usize)>),
     Result(Box<CommandResult>, Reply<bool>),
+    Run(Box<RunRecord>, Reply<bool>),
     Inventory(Box<Inventory>, Reply<bool>),
     Next {
         after: u64,
@@ -253,6 +255,8 @@ pub struct Buffer {
     tx: SyncSender<Job>,
     /// Notified after each commit that added something to send.
     pub ready: Arc<Notify>,
+    /// The latest reading of every series added (for routine conditions).
+    pub latest: Arc<crate::latest::Latest>,
 }
 
 impl Buffer {
@@ -266,7 +270,14 @@ impl Buffer {
             .name("buffer".into())
             .spawn(move || owner(store, &rx, &notify))
             .expect("spawn buffer thread");
-        (Buffer { tx, ready }, handle)
+        (
+            Buffer {
+                tx,
+                ready,
+                latest: Arc::default(),
+            },
+            handle,
+        )
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, BufferError> {
@@ -288,6 +299,7 @@ impl Buffer {
 
     /// Adds points; answers after they are committed.
     pub async fn add_points(&self, series: Vec<SeriesIn>) -> Result<usize, BufferError> {
+        self.latest.record(&series);
         self.call(|r| Job::Points(series, r)).await
     }
 
@@ -304,6 +316,11 @@ impl Buffer {
     /// Adds a command result.
     pub async fn add_result(&self, res: CommandResult) -> Result<bool, BufferError> {
         self.call(|r| Job::Result(Box::new(res), r)).await
+    }
+
+    /// Adds a routine run record (never dropped; refused only when the event quota is full).
+    pub async fn add_run(&self, run: RunRecord) -> Result<bool, BufferError> {
+        self.call(|r| Job::Run(Box::new(run), r)).await
     }
 
     /// Stores the latest inventory; `true` when it changed.
@@ -449,6 +466,11 @@ fn run_group(store: &mut Store, jobs: Vec<Job>) -> (bool, Option<BufferError>, b
                 wrote |= matches!(r, Ok(true));
                 answers.push(answer(reply, r));
             }
+            Job::Run(run, reply) => {
+                let r = store.savepoint(|st| st.add_run(&run));
+                wrote |= matches!(r, Ok(true));
+                answers.push(answer(reply, r));
+            }
             Job::Inventory(inv, reply) => {
                 let r = store.savepoint(|st| st.set_inventory(&inv));
                 wrote |= matches!(r, Ok(true));
@@ -530,7 +552,7 @@ fn fail_all(jobs: Vec<Job>, e: &BufferError) {
         match job {
             Job::Points(_, r) => drop(r.send(Err(copy_err(e)))),
             Job::Events(_, r) => drop(r.send(Err(copy_err(e)))),
-            Job::Result(_, r) | Job::Inventory(_, r) | Job::CommandSeen(_, r) => {
+            Job::Result(_, r) | Job::Run(_, r) | Job::Inventory(_, r) | Job::CommandSeen(_, r) => {
                 drop(r.send(Err(copy_err(e))));
             }
             Job::Next { reply, .. } => drop(reply.send(Err(copy_err(e)))),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension as _};
 use storefleet_protocol::message::{CommandResult, Event, Inventory};
+use storefleet_protocol::routine::RunRecord;
 use storefleet_protocol::{now_ms, Kind, SigningKey};
 
 use super::recovery::{is_corruption, move_aside};
@@ -413,6 +414,17 @@ impl Store {
             }
         }
         Ok((added, evs.len() - added))
+    }
+
+    /// Adds a routine run record (never dropped; refused only when the event quota is full).
+    pub fn add_run(&mut self, r: &RunRecord) -> Result<bool, BufferError> {
+        let body = serde_json::to_string(r).map_err(|e| BufferError::Encode(e.to_string()))?;
+        self.add_record(
+            &format!("run:{}", r.id),
+            Kind::RoutineRun,
+            r.finished_at,
+            &body,
+        )
     }
 
     /// Adds a command result (never dropped; refused only when the event quota is full).

@@ -9,7 +9,7 @@ use sysinfo::{Disks, Networks, System};
 use tokio_util::sync::CancellationToken;
 
 use crate::buffer::Buffer;
-use crate::config::DeviceConfig;
+use crate::config::{DeviceConfig, GatewayOverride};
 use crate::sync::AGENT_VERSION;
 
 fn dmi(field: &str) -> Option<String> {
@@ -62,6 +62,7 @@ pub fn gateway() -> Gateway {
         serial: dmi("product_serial"),
         vendor: dmi("sys_vendor"),
         product: dmi("product_name"),
+        firmware: dmi("bios_version"),
         agent_version: AGENT_VERSION.into(),
     }
 }
@@ -75,14 +76,40 @@ pub fn devices(devs: &[DeviceConfig]) -> Vec<Device> {
             vendor: d.vendor.clone(),
             model: d.model.clone(),
             serial: d.serial.clone(),
+            firmware: d.firmware.clone(),
             address: d.probe.address(),
+            interval_secs: u32::try_from(d.interval_secs).ok(),
         })
         .collect()
+}
+
+/// Replaces detected values with the configured ones that are set.
+pub fn apply_override(g: &mut Gateway, o: &GatewayOverride) {
+    let set = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+    if let Some(h) = set(&o.hostname) {
+        g.hostname = h;
+    }
+    g.serial = set(&o.serial).or(g.serial.take());
+    g.vendor = set(&o.vendor).or(g.vendor.take());
+    g.product = set(&o.model).or(g.product.take());
+    g.firmware = set(&o.firmware).or(g.firmware.take());
+    if !o.macs.is_empty() {
+        g.nics = o
+            .macs
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Nic {
+                name: format!("eth{i}"),
+                mac: m.to_lowercase(),
+            })
+            .collect();
+    }
 }
 
 /// Reports the inventory now and then every `interval`, until cancelled.
 pub async fn run(
     devs: Vec<DeviceConfig>,
+    gateway_override: GatewayOverride,
     interval: Duration,
     buffer: Buffer,
     token: CancellationToken,
@@ -95,7 +122,8 @@ pub async fn run(
         )
         .await;
         match gw {
-            Ok(Ok(gateway)) => {
+            Ok(Ok(mut gateway)) => {
+                apply_override(&mut gateway, &gateway_override);
                 let inv = Inventory {
                     gateway,
                     devices: devices.clone(),

@@ -9,7 +9,6 @@ use http_body_util::Empty;
 use hyper::body::Bytes;
 use storefleet_protocol::message::{Event, Severity};
 use storefleet_protocol::now_ms;
-use tokio::io::AsyncReadExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::ingest::valid_name;
@@ -75,6 +74,7 @@ async fn run_probe(p: &Probe, start: Instant) -> Outcome {
             command,
             max_output_bytes,
         } => exec(command, *max_output_bytes, start).await,
+        Probe::Push => Outcome::down(start, "a push device is not probed".into()),
     }
 }
 
@@ -102,30 +102,20 @@ async fn http_get(url: &str) -> Result<u16, String> {
 }
 
 async fn exec(command: &[String], cap: usize, start: Instant) -> Outcome {
-    let mut child = match tokio::process::Command::new(&command[0])
-        .args(&command[1..])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => return Outcome::down(start, format!("exec {}: {e}", command[0])),
+    // The probe's own timeout drops this future, which kills the program's process group.
+    let opts = crate::process::Opts {
+        stderr: false,
+        ..crate::process::Opts::new(std::time::Duration::from_secs(24 * 3600), cap)
     };
-    let mut out = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
-        let _ = stdout.take(cap as u64).read_to_end(&mut out).await;
-    }
-    let status = match child.wait().await {
-        Ok(s) => s,
-        Err(e) => return Outcome::down(start, format!("exec {}: {e}", command[0])),
+    let out = match crate::process::run(command, &opts).await {
+        Ok(o) => o,
+        Err(e) => return Outcome::down(start, format!("exec {e}")),
     };
-    let metrics = parse_exec_output(&String::from_utf8_lossy(&out));
+    let metrics = parse_exec_output(&out.text);
     Outcome {
-        up: status.success(),
+        up: out.success(),
         latency: start.elapsed(),
-        reason: (!status.success()).then(|| format!("exec {}: {status}", command[0])),
+        reason: (!out.success()).then(|| format!("exec {}: {}", command[0], out.describe())),
         metrics,
     }
 }
@@ -223,6 +213,7 @@ mod tests {
             vendor: None,
             model: None,
             serial: None,
+            firmware: None,
             interval_secs: 1,
             timeout_ms: 1000,
             probe,

@@ -7,6 +7,7 @@
 //! [`Config::default`].
 
 mod load;
+mod routines;
 pub mod validate;
 
 use std::net::SocketAddr;
@@ -14,7 +15,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use load::{load, ConfigError, ConfigSource};
+pub use load::{load, source, ConfigError, ConfigSource, DROPIN_DIR, ENV_PREFIX};
+pub use routines::{ExecCommand, RoutinesSection, StoreSection, READ_ONLY_ACTIONS};
 
 /// The documented default configuration, as printed by `generate-config`.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
@@ -37,6 +39,10 @@ pub struct Config {
     pub host: HostSection,
     /// Inventory reports.
     pub inventory: InventorySection,
+    /// The store's trading hours and time zone.
+    pub store: StoreSection,
+    /// Maintenance routines and what they may do.
+    pub routines: RoutinesSection,
     /// Devices to probe.
     pub devices: Vec<DeviceConfig>,
 }
@@ -83,6 +89,9 @@ pub struct ControllerSection {
     pub client_key_file: PathBuf,
     /// MQTT keep-alive, seconds.
     pub keep_alive_secs: u64,
+    /// Sections the controller may change with a signed config task (`devices`, `host`,
+    /// `inventory`, `store`); empty: none.
+    pub remote_config: Vec<String>,
 }
 
 impl Default for ControllerSection {
@@ -94,6 +103,7 @@ impl Default for ControllerSection {
             client_cert_file: PathBuf::new(),
             client_key_file: PathBuf::new(),
             keep_alive_secs: 30,
+            remote_config: Vec::new(),
         }
     }
 }
@@ -202,14 +212,36 @@ impl Default for HostSection {
 pub struct InventorySection {
     /// Seconds between inventory checks; a report is sent only when something changed.
     pub interval_secs: u64,
+    /// Values that replace what the gateway reports about itself.
+    pub gateway: GatewayOverride,
 }
 
 impl Default for InventorySection {
     fn default() -> Self {
         InventorySection {
             interval_secs: 3600,
+            gateway: GatewayOverride::default(),
         }
     }
+}
+
+/// `[inventory.gateway]`: what the hardware does not report correctly, such as a serial
+/// number from the asset label when the firmware's is empty. Empty values are not used.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayOverride {
+    /// Host name.
+    pub hostname: String,
+    /// Serial number.
+    pub serial: String,
+    /// Vendor.
+    pub vendor: String,
+    /// Model (product name).
+    pub model: String,
+    /// Firmware (BIOS) version.
+    pub firmware: String,
+    /// MAC addresses to report instead of the detected interfaces' (empty: detected).
+    pub macs: Vec<String>,
 }
 
 /// One `[[devices]]` entry.
@@ -229,7 +261,10 @@ pub struct DeviceConfig {
     /// Serial (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serial: Option<String>,
-    /// Seconds between probes.
+    /// Firmware version (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<String>,
+    /// Seconds between probes (for `push` devices: between the readings they push).
     #[serde(default = "default_probe_interval")]
     pub interval_secs: u64,
     /// Probe timeout, milliseconds.
@@ -264,6 +299,9 @@ pub enum Probe {
         #[serde(default = "default_expect_status")]
         expect_status: u16,
     },
+    /// No probe: the device, or a store application on its behalf, pushes its readings and
+    /// events to the ingest endpoint.
+    Push,
     /// Runs `command` (argv, no shell); up when it exits 0. Each stdout line `name value`
     /// becomes the metric `exec.name`.
     Exec {
@@ -289,7 +327,7 @@ impl Probe {
         match self {
             Probe::Tcp { address } => Some(address.clone()),
             Probe::Http { url, .. } => Some(url.clone()),
-            Probe::Exec { .. } => None,
+            Probe::Exec { .. } | Probe::Push => None,
         }
     }
 }

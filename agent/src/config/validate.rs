@@ -3,57 +3,12 @@
 use storefleet_protocol::topic::valid_agent_id;
 use storefleet_protocol::PublicKey;
 
+pub use storefleet_support::mqtt_url::MqttUrl;
+
 use super::{Config, ConfigError, Probe};
 
-/// A parsed broker URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MqttUrl {
-    /// `mqtts://`.
-    pub tls: bool,
-    /// Host name or address.
-    pub host: String,
-    /// Port (1883 or 8883 when not given).
-    pub port: u16,
-}
-
-impl MqttUrl {
-    /// Parses `mqtt://host[:port]` or `mqtts://host[:port]`.
-    pub fn parse(url: &str) -> Result<MqttUrl, String> {
-        let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
-            (true, r)
-        } else if let Some(r) = url.strip_prefix("mqtt://") {
-            (false, r)
-        } else {
-            return Err(format!(
-                "expected mqtt://host:port or mqtts://host:port, got {url:?}"
-            ));
-        };
-        let rest = rest.trim_end_matches('/');
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
-                h,
-                p.parse::<u16>()
-                    .map_err(|_| format!("port {p:?} is not a number from 1 to 65535"))?,
-            ),
-            _ => (rest, if tls { 8883 } else { 1883 }),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || host.contains('/') {
-            return Err(format!("no host in {url:?}"));
-        }
-        Ok(MqttUrl {
-            tls,
-            host: host.to_owned(),
-            port,
-        })
-    }
-}
-
 fn bad(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Validation {
-        key: key.to_owned(),
-        message: message.into(),
-    }
+    ConfigError::validation(key, message)
 }
 
 impl Config {
@@ -80,6 +35,20 @@ impl Config {
             return Err(bad(
                 "controller.client_cert_file",
                 "client_cert_file and client_key_file go together",
+            ));
+        }
+        if let Some(section) = self
+            .controller
+            .remote_config
+            .iter()
+            .find(|s| !crate::remote_config::SECTIONS.contains(&s.as_str()))
+        {
+            return Err(bad(
+                "controller.remote_config",
+                format!(
+                    "{section:?} cannot be changed remotely; allowed: {}",
+                    crate::remote_config::SECTIONS.join(", ")
+                ),
             ));
         }
         if url.tls && self.controller.ca_file.as_os_str().is_empty() {
@@ -137,6 +106,8 @@ impl Config {
         if self.ingest.max_body_bytes < 1024 {
             return Err(bad("ingest.max_body_bytes", "at least 1024 bytes"));
         }
+        self.store.validate()?;
+        self.routines.validate()?;
         let mut seen = std::collections::HashSet::new();
         for (i, d) in self.devices.iter().enumerate() {
             let k = |f: &str| format!("devices[{i}].{f}");
@@ -183,6 +154,7 @@ impl Config {
                         return Err(bad(&k("probe.command"), "a program and its arguments"));
                     }
                 }
+                Probe::Push => {}
             }
         }
         Ok(())
@@ -192,23 +164,6 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mqtt_urls_parse_with_default_ports() {
-        assert_eq!(
-            MqttUrl::parse("mqtt://broker").unwrap(),
-            MqttUrl {
-                tls: false,
-                host: "broker".into(),
-                port: 1883
-            }
-        );
-        assert_eq!(MqttUrl::parse("mqtts://b:9000").unwrap().port, 9000);
-        assert_eq!(MqttUrl::parse("mqtt://[::1]:1884").unwrap().host, "::1");
-        assert!(MqttUrl::parse("http://b").is_err());
-        assert!(MqttUrl::parse("mqtt://b:x").is_err());
-        assert!(MqttUrl::parse("mqtt://").is_err());
-    }
 
     #[test]
     fn defaults_are_valid() {

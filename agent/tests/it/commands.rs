@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, MqttOptions, QoS};
+use rumqttc::QoS;
 use storefleet_protocol::message::{Command, CommandAction, CommandStatus};
 use storefleet_protocol::{
     now_ms, Direction, Envelope, Kind, Message, SigningKey, Topic, CONTROLLER_ID,
@@ -11,41 +11,7 @@ use storefleet_protocol::{
 use storefleet_testkit::broker::BrokerProcess;
 use storefleet_testkit::sink::Sink;
 
-use crate::common::{agent_home, keys, metric};
-
-fn command(
-    id: &str,
-    action: CommandAction,
-    seq: u64,
-    to: &str,
-    exp: i64,
-    key: &SigningKey,
-) -> Vec<u8> {
-    Envelope::new(
-        CONTROLLER_ID,
-        seq,
-        now_ms(),
-        Message::Command(Command {
-            id: id.into(),
-            action,
-        }),
-    )
-    .to(to)
-    .expires(exp)
-    .seal(key)
-    .unwrap()
-}
-
-fn controller_client(broker: std::net::SocketAddr) -> AsyncClient {
-    let o = MqttOptions::new(
-        format!("ctl-{}", rand::random::<u32>()),
-        broker.ip().to_string(),
-        broker.port(),
-    );
-    let (client, mut eventloop) = AsyncClient::new(o, 64);
-    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
-    client
-}
+use crate::common::{agent_home, command, controller_client, keys, metric, wait_online};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_authentic_fresh_commands_run_and_each_id_runs_once() {
@@ -53,13 +19,7 @@ async fn only_authentic_fresh_commands_run_and_each_id_runs_once() {
     let home = agent_home(broker.addr, "");
     let sink = Sink::start(broker.addr, keys(&home)).await;
     let mut agent = home.spawn();
-    assert!(
-        sink.wait(Duration::from_secs(15), |s| s
-            .presence
-            .contains_key(&home.id))
-            .await,
-        "agent never came online"
-    );
+    wait_online(&home, &sink).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let ctl = controller_client(broker.addr);
@@ -159,7 +119,7 @@ async fn only_authentic_fresh_commands_run_and_each_id_runs_once() {
     sink.with(|s| {
         assert_eq!(s.results[1].command_id, "c-reload");
         assert_eq!(s.results[1].status, CommandStatus::Ok);
-        assert_eq!(s.results[1].message, "no change applied");
+        assert_eq!(s.results[1].message, "no change applied; 0 routine(s)");
     });
     assert_eq!(
         metric(addr, "storefleet_agent_commands_refused_total").await,

@@ -13,3 +13,51 @@ pub const AGENT: &str = env!("CARGO_BIN_EXE_storefleet-agent");
 pub fn agent_home(mqtt: SocketAddr, extra: &str) -> AgentHome {
     AgentHome::new(std::path::Path::new(AGENT), mqtt, extra)
 }
+
+/// An MQTT client standing in for the controller (publishing commands).
+pub fn controller_client(broker: SocketAddr) -> rumqttc::AsyncClient {
+    let o = rumqttc::MqttOptions::new(
+        format!("ctl-{}", rand::random::<u32>()),
+        broker.ip().to_string(),
+        broker.port(),
+    );
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(o, 64);
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    client
+}
+
+/// A command for `to`, signed with `key` as the controller.
+pub fn command(
+    id: &str,
+    action: storefleet_protocol::message::CommandAction,
+    seq: u64,
+    to: &str,
+    exp: i64,
+    key: &storefleet_protocol::SigningKey,
+) -> Vec<u8> {
+    use storefleet_protocol::{message::Command, now_ms, Envelope, Message, CONTROLLER_ID};
+    Envelope::new(
+        CONTROLLER_ID,
+        seq,
+        now_ms(),
+        Message::Command(Command {
+            id: id.into(),
+            action,
+        }),
+    )
+    .to(to)
+    .expires(exp)
+    .seal(key)
+    .unwrap()
+}
+
+/// Waits until the sink has seen the agent's presence.
+pub async fn wait_online(home: &AgentHome, sink: &storefleet_testkit::sink::Sink) {
+    assert!(
+        sink.wait(std::time::Duration::from_secs(15), |s| s
+            .presence
+            .contains_key(&home.id))
+            .await,
+        "agent never came online"
+    );
+}

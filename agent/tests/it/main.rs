@@ -11,4 +11,6 @@ mod ingest;
 mod outage;
 mod presence;
 mod quota;
+mod remote_config;
+mod routines;
 mod tls;

@@ -1,0 +1,178 @@
+//! The OpenAPI 3.1 document of the API, served at `/api/v1/openapi.json`.
+
+use axum::Json;
+use serde_json::{json, Value};
+
+fn op(summary: &str, params: &[(&str, &str, &str)], body: Option<&str>, ok: &str) -> Value {
+    // A name starting with '#' is an integer parameter.
+    let parameters: Vec<Value> = params
+        .iter()
+        .map(|(name, place, desc)| {
+            let (name, ty) = match name.strip_prefix('#') {
+                Some(n) => (n, "integer"),
+                None => (*name, "string"),
+            };
+            json!({
+                "name": name, "in": place, "required": *place == "path",
+                "description": desc, "schema": {"type": ty}
+            })
+        })
+        .collect();
+    let mut o = json!({
+        "summary": summary,
+        "parameters": parameters,
+        "responses": {
+            "200": {"description": ok, "content": {"application/json": {}}},
+            "400": {"$ref": "#/components/responses/Error"},
+            "401": {"$ref": "#/components/responses/Error"},
+            "404": {"$ref": "#/components/responses/Error"}
+        }
+    });
+    if let Some(schema) = body {
+        o["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    }
+    o
+}
+
+/// The document.
+pub fn spec() -> Value {
+    let store = [("code", "path", "store code")];
+    let id = [("id", "path", "id")];
+    let asset_filters = [
+        (
+            "q",
+            "query",
+            "free text over serial, model, vendor, host name, slot, class",
+        ),
+        ("kind", "query", "gateway or device"),
+        ("store", "query", "store code"),
+        ("region", "query", "region"),
+        ("class", "query", "device class"),
+        ("model", "query", "model"),
+        ("firmware", "query", "firmware version"),
+        (
+            "lifecycle",
+            "query",
+            "planned, active, in_repair, spare, retired, disposed",
+        ),
+        (
+            "#warranty_days",
+            "query",
+            "warranty ending within this many days",
+        ),
+        ("#offset", "query", "rows to skip"),
+        ("#limit", "query", "rows at most (200 by default)"),
+    ];
+    let mut enroll = op(
+        "Enroll an agent with a token (no bearer token: the enrollment token authenticates)",
+        &[],
+        Some("EnrollRequest"),
+        "the agent is registered",
+    );
+    enroll["security"] = json!([]);
+    let mut health = op("Liveness and ingest connection", &[], None, "status");
+    health["security"] = json!([]);
+    let mut openapi = op("This document", &[], None, "the OpenAPI document");
+    openapi["security"] = json!([]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Storefleet controller API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Stores, agents, asset records with history, telemetry and events. Authenticate with `Authorization: Bearer <API token>` (the first one is written to `admin-token` in the controller's state directory at first start). Errors are `{\"error\": \"...\"}`."
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/health": {"get": health},
+            "/api/v1/openapi.json": {"get": openapi},
+            "/api/v1/enroll": {"post": enroll},
+            "/api/v1/enroll-tokens": {
+                "get": op("List enrollment tokens (never their secrets)", &[], None, "tokens"),
+                "post": op("Create an enrollment token; the answer holds its text, shown once", &[], Some("NewToken"), "token and info")
+            },
+            "/api/v1/enroll-tokens/{id}/revoke": {"post": op("Revoke an enrollment token", &id, None, "the token")},
+            "/api/v1/stores": {
+                "get": op("List stores", &[], None, "stores"),
+                "post": op("Create a store", &[], Some("Store"), "the store")
+            },
+            "/api/v1/stores/{code}": {
+                "get": op("One store", &store, None, "the store"),
+                "put": op("Create or update a store", &store, Some("Store"), "the store")
+            },
+            "/api/v1/stores/{code}/series": {"get": op("Telemetry series of a store", &[("code", "path", "store code"), ("device", "query", "device id; empty string for the gateway")], None, "series")},
+            "/api/v1/series/{id}/points": {"get": op("Points of a series", &[("#id", "path", "series id"), ("#from", "query", "start, ms"), ("#to", "query", "end, ms"), ("#res", "query", "0 raw, 60, 3600"), ("#limit", "query", "points at most")], None, "points")},
+            "/api/v1/fleet": {"get": op("Every store's status and the open problems", &[], None, "overview")},
+            "/api/v1/agents": {"get": op("Agents with presence", &[("store", "query", "store code")], None, "agents")},
+            "/api/v1/agents/{id}": {"get": op("One agent", &id, None, "the agent")},
+            "/api/v1/agents/{id}/revoke": {"post": op("Revoke an agent's key: its messages are refused", &id, None, "revoked")},
+            "/api/v1/devices": {"get": op("Devices with live state (up, down, stale)", &[("store", "query", "store code")], None, "devices")},
+            "/api/v1/events": {"get": op("Events, newest first", &[("store", "query", "store code"), ("device", "query", "device id"), ("agent", "query", "agent id"), ("#since", "query", "ms"), ("#limit", "query", "rows at most")], None, "events")},
+            "/api/v1/runs": {"get": op("Routine runs reported by agents, newest first, with each step's result", &[("store", "query", "store code"), ("agent", "query", "agent id"), ("routine", "query", "routine name"), ("outcome", "query", "already_fine, healed, failed, escalated or skipped"), ("#since", "query", "ms"), ("#limit", "query", "rows at most")], None, "runs")},
+            "/api/v1/tasks": {
+                "get": op("Fleet tasks, newest first, with progress per state and per wave", &[("#limit", "query", "tasks at most (50)")], None, "tasks"),
+                "post": op("Push a fleet task: its targets are resolved now and rolled out in waves", &[], Some("TaskSpec"), "the task (201)")
+            },
+            "/api/v1/tasks/preview": {"post": op("The targets and wave sizes a task would have; nothing is stored", &[], Some("TaskSpec"), "{total, waves, targets}")},
+            "/api/v1/tasks/{id}": {"get": op("One task with its progress", &id, None, "the task")},
+            "/api/v1/tasks/{id}/targets": {"get": op("A task's targets in rollout order", &[("id", "path", "task id"), ("state", "query", "queued, sent, running, succeeded, failed, timed_out, skipped, cancelled or rejected")], None, "targets")},
+            "/api/v1/tasks/{id}/pause": {"post": op("Stop sending; what is in flight still reports", &id, None, "the task")},
+            "/api/v1/tasks/{id}/resume": {"post": op("Continue a paused task", &id, None, "the task")},
+            "/api/v1/tasks/{id}/cancel": {"post": op("Cancel every target not yet sent", &id, None, "the task")},
+            "/api/v1/assets": {"get": op("Search asset records", &asset_filters, None, "{total, items}")},
+            "/api/v1/assets.csv": {"get": op("Asset records as CSV (all matching rows)", &asset_filters[..9], None, "text/csv")},
+            "/api/v1/assets/{id}": {
+                "get": op("One asset record", &[("#id", "path", "asset id")], None, "the asset"),
+                "patch": op("Edit the fields people own; every change is recorded", &[("#id", "path", "asset id")], Some("AssetEdit"), "the asset after")
+            },
+            "/api/v1/assets/{id}/history": {"get": op("An asset's history, oldest first", &[("#id", "path", "asset id")], None, "changes")}
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {"Error": {"description": "what was wrong", "content": {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}}}},
+            "schemas": {
+                "Store": {"type": "object", "required": ["code", "name"], "properties": {
+                    "code": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"}, "name": {"type": "string"},
+                    "region": {"type": "string"}, "address": {"type": "string"},
+                    "timezone": {"type": "string", "description": "IANA zone"}, "trading_hours": {"type": "string"},
+                    "tags": {"type": "array", "items": {"type": "string"}}}},
+                "TaskSpec": {"type": "object", "required": ["action", "select"], "additionalProperties": false, "properties": {
+                    "name": {"type": "string"},
+                    "action": {"type": "object", "required": ["type"], "properties": {
+                        "type": {"enum": ["routine", "config"]}, "name": {"type": "string", "description": "routine: one the agents have; config: the change's name (agent.d/70-task-NAME.toml)"},
+                        "toml": {"type": "string", "description": "config: the drop-in, sections the agents' controller.remote_config allow"},
+                        "document": {"type": "string", "description": "a routine document (TOML), instead of name"},
+                        "ignore_window": {"type": "boolean", "description": "run outside the routine's own window"}}},
+                    "select": {"type": "object", "additionalProperties": false, "description": "`all`, or criteria that must all match (any value of each)", "properties": {
+                        "all": {"type": "boolean"}, "regions": {"type": "array", "items": {"type": "string"}},
+                        "stores": {"type": "array", "items": {"type": "string"}}, "tags": {"type": "array", "items": {"type": "string"}},
+                        "device_classes": {"type": "array", "items": {"type": "string"}},
+                        "agent_version": {"type": "string", "description": "e.g. 0.1.0, <0.2.0, >=0.1.3"}}},
+                    "plan": {"type": "object", "additionalProperties": false, "properties": {
+                        "canary": {"type": "integer", "description": "targets in the first wave, alone"},
+                        "waves": {"type": "array", "items": {"type": "integer"}, "description": "cumulative percentages of the rest, ending at 100"},
+                        "region_concurrency": {"type": "integer", "description": "in flight per region at most; 0 no cap"},
+                        "target_timeout_ms": {"type": "integer"}, "abort_failure_rate": {"type": "number"},
+                        "abort_min_finished": {"type": "integer"}, "expiry_ms": {"type": "integer", "description": "offline this long after its wave opened: skipped"}}},
+                    "window": {"type": "object", "additionalProperties": false, "properties": {
+                        "when": {"enum": ["any", "closed", "open"]}, "margin_minutes": {"type": "integer"},
+                        "avoid": {"type": "string", "description": "hours never to run in, e.g. Sa 10:00-14:00"}}}}},
+                "NewToken": {"type": "object", "required": ["store"], "properties": {
+                    "store": {"type": "string"}, "ttl_hours": {"type": "integer"}, "ttl_secs": {"type": "integer", "description": "overrides ttl_hours"},
+                    "max_uses": {"type": "integer", "description": "default 1; 0 for any number until expiry"}, "note": {"type": "string"}}},
+                "EnrollRequest": {"type": "object", "required": ["token", "agent_id", "public_key", "hostname", "agent_version", "ts", "signature"], "properties": {
+                    "token": {"type": "string"}, "agent_id": {"type": "string"}, "public_key": {"type": "string"},
+                    "hostname": {"type": "string"}, "agent_version": {"type": "string"}, "ts": {"type": "integer"},
+                    "signature": {"type": "string", "description": "Ed25519 over the request's signed bytes (protocol::enroll)"}}},
+                "AssetEdit": {"type": "object", "additionalProperties": false, "properties": {
+                    "lifecycle": {"enum": crate::assets::LIFECYCLES}, "purchase_date": {"type": "string", "format": "date"},
+                    "warranty_end": {"type": "string", "format": "date"}, "parent_id": {"type": "integer"},
+                    "class": {"type": "string"}, "vendor": {"type": "string"}, "model": {"type": "string"}, "serial": {"type": "string"},
+                    "attrs": {"type": "object"}}}
+            }
+        }
+    })
+}
+
+pub(super) async fn document() -> Json<Value> {
+    Json(spec())
+}

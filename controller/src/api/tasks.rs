@@ -1,0 +1,160 @@
+//! Fleet tasks: push, read, pause, resume, cancel.
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use storefleet_protocol::now_ms;
+
+use super::{parse_json, ApiError, ApiResult, Principal};
+use crate::state::AppState;
+use crate::tasks::db::{self as tasks, Request};
+use crate::tasks::{TargetRow, TaskSpec, TaskSummary};
+
+/// A new task id: `t-` and 12 hex digits.
+fn new_id() -> String {
+    format!("t-{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
+}
+
+pub(super) async fn create(
+    State(s): State<AppState>,
+    p: Principal,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<TaskSummary>)> {
+    let spec: TaskSpec = parse_json(&body)?;
+    let id = new_id();
+    let task = id.clone();
+    let summary =
+        s.db.write(move |c| {
+            tasks::create(c, &task, &spec, &p.actor, now_ms())?;
+            tasks::get(c, &task)
+        })
+        .await?;
+    tracing::info!(task = %id, targets = summary.total, name = %summary.name, "Task pushed");
+    s.task_wake.notify_one();
+    Ok((StatusCode::CREATED, Json(summary)))
+}
+
+/// The targets and wave sizes a spec would have, without creating it.
+pub(super) async fn preview(
+    State(s): State<AppState>,
+    _p: Principal,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let spec: TaskSpec = parse_json(&body)?;
+    spec.validate()?;
+    let select = spec.select.clone();
+    let targets = s.db.read(move |c| select.resolve(c)).await?;
+    let mut waves: Vec<usize> = Vec::new();
+    for w in spec.plan.assign(targets.len()) {
+        if waves.len() <= w {
+            waves.resize(w + 1, 0);
+        }
+        waves[w] += 1;
+    }
+    Ok(Json(serde_json::json!({
+        "total": targets.len(),
+        "waves": waves,
+        "targets": targets
+            .iter()
+            .map(|t| serde_json::json!({"agent": t.agent, "store": t.store, "region": t.region}))
+            .collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ListQuery {
+    #[serde(default = "fifty")]
+    limit: usize,
+}
+
+fn fifty() -> usize {
+    50
+}
+
+pub(super) async fn list(
+    State(s): State<AppState>,
+    _p: Principal,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<TaskSummary>>> {
+    let limit = q.map_err(|e| ApiError::bad(e.body_text()))?.limit.min(500);
+    Ok(Json(s.db.read(move |c| tasks::list(c, limit)).await?))
+}
+
+pub(super) async fn get(
+    State(s): State<AppState>,
+    _p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TaskSummary>> {
+    Ok(Json(s.db.read(move |c| tasks::get(c, &id)).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct TargetQuery {
+    state: Option<String>,
+}
+
+pub(super) async fn targets(
+    State(s): State<AppState>,
+    _p: Principal,
+    Path(id): Path<String>,
+    q: Result<Query<TargetQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<TargetRow>>> {
+    let state = q.map_err(|e| ApiError::bad(e.body_text()))?.0.state;
+    if let Some(st) = &state {
+        if !crate::rollout::TargetState::NAMES.contains(&st.as_str()) {
+            return Err(ApiError::bad(format!(
+                "state {st:?}: expected one of {}",
+                crate::rollout::TargetState::NAMES.join(", ")
+            )));
+        }
+    }
+    Ok(Json(
+        s.db.read(move |c| tasks::targets(c, &id, state.as_deref()))
+            .await?,
+    ))
+}
+
+async fn request(
+    s: &AppState,
+    p: &Principal,
+    id: String,
+    r: Request,
+) -> ApiResult<Json<TaskSummary>> {
+    let task = id.clone();
+    let summary =
+        s.db.write(move |c| {
+            tasks::request(c, &task, r)?;
+            tasks::get(c, &task)
+        })
+        .await?;
+    tracing::info!(task = %id, request = r.as_str(), by = %p.actor, "Task request");
+    s.task_wake.notify_one();
+    Ok(Json(summary))
+}
+
+pub(super) async fn pause(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TaskSummary>> {
+    request(&s, &p, id, Request::Pause).await
+}
+
+pub(super) async fn resume(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TaskSummary>> {
+    request(&s, &p, id, Request::Resume).await
+}
+
+pub(super) async fn cancel(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TaskSummary>> {
+    request(&s, &p, id, Request::Cancel).await
+}

@@ -1,0 +1,81 @@
+//! Enrollment: `/api/v1/enroll-tokens` (operators) and `/api/v1/enroll` (agents).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use storefleet_protocol::enroll::{EnrollRequest, EnrollResponse};
+use storefleet_protocol::{now_ms, PublicKey};
+
+use super::{parse_json, ApiResult, Principal};
+use crate::enroll::{self, Endpoints, NewToken, TokenInfo};
+use crate::state::AppState;
+
+pub(super) async fn list(
+    State(s): State<AppState>,
+    _p: Principal,
+) -> ApiResult<Json<Vec<TokenInfo>>> {
+    Ok(Json(s.db.read(enroll::list).await?))
+}
+
+/// The endpoints tokens point agents to.
+pub fn endpoints(s: &AppState) -> Endpoints {
+    Endpoints {
+        api: s.config.public_url(),
+        mqtt: s.config.advertised_mqtt_url(),
+        key: s.key.public_key(),
+    }
+}
+
+pub(super) async fn create(
+    State(s): State<AppState>,
+    p: Principal,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let req: NewToken = parse_json(&body)?;
+    let ends = endpoints(&s);
+    let ttl = s.config.enrollment.token_ttl_hours;
+    let (info, text) =
+        s.db.write(move |c| enroll::create(c, &req, &p.actor, ttl, &ends, now_ms()))
+            .await?;
+    tracing::info!(token = %info.id, store = %info.store, by = %info.created_by, "Enrollment token created");
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "token": text, "info": info })),
+    ))
+}
+
+pub(super) async fn revoke(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TokenInfo>> {
+    let info =
+        s.db.write(move |c| enroll::revoke(c, &id, now_ms()))
+            .await?;
+    tracing::info!(token = %info.id, by = %p.actor, "Enrollment token revoked");
+    Ok(Json(info))
+}
+
+pub(super) async fn enroll(
+    State(s): State<AppState>,
+    body: Bytes,
+) -> ApiResult<Json<EnrollResponse>> {
+    let req: EnrollRequest = parse_json(&body)?;
+    let mqtt = s.config.advertised_mqtt_url();
+    let r = req.clone();
+    let resp =
+        s.db.write(move |c| enroll::redeem(c, &r, &mqtt, now_ms()))
+            .await;
+    let resp = match resp {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(agent_id = %req.agent_id, error = %e, "Enrollment refused");
+            return Err(e.into());
+        }
+    };
+    if let Ok(key) = PublicKey::from_base64(&req.public_key) {
+        s.registry.insert(&resp.agent_id, key, &resp.store);
+    }
+    Ok(Json(resp))
+}

@@ -1,0 +1,329 @@
+//! Applying an agent's inventory report to the asset records and the live device table.
+
+use rusqlite::types::Value;
+use rusqlite::{params, Connection};
+use storefleet_protocol::message::Inventory;
+
+use super::identity::{decide, Candidate, Decision, Observed};
+use super::record;
+use crate::db::DbError;
+
+/// What one report changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Records created.
+    pub created: u32,
+    /// Field changes recorded in history.
+    pub changes: u32,
+}
+
+fn candidates(c: &Connection, kind: &str, o: &Observed) -> Result<Vec<Candidate>, DbError> {
+    let mut clauses = vec!["(store_code = ?2 AND slot = ?3)".to_owned()];
+    let mut args: Vec<Value> = vec![
+        Value::Text(kind.to_owned()),
+        Value::Text(o.store.clone()),
+        Value::Text(o.slot.clone()),
+    ];
+    if !o.serial.is_empty() {
+        args.push(Value::Text(o.serial.clone()));
+        clauses.push(format!("serial = ?{}", args.len()));
+    }
+    if o.gateway {
+        args.push(Value::Text(o.agent_id.clone()));
+        clauses.push(format!("agent_id = ?{}", args.len()));
+        for m in &o.macs {
+            args.push(Value::Text(format!("%{m}%")));
+            clauses.push(format!("macs LIKE ?{}", args.len()));
+        }
+    }
+    let sql = format!(
+        "SELECT id, store_code, slot, agent_id, serial, macs FROM assets WHERE kind = ?1 AND ({}) ORDER BY id",
+        clauses.join(" OR ")
+    );
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+        let macs: String = r.get(5)?;
+        Ok(Candidate {
+            id: r.get(0)?,
+            store: r.get(1)?,
+            slot: r.get(2)?,
+            agent_id: r.get(3)?,
+            serial: r.get(4)?,
+            macs: macs
+                .split(',')
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Text columns an agent reports, in this order.
+const REPORTED: [&str; 9] = [
+    "class",
+    "vendor",
+    "model",
+    "serial",
+    "firmware",
+    "hostname",
+    "macs",
+    "store_code",
+    "slot",
+];
+
+struct Report {
+    kind: &'static str,
+    values: [String; 9],
+    agent_id: String,
+    parent_id: Option<i64>,
+    facts: serde_json::Map<String, serde_json::Value>,
+}
+
+fn upsert(
+    c: &Connection,
+    decision: &Decision,
+    r: &Report,
+    now: i64,
+    out: &mut Applied,
+) -> Result<i64, DbError> {
+    let actor = format!("agent:{}", r.agent_id);
+    let id = match decision {
+        Decision::New { displaces } => {
+            c.prepare_cached(
+                "INSERT INTO assets(kind, class, vendor, model, serial, firmware, hostname, macs, store_code, slot,
+                     agent_id, parent_id, attrs, first_seen, last_seen, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?14)",
+            )?
+            .execute(params![
+                r.kind, r.values[0], r.values[1], r.values[2], r.values[3], r.values[4], r.values[5],
+                r.values[6], r.values[7], r.values[8], r.agent_id, r.parent_id,
+                serde_json::Value::Object(r.facts.clone()).to_string(), now
+            ])?;
+            let id = c.last_insert_rowid();
+            out.created += 1;
+            let what = format!("{} {} in {}", r.kind, r.values[8], r.values[7]);
+            record(c, id, now, &actor, "created", None, Some(&what))?;
+            if let Some(old) = displaces {
+                let slot: Option<String> =
+                    c.query_row("SELECT slot FROM assets WHERE id = ?1", [old], |x| x.get(0))?;
+                c.execute(
+                    "UPDATE assets SET slot = NULL, updated_at = ?2 WHERE id = ?1",
+                    params![old, now],
+                )?;
+                record(c, *old, now, &actor, "slot", slot.as_deref(), None)?;
+                record(
+                    c,
+                    *old,
+                    now,
+                    &actor,
+                    "replaced_by",
+                    None,
+                    Some(&id.to_string()),
+                )?;
+                out.changes += 2;
+            }
+            id
+        }
+        Decision::Existing(id, _) => {
+            let (current, attrs, agent, parent): ([String; 9], String, Option<String>, Option<i64>) = c.query_row(
+                "SELECT class, vendor, model, serial, firmware, hostname, macs, coalesce(store_code, ''), coalesce(slot, ''),
+                        attrs, agent_id, parent_id FROM assets WHERE id = ?1",
+                [id],
+                |x| {
+                    Ok((
+                        [x.get(0)?, x.get(1)?, x.get(2)?, x.get(3)?, x.get(4)?, x.get(5)?, x.get(6)?, x.get(7)?, x.get(8)?],
+                        x.get(9)?,
+                        x.get(10)?,
+                        x.get(11)?,
+                    ))
+                },
+            )?;
+            for (i, col) in REPORTED.iter().enumerate() {
+                let new = &r.values[i];
+                if !new.is_empty() && *new != current[i] {
+                    c.execute(
+                        &format!("UPDATE assets SET {col} = ?2, updated_at = ?3 WHERE id = ?1"),
+                        params![id, new, now],
+                    )?;
+                    let field = match *col {
+                        "store_code" => "store",
+                        other => other,
+                    };
+                    record(c, *id, now, &actor, field, Some(&current[i]), Some(new))?;
+                    out.changes += 1;
+                }
+            }
+            if agent.as_deref() != Some(r.agent_id.as_str()) {
+                c.execute(
+                    "UPDATE assets SET agent_id = ?2 WHERE id = ?1",
+                    params![id, r.agent_id],
+                )?;
+                record(
+                    c,
+                    *id,
+                    now,
+                    &actor,
+                    "agent_id",
+                    agent.as_deref(),
+                    Some(&r.agent_id),
+                )?;
+                out.changes += 1;
+            }
+            if r.parent_id.is_some() && r.parent_id != parent {
+                c.execute(
+                    "UPDATE assets SET parent_id = ?2 WHERE id = ?1",
+                    params![id, r.parent_id],
+                )?;
+                record(
+                    c,
+                    *id,
+                    now,
+                    &actor,
+                    "parent_id",
+                    parent.map(|p| p.to_string()).as_deref(),
+                    r.parent_id.map(|p| p.to_string()).as_deref(),
+                )?;
+                out.changes += 1;
+            }
+            let mut merged: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&attrs).unwrap_or_default();
+            let mut attrs_changed = false;
+            for (k, v) in &r.facts {
+                if merged.get(k) != Some(v) {
+                    let before = merged.get(k).map(ToString::to_string);
+                    record(
+                        c,
+                        *id,
+                        now,
+                        &actor,
+                        &format!("attrs.{k}"),
+                        before.as_deref(),
+                        Some(&v.to_string()),
+                    )?;
+                    merged.insert(k.clone(), v.clone());
+                    attrs_changed = true;
+                    out.changes += 1;
+                }
+            }
+            if attrs_changed {
+                c.execute(
+                    "UPDATE assets SET attrs = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id, serde_json::Value::Object(merged).to_string(), now],
+                )?;
+            }
+            c.prepare_cached("UPDATE assets SET last_seen = ?2 WHERE id = ?1")?
+                .execute(params![id, now])?;
+            *id
+        }
+    };
+    Ok(id)
+}
+
+/// Applies `inv` from `agent_id` of `store` at `now`.
+pub fn apply(
+    c: &Connection,
+    agent_id: &str,
+    store: &str,
+    inv: &Inventory,
+    now: i64,
+) -> Result<Applied, DbError> {
+    let mut out = Applied::default();
+    let g = &inv.gateway;
+    let mut macs: Vec<String> = g.nics.iter().map(|n| n.mac.to_lowercase()).collect();
+    macs.sort();
+    macs.dedup();
+    let observed = Observed {
+        gateway: true,
+        store: store.to_owned(),
+        slot: g.hostname.clone(),
+        agent_id: agent_id.to_owned(),
+        serial: g.serial.clone().unwrap_or_default(),
+        macs: macs.clone(),
+    };
+    let decision = decide(&observed, &candidates(c, "gateway", &observed)?);
+    let mut facts = serde_json::Map::new();
+    for (k, v) in [
+        (
+            "os",
+            serde_json::json!(format!("{} {}", g.os, g.os_version).trim()),
+        ),
+        ("kernel", serde_json::json!(g.kernel)),
+        ("arch", serde_json::json!(g.arch)),
+        ("cpu_model", serde_json::json!(g.cpu_model)),
+        ("cpu_count", serde_json::json!(g.cpu_count)),
+        ("memory_bytes", serde_json::json!(g.memory_bytes)),
+        ("agent_version", serde_json::json!(g.agent_version)),
+    ] {
+        facts.insert(k.to_owned(), v);
+    }
+    let report = Report {
+        kind: "gateway",
+        values: [
+            "gateway".into(),
+            g.vendor.clone().unwrap_or_default(),
+            g.product.clone().unwrap_or_default(),
+            g.serial.clone().unwrap_or_default(),
+            g.firmware.clone().unwrap_or_default(),
+            g.hostname.clone(),
+            macs.join(","),
+            store.to_owned(),
+            g.hostname.clone(),
+        ],
+        agent_id: agent_id.to_owned(),
+        parent_id: None,
+        facts,
+    };
+    let gateway_id = upsert(c, &decision, &report, now, &mut out)?;
+    c.execute(
+        "UPDATE agents SET hostname = ?2, agent_version = ?3 WHERE id = ?1",
+        params![agent_id, g.hostname, g.agent_version],
+    )?;
+
+    for d in &inv.devices {
+        let observed = Observed {
+            gateway: false,
+            store: store.to_owned(),
+            slot: d.id.clone(),
+            agent_id: agent_id.to_owned(),
+            serial: d.serial.clone().unwrap_or_default(),
+            macs: Vec::new(),
+        };
+        let decision = decide(&observed, &candidates(c, "device", &observed)?);
+        let mut facts = serde_json::Map::new();
+        if let Some(a) = &d.address {
+            facts.insert("address".into(), serde_json::json!(a));
+        }
+        let report = Report {
+            kind: "device",
+            values: [
+                d.class.clone(),
+                d.vendor.clone().unwrap_or_default(),
+                d.model.clone().unwrap_or_default(),
+                d.serial.clone().unwrap_or_default(),
+                d.firmware.clone().unwrap_or_default(),
+                String::new(),
+                String::new(),
+                store.to_owned(),
+                d.id.clone(),
+            ],
+            agent_id: agent_id.to_owned(),
+            parent_id: Some(gateway_id),
+            facts,
+        };
+        upsert(c, &decision, &report, now, &mut out)?;
+        c.prepare_cached(
+            "INSERT INTO devices(store_code, device, agent_id, class, interval_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(store_code, device) DO UPDATE SET agent_id = ?3, class = ?4,
+                 interval_ms = coalesce(?5, interval_ms)",
+        )?
+        .execute(params![
+            store,
+            d.id,
+            agent_id,
+            d.class,
+            d.interval_secs.map(|s| i64::from(s) * 1000)
+        ])?;
+    }
+    Ok(out)
+}

@@ -1,0 +1,303 @@
+//! Asset records: every gateway and device, reported by agents and edited by people, with
+//! an append-only history of every change (when, who or which agent, before and after).
+//!
+//! Agents fill what they can know (class, vendor, model, serial, firmware, host facts);
+//! people fill the rest (lifecycle, purchase date, warranty, parent, free attributes). An
+//! agent's empty value never clears what a person entered.
+
+pub mod identity;
+pub mod inventory;
+pub mod query;
+
+use rusqlite::{params, Connection, OptionalExtension as _, Row};
+use serde::{Deserialize, Serialize};
+
+use crate::db::DbError;
+
+/// Lifecycle states an asset can be in.
+pub const LIFECYCLES: &[&str] = &[
+    "planned",
+    "active",
+    "in_repair",
+    "spare",
+    "retired",
+    "disposed",
+];
+
+/// One asset record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Asset {
+    /// Asset id.
+    pub id: i64,
+    /// `gateway` or `device`.
+    pub kind: String,
+    /// Store code.
+    pub store: Option<String>,
+    /// The store's region.
+    pub region: String,
+    /// Device id in the store (or the gateway's host name).
+    pub slot: Option<String>,
+    /// Reporting agent.
+    pub agent_id: Option<String>,
+    /// Class, e.g. `receipt-printer`.
+    pub class: String,
+    /// Vendor.
+    pub vendor: String,
+    /// Model.
+    pub model: String,
+    /// Serial number.
+    pub serial: String,
+    /// Firmware version.
+    pub firmware: String,
+    /// Host name (gateways).
+    pub hostname: String,
+    /// MAC addresses, comma-separated (gateways).
+    pub macs: String,
+    /// Lifecycle state.
+    pub lifecycle: String,
+    /// Purchase date, `YYYY-MM-DD`.
+    pub purchase_date: String,
+    /// Warranty end, `YYYY-MM-DD`.
+    pub warranty_end: String,
+    /// Parent asset (a device's gateway).
+    pub parent_id: Option<i64>,
+    /// Free attributes.
+    pub attrs: serde_json::Map<String, serde_json::Value>,
+    /// First reported, ms.
+    pub first_seen: i64,
+    /// Last reported, ms.
+    pub last_seen: Option<i64>,
+    /// Last changed, ms.
+    pub updated_at: i64,
+}
+
+/// One change in an asset's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// When, ms.
+    pub ts: i64,
+    /// `agent:<id>`, `user:<name>`, `token:<name>` or `system`.
+    pub actor: String,
+    /// The field (`created` for a new record).
+    pub field: String,
+    /// Value before.
+    pub before: Option<String>,
+    /// Value after.
+    pub after: Option<String>,
+}
+
+/// Columns of `assets a JOIN stores s`, in [`from_row`] order.
+pub const SELECT: &str =
+    "SELECT a.id, a.kind, a.store_code, coalesce(s.region, ''), a.slot, a.agent_id,
+    a.class, a.vendor, a.model, a.serial, a.firmware, a.hostname, a.macs, a.lifecycle,
+    a.purchase_date, a.warranty_end, a.parent_id, a.attrs, a.first_seen, a.last_seen, a.updated_at
+    FROM assets a LEFT JOIN stores s ON s.code = a.store_code";
+
+/// Reads a row selected with [`SELECT`].
+pub fn from_row(r: &Row<'_>) -> rusqlite::Result<Asset> {
+    let attrs: String = r.get(17)?;
+    Ok(Asset {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        store: r.get(2)?,
+        region: r.get(3)?,
+        slot: r.get(4)?,
+        agent_id: r.get(5)?,
+        class: r.get(6)?,
+        vendor: r.get(7)?,
+        model: r.get(8)?,
+        serial: r.get(9)?,
+        firmware: r.get(10)?,
+        hostname: r.get(11)?,
+        macs: r.get(12)?,
+        lifecycle: r.get(13)?,
+        purchase_date: r.get(14)?,
+        warranty_end: r.get(15)?,
+        parent_id: r.get(16)?,
+        attrs: serde_json::from_str(&attrs).unwrap_or_default(),
+        first_seen: r.get(18)?,
+        last_seen: r.get(19)?,
+        updated_at: r.get(20)?,
+    })
+}
+
+/// One asset.
+pub fn get(c: &Connection, id: i64) -> Result<Option<Asset>, DbError> {
+    Ok(
+        c.query_row(&format!("{SELECT} WHERE a.id = ?1"), [id], from_row)
+            .optional()?,
+    )
+}
+
+/// An asset's history, oldest first.
+pub fn history(c: &Connection, id: i64) -> Result<Vec<Change>, DbError> {
+    let mut st = c.prepare_cached(
+        "SELECT ts, actor, field, before, after FROM asset_history WHERE asset_id = ?1 ORDER BY id",
+    )?;
+    let rows = st.query_map([id], |r| {
+        Ok(Change {
+            ts: r.get(0)?,
+            actor: r.get(1)?,
+            field: r.get(2)?,
+            before: r.get(3)?,
+            after: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Appends one change to an asset's history.
+pub fn record(
+    c: &Connection,
+    asset: i64,
+    now: i64,
+    actor: &str,
+    field: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+) -> Result<(), DbError> {
+    c.prepare_cached(
+        "INSERT INTO asset_history(asset_id, ts, actor, field, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![asset, now, actor, field, before, after])?;
+    Ok(())
+}
+
+/// A person's edit of an asset: every field optional; `attrs` keys merge (a null removes).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Edit {
+    /// Lifecycle state, one of [`LIFECYCLES`].
+    pub lifecycle: Option<String>,
+    /// `YYYY-MM-DD` or empty.
+    pub purchase_date: Option<String>,
+    /// `YYYY-MM-DD` or empty.
+    pub warranty_end: Option<String>,
+    /// Parent asset id (0 clears it).
+    pub parent_id: Option<i64>,
+    /// Class.
+    pub class: Option<String>,
+    /// Vendor.
+    pub vendor: Option<String>,
+    /// Model.
+    pub model: Option<String>,
+    /// Serial.
+    pub serial: Option<String>,
+    /// Attributes to set (null removes).
+    pub attrs: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Whether `s` is empty or a plausible `YYYY-MM-DD` date.
+pub fn valid_date(s: &str) -> bool {
+    if s.is_empty() {
+        return true;
+    }
+    let p: Vec<&str> = s.split('-').collect();
+    p.len() == 3
+        && p[0].len() == 4
+        && p[1].len() == 2
+        && p[2].len() == 2
+        && p.iter().all(|x| x.bytes().all(|b| b.is_ascii_digit()))
+        && (1..=12).contains(&p[1].parse::<u32>().unwrap_or(0))
+        && (1..=31).contains(&p[2].parse::<u32>().unwrap_or(0))
+}
+
+/// Applies a person's edit, recording each changed field. Returns the asset after.
+pub fn edit(c: &Connection, id: i64, e: &Edit, actor: &str, now: i64) -> Result<Asset, DbError> {
+    if let Some(l) = &e.lifecycle {
+        if !LIFECYCLES.contains(&l.as_str()) {
+            return Err(DbError::Invalid(format!(
+                "lifecycle {l:?}: expected one of {}",
+                LIFECYCLES.join(", ")
+            )));
+        }
+    }
+    for (k, v) in [
+        ("purchase_date", &e.purchase_date),
+        ("warranty_end", &e.warranty_end),
+    ] {
+        if let Some(v) = v {
+            if !valid_date(v) {
+                return Err(DbError::Invalid(format!("{k} {v:?}: expected YYYY-MM-DD")));
+            }
+        }
+    }
+    let Some(before) = get(c, id)? else {
+        return Err(DbError::NotFound(format!("no asset {id}")));
+    };
+    let set = |field: &str, old: &str, new: &Option<String>| -> Result<(), DbError> {
+        if let Some(new) = new {
+            if new != old {
+                c.execute(
+                    &format!("UPDATE assets SET {field} = ?2, updated_at = ?3 WHERE id = ?1"),
+                    params![id, new, now],
+                )?;
+                record(c, id, now, actor, field, Some(old), Some(new))?;
+            }
+        }
+        Ok(())
+    };
+    set("lifecycle", &before.lifecycle, &e.lifecycle)?;
+    set("purchase_date", &before.purchase_date, &e.purchase_date)?;
+    set("warranty_end", &before.warranty_end, &e.warranty_end)?;
+    set("class", &before.class, &e.class)?;
+    set("vendor", &before.vendor, &e.vendor)?;
+    set("model", &before.model, &e.model)?;
+    set("serial", &before.serial, &e.serial)?;
+    if let Some(p) = e.parent_id {
+        let new = (p != 0).then_some(p);
+        if new == Some(id) {
+            return Err(DbError::Invalid(
+                "parent_id: an asset cannot be its own parent".into(),
+            ));
+        }
+        if let Some(p) = new {
+            if get(c, p)?.is_none() {
+                return Err(DbError::Invalid(format!("parent_id: no asset {p}")));
+            }
+        }
+        if new != before.parent_id {
+            c.execute(
+                "UPDATE assets SET parent_id = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, new, now],
+            )?;
+            record(
+                c,
+                id,
+                now,
+                actor,
+                "parent_id",
+                before.parent_id.map(|x| x.to_string()).as_deref(),
+                new.map(|x| x.to_string()).as_deref(),
+            )?;
+        }
+    }
+    if let Some(attrs) = &e.attrs {
+        let mut merged = before.attrs.clone();
+        for (k, v) in attrs {
+            let old = merged.get(k).map(ToString::to_string);
+            if v.is_null() {
+                merged.remove(k);
+            } else {
+                merged.insert(k.clone(), v.clone());
+            }
+            let new = merged.get(k).map(ToString::to_string);
+            if old != new {
+                record(
+                    c,
+                    id,
+                    now,
+                    actor,
+                    &format!("attrs.{k}"),
+                    old.as_deref(),
+                    new.as_deref(),
+                )?;
+            }
+        }
+        c.execute(
+            "UPDATE assets SET attrs = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, serde_json::Value::Object(merged).to_string(), now],
+        )?;
+    }
+    get(c, id)?.ok_or_else(|| DbError::NotFound(format!("no asset {id}")))
+}

@@ -1,0 +1,410 @@
+//! The admin subcommands.
+
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+use super::table::{render, rows};
+use super::{CliError, Client};
+
+/// Admin commands (over the HTTP API).
+#[derive(Debug, Subcommand)]
+pub enum AdminCmd {
+    /// Stores: list, or add one.
+    Stores {
+        /// What to do (default: list).
+        #[command(subcommand)]
+        cmd: Option<StoresCmd>,
+    },
+    /// Agents with presence; `agents revoke ID` refuses an agent's messages from now on.
+    Agents {
+        /// Only this store.
+        #[arg(long)]
+        store: Option<String>,
+        /// What to do (default: list).
+        #[command(subcommand)]
+        cmd: Option<AgentsCmd>,
+    },
+    /// Asset records: search (filters below), `--csv` to export, or `assets show ID`.
+    Assets {
+        /// What to do (default: search).
+        #[command(subcommand)]
+        cmd: Option<AssetsCmd>,
+        /// Free text over serial, model, vendor, host name.
+        #[arg(long)]
+        q: Option<String>,
+        /// Store code.
+        #[arg(long)]
+        store: Option<String>,
+        /// Region.
+        #[arg(long)]
+        region: Option<String>,
+        /// Class.
+        #[arg(long)]
+        class: Option<String>,
+        /// Model.
+        #[arg(long)]
+        model: Option<String>,
+        /// Firmware version.
+        #[arg(long)]
+        firmware: Option<String>,
+        /// Lifecycle state.
+        #[arg(long)]
+        lifecycle: Option<String>,
+        /// Warranty ending within this many days.
+        #[arg(long)]
+        warranty_days: Option<u32>,
+        /// Print CSV (every matching row).
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Events, newest first.
+    Events {
+        /// Store code.
+        #[arg(long)]
+        store: Option<String>,
+        /// Device id.
+        #[arg(long)]
+        device: Option<String>,
+        /// Rows at most.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Enrollment tokens.
+    EnrollToken {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
+    /// Fleet tasks: push a routine in waves, follow, pause, resume, cancel.
+    Task {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: super::task::TaskCmd,
+    },
+}
+
+/// `stores` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StoresCmd {
+    /// Add (or with --update, change) a store.
+    Add {
+        /// Store code, e.g. S123.
+        code: String,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Region.
+        #[arg(long, default_value = "")]
+        region: String,
+        /// Address.
+        #[arg(long, default_value = "")]
+        address: String,
+        /// IANA time zone.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        /// Trading hours, e.g. "Mo-Sa 08:00-20:00".
+        #[arg(long, default_value = "")]
+        hours: String,
+        /// Tags for selecting stores in tasks, e.g. pilot,mall.
+        #[arg(long, value_delimiter = ',')]
+        tags: Vec<String>,
+        /// Update the store if it exists.
+        #[arg(long)]
+        update: bool,
+    },
+}
+
+/// `agents` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AgentsCmd {
+    /// Revoke an agent's key.
+    Revoke {
+        /// Agent id.
+        id: String,
+    },
+}
+
+/// `assets` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AssetsCmd {
+    /// One asset with its history.
+    Show {
+        /// Asset id.
+        id: i64,
+    },
+}
+
+/// `enroll-token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Create a token for a store and print it (shown once).
+    Create {
+        /// Store code.
+        #[arg(long)]
+        store: String,
+        /// Lifetime in hours (default from the controller's config).
+        #[arg(long)]
+        ttl_hours: Option<u64>,
+        /// Uses allowed (default 1; 0: any number until expiry).
+        #[arg(long)]
+        uses: Option<i64>,
+        /// A note.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// List tokens.
+    List,
+    /// Revoke a token.
+    Revoke {
+        /// Token id.
+        id: String,
+    },
+}
+
+fn enc(s: &str) -> String {
+    crate::ui::url_encode(s)
+}
+
+fn qs(pairs: &[(&str, Option<String>)]) -> String {
+    let q: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", enc(v))))
+        .collect();
+    if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    }
+}
+
+/// Runs an admin command; returns what to print.
+pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<String, CliError> {
+    let out = |v: &Value, table: String| {
+        if json_out {
+            format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default())
+        } else {
+            table
+        }
+    };
+    match cmd {
+        AdminCmd::Task { cmd } => super::task::run(client, cmd, json_out).await,
+        AdminCmd::Stores { cmd: None } => {
+            let v = client.call("GET", "/api/v1/stores", None).await?;
+            let keys = [
+                "code",
+                "name",
+                "region",
+                "timezone",
+                "trading_hours",
+                "tags",
+                "address",
+            ];
+            Ok(out(&v, render(&keys, &rows(&v, &keys))))
+        }
+        AdminCmd::Stores {
+            cmd:
+                Some(StoresCmd::Add {
+                    code,
+                    name,
+                    region,
+                    address,
+                    timezone,
+                    hours,
+                    tags,
+                    update,
+                }),
+        } => {
+            let body = json!({"code": code, "name": name, "region": region, "address": address, "timezone": timezone, "trading_hours": hours, "tags": tags});
+            let v = if update {
+                client
+                    .call(
+                        "PUT",
+                        &format!("/api/v1/stores/{}", enc(&code)),
+                        Some(&body),
+                    )
+                    .await?
+            } else {
+                client.call("POST", "/api/v1/stores", Some(&body)).await?
+            };
+            Ok(out(&v, format!("store {code} saved\n")))
+        }
+        AdminCmd::Agents { store, cmd: None } => {
+            let v = client
+                .call(
+                    "GET",
+                    &format!("/api/v1/agents{}", qs(&[("store", store)])),
+                    None,
+                )
+                .await?;
+            let keys = [
+                "id",
+                "store",
+                "online",
+                "presence",
+                "hostname",
+                "agent_version",
+                "last_seen",
+            ];
+            Ok(out(&v, render(&keys, &rows(&v, &keys))))
+        }
+        AdminCmd::Agents {
+            cmd: Some(AgentsCmd::Revoke { id }),
+            ..
+        } => {
+            client
+                .call("POST", &format!("/api/v1/agents/{}/revoke", enc(&id)), None)
+                .await?;
+            Ok(out(
+                &json!({"revoked": id}),
+                format!("agent {id} revoked\n"),
+            ))
+        }
+        AdminCmd::Assets {
+            cmd: Some(AssetsCmd::Show { id }),
+            ..
+        } => {
+            let a = client
+                .call("GET", &format!("/api/v1/assets/{id}"), None)
+                .await?;
+            let h = client
+                .call("GET", &format!("/api/v1/assets/{id}/history"), None)
+                .await?;
+            let v = json!({"asset": a, "history": h});
+            let fields: Vec<Vec<String>> = a
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| vec![k.clone(), super::table::cell(v)])
+                        .collect()
+                })
+                .unwrap_or_default();
+            let hk = ["ts", "actor", "field", "before", "after"];
+            Ok(out(
+                &v,
+                format!(
+                    "{}\n{}",
+                    render(&["field", "value"], &fields),
+                    render(&hk, &rows(&h, &hk))
+                ),
+            ))
+        }
+        AdminCmd::Assets {
+            cmd: None,
+            q,
+            store,
+            region,
+            class,
+            model,
+            firmware,
+            lifecycle,
+            warranty_days,
+            csv,
+        } => {
+            let query = qs(&[
+                ("q", q),
+                ("store", store),
+                ("region", region),
+                ("class", class),
+                ("model", model),
+                ("firmware", firmware),
+                ("lifecycle", lifecycle),
+                ("warranty_days", warranty_days.map(|d| d.to_string())),
+            ]);
+            if csv {
+                let v = client
+                    .call("GET", &format!("/api/v1/assets.csv{query}"), None)
+                    .await?;
+                return Ok(super::table::cell(&v));
+            }
+            let v = client
+                .call("GET", &format!("/api/v1/assets{query}"), None)
+                .await?;
+            let keys = [
+                "id",
+                "store",
+                "slot",
+                "class",
+                "vendor",
+                "model",
+                "serial",
+                "firmware",
+                "lifecycle",
+                "warranty_end",
+            ];
+            Ok(out(
+                &v,
+                format!(
+                    "{}{} of {} shown\n",
+                    render(&keys, &rows(&v["items"], &keys)),
+                    v["items"].as_array().map_or(0, Vec::len),
+                    v["total"]
+                ),
+            ))
+        }
+        AdminCmd::Events {
+            store,
+            device,
+            limit,
+        } => {
+            let v = client
+                .call(
+                    "GET",
+                    &format!(
+                        "/api/v1/events{}",
+                        qs(&[
+                            ("store", store),
+                            ("device", device),
+                            ("limit", Some(limit.to_string()))
+                        ])
+                    ),
+                    None,
+                )
+                .await?;
+            let keys = ["ts", "store", "device", "code", "severity", "message"];
+            Ok(out(&v, render(&keys, &rows(&v, &keys))))
+        }
+        AdminCmd::EnrollToken {
+            cmd:
+                TokenCmd::Create {
+                    store,
+                    ttl_hours,
+                    uses,
+                    note,
+                },
+        } => {
+            let v = client
+                .call("POST", "/api/v1/enroll-tokens", Some(&json!({"store": store, "ttl_hours": ttl_hours, "max_uses": uses, "note": note})))
+                .await?;
+            let token = v["token"].as_str().unwrap_or_default();
+            Ok(out(&v, format!("{token}\n")))
+        }
+        AdminCmd::EnrollToken {
+            cmd: TokenCmd::List,
+        } => {
+            let v = client.call("GET", "/api/v1/enroll-tokens", None).await?;
+            let keys = [
+                "id",
+                "store",
+                "uses",
+                "max_uses",
+                "expires_at",
+                "revoked_at",
+                "created_by",
+                "note",
+            ];
+            Ok(out(&v, render(&keys, &rows(&v, &keys))))
+        }
+        AdminCmd::EnrollToken {
+            cmd: TokenCmd::Revoke { id },
+        } => {
+            let v = client
+                .call(
+                    "POST",
+                    &format!("/api/v1/enroll-tokens/{}/revoke", enc(&id)),
+                    None,
+                )
+                .await?;
+            Ok(out(&v, format!("token {id} revoked\n")))
+        }
+    }
+}

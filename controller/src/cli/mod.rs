@@ -1,0 +1,91 @@
+//! The admin commands: each talks to the controller's HTTP API with an API token and prints
+//! a table, or the API's JSON with `--json`.
+
+mod commands;
+mod table;
+pub mod task;
+
+use std::time::Duration;
+
+pub use commands::{run, AdminCmd};
+use serde_json::Value;
+use storefleet_support::http::{self, Request};
+
+/// Why an admin command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The controller could not be reached.
+    #[error("cannot reach the controller: {0}")]
+    Http(#[from] http::HttpError),
+    /// The API answered with an error.
+    #[error("the controller answered {status}: {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Its message.
+        message: String,
+    },
+    /// No API token was given or found.
+    #[error("no API token: pass --token, set STOREFLEET_TOKEN, or run where the controller's state directory is readable ({0})")]
+    NoToken(String),
+}
+
+/// A client of the API.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// Base URL, e.g. `http://127.0.0.1:8080`.
+    pub base: String,
+    /// Bearer token.
+    pub token: String,
+}
+
+impl Client {
+    /// Sends a request; returns the body (JSON, or text as a JSON string).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, CliError> {
+        let url = format!("{}{path}", self.base.trim_end_matches('/'));
+        let resp = http::send(
+            Request {
+                method,
+                url: &url,
+                headers: vec![("authorization", format!("Bearer {}", self.token))],
+                body: body.map(|b| ("application/json", b.to_string().into_bytes())),
+            },
+            Duration::from_secs(60),
+        )
+        .await?;
+        let is_json = resp
+            .content_type
+            .as_deref()
+            .is_some_and(|c| c.starts_with("application/json"));
+        if !(200..300).contains(&resp.status) {
+            let message = if is_json {
+                serde_json::from_slice::<Value>(&resp.body)
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| resp.text())
+            } else {
+                resp.text()
+            };
+            return Err(CliError::Api {
+                status: resp.status,
+                message,
+            });
+        }
+        if resp.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        if is_json {
+            serde_json::from_slice(&resp.body).map_err(|e| CliError::Api {
+                status: resp.status,
+                message: format!("unreadable JSON: {e}"),
+            })
+        } else {
+            Ok(Value::String(resp.text()))
+        }
+    }
+}

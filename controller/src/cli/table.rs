@@ -1,0 +1,64 @@
+//! Plain-text tables for the terminal.
+
+use serde_json::Value;
+
+/// A cell's text: strings as they are, null as empty, numbers and the rest as JSON.
+pub fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Renders `rows` under `headers` with aligned columns.
+pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        let mut s = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ");
+        s.truncate(s.trim_end().len());
+        s
+    };
+    let mut out = line(headers.iter().map(|h| h.to_uppercase()).collect());
+    out.push('\n');
+    for r in rows {
+        out.push_str(&line(r.clone()));
+        out.push('\n');
+    }
+    out
+}
+
+/// Rows of `items` (objects) for the given keys.
+pub fn rows(items: &Value, keys: &[&str]) -> Vec<Vec<String>> {
+    items
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|it| keys.iter().map(|k| cell(&it[*k])).collect())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align_to_the_widest_cell() {
+        let t = render(&["a", "bb"], &[vec!["xxx".into(), "y".into()]]);
+        assert_eq!(t, "A    BB\nxxx  y\n");
+    }
+}

@@ -1,0 +1,335 @@
+//! The controller's configuration: typed structs with compiled-in defaults.
+//!
+//! Load order ([`load`]): compiled-in defaults, the main file, `controller.d/*.toml`
+//! drop-ins in name order, then `STOREFLEET_CONTROLLER__<SECTION>__<KEY>` environment
+//! variables; then [`Config::validate`]. Every error names the file or variable, the key and
+//! what was expected. `storefleet generate-config` prints `default.toml`, which a test keeps
+//! equal to [`Config::default`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+pub use storefleet_support::config::{ConfigError, ConfigSource};
+use storefleet_support::config::{Layered, Layering};
+use storefleet_support::mqtt_url::MqttUrl;
+
+/// The documented default configuration, as printed by `generate-config`.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+/// Prefix of environment variables that override config keys.
+pub const ENV_PREFIX: &str = "STOREFLEET_CONTROLLER__";
+
+/// The drop-in directory's name, beside the main file.
+pub const DROPIN_DIR: &str = "controller.d";
+
+/// The whole controller configuration.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where state lives and how the controller is reached.
+    pub controller: ControllerSection,
+    /// The HTTP API and web UI.
+    pub http: HttpSection,
+    /// The broker.
+    pub mqtt: MqttSection,
+    /// The database.
+    pub database: DatabaseSection,
+    /// Telemetry retention.
+    pub telemetry: TelemetrySection,
+    /// Online, offline and stale.
+    pub presence: PresenceSection,
+    /// Enrollment tokens.
+    pub enrollment: EnrollmentSection,
+}
+
+/// `[controller]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControllerSection {
+    /// Directory for the database, the signing key and the first admin token.
+    pub state_dir: PathBuf,
+    /// The URL agents and the CLI use to reach the API; empty: `http://<http.listen>`.
+    pub public_url: String,
+}
+
+impl Default for ControllerSection {
+    fn default() -> Self {
+        ControllerSection {
+            state_dir: PathBuf::from("/var/lib/storefleet-controller"),
+            public_url: String::new(),
+        }
+    }
+}
+
+/// `[http]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    /// Listen address of the API and UI.
+    pub listen: SocketAddr,
+    /// Web UI session lifetime, hours.
+    pub session_hours: u64,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            listen: ([127, 0, 0, 1], 8080).into(),
+            session_hours: 12,
+        }
+    }
+}
+
+/// `[mqtt]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttSection {
+    /// External broker URL; empty: the embedded broker.
+    pub url: String,
+    /// Embedded broker listen address.
+    pub listen: SocketAddr,
+    /// Broker URL given to agents in enrollment tokens; empty: derived.
+    pub advertised_url: String,
+    /// The controller's MQTT client id.
+    pub client_id: String,
+    /// Connections the embedded broker accepts.
+    pub max_connections: usize,
+}
+
+impl Default for MqttSection {
+    fn default() -> Self {
+        MqttSection {
+            url: String::new(),
+            listen: ([127, 0, 0, 1], 1883).into(),
+            advertised_url: String::new(),
+            client_id: "storefleet-controller".into(),
+            max_connections: 20_000,
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// SQLite file; empty: `controller.db` in the state directory.
+    pub path: PathBuf,
+    /// `full` or `normal`.
+    pub synchronous: String,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        DatabaseSection {
+            path: PathBuf::new(),
+            synchronous: "full".into(),
+        }
+    }
+}
+
+/// `[telemetry]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySection {
+    /// Days raw points are kept.
+    pub raw_retention_days: u32,
+    /// Days per-minute rollups are kept.
+    pub minute_retention_days: u32,
+    /// Days per-hour rollups are kept.
+    pub hour_retention_days: u32,
+}
+
+impl Default for TelemetrySection {
+    fn default() -> Self {
+        TelemetrySection {
+            raw_retention_days: 7,
+            minute_retention_days: 90,
+            hour_retention_days: 730,
+        }
+    }
+}
+
+/// `[presence]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PresenceSection {
+    /// An agent silent this long is offline.
+    pub offline_after_secs: u64,
+    /// A device silent for this many intervals is stale.
+    pub stale_after_intervals: u32,
+    /// Interval assumed for devices that report none, seconds.
+    pub default_interval_secs: u32,
+}
+
+impl Default for PresenceSection {
+    fn default() -> Self {
+        PresenceSection {
+            offline_after_secs: 180,
+            stale_after_intervals: 3,
+            default_interval_secs: 60,
+        }
+    }
+}
+
+/// `[enrollment]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnrollmentSection {
+    /// Default token lifetime, hours.
+    pub token_ttl_hours: u64,
+}
+
+impl Default for EnrollmentSection {
+    fn default() -> Self {
+        EnrollmentSection {
+            token_ttl_hours: 72,
+        }
+    }
+}
+
+fn bad(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::validation(key, message)
+}
+
+impl Layered for Config {
+    const LAYERING: Layering<'static> = Layering {
+        env_prefix: ENV_PREFIX,
+        appended: &[],
+    };
+    const DROPIN_DIR: &'static str = DROPIN_DIR;
+
+    fn check(&self) -> Result<(), ConfigError> {
+        self.validate()
+    }
+}
+
+/// The main file at `path`, its `controller.d/` drop-ins, and this process's environment.
+pub fn source(path: &Path) -> ConfigSource {
+    Config::source(path)
+}
+
+/// Loads and validates the configuration.
+pub fn load(src: &ConfigSource) -> Result<Config, ConfigError> {
+    Config::load_checked(src)
+}
+
+impl Config {
+    /// Checks values that must make sense together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.controller.state_dir.as_os_str().is_empty() {
+            return Err(bad("controller.state_dir", "a directory path"));
+        }
+        if !self.controller.public_url.is_empty()
+            && !self.controller.public_url.starts_with("http://")
+            && !self.controller.public_url.starts_with("https://")
+        {
+            return Err(bad("controller.public_url", "an http:// or https:// URL"));
+        }
+        for (key, url) in [
+            ("mqtt.url", &self.mqtt.url),
+            ("mqtt.advertised_url", &self.mqtt.advertised_url),
+        ] {
+            if !url.is_empty() {
+                MqttUrl::parse(url).map_err(|m| bad(key, m))?;
+            }
+        }
+        if self.mqtt.client_id.is_empty() {
+            return Err(bad("mqtt.client_id", "a client id"));
+        }
+        if !matches!(self.database.synchronous.as_str(), "full" | "normal") {
+            return Err(bad("database.synchronous", "\"full\" or \"normal\""));
+        }
+        let t = &self.telemetry;
+        if t.raw_retention_days == 0
+            || t.minute_retention_days < t.raw_retention_days
+            || t.hour_retention_days < t.minute_retention_days
+        {
+            return Err(bad(
+                "telemetry",
+                "retention days above 0, raw <= minute <= hour",
+            ));
+        }
+        if self.presence.offline_after_secs == 0 {
+            return Err(bad("presence.offline_after_secs", "more than 0"));
+        }
+        if self.presence.stale_after_intervals == 0 || self.presence.default_interval_secs == 0 {
+            return Err(bad(
+                "presence",
+                "stale_after_intervals and default_interval_secs above 0",
+            ));
+        }
+        if self.enrollment.token_ttl_hours == 0 {
+            return Err(bad("enrollment.token_ttl_hours", "more than 0"));
+        }
+        if self.http.session_hours == 0 {
+            return Err(bad("http.session_hours", "more than 0"));
+        }
+        Ok(())
+    }
+
+    /// The database file.
+    pub fn database_path(&self) -> PathBuf {
+        if self.database.path.as_os_str().is_empty() {
+            self.controller.state_dir.join("controller.db")
+        } else {
+            self.database.path.clone()
+        }
+    }
+
+    /// The controller's command-signing key.
+    pub fn key_path(&self) -> PathBuf {
+        self.controller.state_dir.join("controller.key")
+    }
+
+    /// Where the first admin API token is written (0600).
+    pub fn admin_token_path(&self) -> PathBuf {
+        self.controller.state_dir.join("admin-token")
+    }
+
+    /// The API's URL as agents and the CLI reach it.
+    pub fn public_url(&self) -> String {
+        if self.controller.public_url.is_empty() {
+            format!("http://{}", self.http.listen)
+        } else {
+            self.controller.public_url.trim_end_matches('/').to_owned()
+        }
+    }
+
+    /// The broker URL for agents.
+    pub fn advertised_mqtt_url(&self) -> String {
+        if !self.mqtt.advertised_url.is_empty() {
+            self.mqtt.advertised_url.clone()
+        } else if !self.mqtt.url.is_empty() {
+            self.mqtt.url.clone()
+        } else {
+            format!("mqtt://{}", self.mqtt.listen)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_config_equals_the_defaults() {
+        let parsed: Config = toml::from_str(DEFAULT_TOML).unwrap();
+        assert_eq!(parsed, Config::default());
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut c = Config::default();
+        c.mqtt.url = "tcp://x".into();
+        assert!(c.validate().unwrap_err().to_string().contains("mqtt.url"));
+        let mut c = Config::default();
+        c.database.synchronous = "off".into();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("database.synchronous"));
+    }
+}

@@ -1,0 +1,291 @@
+//! Ordered schema migrations, numbered by `PRAGMA user_version`. Append only: a released
+//! migration is never edited; a change is a new entry.
+
+use rusqlite::Connection;
+
+use super::DbError;
+
+/// The migrations, in order; entry `i` takes the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: stores, agents, enrollment, ingest bookkeeping, telemetry, events, devices,
+    //    assets with history, people and tokens.
+    r"
+CREATE TABLE stores (
+    code          TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    region        TEXT NOT NULL DEFAULT '',
+    address       TEXT NOT NULL DEFAULT '',
+    timezone      TEXT NOT NULL DEFAULT 'UTC',
+    trading_hours TEXT NOT NULL DEFAULT '',
+    created_at    INTEGER NOT NULL
+);
+
+CREATE TABLE enroll_tokens (
+    id          TEXT PRIMARY KEY,
+    secret_hash BLOB NOT NULL,
+    store_code  TEXT NOT NULL REFERENCES stores(code),
+    created_at  INTEGER NOT NULL,
+    created_by  TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    max_uses    INTEGER,
+    uses        INTEGER NOT NULL DEFAULT 0,
+    revoked_at  INTEGER,
+    note        TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE agents (
+    id            TEXT PRIMARY KEY,
+    public_key    TEXT NOT NULL,
+    store_code    TEXT NOT NULL REFERENCES stores(code),
+    enrolled_at   INTEGER NOT NULL,
+    token_id      TEXT,
+    hostname      TEXT NOT NULL DEFAULT '',
+    agent_version TEXT NOT NULL DEFAULT '',
+    presence      TEXT NOT NULL DEFAULT 'unknown',
+    presence_at   INTEGER,
+    started_at    INTEGER,
+    last_seen     INTEGER,
+    revoked_at    INTEGER
+);
+CREATE INDEX agents_store ON agents(store_code);
+
+-- Every (agent, seq) stored once; rows older than the raw retention are pruned.
+CREATE TABLE received (
+    agent_id TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    at       INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX received_at ON received(at);
+
+-- A series is one metric of one device (device '' is the gateway) in one store, so that
+-- a reinstalled gateway continues its charts.
+CREATE TABLE series (
+    id         INTEGER PRIMARY KEY,
+    store_code TEXT NOT NULL,
+    device     TEXT NOT NULL,
+    metric     TEXT NOT NULL,
+    last_t     INTEGER,
+    last_v     REAL,
+    UNIQUE (store_code, device, metric)
+);
+
+CREATE TABLE points (
+    series_id INTEGER NOT NULL,
+    t         INTEGER NOT NULL,
+    v         REAL NOT NULL,
+    PRIMARY KEY (series_id, t)
+) WITHOUT ROWID;
+
+-- res 60 (per minute) and 3600 (per hour); bucket is the start, ms.
+CREATE TABLE rollups (
+    series_id INTEGER NOT NULL,
+    res       INTEGER NOT NULL,
+    bucket    INTEGER NOT NULL,
+    n         INTEGER NOT NULL,
+    sum       REAL NOT NULL,
+    min       REAL NOT NULL,
+    max       REAL NOT NULL,
+    PRIMARY KEY (series_id, res, bucket)
+) WITHOUT ROWID;
+
+CREATE TABLE events (
+    id          INTEGER PRIMARY KEY,
+    agent_id    TEXT NOT NULL,
+    store_code  TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    ts          INTEGER NOT NULL,
+    device      TEXT NOT NULL DEFAULT '',
+    code        TEXT NOT NULL,
+    severity    TEXT NOT NULL,
+    message     TEXT NOT NULL DEFAULT '',
+    data        TEXT NOT NULL DEFAULT '{}',
+    received_at INTEGER NOT NULL,
+    UNIQUE (agent_id, event_id)
+);
+CREATE INDEX events_store_ts ON events(store_code, ts);
+CREATE INDEX events_ts ON events(ts);
+
+-- Live state of each device in each store.
+CREATE TABLE devices (
+    store_code  TEXT NOT NULL,
+    device      TEXT NOT NULL,
+    agent_id    TEXT NOT NULL,
+    class       TEXT NOT NULL DEFAULT '',
+    interval_ms INTEGER,
+    last_seen   INTEGER,
+    state       TEXT NOT NULL DEFAULT 'unknown',
+    state_at    INTEGER,
+    state_note  TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (store_code, device)
+);
+
+CREATE TABLE assets (
+    id            INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL,
+    store_code    TEXT,
+    slot          TEXT,
+    agent_id      TEXT,
+    class         TEXT NOT NULL DEFAULT '',
+    vendor        TEXT NOT NULL DEFAULT '',
+    model         TEXT NOT NULL DEFAULT '',
+    serial        TEXT NOT NULL DEFAULT '',
+    firmware      TEXT NOT NULL DEFAULT '',
+    hostname      TEXT NOT NULL DEFAULT '',
+    macs          TEXT NOT NULL DEFAULT '',
+    lifecycle     TEXT NOT NULL DEFAULT 'active',
+    purchase_date TEXT NOT NULL DEFAULT '',
+    warranty_end  TEXT NOT NULL DEFAULT '',
+    parent_id     INTEGER REFERENCES assets(id),
+    attrs         TEXT NOT NULL DEFAULT '{}',
+    first_seen    INTEGER NOT NULL,
+    last_seen     INTEGER,
+    updated_at    INTEGER NOT NULL
+);
+CREATE INDEX assets_store ON assets(store_code, slot);
+CREATE INDEX assets_serial ON assets(serial);
+CREATE INDEX assets_agent ON assets(agent_id);
+
+CREATE TABLE asset_history (
+    id       INTEGER PRIMARY KEY,
+    asset_id INTEGER NOT NULL REFERENCES assets(id),
+    ts       INTEGER NOT NULL,
+    actor    TEXT NOT NULL,
+    field    TEXT NOT NULL,
+    before   TEXT,
+    after    TEXT
+);
+CREATE INDEX asset_history_asset ON asset_history(asset_id, id);
+
+CREATE TABLE users (
+    name       TEXT PRIMARY KEY,
+    pw_hash    TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE sessions (
+    token_hash BLOB PRIMARY KEY,
+    user_name  TEXT NOT NULL REFERENCES users(name),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+
+CREATE TABLE api_tokens (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    token_hash BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    last_used  INTEGER,
+    revoked_at INTEGER
+);
+",
+    // v2: routine runs reported by agents.
+    "
+CREATE TABLE routine_runs (
+    agent_id       TEXT NOT NULL,
+    id             TEXT NOT NULL,
+    store_code     TEXT NOT NULL,
+    routine        TEXT NOT NULL,
+    version        INTEGER NOT NULL,
+    trigger_type   TEXT NOT NULL,
+    trigger_detail TEXT NOT NULL,
+    device         TEXT,
+    started_at     INTEGER NOT NULL,
+    finished_at    INTEGER NOT NULL,
+    outcome        TEXT NOT NULL,
+    reason         TEXT NOT NULL,
+    steps          TEXT NOT NULL,
+    received_at    INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, id)
+);
+CREATE INDEX routine_runs_store ON routine_runs(store_code, finished_at);
+CREATE INDEX routine_runs_finished ON routine_runs(finished_at);
+",
+    // v3: fleet tasks and their targets, store tags, the controller's downlink sequence.
+    "
+ALTER TABLE stores ADD COLUMN tags TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+
+CREATE TABLE tasks (
+    id           TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    selector     TEXT NOT NULL,
+    plan         TEXT NOT NULL,
+    run_window   TEXT NOT NULL,
+    phase        TEXT NOT NULL,
+    phase_note   TEXT NOT NULL DEFAULT '',
+    waves_opened TEXT NOT NULL DEFAULT '[]',
+    request      TEXT,
+    created_by   TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    finished_at  INTEGER
+);
+CREATE INDEX tasks_created ON tasks(created_at);
+
+-- One row per target agent. `state` is written by the task engine only; what an agent
+-- reported is kept beside it (`reported`, `pending` until the engine has taken it).
+CREATE TABLE task_targets (
+    task_id     TEXT NOT NULL REFERENCES tasks(id),
+    agent_id    TEXT NOT NULL,
+    pos         INTEGER NOT NULL,
+    store_code  TEXT NOT NULL,
+    region      TEXT NOT NULL,
+    wave        INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    sent_at     INTEGER,
+    started_at  INTEGER,
+    finished_at INTEGER,
+    command_id  TEXT NOT NULL,
+    reported    TEXT,
+    message     TEXT NOT NULL DEFAULT '',
+    outcome     TEXT NOT NULL DEFAULT '',
+    pending     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (task_id, agent_id)
+);
+CREATE UNIQUE INDEX task_targets_command ON task_targets(command_id);
+CREATE INDEX task_targets_pending ON task_targets(task_id) WHERE pending = 1;
+",
+];
+
+/// Brings the schema up to the newest version.
+pub fn apply(conn: &mut Connection) -> Result<(), DbError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let newest = MIGRATIONS.len() as i64;
+    if current > newest {
+        return Err(DbError::Sqlite(format!(
+            "the database has schema version {current}, newer than this controller knows ({newest}); run a newer controller"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "Database migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_refuse_a_newer_schema() {
+        let mut c = Connection::open_in_memory().unwrap();
+        apply(&mut c).unwrap();
+        apply(&mut c).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        c.pragma_update(None, "user_version", 999).unwrap();
+        assert!(apply(&mut c).unwrap_err().to_string().contains("newer"));
+    }
+}

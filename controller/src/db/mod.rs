@@ -1,0 +1,249 @@
+//! The controller's database: one SQLite file in WAL mode with one writer.
+//!
+//! A dedicated thread owns the only writing connection and is fed by a bounded channel.
+//! It takes every job waiting in the queue (up to [`MAX_GROUP`]) into one transaction,
+//! each job in its own savepoint, and commits once: under load many small writes share
+//! one fsync, and one failing job rolls back alone. A job's caller hears back only after
+//! the commit, so "written" means on disk. Readers use their own read-only connections
+//! (WAL lets them run beside the writer) on tokio's blocking pool.
+//!
+//! Schema changes are ordered migrations ([`migrations`]) numbered by `PRAGMA user_version`.
+
+pub mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+/// Jobs taken into one transaction, at most.
+pub const MAX_GROUP: usize = 512;
+
+/// Jobs waiting for the writer, at most; callers wait beyond that.
+const QUEUE: usize = 1024;
+
+/// Errors from the database and from the operations on it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DbError {
+    /// SQLite failed (I/O, full disk, corruption, a bug in a query).
+    #[error("database: {0}")]
+    Sqlite(String),
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is not acceptable (bad value, wrong state).
+    #[error("{0}")]
+    Invalid(String),
+    /// The request clashes with what is there (duplicate key).
+    #[error("{0}")]
+    Conflict(String),
+    /// The writer thread is gone (the controller is stopping).
+    #[error("the database writer has stopped")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> Self {
+        DbError::Sqlite(e.to_string())
+    }
+}
+
+type Finish = Box<dyn FnOnce(Result<(), DbError>) + Send>;
+/// A queued write: given the connection it runs and says whether it succeeded; given an
+/// error (its group failed before its turn) it does nothing. Either way it returns how to
+/// tell its caller the outcome of the commit.
+type Job = Box<dyn FnOnce(Result<&Connection, DbError>) -> (bool, Finish) + Send>;
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    jobs: std::sync::mpsc::SyncSender<Job>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens (creating if needed) and migrates the database, and starts its writer thread.
+pub fn open(path: &Path, synchronous_full: bool) -> Result<Db, DbError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DbError::Sqlite(format!("{}: {e}", dir.display())))?;
+    }
+    let mut conn =
+        Connection::open(path).map_err(|e| DbError::Sqlite(format!("{}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        if synchronous_full { "FULL" } else { "NORMAL" },
+    )?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -32_000)?;
+    migrations::apply(&mut conn)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(QUEUE);
+    std::thread::Builder::new()
+        .name("db-writer".into())
+        .spawn(move || writer(conn, &rx))
+        .map_err(|e| DbError::Sqlite(format!("cannot start the writer thread: {e}")))?;
+    Ok(Db {
+        jobs: tx,
+        readers: Arc::new(Mutex::new(Vec::new())),
+        path: path.to_owned(),
+    })
+}
+
+fn writer(mut conn: Connection, rx: &std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut finishers = Vec::with_capacity(jobs.len());
+        let mut pending = jobs.into_iter();
+        let outcome = (|| -> Result<(), DbError> {
+            let mut tx = conn.transaction()?;
+            for job in pending.by_ref() {
+                let sp = tx.savepoint()?;
+                let (ok, finish) = job(Ok(&sp));
+                finishers.push(finish);
+                if ok {
+                    sp.commit()?;
+                } else {
+                    drop(sp); // rolls back this job only
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, "Database commit failed; the writes of this group are not stored");
+            // Jobs that never ran (the group failed before their turn) hear the error too.
+            for job in pending {
+                finishers.push(job(Err(e.clone())).1);
+            }
+        }
+        for f in finishers {
+            f(outcome.clone());
+        }
+    }
+}
+
+impl Db {
+    /// Runs `f` in the writer's transaction; returns its value once committed.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job: Job = Box::new(move |c: Result<&Connection, DbError>| {
+            let r = c.and_then(f);
+            let ok = r.is_ok();
+            let finish: Finish = Box::new(move |committed: Result<(), DbError>| {
+                let _ = reply.send(match (r, committed) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+                });
+            });
+            (ok, finish)
+        });
+        let jobs = self.jobs.clone();
+        // The queue is bounded: wait for room off the async threads.
+        tokio::task::spawn_blocking(move || jobs.send(job))
+            .await
+            .map_err(|_| DbError::Closed)?
+            .map_err(|_| DbError::Closed)?;
+        rx.await.map_err(|_| DbError::Closed)?
+    }
+
+    /// Runs `f` on a read-only connection on the blocking pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.read_blocking(f))
+            .await
+            .map_err(|_| DbError::Closed)?
+    }
+
+    /// Runs `f` on a read-only connection on this thread.
+    pub fn read_blocking<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let conn = self.readers.lock().ok().and_then(|mut v| v.pop());
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(30))?;
+                c.pragma_update(None, "cache_size", -16_000)?;
+                c
+            }
+        };
+        let r = f(&conn);
+        if let Ok(mut v) = self.readers.lock() {
+            if v.len() < 16 {
+                v.push(conn);
+            }
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failing_job_rolls_back_alone_and_the_others_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir.path().join("t.db"), false).unwrap();
+        let mut handles = Vec::new();
+        for i in 0..50i64 {
+            let db = db.clone();
+            handles.push(tokio::spawn(async move {
+                db.write(move |c| {
+                    c.execute(
+                        "INSERT INTO stores(code, name, created_at) VALUES (?1, 'x', 0)",
+                        [format!("S{i}")],
+                    )?;
+                    if i % 10 == 0 {
+                        return Err(DbError::Invalid("no".into()));
+                    }
+                    Ok(i)
+                })
+                .await
+            }));
+        }
+        let mut failed = 0;
+        for h in handles {
+            if h.await.unwrap().is_err() {
+                failed += 1;
+            }
+        }
+        assert_eq!(failed, 5);
+        let n: i64 = db
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM stores", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(n, 45);
+    }
+}

@@ -1,0 +1,284 @@
+//! Enrollment tokens (create, list, revoke) and redeeming one: registering an agent's key.
+//!
+//! The token text is shown once at creation; only the secret's SHA-256 is stored. A token
+//! has an expiry, an optional number of uses (1 by default: single-use), and can be revoked.
+//! Redeeming checks, in order: the token's form, that it exists, its secret, revocation,
+//! expiry, uses, the store, the agent id and key, the request's signature and time. Each
+//! refusal says which check failed.
+
+use base64::Engine as _;
+use rand::RngCore as _;
+use rusqlite::{params, Connection, OptionalExtension as _};
+use serde::{Deserialize, Serialize};
+use storefleet_protocol::enroll::{EnrollRequest, EnrollResponse, EnrollToken};
+use storefleet_protocol::topic::valid_agent_id;
+use storefleet_protocol::PublicKey;
+
+use crate::db::DbError;
+use crate::stores;
+
+/// Clock difference tolerated between the agent and the controller, ms.
+pub const ENROLL_SKEW_MS: i64 = 10 * 60 * 1000;
+
+/// A token as listed (never with its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    /// Token id.
+    pub id: String,
+    /// Store it enrolls into.
+    pub store: String,
+    /// Who made it.
+    pub created_by: String,
+    /// When, ms.
+    pub created_at: i64,
+    /// Expiry, ms.
+    pub expires_at: i64,
+    /// Uses allowed; `None`: any number until expiry.
+    pub max_uses: Option<i64>,
+    /// Uses so far.
+    pub uses: i64,
+    /// When revoked, ms.
+    pub revoked_at: Option<i64>,
+    /// A note from its creator.
+    pub note: String,
+}
+
+/// What a new token needs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct NewToken {
+    /// Store code.
+    pub store: String,
+    /// Lifetime in hours; default from config.
+    #[serde(default)]
+    pub ttl_hours: Option<u64>,
+    /// Lifetime in seconds, for short-lived tokens (overrides `ttl_hours`).
+    #[serde(default)]
+    pub ttl_secs: Option<u64>,
+    /// Uses allowed; default 1; 0 means any number until expiry.
+    #[serde(default)]
+    pub max_uses: Option<i64>,
+    /// A note.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Where tokens point agents to.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// API base URL.
+    pub api: String,
+    /// Broker URL.
+    pub mqtt: String,
+    /// Controller public key.
+    pub key: PublicKey,
+}
+
+fn random_b64(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand::rng().fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// Creates a token; returns its listing and its text (shown once).
+pub fn create(
+    c: &Connection,
+    req: &NewToken,
+    by: &str,
+    default_ttl_hours: u64,
+    ends: &Endpoints,
+    now: i64,
+) -> Result<(TokenInfo, String), DbError> {
+    if stores::get(c, &req.store)?.is_none() {
+        return Err(DbError::NotFound(format!(
+            "unknown store {:?}; add it first (storefleet stores add {})",
+            req.store, req.store
+        )));
+    }
+    let ttl_secs = match (req.ttl_secs, req.ttl_hours) {
+        (Some(s), _) => s,
+        (None, Some(h)) => h.saturating_mul(3600),
+        (None, None) => default_ttl_hours.saturating_mul(3600),
+    };
+    if ttl_secs == 0 || ttl_secs > 365 * 86_400 {
+        return Err(DbError::Invalid(
+            "token lifetime: 1 second to 365 days (ttl_secs or ttl_hours)".into(),
+        ));
+    }
+    let max_uses = match req.max_uses {
+        None => Some(1),
+        Some(0) => None,
+        Some(n) if n > 0 => Some(n),
+        Some(_) => return Err(DbError::Invalid("max_uses: 0 (unlimited) or more".into())),
+    };
+    let id = format!("t-{}", &random_b64(9));
+    let secret = random_b64(32);
+    let exp = now + (ttl_secs as i64) * 1000;
+    c.execute(
+        "INSERT INTO enroll_tokens(id, secret_hash, store_code, created_at, created_by, expires_at, max_uses, note)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![id, EnrollToken::secret_hash(&secret), req.store, now, by, exp, max_uses, req.note],
+    )?;
+    let token = EnrollToken {
+        id: id.clone(),
+        secret,
+        api: ends.api.clone(),
+        mqtt: ends.mqtt.clone(),
+        key: ends.key.to_base64(),
+        store: req.store.clone(),
+        exp,
+    };
+    let info = get(c, &id)?.ok_or_else(|| DbError::NotFound(id.clone()))?;
+    Ok((info, token.encode()))
+}
+
+const COLUMNS: &str =
+    "id, store_code, created_by, created_at, expires_at, max_uses, uses, revoked_at, note";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: r.get(0)?,
+        store: r.get(1)?,
+        created_by: r.get(2)?,
+        created_at: r.get(3)?,
+        expires_at: r.get(4)?,
+        max_uses: r.get(5)?,
+        uses: r.get(6)?,
+        revoked_at: r.get(7)?,
+        note: r.get(8)?,
+    })
+}
+
+/// One token.
+pub fn get(c: &Connection, id: &str) -> Result<Option<TokenInfo>, DbError> {
+    Ok(c.query_row(
+        &format!("SELECT {COLUMNS} FROM enroll_tokens WHERE id = ?1"),
+        [id],
+        from_row,
+    )
+    .optional()?)
+}
+
+/// All tokens, newest first.
+pub fn list(c: &Connection) -> Result<Vec<TokenInfo>, DbError> {
+    let mut st = c.prepare(&format!(
+        "SELECT {COLUMNS} FROM enroll_tokens ORDER BY created_at DESC"
+    ))?;
+    let rows = st.query_map([], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Revokes a token; revoking twice is not an error.
+pub fn revoke(c: &Connection, id: &str, now: i64) -> Result<TokenInfo, DbError> {
+    let n = c.execute(
+        "UPDATE enroll_tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+        params![id, now],
+    )?;
+    if n == 0 {
+        return Err(DbError::NotFound(format!("no enrollment token {id:?}")));
+    }
+    get(c, id)?.ok_or_else(|| DbError::NotFound(id.to_owned()))
+}
+
+/// Compares without an early exit (the inputs are hashes; this keeps it that way).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Redeems a token: checks everything and registers the agent's key. Returns the answer
+/// and the public key registered.
+pub fn redeem(
+    c: &Connection,
+    req: &EnrollRequest,
+    mqtt_url: &str,
+    now: i64,
+) -> Result<EnrollResponse, DbError> {
+    let refuse = |m: String| DbError::Invalid(format!("enrollment refused: {m}"));
+    let token = EnrollToken::decode(&req.token).map_err(|e| refuse(e.to_string()))?;
+    type TokenRow = (Vec<u8>, String, i64, Option<i64>, i64, Option<i64>);
+    let row: Option<TokenRow> = c
+        .query_row(
+            "SELECT secret_hash, store_code, expires_at, max_uses, uses, revoked_at
+             FROM enroll_tokens WHERE id = ?1",
+            [&token.id],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((hash, store, expires_at, max_uses, uses, revoked_at)) = row else {
+        return Err(refuse(format!(
+            "token {} is not known to this controller",
+            token.id
+        )));
+    };
+    if !same_bytes(&hash, &EnrollToken::secret_hash(&token.secret)) {
+        return Err(refuse(format!("token {} has a wrong secret", token.id)));
+    }
+    if revoked_at.is_some() {
+        return Err(refuse(format!("token {} was revoked", token.id)));
+    }
+    if now > expires_at {
+        return Err(refuse(format!(
+            "token {} expired {} minutes ago",
+            token.id,
+            (now - expires_at) / 60_000
+        )));
+    }
+    if max_uses.is_some_and(|m| uses >= m) {
+        return Err(refuse(format!(
+            "token {} was already used ({uses} of {} uses)",
+            token.id,
+            max_uses.unwrap_or_default()
+        )));
+    }
+    if !valid_agent_id(&req.agent_id) {
+        return Err(refuse(format!("agent id {:?} is not valid", req.agent_id)));
+    }
+    let key =
+        PublicKey::from_base64(&req.public_key).map_err(|e| refuse(format!("public key: {e}")))?;
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(req.signature.trim())
+        .map_err(|_| refuse("signature is not base64".into()))?;
+    let signed = EnrollRequest::signed_bytes(
+        &token.id,
+        &req.agent_id,
+        &req.public_key,
+        &req.hostname,
+        req.ts,
+    );
+    if !key.verify(&signed, &sig) {
+        return Err(refuse(
+            "the request's signature does not match its key".into(),
+        ));
+    }
+    if (now - req.ts).abs() > ENROLL_SKEW_MS {
+        return Err(refuse(format!(
+            "the gateway's clock is off by {} s; set its time and retry",
+            (req.ts - now) / 1000
+        )));
+    }
+    c.execute(
+        "UPDATE enroll_tokens SET uses = uses + 1 WHERE id = ?1",
+        [&token.id],
+    )?;
+    c.execute(
+        "INSERT INTO agents(id, public_key, store_code, enrolled_at, token_id, hostname, agent_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(id) DO UPDATE SET public_key = ?2, store_code = ?3, enrolled_at = ?4,
+             token_id = ?5, hostname = ?6, agent_version = ?7, revoked_at = NULL",
+        params![req.agent_id, key.to_base64(), store, now, token.id, req.hostname, req.agent_version],
+    )?;
+    tracing::info!(agent_id = %req.agent_id, store = %store, token = %token.id, "Agent enrolled");
+    Ok(EnrollResponse {
+        agent_id: req.agent_id.clone(),
+        store,
+        mqtt_url: mqtt_url.to_owned(),
+    })
+}

@@ -1,0 +1,283 @@
+//! The fleet at a glance: each store's gateway and devices with their live state, and the
+//! open problems (agent offline, device down, device stale). Shared by the API and the UI.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection};
+use serde::{Deserialize, Serialize};
+
+use crate::agents::{Agent, Judge};
+use crate::config::PresenceSection;
+use crate::db::DbError;
+use crate::stores::{self, Store};
+
+/// How presence and staleness are judged.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// Now, ms.
+    pub now: i64,
+    /// Silence after which an agent is offline, ms.
+    pub offline_after_ms: i64,
+    /// Intervals of silence after which a device is stale.
+    pub stale_after_intervals: u32,
+    /// Interval assumed when unknown, ms.
+    pub default_interval_ms: i64,
+}
+
+impl Rules {
+    /// Rules from config at `now`.
+    pub fn new(p: &PresenceSection, now: i64) -> Rules {
+        Rules {
+            now,
+            offline_after_ms: (p.offline_after_secs as i64) * 1000,
+            stale_after_intervals: p.stale_after_intervals,
+            default_interval_ms: i64::from(p.default_interval_secs) * 1000,
+        }
+    }
+
+    /// The agent judge for these rules.
+    pub fn judge(&self) -> Judge {
+        Judge {
+            now: self.now,
+            offline_after_ms: self.offline_after_ms,
+        }
+    }
+}
+
+/// A device's live state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceState {
+    /// Store code.
+    pub store: String,
+    /// Device id.
+    pub device: String,
+    /// Class.
+    pub class: String,
+    /// Agent reporting it.
+    pub agent_id: String,
+    /// Newest data, ms.
+    pub last_seen: Option<i64>,
+    /// Expected interval, ms.
+    pub interval_ms: i64,
+    /// `up`, `down` or `unknown` (from the agent's device events).
+    pub state: String,
+    /// When the state last changed, ms.
+    pub state_at: Option<i64>,
+    /// The agent's note on the state (why it is down).
+    pub note: String,
+    /// No data for `stale_after_intervals` intervals.
+    pub stale: bool,
+}
+
+/// All devices, optionally of one store, judged by `rules`.
+pub fn devices(
+    c: &Connection,
+    store: Option<&str>,
+    rules: &Rules,
+) -> Result<Vec<DeviceState>, DbError> {
+    let mut st = c.prepare_cached(
+        "SELECT store_code, device, class, agent_id, last_seen, interval_ms, state, state_at, state_note
+         FROM devices WHERE (?1 IS NULL OR store_code = ?1) ORDER BY store_code, device",
+    )?;
+    let rows = st.query_map(params![store], |r| {
+        let last_seen: Option<i64> = r.get(4)?;
+        let interval: Option<i64> = r.get(5)?;
+        let interval_ms = interval
+            .filter(|i| *i > 0)
+            .unwrap_or(rules.default_interval_ms);
+        let stale = match last_seen {
+            Some(t) => rules.now - t > interval_ms * i64::from(rules.stale_after_intervals),
+            None => false,
+        };
+        Ok(DeviceState {
+            store: r.get(0)?,
+            device: r.get(1)?,
+            class: r.get(2)?,
+            agent_id: r.get(3)?,
+            last_seen,
+            interval_ms,
+            state: r.get(6)?,
+            state_at: r.get(7)?,
+            note: r.get(8)?,
+            stale,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One store's summary line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreStatus {
+    /// The store.
+    pub store: Store,
+    /// Agents enrolled.
+    pub agents: u32,
+    /// Agents online.
+    pub agents_online: u32,
+    /// Devices known.
+    pub devices: u32,
+    /// Devices down.
+    pub devices_down: u32,
+    /// Devices stale.
+    pub devices_stale: u32,
+}
+
+impl StoreStatus {
+    /// `ok`, `degraded` (a device down or stale), `offline` (no agent online), `empty`.
+    pub fn health(&self) -> &'static str {
+        if self.agents == 0 {
+            "empty"
+        } else if self.agents_online == 0 {
+            "offline"
+        } else if self.devices_down + self.devices_stale > 0 {
+            "degraded"
+        } else {
+            "ok"
+        }
+    }
+}
+
+/// One open problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// Store code.
+    pub store: String,
+    /// `agent.offline`, `device.down` or `device.stale`.
+    pub kind: String,
+    /// Agent or device id.
+    pub subject: String,
+    /// Since when, ms (when known).
+    pub since: Option<i64>,
+    /// Details.
+    pub note: String,
+}
+
+/// The whole fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overview {
+    /// One line per store.
+    pub stores: Vec<StoreStatus>,
+    /// Open problems, newest first.
+    pub problems: Vec<Problem>,
+}
+
+/// Problems of the given agents and devices.
+pub fn problems(agents: &[Agent], devices: &[DeviceState]) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for a in agents
+        .iter()
+        .filter(|a| !a.online && a.revoked_at.is_none())
+    {
+        out.push(Problem {
+            store: a.store.clone(),
+            kind: "agent.offline".into(),
+            subject: a.id.clone(),
+            since: a.last_seen.or(a.presence_at),
+            note: if a.presence == "offline" {
+                "said offline (last will or shutdown)".into()
+            } else {
+                "not heard from".into()
+            },
+        });
+    }
+    for d in devices {
+        if d.state == "down" {
+            out.push(Problem {
+                store: d.store.clone(),
+                kind: "device.down".into(),
+                subject: d.device.clone(),
+                since: d.state_at,
+                note: d.note.clone(),
+            });
+        } else if d.stale {
+            out.push(Problem {
+                store: d.store.clone(),
+                kind: "device.stale".into(),
+                subject: d.device.clone(),
+                since: d.last_seen,
+                note: format!("no data for more than {} s", d.interval_ms / 1000),
+            });
+        }
+    }
+    out.sort_by(|a, b| b.since.cmp(&a.since).then_with(|| a.store.cmp(&b.store)));
+    out
+}
+
+/// Builds the overview.
+pub fn overview(c: &Connection, rules: &Rules) -> Result<Overview, DbError> {
+    let all_stores = stores::list(c)?;
+    let agents = rules.judge().list(c, None)?;
+    let devs = devices(c, None, rules)?;
+    let mut by: BTreeMap<String, StoreStatus> = all_stores
+        .into_iter()
+        .map(|s| {
+            (
+                s.code.clone(),
+                StoreStatus {
+                    store: s,
+                    agents: 0,
+                    agents_online: 0,
+                    devices: 0,
+                    devices_down: 0,
+                    devices_stale: 0,
+                },
+            )
+        })
+        .collect();
+    for a in agents.iter().filter(|a| a.revoked_at.is_none()) {
+        if let Some(s) = by.get_mut(&a.store) {
+            s.agents += 1;
+            s.agents_online += u32::from(a.online);
+        }
+    }
+    for d in &devs {
+        if let Some(s) = by.get_mut(&d.store) {
+            s.devices += 1;
+            s.devices_down += u32::from(d.state == "down");
+            s.devices_stale += u32::from(d.stale && d.state != "down");
+        }
+    }
+    Ok(Overview {
+        stores: by.into_values().collect(),
+        problems: problems(&agents, &devs),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_is_stale_after_its_intervals_pass_without_data() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrations::apply(&mut c).unwrap();
+        let now = 10_000_000;
+        // 10 s interval known; 60 s default for the other.
+        c.execute("INSERT INTO devices(store_code, device, agent_id, interval_ms, last_seen) VALUES ('S', 'fresh', 'a', 10000, ?1)", [now - 25_000]).unwrap();
+        c.execute("INSERT INTO devices(store_code, device, agent_id, interval_ms, last_seen) VALUES ('S', 'quiet', 'a', 10000, ?1)", [now - 31_000]).unwrap();
+        c.execute("INSERT INTO devices(store_code, device, agent_id, last_seen) VALUES ('S', 'slow', 'a', ?1)", [now - 120_000]).unwrap();
+        c.execute("INSERT INTO devices(store_code, device, agent_id, state, state_at) VALUES ('S', 'down', 'a', 'down', ?1)", [now]).unwrap();
+        let rules = Rules {
+            now,
+            offline_after_ms: 180_000,
+            stale_after_intervals: 3,
+            default_interval_ms: 60_000,
+        };
+        let d = devices(&c, Some("S"), &rules).unwrap();
+        let stale: Vec<&str> = d
+            .iter()
+            .filter(|x| x.stale)
+            .map(|x| x.device.as_str())
+            .collect();
+        assert_eq!(stale, vec!["quiet"]);
+        let p = problems(&[], &d);
+        let kinds: Vec<(&str, &str)> = p
+            .iter()
+            .map(|x| (x.kind.as_str(), x.subject.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![("device.down", "down"), ("device.stale", "quiet")]
+        );
+    }
+}

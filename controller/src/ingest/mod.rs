@@ -1,0 +1,337 @@
+//! Ingest: the controller's MQTT subscription to every agent's uplink subtree.
+//!
+//! One task owns the rumqttc event loop and only forwards publishes (bounded channel; a
+//! full channel slows the socket, which is the broker's cue to hold messages). The
+//! processor verifies each frame against the agent's registered key (frame, topic routing,
+//! sender, signature, expiry), drops and counts what fails, and hands the rest to the
+//! database in batches. A publish is acknowledged to the broker only after its batch has
+//! committed, so a controller that dies mid-batch gets the messages again and stores each
+//! `(agent, seq)` once ([`write`]). A batch that cannot be written (full disk, say) is
+//! retried with backoff and never acknowledged until stored.
+
+pub mod stats;
+pub mod write;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
+use storefleet_protocol::topic::Topic;
+use storefleet_protocol::verify::KeyLookup;
+use storefleet_protocol::{now_ms, PublicKey, Verifier};
+use storefleet_support::mqtt_url::MqttUrl;
+use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use stats::Stats;
+use write::Verified;
+
+use crate::db::Db;
+
+/// Messages in one database batch, at most.
+pub const BATCH_MESSAGES: usize = 2000;
+/// Points in one database batch, at most.
+pub const BATCH_POINTS: usize = 50_000;
+/// How long a batch may wait to fill.
+pub const BATCH_WAIT: Duration = Duration::from_millis(50);
+/// A batch is also written when nothing arrives for this long: a broker that holds back
+/// further messages until these are acknowledged (Mosquitto sends 20 unacknowledged by
+/// default) would otherwise be answered only every [`BATCH_WAIT`].
+pub const BATCH_IDLE: Duration = Duration::from_millis(3);
+/// Batches being written at once, at most.
+const WRITES_IN_FLIGHT: usize = 4;
+/// Largest MQTT packet accepted.
+const MAX_PACKET: usize = 5 * 1024 * 1024;
+
+/// Registered agent keys with each agent's store; shared with enrollment, which adds to it.
+#[derive(Debug, Clone, Default)]
+pub struct Registry(Arc<RwLock<HashMap<String, (PublicKey, String)>>>);
+
+impl Registry {
+    /// A registry holding `keys`.
+    pub fn new(keys: HashMap<String, (PublicKey, String)>) -> Registry {
+        Registry(Arc::new(RwLock::new(keys)))
+    }
+
+    /// Adds or replaces an agent's key.
+    pub fn insert(&self, agent: &str, key: PublicKey, store: &str) {
+        if let Ok(mut m) = self.0.write() {
+            m.insert(agent.to_owned(), (key, store.to_owned()));
+        }
+    }
+
+    /// Forgets an agent (revoked).
+    pub fn remove(&self, agent: &str) {
+        if let Ok(mut m) = self.0.write() {
+            m.remove(agent);
+        }
+    }
+
+    /// The store of a registered agent.
+    pub fn store_of(&self, agent: &str) -> Option<String> {
+        self.0.read().ok()?.get(agent).map(|(_, s)| s.clone())
+    }
+}
+
+impl KeyLookup for Registry {
+    fn key_for(&self, sender: &str) -> Option<PublicKey> {
+        self.0.read().ok()?.get(sender).map(|(k, _)| *k)
+    }
+}
+
+/// Where and as whom ingest connects.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Broker URL.
+    pub url: String,
+    /// MQTT client id (a persistent session).
+    pub client_id: String,
+}
+
+/// Why ingest cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The broker URL is unusable.
+    #[error("mqtt url: {0}")]
+    Url(String),
+}
+
+/// What ingest shares with the rest of the controller.
+#[derive(Clone)]
+pub struct Shared {
+    /// The database.
+    pub db: Db,
+    /// Registered agents.
+    pub registry: Registry,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// Woken when a stored batch carried a report on a fleet task's target.
+    pub task_reports: Arc<Notify>,
+}
+
+/// Starts ingest on `tracker`; it runs until `token` is cancelled.
+pub fn start(
+    settings: &Settings,
+    shared: Shared,
+    token: CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<(), IngestError> {
+    let url = MqttUrl::parse(&settings.url).map_err(IngestError::Url)?;
+    if url.tls {
+        return Err(IngestError::Url(
+            "mqtts:// is not supported by the controller yet; connect it over a private network or loopback".into(),
+        ));
+    }
+    let mut o = MqttOptions::new(&settings.client_id, url.host, url.port);
+    o.set_keep_alive(Duration::from_secs(30))
+        .set_clean_session(false)
+        .set_manual_acks(true)
+        .set_inflight(1000)
+        .set_max_packet_size(MAX_PACKET, MAX_PACKET);
+    let (client, eventloop) = AsyncClient::new(o, 10_000);
+    let (tx, rx) = mpsc::channel(10_000);
+    tracker.spawn(poll(
+        eventloop,
+        client.clone(),
+        tx,
+        shared.stats.clone(),
+        token.clone(),
+    ));
+    tracker.spawn(process(rx, client, shared, token, tracker.clone()));
+    Ok(())
+}
+
+async fn poll(
+    mut eventloop: rumqttc::EventLoop,
+    client: AsyncClient,
+    tx: mpsc::Sender<Publish>,
+    stats: Arc<Stats>,
+    token: CancellationToken,
+) {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let ev = tokio::select! {
+            biased;
+            () = token.cancelled() => break,
+            ev = eventloop.poll() => ev,
+        };
+        match ev {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                delay = Duration::from_millis(100);
+                stats.set_connected(true);
+                tracing::info!("Ingest connected to the broker");
+                if let Err(e) = client
+                    .subscribe(Topic::uplink_filter(), QoS::AtLeastOnce)
+                    .await
+                {
+                    tracing::error!(error = %e, "Cannot subscribe to agent uplinks");
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                if tx.send(p).await.is_err() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if stats.set_connected(false) {
+                    tracing::warn!(error = %e, "Ingest lost the broker; reconnecting");
+                }
+                tokio::select! {
+                    () = token.cancelled() => break,
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+    let _ = client.try_disconnect();
+}
+
+struct Pending {
+    msgs: Vec<Verified>,
+    acks: Vec<Publish>,
+    points: usize,
+}
+
+impl Pending {
+    fn new() -> Pending {
+        Pending {
+            msgs: Vec::new(),
+            acks: Vec::new(),
+            points: 0,
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.acks.len() >= BATCH_MESSAGES || self.points >= BATCH_POINTS
+    }
+}
+
+async fn process(
+    mut rx: mpsc::Receiver<Publish>,
+    client: AsyncClient,
+    shared: Shared,
+    token: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let registry = &shared.registry;
+    let stats = &shared.stats;
+    let verifier = Verifier::new(registry.clone());
+    let writes = Arc::new(Semaphore::new(WRITES_IN_FLIGHT));
+    let mut logged: HashSet<(String, &'static str)> = HashSet::new();
+    let mut pending = Pending::new();
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let mut batch_end: Option<tokio::time::Instant> = None;
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = token.cancelled() => None,
+            p = rx.recv() => p,
+            () = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                flush(&mut pending, &client, &shared, &writes, &tracker).await;
+                deadline = None;
+                batch_end = None;
+                continue;
+            }
+        };
+        let Some(p) = next else { break };
+        match verifier.authenticate(&p.topic, &p.payload, now_ms()) {
+            Ok(env) => {
+                let Some(store) = registry.store_of(&env.from) else {
+                    // Revoked between lookup and here.
+                    stats.rejected("unknown_sender");
+                    let _ = client.ack(&p).await;
+                    continue;
+                };
+                if let storefleet_protocol::Message::Telemetry(t) = &env.message {
+                    pending.points += t.point_count();
+                }
+                pending.msgs.push(Verified {
+                    store,
+                    envelope: env,
+                });
+                pending.acks.push(p);
+                let now = tokio::time::Instant::now();
+                batch_end.get_or_insert(now + BATCH_WAIT);
+                deadline = batch_end.map(|end| end.min(now + BATCH_IDLE));
+                if pending.full() {
+                    flush(&mut pending, &client, &shared, &writes, &tracker).await;
+                    deadline = None;
+                    batch_end = None;
+                }
+            }
+            Err(e) => {
+                let label = e.label();
+                stats.rejected(label);
+                let sender = Topic::parse(&p.topic)
+                    .map(|t| t.agent_id)
+                    .unwrap_or_default();
+                if logged.len() < 10_000 && logged.insert((sender.clone(), label)) {
+                    tracing::warn!(topic = %p.topic, reason = label, error = %e, "Dropped a message that failed verification (logged once per sender and reason)");
+                }
+                // Acknowledge: it was received, and it will never be acceptable.
+                let _ = client.ack(&p).await;
+            }
+        }
+    }
+    // Store what is pending before stopping; its acks go out if the connection is still up.
+    flush(&mut pending, &client, &shared, &writes, &tracker).await;
+    let _ = writes.acquire_many(WRITES_IN_FLIGHT as u32).await;
+}
+
+async fn flush(
+    pending: &mut Pending,
+    client: &AsyncClient,
+    shared: &Shared,
+    writes: &Arc<Semaphore>,
+    tracker: &TaskTracker,
+) {
+    if pending.acks.is_empty() {
+        return;
+    }
+    let batch = std::mem::replace(pending, Pending::new());
+    let Ok(permit) = writes.clone().acquire_owned().await else {
+        return;
+    };
+    let (client, db, stats, notify) = (
+        client.clone(),
+        shared.db.clone(),
+        shared.stats.clone(),
+        shared.task_reports.clone(),
+    );
+    tracker.spawn(async move {
+        let msgs = Arc::new(batch.msgs);
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let m = msgs.clone();
+            match db.write(move |c| write::apply(c, &m, now_ms())).await {
+                Ok(outcome) => {
+                    stats.stored(&outcome);
+                    if outcome.task_reports > 0 {
+                        notify.notify_one();
+                    }
+                    break;
+                }
+                Err(crate::db::DbError::Closed) => return,
+                Err(e) => {
+                    stats.write_failed();
+                    tracing::error!(error = %e, messages = msgs.len(), "Cannot store an ingest batch; retrying (not acknowledged, nothing is lost)");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+        for p in &batch.acks {
+            let _ = client.ack(p).await;
+        }
+        drop(permit);
+    });
+}

@@ -1,0 +1,81 @@
+//! Ingest counters, exported on `/metrics` as `storefleet_controller_ingest_*`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use super::write::Outcome;
+
+/// Ingest counters.
+#[derive(Debug, Default)]
+pub struct Stats {
+    connected: AtomicBool,
+    stored: AtomicU64,
+    duplicates: AtomicU64,
+    points: AtomicU64,
+    batches: AtomicU64,
+    write_failures: AtomicU64,
+    rejected: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Stats {
+    /// Records the connection state; true when it changed.
+    pub fn set_connected(&self, up: bool) -> bool {
+        self.connected.swap(up, Ordering::Relaxed) != up
+    }
+
+    /// Whether ingest is connected to the broker.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Counts a message refused for `label`.
+    pub fn rejected(&self, label: &'static str) {
+        if let Ok(mut m) = self.rejected.lock() {
+            *m.entry(label).or_default() += 1;
+        }
+    }
+
+    /// Counts a stored batch.
+    pub fn stored(&self, o: &Outcome) {
+        self.stored.fetch_add(o.stored, Ordering::Relaxed);
+        self.duplicates.fetch_add(o.duplicates, Ordering::Relaxed);
+        self.points.fetch_add(o.points, Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a failed batch write.
+    pub fn write_failed(&self) {
+        self.write_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Messages stored so far.
+    pub fn stored_total(&self) -> u64 {
+        self.stored.load(Ordering::Relaxed)
+    }
+
+    /// Prometheus text.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let _ = writeln!(out, "# TYPE storefleet_controller_ingest_connected gauge\nstorefleet_controller_ingest_connected {}", u8::from(self.connected()));
+        for (name, v) in [
+            ("messages_stored_total", g(&self.stored)),
+            ("messages_duplicate_total", g(&self.duplicates)),
+            ("points_stored_total", g(&self.points)),
+            ("batches_total", g(&self.batches)),
+            ("write_failures_total", g(&self.write_failures)),
+        ] {
+            let _ = writeln!(out, "# TYPE storefleet_controller_ingest_{name} counter\nstorefleet_controller_ingest_{name} {v}");
+        }
+        let _ = writeln!(
+            out,
+            "# TYPE storefleet_controller_ingest_messages_rejected_total counter"
+        );
+        if let Ok(m) = self.rejected.lock() {
+            for (label, v) in m.iter() {
+                let _ = writeln!(out, "storefleet_controller_ingest_messages_rejected_total{{reason=\"{label}\"}} {v}");
+            }
+        }
+    }
+}

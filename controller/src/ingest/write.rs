@@ -1,0 +1,382 @@
+//! Storing a batch of verified messages in one database job.
+//!
+//! Each message is stored once: `(agent, seq)` goes into `received` in the same transaction
+//! as its data, so a redelivery after a lost acknowledgement, or after a controller restart,
+//! is recognised and skipped. Points are stored raw and folded into per-minute and
+//! per-hour rollups (aggregates from the agent count with their `n`).
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection, OptionalExtension as _};
+use storefleet_protocol::message::{
+    CommandResult, CommandStatus, Event, Message, Presence, PresenceState, Severity, TelemetryBatch,
+};
+use storefleet_protocol::routine::{RunRecord, Trigger};
+use storefleet_protocol::Envelope;
+
+use crate::assets::inventory;
+use crate::db::DbError;
+
+/// A message that passed verification, with the store its agent belongs to.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The agent's store.
+    pub store: String,
+    /// The envelope.
+    pub envelope: Envelope,
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Messages stored.
+    pub stored: u64,
+    /// Messages already stored before (redeliveries).
+    pub duplicates: u64,
+    /// Points stored.
+    pub points: u64,
+    /// Asset records created by inventory reports.
+    pub assets_created: u64,
+    /// Asset field changes recorded.
+    pub asset_changes: u64,
+    /// Routine run records stored.
+    pub runs: u64,
+    /// Command results that belong to a fleet task's target.
+    pub task_reports: u64,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Agg {
+    n: i64,
+    sum: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Agg {
+    fn add(&mut self, n: i64, sum: f64, min: f64, max: f64) {
+        if self.n == 0 {
+            self.min = min;
+            self.max = max;
+        } else {
+            self.min = self.min.min(min);
+            self.max = self.max.max(max);
+        }
+        self.n += n;
+        self.sum += sum;
+    }
+}
+
+/// Rollup resolutions, seconds.
+pub const ROLLUPS: [i64; 2] = [60, 3600];
+
+struct Batch<'c> {
+    c: &'c Connection,
+    series: HashMap<(String, String, String), i64>,
+    rollups: HashMap<(i64, i64, i64), Agg>,
+    last_seen: HashMap<String, i64>,
+    device_seen: HashMap<(String, String), (i64, String, Option<i64>)>,
+    out: Outcome,
+}
+
+/// Stores `msgs` received at `now`.
+pub fn apply(c: &Connection, msgs: &[Verified], now: i64) -> Result<Outcome, DbError> {
+    let mut b = Batch {
+        c,
+        series: HashMap::new(),
+        rollups: HashMap::new(),
+        last_seen: HashMap::new(),
+        device_seen: HashMap::new(),
+        out: Outcome::default(),
+    };
+    let mut seen =
+        c.prepare_cached("INSERT OR IGNORE INTO received(agent_id, seq, at) VALUES (?1, ?2, ?3)")?;
+    for m in msgs {
+        let env = &m.envelope;
+        if seen.execute(params![env.from, env.seq as i64, now])? == 0 {
+            b.out.duplicates += 1;
+            continue;
+        }
+        b.out.stored += 1;
+        let ls = b.last_seen.entry(env.from.clone()).or_insert(now);
+        *ls = (*ls).max(now);
+        match &env.message {
+            Message::Presence(p) => b.presence(&env.from, env.ts, p)?,
+            Message::Telemetry(t) => b.telemetry(&env.from, &m.store, t)?,
+            Message::Event(e) => b.event(&env.from, &m.store, e, now)?,
+            Message::Inventory(i) => {
+                let a = inventory::apply(c, &env.from, &m.store, i, now)?;
+                b.out.assets_created += u64::from(a.created);
+                b.out.asset_changes += u64::from(a.changes);
+            }
+            Message::CommandResult(r) => b.command_result(&env.from, &m.store, r, now)?,
+            Message::RoutineRun(r) => b.routine_run(&env.from, &m.store, r, now)?,
+            // Verification routes `command` only downlink; nothing to store from an agent.
+            Message::Command(_) => {}
+        }
+    }
+    b.finish()?;
+    Ok(b.out)
+}
+
+impl Batch<'_> {
+    fn presence(&mut self, agent: &str, ts: i64, p: &Presence) -> Result<(), DbError> {
+        let state = match p.state {
+            PresenceState::Online => "online",
+            PresenceState::Offline => "offline",
+        };
+        // A late or redelivered older presence must not overwrite a newer one.
+        self.c
+            .prepare_cached(
+                "UPDATE agents SET presence = ?2, presence_at = ?3, started_at = ?4, agent_version = ?5
+                 WHERE id = ?1 AND (presence_at IS NULL OR presence_at <= ?3)",
+            )?
+            .execute(params![agent, state, ts, p.started_at, p.agent_version])?;
+        Ok(())
+    }
+
+    fn series_id(&mut self, store: &str, device: &str, metric: &str) -> Result<i64, DbError> {
+        let key = (store.to_owned(), device.to_owned(), metric.to_owned());
+        if let Some(id) = self.series.get(&key) {
+            return Ok(*id);
+        }
+        let c = self.c;
+        let found: Option<i64> = c
+            .prepare_cached(
+                "SELECT id FROM series WHERE store_code = ?1 AND device = ?2 AND metric = ?3",
+            )?
+            .query_row(params![store, device, metric], |r| r.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                c.prepare_cached(
+                    "INSERT INTO series(store_code, device, metric) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![store, device, metric])?;
+                c.last_insert_rowid()
+            }
+        };
+        self.series.insert(key, id);
+        Ok(id)
+    }
+
+    fn telemetry(&mut self, agent: &str, store: &str, t: &TelemetryBatch) -> Result<(), DbError> {
+        for s in &t.series {
+            if s.points.is_empty() {
+                continue;
+            }
+            let device = s.device.clone().unwrap_or_default();
+            let sid = self.series_id(store, &device, &s.metric)?;
+            let mut last: Option<(i64, f64)> = None;
+            let mut min_gap: Option<i64> = None;
+            let mut prev_t: Option<i64> = None;
+            {
+                let mut ins = self.c.prepare_cached(
+                    "INSERT OR REPLACE INTO points(series_id, t, v) VALUES (?1, ?2, ?3)",
+                )?;
+                for p in &s.points {
+                    if !p.v.is_finite() {
+                        continue;
+                    }
+                    ins.execute(params![sid, p.t, p.v])?;
+                    self.out.points += 1;
+                    let (n, sum, min, max) = match p.agg {
+                        Some(a) => (
+                            i64::from(a.n.max(1)),
+                            p.v * f64::from(a.n.max(1)),
+                            a.min,
+                            a.max,
+                        ),
+                        None => {
+                            if let Some(pt) = prev_t {
+                                let gap = p.t - pt;
+                                if gap > 0 {
+                                    min_gap = Some(min_gap.map_or(gap, |g: i64| g.min(gap)));
+                                }
+                            }
+                            prev_t = Some(p.t);
+                            (1, p.v, p.v, p.v)
+                        }
+                    };
+                    for res in ROLLUPS {
+                        let bucket = p.t.div_euclid(res * 1000) * res * 1000;
+                        self.rollups
+                            .entry((sid, res, bucket))
+                            .or_default()
+                            .add(n, sum, min, max);
+                    }
+                    if last.is_none_or(|(lt, _)| p.t >= lt) {
+                        last = Some((p.t, p.v));
+                    }
+                }
+            }
+            if let Some((lt, lv)) = last {
+                self.c
+                    .prepare_cached(
+                        "UPDATE series SET last_t = ?2, last_v = ?3 WHERE id = ?1 AND (last_t IS NULL OR last_t <= ?2)",
+                    )?
+                    .execute(params![sid, lt, lv])?;
+                if !device.is_empty() {
+                    let e = self
+                        .device_seen
+                        .entry((store.to_owned(), device.clone()))
+                        .or_insert((lt, agent.to_owned(), None));
+                    e.0 = e.0.max(lt);
+                    if let Some(g) = min_gap {
+                        e.2 = Some(e.2.map_or(g, |x| x.min(g)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, agent: &str, store: &str, e: &Event, now: i64) -> Result<(), DbError> {
+        let device = e.device.clone().unwrap_or_default();
+        let sev = severity(e.severity);
+        self.c
+            .prepare_cached(
+                "INSERT OR IGNORE INTO events(agent_id, store_code, event_id, ts, device, code, severity, message, data, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                agent,
+                store,
+                e.id,
+                e.ts,
+                device,
+                e.code,
+                sev,
+                e.message,
+                serde_json::Value::Object(e.data.clone()).to_string(),
+                now
+            ])?;
+        let state = match e.code.as_str() {
+            "device.down" => Some("down"),
+            "device.up" => Some("up"),
+            _ => None,
+        };
+        if let (Some(state), false) = (state, device.is_empty()) {
+            self.c
+                .prepare_cached(
+                    "INSERT INTO devices(store_code, device, agent_id, state, state_at, state_note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(store_code, device) DO UPDATE SET state = ?4, state_at = ?5, state_note = ?6
+                     WHERE state_at IS NULL OR state_at <= ?5",
+                )?
+                .execute(params![store, device, agent, state, e.ts, e.message])?;
+        }
+        Ok(())
+    }
+
+    fn routine_run(
+        &mut self,
+        agent: &str,
+        store: &str,
+        r: &RunRecord,
+        now: i64,
+    ) -> Result<(), DbError> {
+        let (ttype, detail) = match &r.trigger {
+            Trigger::Schedule { cron } => ("schedule", cron.clone()),
+            Trigger::Condition { detail } => ("condition", detail.clone()),
+            Trigger::Task { task } => ("task", task.clone()),
+            Trigger::Manual => ("manual", String::new()),
+        };
+        let steps = serde_json::to_string(&r.steps).unwrap_or_else(|_| "[]".into());
+        self.c
+            .prepare_cached(
+                "INSERT OR IGNORE INTO routine_runs(agent_id, id, store_code, routine, version,
+                   trigger_type, trigger_detail, device, started_at, finished_at, outcome, reason,
+                   steps, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?
+            .execute(params![
+                agent,
+                r.id,
+                store,
+                r.routine,
+                r.version,
+                ttype,
+                detail,
+                r.device,
+                r.started_at,
+                r.finished_at,
+                r.outcome.as_str(),
+                r.reason,
+                steps,
+                now
+            ])?;
+        self.out.runs += 1;
+        Ok(())
+    }
+
+    fn command_result(
+        &mut self,
+        agent: &str,
+        store: &str,
+        r: &CommandResult,
+        now: i64,
+    ) -> Result<(), DbError> {
+        if crate::tasks::db::report(self.c, agent, r)? {
+            self.out.task_reports += 1;
+        }
+        if r.status == CommandStatus::Running {
+            // A start is progress, not news: the task's target shows it.
+            return Ok(());
+        }
+        let status = serde_json::to_value(r.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let mut data = serde_json::Map::new();
+        data.insert("command_id".into(), r.command_id.clone().into());
+        data.insert("result".into(), r.data.clone());
+        let e = Event {
+            id: format!("result-{}", r.command_id),
+            ts: r.finished_at,
+            device: None,
+            code: format!("command.{status}"),
+            severity: Severity::Info,
+            message: r.message.clone(),
+            data,
+        };
+        self.event(agent, store, &e, now)
+    }
+
+    fn finish(&mut self) -> Result<(), DbError> {
+        let c = self.c;
+        let mut up = c.prepare_cached(
+            "INSERT INTO rollups(series_id, res, bucket, n, sum, min, max) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(series_id, res, bucket) DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum,
+                 min = min(min, excluded.min), max = max(max, excluded.max)",
+        )?;
+        for ((sid, res, bucket), a) in self.rollups.drain() {
+            up.execute(params![sid, res, bucket, a.n, a.sum, a.min, a.max])?;
+        }
+        let mut seen = c.prepare_cached(
+            "UPDATE agents SET last_seen = max(coalesce(last_seen, 0), ?2) WHERE id = ?1",
+        )?;
+        for (agent, t) in self.last_seen.drain() {
+            seen.execute(params![agent, t])?;
+        }
+        let mut dev = c.prepare_cached(
+            "INSERT INTO devices(store_code, device, agent_id, last_seen, interval_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(store_code, device) DO UPDATE SET agent_id = ?3,
+                 last_seen = max(coalesce(last_seen, 0), ?4), interval_ms = coalesce(interval_ms, ?5)",
+        )?;
+        for ((store, device), (t, agent, gap)) in self.device_seen.drain() {
+            dev.execute(params![store, device, agent, t, gap])?;
+        }
+        Ok(())
+    }
+}
+
+/// The stored name of a severity.
+pub fn severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Error => "error",
+        Severity::Critical => "critical",
+    }
+}

@@ -1,0 +1,41 @@
+//! The Storefleet controller: enrollment, ingest, asset records, the HTTP API, the web UI
+//! and the admin CLI, with an embedded MQTT broker and SQLite by default.
+//!
+//! # Layout
+//!
+//! - [`config`]: typed configuration, layered like the agent's.
+//! - [`db`]: SQLite with one writer thread, group commit, migrations.
+//! - [`server`]: starts the broker, database, ingest, HTTP and housekeeping.
+//! - [`ingest`]: the MQTT subscription, verification, batching, and [`ingest::write`], which
+//!   stores each `(agent, seq)` once.
+//! - [`enroll`], [`agents`], [`stores`]: tokens, registered keys and presence, stores.
+//! - [`assets`]: asset records, identity matching, history, search and CSV.
+//! - [`telemetry`], [`events`], [`fleet`]: reading data back and judging live state.
+//! - [`auth`]: users, sessions, API tokens.
+//! - [`api`] and [`ui`]: the JSON API (with its OpenAPI document) and the web pages.
+//! - [`cli`]: the admin commands, which talk to the API.
+//! - [`rollout`]: the staged rollout of fleet tasks, a pure state machine.
+//! - [`tasks`]: fleet tasks: targets, the engine that drives rollouts, signed commands.
+//! - `sim` (feature `sim`): the simulated fleet for `storefleet demo`.
+
+pub mod agents;
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod enroll;
+pub mod events;
+pub mod fleet;
+pub mod ingest;
+pub mod rollout;
+pub mod runs;
+pub mod server;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod state;
+pub mod stores;
+pub mod tasks;
+pub mod telemetry;
+pub mod ui;

@@ -1,0 +1,283 @@
+//! `storefleet`: the controller (`serve`), the one-command demo (`demo`), and admin commands
+//! over the HTTP API.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use storefleet_controller::cli::{self, AdminCmd, CliError, Client};
+use storefleet_controller::config::{self, Config, DEFAULT_TOML};
+use tokio_util::sync::CancellationToken;
+
+/// Storefleet controller and admin CLI.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Main configuration file; drop-ins are read from `controller.d/` beside it.
+    #[arg(
+        long,
+        short,
+        env = "STOREFLEET_CONFIG",
+        default_value = "/etc/storefleet/controller.toml"
+    )]
+    config: PathBuf,
+    /// Admin commands: the API's URL (default: the config's public URL).
+    #[arg(long, env = "STOREFLEET_URL", global = true)]
+    url: Option<String>,
+    /// Admin commands: the API token (default: the state directory's admin-token file).
+    #[arg(long, env = "STOREFLEET_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// Admin commands: print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the controller.
+    Serve {
+        /// Use this external broker (mqtt://host:port) instead of the embedded one.
+        #[arg(long)]
+        mqtt_url: Option<String>,
+    },
+    /// Run everything on one machine with a simulated fleet: embedded broker, controller,
+    /// web UI, and N simulated stores running the real agent code.
+    #[cfg(feature = "sim")]
+    Demo {
+        /// Number of simulated stores.
+        #[arg(long, default_value_t = 50)]
+        stores: usize,
+        /// Where the web UI and API listen.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
+        /// Where the embedded broker listens (default: a free loopback port).
+        #[arg(long)]
+        mqtt: Option<std::net::SocketAddr>,
+        /// Keep the demo's state here (default: a temporary directory removed at exit).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Run only the simulated stores, against a running controller (--url, --token).
+    #[cfg(feature = "sim")]
+    Simulate {
+        /// Number of simulated stores.
+        #[arg(long, default_value_t = 50)]
+        stores: usize,
+        /// Where the agents keep their state.
+        #[arg(long)]
+        state_dir: PathBuf,
+    },
+    /// Print the default configuration, documented.
+    GenerateConfig,
+    /// Load and validate the configuration, then print it as it would be used.
+    CheckConfig,
+    /// Set a web UI user's password (creating the user), directly in the database.
+    SetPassword {
+        /// User name.
+        user: String,
+    },
+    #[command(flatten)]
+    Admin(AdminCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    storefleet_support::shutdown::init_logging(
+        "info,storefleet_agent=warn,rumqttd=warn,rumqttc=warn",
+    );
+    match real_main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            storefleet_support::shutdown::print_error("storefleet", e.as_ref());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn load(cli: &Cli) -> Result<Config, config::ConfigError> {
+    config::load(&config::source(&cli.config))
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Cmd::GenerateConfig => {
+            print!("{DEFAULT_TOML}");
+            Ok(())
+        }
+        Cmd::CheckConfig => {
+            print!("{}", toml::to_string_pretty(&load(&cli)?)?);
+            Ok(())
+        }
+        Cmd::Serve { ref mqtt_url } => {
+            let mut config = load(&cli)?;
+            if let Some(url) = mqtt_url {
+                config.mqtt.url.clone_from(url);
+                config.validate()?;
+            }
+            runtime()?.block_on(async {
+                let token = CancellationToken::new();
+                tokio::spawn(storefleet_support::shutdown::on_signals(token.clone()));
+                let running = storefleet_controller::server::start(config, token).await?;
+                running.wait().await;
+                anyhow::Ok(())
+            })
+        }
+        #[cfg(feature = "sim")]
+        Cmd::Demo {
+            stores,
+            http,
+            mqtt,
+            ref state_dir,
+        } => demo(stores, http, mqtt, state_dir.clone()),
+        #[cfg(feature = "sim")]
+        Cmd::Simulate {
+            stores,
+            ref state_dir,
+        } => {
+            let client = admin_client(&cli)?;
+            let dir = state_dir.clone();
+            runtime()?.block_on(async {
+                let token = CancellationToken::new();
+                tokio::spawn(storefleet_support::shutdown::on_signals(token.clone()));
+                let tracker = tokio_util::task::TaskTracker::new();
+                let opts = storefleet_controller::sim::Options {
+                    stores,
+                    dir,
+                    client,
+                };
+                storefleet_controller::sim::start(opts, token.clone(), &tracker).await?;
+                println!("{stores} simulated stores running; Ctrl-C stops them");
+                token.cancelled().await;
+                tracker.close();
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(10), tracker.wait()).await;
+                anyhow::Ok(())
+            })
+        }
+        Cmd::SetPassword { ref user } => {
+            let config = load(&cli)?;
+            let password = rpassword_free_read(user)?;
+            let db = storefleet_controller::db::open(&config.database_path(), true)?;
+            let user = user.clone();
+            runtime()?.block_on(db.write(move |c| {
+                storefleet_controller::auth::set_user(
+                    c,
+                    &user,
+                    &password,
+                    storefleet_protocol::now_ms(),
+                )
+            }))?;
+            println!("password set");
+            Ok(())
+        }
+        Cmd::Admin(_) => {
+            let client = admin_client(&cli)?;
+            let Cmd::Admin(cmd) = cli.command else {
+                unreachable!("matched above")
+            };
+            let out = runtime()?.block_on(cli::run(&client, cmd, cli.json))?;
+            print!("{out}");
+            Ok(())
+        }
+    }
+}
+
+/// The API client for admin commands: `--url`/`--token`, else the config's URL and the
+/// state directory's token file.
+fn admin_client(cli: &Cli) -> Result<Client, CliError> {
+    let config = if cli.url.is_none() || cli.token.is_none() {
+        load_quiet(&cli.config)
+    } else {
+        None
+    };
+    let base = cli
+        .url
+        .clone()
+        .or_else(|| config.as_ref().map(Config::public_url))
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let token = match cli.token.clone() {
+        Some(t) => t,
+        None => {
+            let path = config
+                .as_ref()
+                .map_or_else(|| PathBuf::from("admin-token"), Config::admin_token_path);
+            std::fs::read_to_string(&path)
+                .map(|t| t.trim().to_owned())
+                .map_err(|e| CliError::NoToken(format!("{}: {e}", path.display())))?
+        }
+    };
+    Ok(Client { base, token })
+}
+
+/// The config if it loads (admin commands work without one, given --url and --token).
+fn load_quiet(path: &std::path::Path) -> Option<Config> {
+    config::load(&config::source(path)).ok()
+}
+
+/// Reads a new password from the first line of stdin (no echo control: pipe it in or type it).
+fn rpassword_free_read(user: &str) -> anyhow::Result<String> {
+    eprintln!("new password for {user} (one line on stdin):");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+#[cfg(feature = "sim")]
+fn demo(
+    stores: usize,
+    http: std::net::SocketAddr,
+    mqtt: Option<std::net::SocketAddr>,
+    state_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let (dir, temporary) = match state_dir {
+        Some(d) => (d, false),
+        None => (
+            std::env::temp_dir().join(format!("storefleet-demo-{}", std::process::id())),
+            true,
+        ),
+    };
+    let mut config = Config::default();
+    config.controller.state_dir = dir.join("controller");
+    config.http.listen = http;
+    config.mqtt.listen = mqtt.unwrap_or(([127, 0, 0, 1], 0).into());
+    config.database.synchronous = "normal".into();
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let token = CancellationToken::new();
+        tokio::spawn(storefleet_support::shutdown::on_signals(token.clone()));
+        let running = storefleet_controller::server::start(config, token.clone()).await?;
+        let tracker = tokio_util::task::TaskTracker::new();
+        let url = format!("http://{}", running.http);
+        // The demo's own API token: from this start, or from the state kept by an earlier run.
+        let api_token = match &running.first_login {
+            Some(f) => f.api_token.clone(),
+            None => std::fs::read_to_string(running.state.config.admin_token_path())?.trim().to_owned(),
+        };
+        let password = match &running.first_login {
+            Some(f) => f.password.clone(),
+            None => std::fs::read_to_string(running.state.config.controller.state_dir.join("admin-password"))?.trim().to_owned(),
+        };
+        println!("Starting {stores} simulated stores...");
+        let opts = storefleet_controller::sim::Options { stores, dir: dir.join("agents"), client: Client { base: url.clone(), token: api_token } };
+        storefleet_controller::sim::start(opts, token.clone(), &tracker).await?;
+        println!("\nStorefleet demo is running.\n  web UI:  {url}/\n  login:   admin / {password}\n  API:     {url}/api/v1/openapi.json\n  broker:  {}\n  state:   {}\nPress Ctrl-C to stop.", running.mqtt_url, dir.display());
+        token.cancelled().await;
+        tracker.close();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), tracker.wait()).await;
+        running.wait().await;
+        anyhow::Ok(())
+    });
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}

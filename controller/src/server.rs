@@ -1,0 +1,285 @@
+//! Running the controller: the embedded broker (unless an external one is configured), the
+//! database, ingest, the HTTP API and UI, and housekeeping (retention), under one
+//! cancellation token.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use storefleet_protocol::{now_ms, PublicKey};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::db::{self, DbError};
+use crate::ingest::{self, IngestError, Registry, Stats};
+use crate::state::AppState;
+use crate::tasks::engine::{self, Clock};
+use crate::{agents, api, auth, telemetry, ui};
+
+/// Why the controller could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The database could not be opened or migrated.
+    #[error("database {path}: {source}")]
+    Db {
+        /// The file.
+        path: String,
+        /// Why.
+        source: DbError,
+    },
+    /// The signing key could not be loaded or made.
+    #[error("controller key: {0}")]
+    Key(#[from] storefleet_support::keyfile::KeyFileError),
+    /// The embedded broker did not start.
+    #[error(transparent)]
+    Broker(#[from] storefleet_support::broker::BrokerError),
+    /// Ingest settings are unusable.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// The task engine cannot start.
+    #[error(transparent)]
+    Engine(#[from] engine::EngineError),
+    /// The HTTP listener could not bind.
+    #[error("http.listen {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// First credentials, made when the database has no user and no API token.
+#[derive(Debug, Clone)]
+pub struct FirstLogin {
+    /// User name.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+    /// An API token for the CLI.
+    pub api_token: String,
+}
+
+/// A started controller.
+pub struct Running {
+    /// Where the API and UI listen.
+    pub http: SocketAddr,
+    /// The broker URL agents use.
+    pub mqtt_url: String,
+    /// The controller's public key.
+    pub public_key: PublicKey,
+    /// Credentials made at this start (first start only).
+    pub first_login: Option<FirstLogin>,
+    /// Shared state (for in-process callers such as the demo).
+    pub state: AppState,
+    tracker: TaskTracker,
+    token: CancellationToken,
+}
+
+impl Running {
+    /// Waits until the token is cancelled, then until every task has stopped (at most 10 s).
+    pub async fn wait(self) {
+        self.token.cancelled().await;
+        self.tracker.close();
+        if tokio::time::timeout(Duration::from_secs(10), self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("Some tasks did not stop within 10 s");
+        }
+    }
+}
+
+fn db_err(config: &Config) -> impl FnOnce(DbError) -> ServerError + '_ {
+    move |source| ServerError::Db {
+        path: config.database_path().display().to_string(),
+        source,
+    }
+}
+
+/// Starts everything; runs until `token` is cancelled.
+pub async fn start(config: Config, token: CancellationToken) -> Result<Running, ServerError> {
+    start_with_clock(config, token, Clock::system()).await
+}
+
+/// [`start`], with the task engine on `clock` (tests move it through trading hours).
+pub async fn start_with_clock(
+    mut config: Config,
+    token: CancellationToken,
+    clock: Clock,
+) -> Result<Running, ServerError> {
+    std::fs::create_dir_all(&config.controller.state_dir).map_err(|e| ServerError::Db {
+        path: config.controller.state_dir.display().to_string(),
+        source: DbError::Sqlite(e.to_string()),
+    })?;
+    let key = Arc::new(storefleet_support::keyfile::load_or_create(
+        &config.key_path(),
+    )?);
+
+    // Bind HTTP first so that port 0 resolves before URLs are derived from it.
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|source| ServerError::Listen {
+            addr: config.http.listen,
+            source,
+        })?;
+    config.http.listen = listener
+        .local_addr()
+        .map_err(|source| ServerError::Listen {
+            addr: config.http.listen,
+            source,
+        })?;
+
+    if config.mqtt.url.is_empty() {
+        if config.mqtt.listen.port() == 0 {
+            let probe = std::net::TcpListener::bind(config.mqtt.listen).map_err(|source| {
+                ServerError::Listen {
+                    addr: config.mqtt.listen,
+                    source,
+                }
+            })?;
+            config.mqtt.listen = probe.local_addr().map_err(|source| ServerError::Listen {
+                addr: config.mqtt.listen,
+                source,
+            })?;
+        }
+        storefleet_support::broker::start_in_process(
+            config.mqtt.listen,
+            config.mqtt.max_connections,
+        )?;
+        tracing::info!(listen = %config.mqtt.listen, "Embedded broker listening");
+    }
+    let broker_url = if config.mqtt.url.is_empty() {
+        format!("mqtt://{}", config.mqtt.listen)
+    } else {
+        config.mqtt.url.clone()
+    };
+
+    let db = db::open(
+        &config.database_path(),
+        config.database.synchronous == "full",
+    )
+    .map_err(db_err(&config))?;
+    let first_login = bootstrap(&db, &config).await.map_err(db_err(&config))?;
+    let keys = db.read(agents::keys).await.map_err(db_err(&config))?;
+    let registry = Registry::new(keys);
+    let stats = Arc::new(Stats::default());
+    let tracker = TaskTracker::new();
+    let task_wake = Arc::new(Notify::new());
+    ingest::start(
+        &ingest::Settings {
+            url: broker_url.clone(),
+            client_id: config.mqtt.client_id.clone(),
+        },
+        ingest::Shared {
+            db: db.clone(),
+            registry: registry.clone(),
+            stats: stats.clone(),
+            task_reports: task_wake.clone(),
+        },
+        token.clone(),
+        &tracker,
+    )?;
+    engine::start(
+        engine::Settings {
+            url: broker_url,
+            client_id: format!("{}-tasks", config.mqtt.client_id),
+            offline_after_ms: (config.presence.offline_after_secs as i64) * 1000,
+            clock,
+        },
+        db.clone(),
+        key.clone(),
+        task_wake.clone(),
+        token.clone(),
+        &tracker,
+    )?;
+
+    let config = Arc::new(config);
+    let state = AppState {
+        db: db.clone(),
+        config: config.clone(),
+        registry,
+        stats,
+        key: key.clone(),
+        task_wake,
+    };
+    let app = api::router()
+        .merge(ui::router())
+        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .with_state(state.clone());
+    let t = token.clone();
+    tracker.spawn(async move {
+        let serve =
+            axum::serve(listener, app).with_graceful_shutdown(async move { t.cancelled().await });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    tracker.spawn(housekeeping(db, config.clone(), token.clone()));
+    tracing::info!(http = %config.http.listen, public_url = %config.public_url(), mqtt = %config.advertised_mqtt_url(), "Controller running");
+    Ok(Running {
+        http: config.http.listen,
+        mqtt_url: config.advertised_mqtt_url(),
+        public_key: key.public_key(),
+        first_login,
+        state,
+        tracker,
+        token,
+    })
+}
+
+/// On a database with nobody in it: an `admin` user with a random password and an API
+/// token, written owner-only into the state directory (never to the log).
+async fn bootstrap(db: &db::Db, config: &Config) -> Result<Option<FirstLogin>, DbError> {
+    if db.read(auth::has_principals).await? {
+        return Ok(None);
+    }
+    let password = auth::random_secret()[..16].to_owned();
+    let p = password.clone();
+    let (_, api_token) = db
+        .write(move |c| {
+            auth::set_user(c, "admin", &p, now_ms())?;
+            auth::create_api_token(c, "admin", now_ms())
+        })
+        .await?;
+    let write = |path: std::path::PathBuf, text: &str| {
+        storefleet_support::keyfile::write_private(&path, format!("{text}\n").as_bytes())
+            .map_err(|e| DbError::Sqlite(e.to_string()))
+    };
+    write(config.admin_token_path(), &api_token)?;
+    write(
+        config.controller.state_dir.join("admin-password"),
+        &password,
+    )?;
+    tracing::info!(
+        user = "admin",
+        password_file = %config.controller.state_dir.join("admin-password").display(),
+        api_token_file = %config.admin_token_path().display(),
+        "First start: created user admin and an API token (in the files named here, mode 0600)"
+    );
+    Ok(Some(FirstLogin {
+        user: "admin".into(),
+        password,
+        api_token,
+    }))
+}
+
+async fn housekeeping(db: db::Db, config: Arc<Config>, token: CancellationToken) {
+    loop {
+        let retention = config.telemetry.clone();
+        match db
+            .write(move |c| telemetry::prune(c, &retention, now_ms()))
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(rows = n, "Pruned data past retention"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "Retention pruning failed; will retry"),
+        }
+        tokio::select! {
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+    }
+}

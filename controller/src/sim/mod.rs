@@ -1,0 +1,266 @@
+//! The simulated fleet: N stores, each a real agent (the agent library, in this process)
+//! with a plausible set of devices whose readings and faults are pushed to the agent's
+//! loopback ingest endpoint, exactly as store software would. Stores are created and
+//! agents enrolled through the controller's HTTP API with a token, like real gateways.
+
+pub mod behaviour;
+pub mod profile;
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::SeedableRng as _;
+use serde_json::json;
+use storefleet_protocol::now_ms;
+use storefleet_support::http::{self, Request};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::cli::{CliError, Client};
+use behaviour::DeviceSim;
+use profile::SimDevice;
+
+/// How to run the simulated fleet.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Number of stores.
+    pub stores: usize,
+    /// Where each agent keeps its state (a directory per store).
+    pub dir: PathBuf,
+    /// The controller's API.
+    pub client: Client,
+}
+
+/// Why the fleet could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The controller refused or could not be reached.
+    #[error("store {store}: {source}")]
+    Api {
+        /// Store code.
+        store: String,
+        /// Why.
+        source: CliError,
+    },
+    /// An agent could not be set up.
+    #[error("store {store}: {message}")]
+    Agent {
+        /// Store code.
+        store: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// A free loopback port below the kernel's ephemeral range, so that the many outgoing
+/// connections of a large simulated fleet cannot take it before its agent listens on it.
+fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+        })
+        .unwrap_or(32768);
+    let base = 10_000u16.min(low.saturating_sub(1));
+    let span = low.saturating_sub(base).max(1);
+    let _ = NEXT.compare_exchange(
+        0,
+        (std::process::id() % u32::from(span)) as u16,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..span {
+        let port = base + NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    0
+}
+
+fn agent_config(
+    n: usize,
+    dir: &std::path::Path,
+    ingest: SocketAddr,
+    devices: &[SimDevice],
+) -> String {
+    let (host, serial, mac) = profile::gateway(n);
+    let mut s = format!(
+        "# Simulated gateway of store {n}.\n[agent]\nstate_dir = {dir:?}\nhealth_interval_secs = 60\n\n\
+         [buffer]\nmax_bytes = 8388608\nevents_max_bytes = 1048576\ndurability = \"normal\"\n\n\
+         [ingest]\nlisten = \"{ingest}\"\n\n[host]\ninterval_secs = 0\n\n\
+         [inventory]\ninterval_secs = 3600\n\n[inventory.gateway]\nhostname = \"{host}\"\nserial = \"{serial}\"\n\
+         vendor = \"Advantech\"\nmodel = \"UTX-3117\"\nfirmware = \"1.0.7\"\nmacs = [\"{mac}\"]\n",
+        dir = dir.display().to_string(),
+    );
+    for d in devices {
+        let _ = write!(
+            s,
+            "\n[[devices]]\nid = \"{}\"\nclass = \"{}\"\nvendor = \"{}\"\nmodel = \"{}\"\nserial = \"{}\"\nfirmware = \"{}\"\ninterval_secs = {}\nprobe = {{ type = \"push\" }}\n",
+            d.id, d.class, d.vendor, d.model, d.serial, d.firmware, d.interval_secs
+        );
+    }
+    s
+}
+
+/// Sets up store `n` (record, token, enrollment) and returns its agent's config path and
+/// ingest address.
+async fn prepare(n: usize, opts: &Options) -> Result<(PathBuf, SocketAddr), SimError> {
+    let store = profile::store(n);
+    let code = store.code.clone();
+    let api = |source| SimError::Api {
+        store: code.clone(),
+        source,
+    };
+    opts.client
+        .call(
+            "PUT",
+            &format!("/api/v1/stores/{code}"),
+            Some(&serde_json::to_value(&store).unwrap_or_default()),
+        )
+        .await
+        .map_err(api)?;
+    let dir = opts.dir.join(&code);
+    let config_path = dir.join("agent.toml");
+    let ingest: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let devices = profile::devices(n);
+    let agent_err = |message: String| SimError::Agent {
+        store: code.clone(),
+        message,
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| agent_err(e.to_string()))?;
+    std::fs::write(&config_path, agent_config(n, &dir, ingest, &devices))
+        .map_err(|e| agent_err(e.to_string()))?;
+    let source = storefleet_agent::config::source(&config_path);
+    let dropin = source
+        .dropin_dir
+        .clone()
+        .unwrap_or_else(|| dir.join("agent.d"));
+    if !dropin.join(storefleet_agent::enroll::DROPIN_NAME).exists() {
+        let v = opts
+            .client
+            .call(
+                "POST",
+                "/api/v1/enroll-tokens",
+                Some(&json!({"store": code, "note": "simulated gateway"})),
+            )
+            .await
+            .map_err(api)?;
+        let token = v["token"].as_str().unwrap_or_default().to_owned();
+        let config =
+            storefleet_agent::config::load(&source).map_err(|e| agent_err(e.to_string()))?;
+        storefleet_agent::enroll::enroll(&token, &config, &dropin)
+            .await
+            .map_err(|e| agent_err(e.to_string()))?;
+    }
+    Ok((config_path, ingest))
+}
+
+/// Starts the fleet on `tracker`; returns once every store is enrolled and its agent started.
+pub async fn start(
+    opts: Options,
+    token: CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<(), SimError> {
+    let gate = Arc::new(Semaphore::new(16));
+    let mut setups = Vec::new();
+    for n in 1..=opts.stores {
+        let (opts, gate) = (opts.clone(), gate.clone());
+        setups.push(tokio::spawn(async move {
+            let _permit = gate.acquire().await;
+            prepare(n, &opts).await
+        }));
+    }
+    for (i, h) in setups.into_iter().enumerate() {
+        let n = i + 1;
+        let (config_path, ingest) = h.await.map_err(|e| SimError::Agent {
+            store: format!("S{n:04}"),
+            message: e.to_string(),
+        })??;
+        let t = token.clone();
+        tracker.spawn(async move {
+            if let Err(e) =
+                storefleet_agent::run(storefleet_agent::config::source(&config_path), t).await
+            {
+                tracing::error!(store = n, error = %e, "Simulated agent stopped");
+            }
+        });
+        tracker.spawn(drive(n, ingest, token.clone()));
+    }
+    Ok(())
+}
+
+/// Feeds store `n`'s devices into its agent until cancelled.
+async fn drive(n: usize, ingest: SocketAddr, token: CancellationToken) {
+    let devices = profile::devices(n);
+    let mut sims: Vec<(SimDevice, DeviceSim, i64)> = devices
+        .into_iter()
+        .map(|d| {
+            let sim = DeviceSim::new(d.class, &d.id);
+            (d, sim, 0)
+        })
+        .collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(n as u64 ^ 0x5eed);
+    // Spread the stores over the first tick so they do not all post at once.
+    let offset = Duration::from_millis((n as u64 * 7919) % 10_000);
+    tokio::select! { () = token.cancelled() => return, () = tokio::time::sleep(offset) => {} }
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let url_t = format!("http://{ingest}/v1/telemetry");
+    let url_e = format!("http://{ingest}/v1/events");
+    loop {
+        tokio::select! { () = token.cancelled() => return, _ = tick.tick() => {} }
+        let now = now_ms();
+        let hour = ((now / 3_600_000 + 1) % 24) as u32;
+        let mut series = Vec::new();
+        let mut events = Vec::new();
+        for (d, sim, next) in &mut sims {
+            if now < *next {
+                continue;
+            }
+            *next = now + (d.interval_secs as i64) * 1000;
+            let step = sim.step(now, hour, &mut rng);
+            for (metric, v) in step.readings {
+                series.push(
+                    json!({"device": d.id, "metric": metric, "points": [{"t": now, "v": v}]}),
+                );
+            }
+            for (code, severity, message) in step.events {
+                events.push(json!({"device": d.id, "code": code, "severity": severity, "message": message, "data": {"class": d.class}}));
+            }
+        }
+        if !series.is_empty() {
+            post(&url_t, &json!({ "series": series })).await;
+        }
+        if !events.is_empty() {
+            post(&url_e, &serde_json::Value::Array(events)).await;
+        }
+    }
+}
+
+async fn post(url: &str, body: &serde_json::Value) {
+    let r = http::send(
+        Request {
+            method: "POST",
+            url,
+            headers: Vec::new(),
+            body: Some(("application/json", body.to_string().into_bytes())),
+        },
+        Duration::from_secs(10),
+    )
+    .await;
+    match r {
+        Ok(r) if r.status < 300 => {}
+        Ok(r) => {
+            tracing::debug!(url, status = r.status, body = %r.text(), "Simulated device reading refused");
+        }
+        Err(e) => tracing::debug!(url, error = %e, "Simulated device cannot reach its agent"),
+    }
+}

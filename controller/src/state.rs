@@ -1,0 +1,34 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use storefleet_protocol::SigningKey;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::fleet::Rules;
+use crate::ingest::{Registry, Stats};
+
+/// Shared state of the HTTP API and UI.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Registered agent keys (enrollment adds to it).
+    pub registry: Registry,
+    /// Ingest counters.
+    pub stats: Arc<Stats>,
+    /// The controller's signing key.
+    pub key: Arc<SigningKey>,
+    /// Wakes the task engine (a task was pushed, paused, resumed or cancelled).
+    pub task_wake: Arc<tokio::sync::Notify>,
+}
+
+impl AppState {
+    /// Presence rules at this moment.
+    pub fn rules(&self) -> Rules {
+        Rules::new(&self.config.presence, storefleet_protocol::now_ms())
+    }
+}

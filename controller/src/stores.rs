@@ -1,0 +1,134 @@
+//! Stores: the places gateways belong to, with region, address, time zone and hours.
+
+use rusqlite::{params, Connection, OptionalExtension as _, Row};
+use serde::{Deserialize, Serialize};
+
+use crate::db::DbError;
+
+/// A store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Store {
+    /// Store code, e.g. `S123`.
+    pub code: String,
+    /// Display name.
+    pub name: String,
+    /// Region, e.g. `north`.
+    #[serde(default)]
+    pub region: String,
+    /// Street address.
+    #[serde(default)]
+    pub address: String,
+    /// IANA time zone, e.g. `Europe/Berlin`.
+    #[serde(default = "utc")]
+    pub timezone: String,
+    /// Trading hours, e.g. `Mo-Sa 08:00-20:00`.
+    #[serde(default)]
+    pub trading_hours: String,
+    /// Free labels for selecting stores in fleet tasks, e.g. `pilot`, `mall`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+/// Whether `code` is a usable store code: 1 to 32 letters, digits, `-` or `_`.
+pub fn valid_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 32
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+const COLUMNS: &str = "code, name, region, address, timezone, trading_hours, tags";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Store> {
+    Ok(Store {
+        code: r.get(0)?,
+        name: r.get(1)?,
+        region: r.get(2)?,
+        address: r.get(3)?,
+        timezone: r.get(4)?,
+        trading_hours: r.get(5)?,
+        tags: split_tags(&r.get::<_, String>(6)?),
+    })
+}
+
+/// Checks a store's fields.
+pub fn validate(s: &Store) -> Result<(), DbError> {
+    if !valid_code(&s.code) {
+        return Err(DbError::Invalid(format!(
+            "store code {:?}: expected 1 to 32 letters, digits, '-' or '_'",
+            s.code
+        )));
+    }
+    if s.name.trim().is_empty() {
+        return Err(DbError::Invalid("store name: must not be empty".into()));
+    }
+    if s.timezone.trim().is_empty() {
+        return Err(DbError::Invalid(
+            "store timezone: e.g. Europe/Berlin or UTC".into(),
+        ));
+    }
+    // Tasks hold to each store's hours in its zone: both must be readable.
+    storefleet_schedule::StoreTime::new(&s.trading_hours, &s.timezone)
+        .map_err(|e| DbError::Invalid(format!("store {}: {e}", s.code)))?;
+    if let Some(t) = s.tags.iter().find(|t| !valid_code(t)) {
+        return Err(DbError::Invalid(format!(
+            "store tag {t:?}: expected 1 to 32 letters, digits, '-' or '_'"
+        )));
+    }
+    Ok(())
+}
+
+fn split_tags(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Creates a store, or updates it when `upsert` and it exists.
+pub fn put(c: &Connection, s: &Store, upsert: bool, now: i64) -> Result<(), DbError> {
+    validate(s)?;
+    let exists = get(c, &s.code)?.is_some();
+    if exists && !upsert {
+        return Err(DbError::Conflict(format!("store {} exists", s.code)));
+    }
+    c.execute(
+        "INSERT INTO stores(code, name, region, address, timezone, trading_hours, created_at, tags)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(code) DO UPDATE SET name = ?2, region = ?3, address = ?4, timezone = ?5,
+             trading_hours = ?6, tags = ?8",
+        params![
+            s.code,
+            s.name,
+            s.region,
+            s.address,
+            s.timezone,
+            s.trading_hours,
+            now,
+            s.tags.join(",")
+        ],
+    )?;
+    Ok(())
+}
+
+/// One store.
+pub fn get(c: &Connection, code: &str) -> Result<Option<Store>, DbError> {
+    Ok(c.query_row(
+        &format!("SELECT {COLUMNS} FROM stores WHERE code = ?1"),
+        [code],
+        from_row,
+    )
+    .optional()?)
+}
+
+/// All stores, by code.
+pub fn list(c: &Connection) -> Result<Vec<Store>, DbError> {
+    let mut st = c.prepare_cached(&format!("SELECT {COLUMNS} FROM stores ORDER BY code"))?;
+    let rows = st.query_map([], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

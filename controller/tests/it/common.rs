@@ -1,0 +1,264 @@
+//! The real `storefleet serve` process in a temporary state directory, and calls to its API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use storefleet_support::http::{self, Request};
+pub use storefleet_testkit::agent::{post_json, AgentHome};
+use storefleet_testkit::free_port;
+
+/// The controller binary under test.
+pub const STOREFLEET: &str = env!("CARGO_BIN_EXE_storefleet");
+
+/// The agent binary (built on first use).
+pub fn agent_binary() -> PathBuf {
+    storefleet_testkit::broker::cargo_bin("storefleet-agent", "storefleet-agent")
+}
+
+/// A running controller process.
+pub struct Controller {
+    child: Option<Child>,
+    /// Its state and config.
+    pub dir: tempfile::TempDir,
+    /// API and UI address.
+    pub http: SocketAddr,
+    /// The broker it uses (embedded or external).
+    pub mqtt: SocketAddr,
+    /// Its MQTT client id.
+    pub client_id: String,
+    /// Whether the broker is external (then its session is cleared at the end).
+    pub external: bool,
+    /// The first admin API token.
+    pub token: String,
+}
+
+impl Controller {
+    /// Starts `storefleet serve` with the embedded broker, or with the external one.
+    pub fn start(external: Option<SocketAddr>) -> Controller {
+        let dir = tempfile::tempdir().unwrap();
+        let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let client_id = format!("ctl-test-{:016x}", rand::random::<u64>());
+        let (mqtt, mqtt_section) = match external {
+            Some(a) => (
+                a,
+                format!("url = \"mqtt://{a}\"\nclient_id = \"{client_id}\""),
+            ),
+            None => {
+                let a: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+                (a, format!("listen = \"{a}\"\nclient_id = \"{client_id}\""))
+            }
+        };
+        let config = format!(
+            "[controller]\nstate_dir = \"{}\"\n\n[http]\nlisten = \"{http}\"\n\n[mqtt]\n{mqtt_section}\n\n[database]\nsynchronous = \"normal\"\n",
+            dir.path().join("state").display()
+        );
+        std::fs::write(dir.path().join("controller.toml"), config).unwrap();
+        let mut c = Controller {
+            child: None,
+            dir,
+            http,
+            mqtt,
+            client_id,
+            external: external.is_some(),
+            token: String::new(),
+        };
+        c.spawn();
+        let token = std::fs::read_to_string(c.dir.path().join("state/admin-token")).unwrap();
+        token.trim().clone_into(&mut c.token);
+        c
+    }
+
+    /// Starts the process (again) and waits until its API answers and ingest is connected.
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("controller.log"))
+            .unwrap();
+        let child = Command::new(STOREFLEET)
+            .args(["--config", self.config_path().to_str().unwrap(), "serve"])
+            .env("STOREFLEET_LOG", "info,storefleet_controller=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = self.health_connected();
+            if ok {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "controller did not start: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether the API answers and ingest is connected (plain blocking HTTP, so that it
+    /// works inside or outside a runtime).
+    fn health_connected(&self) -> bool {
+        use std::io::{Read as _, Write as _};
+        let Ok(mut s) = std::net::TcpStream::connect(self.http) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        if s.write_all(b"GET /api/v1/health HTTP/1.0\r\nhost: x\r\n\r\n")
+            .is_err()
+        {
+            return false;
+        }
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text.starts_with("HTTP/1.")
+            && text.get(8..).is_some_and(|r| r.starts_with(" 200"))
+            && text.contains("\"ingest_connected\":true")
+    }
+
+    /// The config file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("controller.toml")
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("controller.log")).unwrap_or_default()
+    }
+
+    /// The API base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// An API call with the admin token (`auth`) or without; returns status and JSON.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        auth: bool,
+    ) -> (u16, Value) {
+        let token = auth.then(|| self.token.clone());
+        self.call_as(token.as_deref(), method, path, body).await
+    }
+
+    /// An API call with `token` as bearer (or none).
+    pub async fn call_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.url());
+        let mut headers = Vec::new();
+        if let Some(t) = token {
+            headers.push(("authorization", format!("Bearer {t}")));
+        }
+        let r = http::send(
+            Request {
+                method,
+                url: &url,
+                headers,
+                body: body.map(|b| ("application/json", b.to_string().into_bytes())),
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+        let v = serde_json::from_slice(&r.body).unwrap_or_else(|_| Value::String(r.text()));
+        (r.status, v)
+    }
+
+    /// GET with the admin token; panics unless 200.
+    pub async fn get(&self, path: &str) -> Value {
+        let (s, v) = self.call("GET", path, None, true).await;
+        assert_eq!(s, 200, "GET {path}: {v}");
+        v
+    }
+
+    /// A counter from `/metrics` (0 when absent).
+    pub async fn metric(&self, line_start: &str) -> u64 {
+        let (_, v) = self.call("GET", "/metrics", None, false).await;
+        v.as_str()
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(line_start)
+                    .map(|r| r.trim().parse().unwrap_or(0))
+            })
+            .unwrap_or(0)
+    }
+
+    /// Runs the admin CLI against this controller; returns (success, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(STOREFLEET)
+            .args(["--url", &self.url(), "--token", &self.token])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.kill();
+        if self.external {
+            let _ = storefleet_support::broker::clear_session(self.mqtt, &self.client_id);
+        }
+    }
+}
+
+/// Polls `f` until it returns `Some`, for at most `secs`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An agent home with `extra` config, enrolled into `store` with a token made by the CLI
+/// (not started).
+pub fn enrolled_home(ctl: &Controller, store: &str, extra: &str) -> AgentHome {
+    let (ok, token, err) = ctl.cli(&["enroll-token", "create", "--store", store]);
+    assert!(ok, "{err}");
+    let home = AgentHome::new(&agent_binary(), ([127, 0, 0, 1], 9).into(), extra);
+    let out = home
+        .command()
+        .args(["enroll", token.trim()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    home
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests of the controller: the real `storefleet serve` process, the real
+//! `storefleet-agent` binary, the embedded broker and (when `STOREFLEET_TEST_MQTT` is set,
+//! as in CI) Mosquitto.
+
+mod api;
+mod browser;
+mod common;
+mod config;
+mod e2e;
+mod security;
+mod tasks;

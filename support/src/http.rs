@@ -1,0 +1,201 @@
+//! A small HTTP/1.1 client for JSON APIs on `http://` URLs: the admin CLI talking to the
+//! controller, the agent enrolling, tests. One request per connection, a whole-request
+//! timeout, and errors that say which step failed.
+//!
+//! `https://` is not spoken here; put the controller's API behind a TLS proxy on the same
+//! network, or use it over a private network.
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+
+/// Largest response body read, bytes.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why a request failed before an HTTP status arrived.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The URL is not `http://host[:port]/path`.
+    #[error("bad URL {url:?}: {reason}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No TCP connection.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// `host:port`.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The exchange failed (closed connection, bad response, body too large).
+    #[error("HTTP exchange with {addr} failed: {reason}")]
+    Exchange {
+        /// `host:port`.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// No complete answer within the timeout.
+    #[error("no answer from {addr} within {timeout:?}")]
+    Timeout {
+        /// `host:port`.
+        addr: String,
+        /// The limit.
+        timeout: Duration,
+    },
+}
+
+/// One request.
+#[derive(Debug, Clone, Default)]
+pub struct Request<'a> {
+    /// `GET`, `POST`, ...
+    pub method: &'a str,
+    /// `http://host[:port]/path?query`.
+    pub url: &'a str,
+    /// Extra headers.
+    pub headers: Vec<(&'a str, String)>,
+    /// Content type and body.
+    pub body: Option<(&'a str, Vec<u8>)>,
+}
+
+/// An answer.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// The `content-type` header, if any.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Splits `http://host[:port]/path` into (`host:port`, host, `/path`).
+fn split(url: &str) -> Result<(String, String, String), HttpError> {
+    let bad = |reason: &str| HttpError::Url {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| bad("expected http://host[:port]/path"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| bad("the port is not a number"))?,
+        ),
+        _ => (authority, 80),
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let addr = format!("{host}:{port}");
+    Ok((addr, host.to_owned(), path.to_owned()))
+}
+
+/// Sends `req` and reads the whole answer within `timeout`.
+pub async fn send(req: Request<'_>, timeout: Duration) -> Result<Response, HttpError> {
+    let (addr, host, path) = split(req.url)?;
+    match tokio::time::timeout(timeout, exchange(&req, &addr, &host, &path)).await {
+        Ok(r) => r,
+        Err(_) => Err(HttpError::Timeout { addr, timeout }),
+    }
+}
+
+async fn exchange(
+    req: &Request<'_>,
+    addr: &str,
+    host: &str,
+    path: &str,
+) -> Result<Response, HttpError> {
+    let fail = |reason: String| HttpError::Exchange {
+        addr: addr.to_owned(),
+        reason,
+    };
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|source| HttpError::Connect {
+            addr: addr.to_owned(),
+            source,
+        })?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+    tokio::spawn(conn);
+    let mut builder = hyper::Request::builder()
+        .method(req.method)
+        .uri(path)
+        .header("host", host);
+    for (name, value) in &req.headers {
+        builder = builder.header(*name, value);
+    }
+    let body = match &req.body {
+        Some((ct, bytes)) => {
+            builder = builder.header("content-type", *ct);
+            Bytes::from(bytes.clone())
+        }
+        None => Bytes::new(),
+    };
+    let request = builder
+        .body(Full::new(body))
+        .map_err(|e| fail(e.to_string()))?;
+    let resp = sender
+        .send_request(request)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let limited = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE_BYTES);
+    let body = limited
+        .collect()
+        .await
+        .map_err(|e| fail(format!("reading the body: {e}")))?
+        .to_bytes()
+        .to_vec();
+    Ok(Response {
+        status,
+        content_type,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_address_host_and_path() {
+        let (a, h, p) = split("http://127.0.0.1:8080/api/v1/x?y=1").unwrap();
+        assert_eq!(
+            (a.as_str(), h.as_str(), p.as_str()),
+            ("127.0.0.1:8080", "127.0.0.1", "/api/v1/x?y=1")
+        );
+        let (a, _, p) = split("http://ctl.example").unwrap();
+        assert_eq!((a.as_str(), p.as_str()), ("ctl.example:80", "/"));
+        assert!(split("https://x/").is_err());
+        assert!(split("http://:80/").is_err());
+        assert!(split("http://h:x/").is_err());
+    }
+}
