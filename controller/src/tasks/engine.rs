@@ -36,6 +36,13 @@ use crate::rollout::{Action, Outcome, Phase, TargetState, World};
 const TICK: Duration = Duration::from_secs(1);
 /// Sequence numbers reserved per database write.
 const SEQ_BLOCK: u64 = 10_000;
+/// A command its agent has neither started nor answered is sent again after this long
+/// (system time), with the same id, while the agent is online. Agents run an id once, so
+/// a repeat is harmless; a command the broker lost (an embedded broker restarted with its
+/// sessions, a session that expired) still arrives.
+const RESEND_AFTER_MS: i64 = 30_000;
+/// The shortest life a command is given, ms.
+const MIN_COMMAND_LIFE_MS: i64 = 5_000;
 
 /// The engine's clock: the system's, or one a test sets (windows and timeouts follow it;
 /// envelopes always carry the real time, which agents check).
@@ -160,6 +167,9 @@ struct Engine {
     seq: Sequencer,
     tasks: HashMap<String, Active>,
     hours: HashMap<String, StoreHours>,
+    /// When each (task, agent) command was last published (system time); empty after a
+    /// restart, so what was sent before it goes out again once.
+    published: HashMap<(String, String), i64>,
 }
 
 /// A store's hours and zone as stored, and parsed (once, until they change).
@@ -228,6 +238,7 @@ pub fn start(
         seq: Sequencer { next: 0, end: 0 },
         tasks: HashMap::new(),
         hours: HashMap::new(),
+        published: HashMap::new(),
     };
     tracker.spawn(async move {
         let mut failing = false;
@@ -391,15 +402,29 @@ impl Engine {
                 p => tracing::info!(task = id, phase = db::phase_name(p), "Task phase changed"),
             }
         }
-        let sends: Vec<String> = actions
+        let timeout = task.spec.plan.target_timeout_ms;
+        let mut sends: Vec<(String, i64)> = actions
             .iter()
             .filter_map(|a| match a {
-                Action::Send(agent) => Some(agent.clone()),
+                Action::Send(agent) => Some((agent.clone(), timeout)),
                 Action::Finished => None,
             })
             .collect();
+        // Sent and neither started nor answered: again, for what is left of its timeout.
+        let real = now_ms();
+        for t in r.targets() {
+            if let TargetState::Sent { at } = t.state {
+                let last = self.published.get(&(id.to_owned(), t.agent.clone()));
+                if online.contains(&t.agent) && last.is_none_or(|l| real - l >= RESEND_AFTER_MS) {
+                    sends.push((t.agent.clone(), timeout - (now - at)));
+                }
+            }
+        }
         let finished = r.finished();
         if changed.is_empty() && reports.is_empty() && request.is_none() && phase == phase_before {
+            if !sends.is_empty() {
+                self.send(id, &sends).await?;
+            }
             return Ok(());
         }
         let snapshot = r.clone();
@@ -420,11 +445,13 @@ impl Engine {
         if finished {
             tracing::info!(task = id, phase = db::phase_name(&phase), "Task finished");
             self.tasks.remove(id);
+            self.published.retain(|(task, _), _| task != id);
         }
         Ok(())
     }
 
-    async fn send(&mut self, id: &str, agents: &[String]) -> Result<(), DbError> {
+    /// Publishes the task's command to each agent, to live `ms` (at least a few seconds).
+    async fn send(&mut self, id: &str, agents: &[(String, i64)]) -> Result<(), DbError> {
         let Some(task) = self.tasks.get(id) else {
             return Ok(());
         };
@@ -445,13 +472,12 @@ impl Engine {
                 task: id.to_owned(),
             },
         };
-        let timeout = task.spec.plan.target_timeout_ms;
-        let commands: Vec<(String, String)> = agents
+        let commands: Vec<(String, String, i64)> = agents
             .iter()
-            .filter_map(|a| Some((a.clone(), task.places.get(a)?.1.clone())))
+            .filter_map(|(a, life)| Some((a.clone(), task.places.get(a)?.1.clone(), *life)))
             .collect();
         let first = self.seq.take(&self.db, commands.len() as u64).await?;
-        for (i, (agent, command_id)) in commands.into_iter().enumerate() {
+        for (i, (agent, command_id, life)) in commands.into_iter().enumerate() {
             let ts = now_ms();
             let frame = Envelope::new(
                 CONTROLLER_ID,
@@ -463,7 +489,7 @@ impl Engine {
                 }),
             )
             .to(&agent)
-            .expires(ts + timeout)
+            .expires(ts + life.max(MIN_COMMAND_LIFE_MS))
             .seal(&self.key);
             let frame = match frame {
                 Ok(f) => f,
@@ -482,6 +508,7 @@ impl Engine {
             {
                 return Err(DbError::Closed);
             }
+            self.published.insert((id.to_owned(), agent), now_ms());
         }
         Ok(())
     }

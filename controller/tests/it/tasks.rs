@@ -15,7 +15,7 @@ use storefleet_controller::tasks::engine::Clock;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::common::eventually;
+use crate::common::{eventually, within};
 
 struct Fleet {
     client: Client,
@@ -94,11 +94,22 @@ impl Fleet {
         what: &str,
         f: impl Fn(&Value) -> bool,
     ) -> Value {
-        eventually(secs, what, || async {
+        let found = within(secs, || async {
             let t = self.get(&format!("/api/v1/tasks/{id}")).await;
             f(&t).then_some(t)
         })
-        .await
+        .await;
+        if let Some(t) = found {
+            return t;
+        }
+        // What the task and its targets looked like, to tell a lost command from a slow
+        // agent or a failed routine.
+        let task = self.get(&format!("/api/v1/tasks/{id}")).await;
+        let targets = self.targets(id).await;
+        let agents = self.get("/api/v1/agents").await;
+        panic!(
+            "timed out waiting for {what}\ntask: {task}\ntargets: {targets:#?}\nagents: {agents}"
+        );
     }
 
     async fn targets(&self, id: &str) -> Vec<Value> {
