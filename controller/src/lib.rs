@@ -16,19 +16,26 @@
 //! - [`cli`]: the admin commands, which talk to the API.
 //! - [`rollout`]: the staged rollout of fleet tasks, a pure state machine.
 //! - [`tasks`]: fleet tasks: targets, the engine that drives rollouts, signed commands.
+//! - [`alerts`]: alert rules, their pure evaluator, and reading conditions from the data.
+//! - [`tickets`]: dispatch tickets: placement, lifecycle, SLA, assignment, the engine.
+//! - [`engineers`]: field engineers. [`webhooks`]: signed ticket events to ITSM systems.
+//! - [`kpi`]: the service KPIs.
 //! - `sim` (feature `sim`): the simulated fleet for `storefleet demo`.
 
 pub mod agents;
+pub mod alerts;
 pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod engineers;
 pub mod enroll;
 pub mod events;
 pub mod fleet;
 pub mod ingest;
+pub mod kpi;
 pub mod rollout;
 pub mod runs;
 pub mod server;
@@ -38,4 +45,6 @@ pub mod state;
 pub mod stores;
 pub mod tasks;
 pub mod telemetry;
+pub mod tickets;
 pub mod ui;
+pub mod webhooks;

@@ -16,7 +16,7 @@ use crate::db::{self, DbError};
 use crate::ingest::{self, IngestError, Registry, Stats};
 use crate::state::AppState;
 use crate::tasks::engine::{self, Clock};
-use crate::{agents, api, auth, telemetry, ui};
+use crate::{agents, alerts, api, auth, telemetry, tickets, ui, webhooks};
 
 /// Why the controller could not start.
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +168,8 @@ pub async fn start_with_clock(
     let stats = Arc::new(Stats::default());
     let tracker = TaskTracker::new();
     let task_wake = Arc::new(Notify::new());
+    let ticket_wake = Arc::new(Notify::new());
+    let webhook_wake = Arc::new(Notify::new());
     ingest::start(
         &ingest::Settings {
             url: broker_url.clone(),
@@ -178,6 +180,7 @@ pub async fn start_with_clock(
             registry: registry.clone(),
             stats: stats.clone(),
             task_reports: task_wake.clone(),
+            stored: ticket_wake.clone(),
         },
         token.clone(),
         &tracker,
@@ -187,7 +190,7 @@ pub async fn start_with_clock(
             url: broker_url,
             client_id: format!("{}-tasks", config.mqtt.client_id),
             offline_after_ms: (config.presence.offline_after_secs as i64) * 1000,
-            clock,
+            clock: clock.clone(),
         },
         db.clone(),
         key.clone(),
@@ -195,6 +198,39 @@ pub async fn start_with_clock(
         token.clone(),
         &tracker,
     )?;
+
+    let tickets = tickets::Ctx {
+        settings: config.tickets.clone(),
+        hooks: Arc::new(config.webhooks.clone()),
+        public_url: config.public_url(),
+    };
+    let ticket_counters = Arc::new(tickets::engine::Counters::default());
+    tickets::engine::start(
+        tickets::engine::Settings {
+            rules: alerts::effective(&config.rules),
+            ctx: tickets.clone(),
+            presence: config.presence.clone(),
+            clock: clock.clone(),
+        },
+        db.clone(),
+        ticket_wake.clone(),
+        webhook_wake.clone(),
+        ticket_counters.clone(),
+        token.clone(),
+        &tracker,
+    )
+    .await
+    .map_err(db_err(&config))?;
+    {
+        let c = clock.clone();
+        tracker.spawn(webhooks::deliver(
+            db.clone(),
+            tickets.hooks.clone(),
+            webhook_wake.clone(),
+            move || c.now(),
+            token.clone(),
+        ));
+    }
 
     let config = Arc::new(config);
     let state = AppState {
@@ -204,6 +240,11 @@ pub async fn start_with_clock(
         stats,
         key: key.clone(),
         task_wake,
+        tickets,
+        ticket_wake,
+        webhook_wake,
+        ticket_counters,
+        clock,
     };
     let app = api::router()
         .merge(ui::router())

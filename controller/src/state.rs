@@ -24,6 +24,16 @@ pub struct AppState {
     pub key: Arc<SigningKey>,
     /// Wakes the task engine (a task was pushed, paused, resumed or cancelled).
     pub task_wake: Arc<tokio::sync::Notify>,
+    /// Ticket settings and webhooks.
+    pub tickets: crate::tickets::Ctx,
+    /// Wakes the ticket engine (a ticket or engineer changed).
+    pub ticket_wake: Arc<tokio::sync::Notify>,
+    /// Wakes webhook delivery.
+    pub webhook_wake: Arc<tokio::sync::Notify>,
+    /// The ticket engine's counters.
+    pub ticket_counters: Arc<crate::tickets::engine::Counters>,
+    /// The ticket engine's clock.
+    pub clock: crate::tasks::engine::Clock,
 }
 
 impl AppState {

@@ -6,6 +6,10 @@
 //! what was expected. `storefleet generate-config` prints `default.toml`, which a test keeps
 //! equal to [`Config::default`].
 
+mod tickets;
+
+pub use tickets::{TicketsSection, WebhookConfig, WEBHOOK_EVENTS};
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +45,12 @@ pub struct Config {
     pub presence: PresenceSection,
     /// Enrollment tokens.
     pub enrollment: EnrollmentSection,
+    /// Alerts become tickets: windows, circuit breaker, SLA.
+    pub tickets: TicketsSection,
+    /// Alert rules added to (or replacing) the built-in ones.
+    pub rules: Vec<crate::alerts::Rule>,
+    /// External ITSM endpoints for ticket events.
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 /// `[controller]`
@@ -195,7 +205,7 @@ fn bad(key: &str, message: impl Into<String>) -> ConfigError {
 impl Layered for Config {
     const LAYERING: Layering<'static> = Layering {
         env_prefix: ENV_PREFIX,
-        appended: &[],
+        appended: &["rules", "webhooks"],
     };
     const DROPIN_DIR: &'static str = DROPIN_DIR;
 
@@ -265,7 +275,7 @@ impl Config {
         if self.http.session_hours == 0 {
             return Err(bad("http.session_hours", "more than 0"));
         }
-        Ok(())
+        tickets::validate(&self.tickets, &self.rules, &self.webhooks)
     }
 
     /// The database file.

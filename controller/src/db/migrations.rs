@@ -251,6 +251,127 @@ CREATE TABLE task_targets (
 CREATE UNIQUE INDEX task_targets_command ON task_targets(command_id);
 CREATE INDEX task_targets_pending ON task_targets(task_id) WHERE pending = 1;
 ",
+    // v4: alerts, tickets with their timeline, engineers, silences, the webhook outbox.
+    "
+CREATE TABLE engineers (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    skills     TEXT NOT NULL DEFAULT '',
+    regions    TEXT NOT NULL DEFAULT '',
+    timezone   TEXT NOT NULL DEFAULT 'UTC',
+    shift      TEXT NOT NULL DEFAULT '',
+    capacity   INTEGER NOT NULL DEFAULT 5,
+    status     TEXT NOT NULL DEFAULT 'available',
+    phone      TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL
+);
+
+-- One row per alert episode: a rule on a subject from firing to clearing.
+CREATE TABLE alerts (
+    id          INTEGER PRIMARY KEY,
+    rule        TEXT NOT NULL,
+    store_code  TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    since       INTEGER NOT NULL,
+    fired_at    INTEGER NOT NULL,
+    cleared_at  INTEGER,
+    detail      TEXT NOT NULL DEFAULT '',
+    -- open (no ticket yet), waiting (for a self-heal outcome), ticket, healed, muted
+    disposition TEXT NOT NULL DEFAULT 'open',
+    note        TEXT NOT NULL DEFAULT '',
+    ticket_id   INTEGER
+);
+CREATE INDEX alerts_open ON alerts(rule, store_code, subject) WHERE cleared_at IS NULL;
+CREATE INDEX alerts_fired ON alerts(fired_at);
+CREATE INDEX alerts_ticket ON alerts(ticket_id);
+
+CREATE TABLE tickets (
+    id             INTEGER PRIMARY KEY,
+    dedupe_key     TEXT NOT NULL,
+    title          TEXT NOT NULL,
+    store_code     TEXT NOT NULL,
+    source         TEXT NOT NULL,
+    rule           TEXT NOT NULL DEFAULT '',
+    skill          TEXT NOT NULL DEFAULT '',
+    severity       TEXT NOT NULL,
+    impact         TEXT NOT NULL,
+    priority       INTEGER NOT NULL,
+    status         TEXT NOT NULL,
+    held_from      TEXT,
+    hold_since     INTEGER,
+    held_ms        INTEGER NOT NULL DEFAULT 0,
+    engineer_id    TEXT,
+    escalation     INTEGER NOT NULL DEFAULT 0,
+    vendor_repair  INTEGER NOT NULL DEFAULT 0,
+    opened_at      INTEGER NOT NULL,
+    detected_at    INTEGER,
+    fault_since    INTEGER,
+    accepted_at    INTEGER,
+    on_site_at     INTEGER,
+    resolved_at    INTEGER,
+    closed_at      INTEGER,
+    response_due   INTEGER NOT NULL,
+    resolution_due INTEGER NOT NULL,
+    report         TEXT NOT NULL DEFAULT '',
+    rating         INTEGER,
+    reopened       INTEGER NOT NULL DEFAULT 0,
+    updated_at     INTEGER NOT NULL
+);
+CREATE INDEX tickets_dedupe ON tickets(dedupe_key, opened_at);
+CREATE INDEX tickets_status ON tickets(status);
+CREATE INDEX tickets_store ON tickets(store_code, opened_at);
+CREATE INDEX tickets_engineer ON tickets(engineer_id, status);
+
+CREATE TABLE ticket_assets (
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    asset_id  INTEGER NOT NULL REFERENCES assets(id),
+    PRIMARY KEY (ticket_id, asset_id)
+) WITHOUT ROWID;
+
+CREATE TABLE ticket_timeline (
+    id        INTEGER PRIMARY KEY,
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    ts        INTEGER NOT NULL,
+    kind      TEXT NOT NULL,
+    actor     TEXT NOT NULL,
+    text      TEXT NOT NULL,
+    data      TEXT NOT NULL DEFAULT '{}',
+    -- What the entry is about (a routine run's id), so that it is added once.
+    ref       TEXT
+);
+CREATE INDEX ticket_timeline_ticket ON ticket_timeline(ticket_id, id);
+CREATE UNIQUE INDEX ticket_timeline_ref ON ticket_timeline(ticket_id, ref) WHERE ref IS NOT NULL;
+
+-- Silences and maintenance windows: no ticket for a store (or one device, or one rule)
+-- between starts_at and ends_at.
+CREATE TABLE silences (
+    id         INTEGER PRIMARY KEY,
+    store_code TEXT NOT NULL,
+    device     TEXT,
+    rule       TEXT,
+    starts_at  INTEGER NOT NULL,
+    ends_at    INTEGER NOT NULL,
+    reason     TEXT NOT NULL DEFAULT '',
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX silences_end ON silences(ends_at);
+
+-- Webhook deliveries, written in the same transaction as the change they tell of.
+CREATE TABLE webhook_outbox (
+    id           INTEGER PRIMARY KEY,
+    hook         TEXT NOT NULL,
+    event        TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_at      INTEGER NOT NULL,
+    delivered_at INTEGER,
+    failed_at    INTEGER,
+    last_error   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX webhook_outbox_due ON webhook_outbox(next_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
+",
 ];
 
 /// Brings the schema up to the newest version.

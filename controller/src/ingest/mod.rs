@@ -109,6 +109,8 @@ pub struct Shared {
     pub stats: Arc<Stats>,
     /// Woken when a stored batch carried a report on a fleet task's target.
     pub task_reports: Arc<Notify>,
+    /// Woken when a batch was stored (the ticket engine evaluates the rules).
+    pub stored: Arc<Notify>,
 }
 
 /// Starts ingest on `tracker`; it runs until `token` is cancelled.
@@ -301,11 +303,12 @@ async fn flush(
     let Ok(permit) = writes.clone().acquire_owned().await else {
         return;
     };
-    let (client, db, stats, notify) = (
+    let (client, db, stats, notify, stored) = (
         client.clone(),
         shared.db.clone(),
         shared.stats.clone(),
         shared.task_reports.clone(),
+        shared.stored.clone(),
     );
     tracker.spawn(async move {
         let msgs = Arc::new(batch.msgs);
@@ -318,6 +321,7 @@ async fn flush(
                     if outcome.task_reports > 0 {
                         notify.notify_one();
                     }
+                    stored.notify_one();
                     break;
                 }
                 Err(crate::db::DbError::Closed) => return,

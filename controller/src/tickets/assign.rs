@@ -1,0 +1,312 @@
+//! Auto-assignment: the best engineer for a ticket, and why. Pure.
+//!
+//! An engineer fits when available, skilled in what the fix needs, covering the store's
+//! region, below capacity, and on shift: now for priorities 1 and 2, or at some point
+//! before the response deadline for 3 and 4. Among those who fit: on shift now first, then
+//! the lowest load relative to capacity, then the lowest load, then the id (so the choice is
+//! stable). Nobody fits: the ticket stays in the dispatch queue, and the explanation says
+//! what ruled each engineer out.
+
+use jiff::Timestamp;
+use storefleet_schedule::StoreTime;
+
+use crate::engineers::Engineer;
+
+/// What the ticket needs.
+#[derive(Debug, Clone)]
+pub struct Need<'a> {
+    /// Skill.
+    pub skill: &'a str,
+    /// The store's region.
+    pub region: &'a str,
+    /// Priority 1 to 4.
+    pub priority: u8,
+    /// Response deadline, ms.
+    pub response_due: i64,
+    /// Engineers not to pick (the one an escalation took it from).
+    pub exclude: &'a [String],
+}
+
+/// An engineer with the open tickets assigned to them now.
+#[derive(Debug, Clone)]
+pub struct Candidate<'a> {
+    /// The engineer.
+    pub engineer: &'a Engineer,
+    /// Open tickets assigned.
+    pub load: u32,
+}
+
+/// The choice and its reasons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    /// The engineer, or `None` for the dispatch queue.
+    pub engineer: Option<String>,
+    /// For the timeline: who was picked and why, who was not and why.
+    pub explanation: String,
+}
+
+/// Samples of the time until the deadline at which a shift may start.
+const SHIFT_STEP_MS: i64 = 15 * 60_000;
+
+fn on_shift(e: &Engineer, at: i64) -> Option<bool> {
+    let t = StoreTime::new(&e.shift, &e.timezone).ok()?;
+    Some(t.is_open(Timestamp::from_millisecond(at).ok()?))
+}
+
+fn on_shift_before(e: &Engineer, now: i64, due: i64) -> bool {
+    let mut t = now;
+    while t <= due {
+        if on_shift(e, t) == Some(true) {
+            return true;
+        }
+        t += SHIFT_STEP_MS;
+    }
+    false
+}
+
+/// Picks from `candidates` at `now`.
+pub fn choose(need: &Need<'_>, candidates: &[Candidate<'_>], now: i64) -> Choice {
+    let mut fits: Vec<(bool, u64, u32, &str)> = Vec::new();
+    let mut ruled_out: Vec<String> = Vec::new();
+    for c in candidates {
+        let e = c.engineer;
+        let why = if need.exclude.contains(&e.id) {
+            Some("escalated away from".to_owned())
+        } else if e.status != "available" {
+            Some(format!("status {}", e.status))
+        } else if !e.skills.iter().any(|s| s == need.skill) {
+            Some(format!("no skill {}", need.skill))
+        } else if !e.regions.iter().any(|r| r == need.region || r == "*") {
+            Some(format!("not in region {}", need.region))
+        } else if c.load >= e.capacity {
+            Some(format!("full ({}/{})", c.load, e.capacity))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            ruled_out.push(format!("{} ({why})", e.id));
+            continue;
+        }
+        let now_on = on_shift(e, now) == Some(true);
+        if !now_on && (need.priority <= 2 || !on_shift_before(e, now, need.response_due)) {
+            ruled_out.push(format!("{} (off shift)", e.id));
+            continue;
+        }
+        let ratio = u64::from(c.load) * 1000 / u64::from(e.capacity.max(1));
+        fits.push((!now_on, ratio, c.load, e.id.as_str()));
+    }
+    fits.sort();
+    let Some(best) = fits.first() else {
+        let mut explanation = format!(
+            "No engineer fits (skill {}, region {}, P{}): left in the dispatch queue",
+            need.skill, need.region, need.priority
+        );
+        if !ruled_out.is_empty() {
+            explanation.push_str("; ruled out: ");
+            explanation.push_str(&ruled_out.join(", "));
+        }
+        return Choice {
+            engineer: None,
+            explanation,
+        };
+    };
+    let cap = candidates
+        .iter()
+        .find(|c| c.engineer.id == best.3)
+        .map_or(0, |c| c.engineer.capacity);
+    let mut explanation = format!(
+        "Assigned {}: skill {}, region {}, {}, load {}/{}",
+        best.3,
+        need.skill,
+        need.region,
+        if best.0 {
+            "shift starts before the response deadline"
+        } else {
+            "on shift now"
+        },
+        best.2,
+        cap
+    );
+    let others: Vec<String> = fits[1..]
+        .iter()
+        .map(|f| format!("{} (load {})", f.3, f.2))
+        .collect();
+    if !others.is_empty() {
+        explanation.push_str("; also fit: ");
+        explanation.push_str(&others.join(", "));
+    }
+    if !ruled_out.is_empty() {
+        explanation.push_str("; ruled out: ");
+        explanation.push_str(&ruled_out.join(", "));
+    }
+    Choice {
+        engineer: Some(best.3.to_owned()),
+        explanation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eng(id: &str, skills: &[&str], region: &str, shift: &str, cap: u32) -> Engineer {
+        Engineer {
+            id: id.into(),
+            name: id.into(),
+            skills: skills.iter().map(|s| (*s).to_owned()).collect(),
+            regions: vec![region.into()],
+            timezone: "Europe/Berlin".into(),
+            shift: shift.into(),
+            capacity: cap,
+            status: "available".into(),
+            phone: String::new(),
+        }
+    }
+
+    // 2026-12-02 (a Wednesday) 10:00 in Berlin.
+    const NOW: i64 = 1_796_202_000_000;
+
+    fn need(priority: u8) -> Need<'static> {
+        Need {
+            skill: "printers",
+            region: "north",
+            priority,
+            response_due: NOW + 4 * 3_600_000,
+            exclude: &[],
+        }
+    }
+
+    #[test]
+    fn the_lowest_load_among_skilled_engineers_in_the_region_wins() {
+        let a = eng("anna", &["printers"], "north", "Mo-Fr 07:00-18:00", 4);
+        let b = eng("ben", &["printers", "pos"], "north", "Mo-Fr 07:00-18:00", 4);
+        let c = eng("cem", &["pos"], "north", "Mo-Fr 07:00-18:00", 4);
+        let d = eng("dora", &["printers"], "south", "Mo-Fr 07:00-18:00", 4);
+        let cands = [
+            Candidate {
+                engineer: &a,
+                load: 2,
+            },
+            Candidate {
+                engineer: &b,
+                load: 1,
+            },
+            Candidate {
+                engineer: &c,
+                load: 0,
+            },
+            Candidate {
+                engineer: &d,
+                load: 0,
+            },
+        ];
+        let ch = choose(&need(2), &cands, NOW);
+        assert_eq!(ch.engineer.as_deref(), Some("ben"), "{}", ch.explanation);
+        assert!(ch.explanation.contains("load 1/4"), "{}", ch.explanation);
+        assert!(ch.explanation.contains("anna (load 2)"));
+        assert!(ch.explanation.contains("cem (no skill printers)"));
+        assert!(ch.explanation.contains("dora (not in region north)"));
+    }
+
+    #[test]
+    fn load_counts_relative_to_capacity_and_full_engineers_are_skipped() {
+        let a = eng("anna", &["printers"], "north", "24/7", 10);
+        let b = eng("ben", &["printers"], "north", "24/7", 2);
+        let ch = choose(
+            &need(2),
+            &[
+                Candidate {
+                    engineer: &a,
+                    load: 3,
+                },
+                Candidate {
+                    engineer: &b,
+                    load: 1,
+                },
+            ],
+            NOW,
+        );
+        assert_eq!(ch.engineer.as_deref(), Some("anna"));
+        let ch = choose(
+            &need(2),
+            &[Candidate {
+                engineer: &b,
+                load: 2,
+            }],
+            NOW,
+        );
+        assert_eq!(ch.engineer, None);
+        assert!(ch.explanation.contains("full (2/2)"), "{}", ch.explanation);
+    }
+
+    #[test]
+    fn urgent_tickets_need_someone_on_shift_now_others_may_wait_for_the_shift() {
+        let late = eng("lea", &["printers"], "north", "Mo-Fr 12:00-20:00", 4);
+        let urgent = choose(
+            &need(1),
+            &[Candidate {
+                engineer: &late,
+                load: 0,
+            }],
+            NOW,
+        );
+        assert_eq!(urgent.engineer, None);
+        assert!(urgent.explanation.contains("lea (off shift)"));
+        let later = choose(
+            &need(4),
+            &[Candidate {
+                engineer: &late,
+                load: 0,
+            }],
+            NOW,
+        );
+        assert_eq!(later.engineer.as_deref(), Some("lea"));
+        assert!(later.explanation.contains("shift starts before"));
+        // Someone on shift now beats a lighter load later.
+        let now_on = eng("max", &["printers"], "north", "Mo-Fr 07:00-18:00", 4);
+        let ch = choose(
+            &need(4),
+            &[
+                Candidate {
+                    engineer: &late,
+                    load: 0,
+                },
+                Candidate {
+                    engineer: &now_on,
+                    load: 3,
+                },
+            ],
+            NOW,
+        );
+        assert_eq!(ch.engineer.as_deref(), Some("max"));
+    }
+
+    #[test]
+    fn unavailable_and_excluded_engineers_are_not_picked() {
+        let mut a = eng("anna", &["printers"], "north", "24/7", 4);
+        a.status = "sick".into();
+        let b = eng("ben", &["printers"], "north", "24/7", 4);
+        let ex = vec!["ben".to_owned()];
+        let n = Need {
+            exclude: &ex,
+            ..need(2)
+        };
+        let ch = choose(
+            &n,
+            &[
+                Candidate {
+                    engineer: &a,
+                    load: 0,
+                },
+                Candidate {
+                    engineer: &b,
+                    load: 0,
+                },
+            ],
+            NOW,
+        );
+        assert_eq!(ch.engineer, None);
+        assert!(ch.explanation.contains("anna (status sick)"));
+        assert!(ch.explanation.contains("ben (escalated away from)"));
+    }
+}

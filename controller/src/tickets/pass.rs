@@ -1,0 +1,657 @@
+//! One pass of ticket work, in one database transaction: record what fired and cleared,
+//! decide what each alert without a ticket becomes, fill in timelines, resolve what
+//! cleared, escalate what nears or breaches its SLA, and assign what is unassigned.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::{params, Connection};
+use serde_json::json;
+
+use super::assign::{self, Candidate, Need};
+use super::db::{self as tdb, NewTicket};
+use super::lifecycle::{self, Action, SlaState, Status};
+use super::place::{self, Breaker, Placement, Run, Silence, Verdict, Windows};
+use super::Ctx;
+use crate::alerts::eval::{AlertKey, Change};
+use crate::alerts::Rule;
+use crate::db::DbError;
+
+/// What a pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Alerts fired.
+    pub fired: u32,
+    /// Alerts cleared.
+    pub cleared: u32,
+    /// Tickets opened.
+    pub opened: u32,
+    /// Alerts attached to an open ticket.
+    pub attached: u32,
+    /// Tickets reopened.
+    pub reopened: u32,
+    /// Tickets resolved because their alerts cleared.
+    pub resolved: u32,
+    /// Escalations.
+    pub escalated: u32,
+    /// Assignments.
+    pub assigned: u32,
+    /// Alerts healed by their routine.
+    pub healed: u32,
+}
+
+/// Telemetry around a fault put on its ticket: this long before it.
+const TELEMETRY_BEFORE_MS: i64 = 30 * 60_000;
+
+struct OpenAlert {
+    id: i64,
+    key: AlertKey,
+    since: i64,
+    fired_at: i64,
+    detail: String,
+    disposition: String,
+    ticket: Option<i64>,
+}
+
+fn open_alerts(c: &Connection) -> Result<Vec<OpenAlert>, DbError> {
+    let mut st = c.prepare_cached(
+        "SELECT id, rule, store_code, subject, since, fired_at, detail, disposition, ticket_id
+         FROM alerts WHERE cleared_at IS NULL ORDER BY fired_at, id",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok(OpenAlert {
+            id: r.get(0)?,
+            key: AlertKey {
+                rule: r.get(1)?,
+                store: r.get(2)?,
+                subject: r.get(3)?,
+            },
+            since: r.get(4)?,
+            fired_at: r.get(5)?,
+            detail: r.get(6)?,
+            disposition: r.get(7)?,
+            ticket: r.get(8)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The alerts firing now (for restoring the evaluator after a restart).
+pub fn firing(c: &Connection) -> Result<Vec<(AlertKey, i64, i64)>, DbError> {
+    Ok(open_alerts(c)?
+        .into_iter()
+        .map(|a| (a.key, a.since, a.fired_at))
+        .collect())
+}
+
+fn silences(c: &Connection, now: i64) -> Result<Vec<Silence>, DbError> {
+    let mut st = c.prepare_cached(
+        "SELECT id, store_code, device, rule, starts_at, ends_at, reason, created_by FROM silences
+         WHERE starts_at <= ?1 AND ends_at > ?1",
+    )?;
+    let rows = st.query_map([now], |r| {
+        Ok(Silence {
+            id: r.get(0)?,
+            store: r.get(1)?,
+            device: r.get(2)?,
+            rule: r.get(3)?,
+            starts_at: r.get(4)?,
+            ends_at: r.get(5)?,
+            reason: r.get(6)?,
+            created_by: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn runs(c: &Connection, store: &str, from: i64) -> Result<Vec<(Run, serde_json::Value)>, DbError> {
+    let mut st = c.prepare_cached(
+        "SELECT id, routine, device, started_at, finished_at, outcome, steps, reason, trigger_type
+         FROM routine_runs WHERE store_code = ?1 AND finished_at >= ?2 ORDER BY finished_at",
+    )?;
+    let rows = st.query_map(params![store, from], |r| {
+        let steps: String = r.get(6)?;
+        let run = Run {
+            id: r.get(0)?,
+            routine: r.get(1)?,
+            device: r.get(2)?,
+            started_at: r.get(3)?,
+            finished_at: r.get(4)?,
+            outcome: r.get(5)?,
+        };
+        let data = json!({
+            "run_id": run.id, "routine": run.routine, "device": run.device,
+            "started_at": run.started_at, "finished_at": run.finished_at, "outcome": run.outcome,
+            "reason": r.get::<_, String>(7)?, "trigger": r.get::<_, String>(8)?,
+            "steps": serde_json::from_str::<serde_json::Value>(&steps).unwrap_or_default(),
+        });
+        Ok((run, data))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn set_disposition(
+    c: &Connection,
+    id: i64,
+    d: &str,
+    note: &str,
+    ticket: Option<i64>,
+) -> Result<(), DbError> {
+    c.prepare_cached(
+        "UPDATE alerts SET disposition = ?2, note = ?3, ticket_id = ?4 WHERE id = ?1",
+    )?
+    .execute(params![id, d, note, ticket])?;
+    Ok(())
+}
+
+/// The device's readings around the fault, for the timeline.
+fn telemetry(
+    c: &Connection,
+    store: &str,
+    device: &str,
+    until: i64,
+) -> Result<serde_json::Value, DbError> {
+    let mut st = c.prepare_cached(
+        "SELECT s.metric, p.t, p.v FROM series s JOIN points p ON p.series_id = s.id
+         WHERE s.store_code = ?1 AND s.device = ?2 AND p.t BETWEEN ?3 AND ?4 ORDER BY s.metric, p.t",
+    )?;
+    let mut by: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+    let rows = st.query_map(
+        params![store, device, until - TELEMETRY_BEFORE_MS, until],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, f64>(2)?,
+            ))
+        },
+    )?;
+    for row in rows {
+        let (m, t, v) = row?;
+        if let Some(a) = by
+            .entry(m)
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+            .as_array_mut()
+        {
+            a.push(json!([t, v]));
+        }
+    }
+    // At most the newest 60 points of each metric.
+    for v in by.values_mut() {
+        if let Some(a) = v.as_array_mut() {
+            let cut = a.len().saturating_sub(60);
+            a.drain(..cut);
+        }
+    }
+    Ok(serde_json::Value::Object(by))
+}
+
+/// Everything one pass needs besides the connection.
+pub struct Input<'a> {
+    /// Configuration.
+    pub ctx: &'a Ctx,
+    /// Rules by name.
+    pub rules: &'a HashMap<String, Rule>,
+    /// What the evaluator said.
+    pub changes: &'a [Change],
+    /// Now, ms.
+    pub now: i64,
+}
+
+/// Runs one pass.
+pub fn run(c: &Connection, i: &Input<'_>) -> Result<Report, DbError> {
+    let mut rep = Report::default();
+    let now = i.now;
+    for ch in i.changes {
+        match ch {
+            Change::Fired {
+                key,
+                since,
+                at,
+                detail,
+            } => {
+                rep.fired += 1;
+                c.prepare_cached(
+                    "INSERT INTO alerts(rule, store_code, subject, since, fired_at, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![key.rule, key.store, key.subject, since, at, detail])?;
+            }
+            Change::Cleared {
+                key, clear_since, ..
+            } => {
+                rep.cleared += 1;
+                let ticket: Option<i64> = c
+                    .query_row(
+                        "SELECT ticket_id FROM alerts WHERE rule = ?1 AND store_code = ?2 AND subject = ?3 AND cleared_at IS NULL",
+                        params![key.rule, key.store, key.subject],
+                        |r| r.get(0),
+                    )
+                    .unwrap_or(None);
+                c.prepare_cached(
+                    "UPDATE alerts SET cleared_at = ?4 WHERE rule = ?1 AND store_code = ?2 AND subject = ?3 AND cleared_at IS NULL",
+                )?
+                .execute(params![key.rule, key.store, key.subject, clear_since])?;
+                if let Some(t) = ticket {
+                    tdb::add_entry(
+                        c,
+                        t,
+                        now,
+                        "alert",
+                        "system",
+                        &format!("Alert cleared: {}", key.dedupe_key()),
+                        &json!({"key": key}),
+                        None,
+                    )?;
+                }
+            }
+        }
+    }
+    place_alerts(c, i, &mut rep)?;
+    resolve_cleared(c, i, &mut rep)?;
+    sla(c, i, &mut rep)?;
+    assign_queue(c, i.ctx, now, &[], &mut rep)?;
+    Ok(rep)
+}
+
+fn place_alerts(c: &Connection, i: &Input<'_>, rep: &mut Report) -> Result<(), DbError> {
+    let now = i.now;
+    let alerts = open_alerts(c)?;
+    let offline_stores: HashSet<String> = alerts
+        .iter()
+        .filter(|a| {
+            i.rules
+                .get(&a.key.rule)
+                .is_some_and(Rule::is_gateway_offline)
+        })
+        .map(|a| a.key.store.clone())
+        .collect();
+    let silences = silences(c, now)?;
+    let s = &i.ctx.settings;
+    let windows = Windows {
+        reopen_ms: (s.reopen_window_secs as i64) * 1000,
+        group_ms: (s.group_window_secs as i64) * 1000,
+    };
+    let breaker = Breaker {
+        failures: s.breaker_failures as usize,
+        window_ms: (s.breaker_window_secs as i64) * 1000,
+    };
+    let mut briefs = tdb::briefs(c, now, windows.reopen_ms, |r| {
+        i.rules.get(r).is_some_and(Rule::is_gateway_offline)
+    })?;
+    let mut store_runs: HashMap<String, Vec<(Run, serde_json::Value)>> = HashMap::new();
+    for a in alerts {
+        let Some(rule) = i.rules.get(&a.key.rule) else {
+            continue;
+        };
+        if !store_runs.contains_key(&a.key.store) {
+            let from = now - breaker.window_ms.max(3_600_000);
+            store_runs.insert(a.key.store.clone(), runs(c, &a.key.store, from)?);
+        }
+        let runs = &store_runs[&a.key.store];
+        if let Some(t) = a.ticket {
+            // Later self-heal attempts join the ticket's timeline.
+            add_runs(c, t, &a, runs)?;
+            continue;
+        }
+        if let Some(why) = place::muted(
+            &a.key,
+            rule,
+            offline_stores.contains(&a.key.store),
+            &silences,
+            now,
+        ) {
+            if a.disposition != "muted" {
+                set_disposition(c, a.id, "muted", &why, None)?;
+            }
+            continue;
+        }
+        let plain: Vec<Run> = runs.iter().map(|(r, _)| r.clone()).collect();
+        let verdict = place::remediation(
+            rule,
+            &a.key.subject,
+            a.since,
+            a.fired_at,
+            &plain,
+            breaker,
+            now,
+        );
+        let (note, escalate) = match verdict {
+            Verdict::Wait(until) => {
+                if a.disposition != "waiting" {
+                    let note = format!(
+                        "waiting for self-heal {} until {}",
+                        rule.routine.as_deref().unwrap_or_default(),
+                        crate::ui::fmt::utc(until)
+                    );
+                    set_disposition(c, a.id, "waiting", &note, None)?;
+                }
+                continue;
+            }
+            Verdict::Healed(run) => {
+                if a.disposition != "healed" {
+                    rep.healed += 1;
+                    set_disposition(c, a.id, "healed", &format!("healed by run {run}"), None)?;
+                }
+                continue;
+            }
+            Verdict::NotBound => (None, None),
+            Verdict::Failed(why) => (Some(format!("Self-heal did not fix it: {why}")), None),
+            Verdict::TimedOut => (
+                Some(format!(
+                    "No self-heal outcome from {} within {} s",
+                    rule.routine.as_deref().unwrap_or_default(),
+                    rule.remediation_timeout_secs
+                )),
+                None,
+            ),
+            Verdict::Breaker(n) => (
+                None,
+                Some(format!(
+                    "circuit breaker: {} failed {n} times within {} h, not waiting for it",
+                    rule.routine.as_deref().unwrap_or_default(),
+                    s.breaker_window_secs / 3600
+                )),
+            ),
+        };
+        let ticket = match place::place(&a.key, rule, &briefs, windows, now) {
+            Placement::Attach(t) => {
+                rep.attached += 1;
+                t
+            }
+            Placement::Reopen(t) => {
+                rep.reopened += 1;
+                tdb::act(c, i.ctx, t, &Action::Reopen, "system", now)?;
+                tdb::add_entry(
+                    c,
+                    t,
+                    now,
+                    "note",
+                    "system",
+                    &format!("Recurrence within the reopen window: {}", a.detail),
+                    &json!({}),
+                    None,
+                )?;
+                if let Some(b) = briefs.iter_mut().find(|b| b.id == t) {
+                    b.open = true;
+                    b.resolved_at = None;
+                }
+                t
+            }
+            Placement::Open => {
+                rep.opened += 1;
+                let n = NewTicket {
+                    store: a.key.store.clone(),
+                    title: format!("{}: {}", rule.title(), a.key.subject),
+                    skill: rule.skill.clone(),
+                    severity: rule.severity,
+                    impact: rule.impact,
+                    device: Some(a.key.subject.clone()),
+                    description: a.detail.clone(),
+                    dedupe_key: a.key.dedupe_key(),
+                    rule: rule.name.clone(),
+                    detected_at: Some(a.fired_at),
+                    fault_since: Some(a.since),
+                    escalation: 0,
+                };
+                let t = tdb::create(c, i.ctx, &n, "auto", "system", now)?;
+                tracing::info!(ticket = t, store = %a.key.store, rule = %rule.name, subject = %a.key.subject, "Ticket opened");
+                briefs.push(place::Brief {
+                    id: t,
+                    dedupe_key: n.dedupe_key,
+                    store: n.store,
+                    opened_at: now,
+                    open: true,
+                    resolved_at: None,
+                    store_wide: rule.is_gateway_offline(),
+                });
+                t
+            }
+        };
+        set_disposition(c, a.id, "ticket", "", Some(ticket))?;
+        tdb::link_assets(c, ticket, &a.key.store, &a.key.subject, now)?;
+        tdb::add_entry(
+            c,
+            ticket,
+            a.fired_at,
+            "alert",
+            "system",
+            &format!(
+                "Alert {} on {}: {} (held {} s before firing)",
+                rule.title(),
+                a.key.subject,
+                a.detail,
+                rule.for_secs
+            ),
+            &json!({"alert": a.id, "key": a.key, "since": a.since, "fired_at": a.fired_at, "severity": rule.severity}),
+            Some(&format!("alert:{}", a.id)),
+        )?;
+        let readings = telemetry(c, &a.key.store, &a.key.subject, now)?;
+        if readings.as_object().is_some_and(|m| !m.is_empty()) {
+            tdb::add_entry(
+                c,
+                ticket,
+                now,
+                "telemetry",
+                "system",
+                &format!("Readings of {} in the 30 minutes before", a.key.subject),
+                &readings,
+                Some(&format!("telemetry:{}", a.id)),
+            )?;
+        }
+        add_runs(c, ticket, &a, runs)?;
+        if let Some(n) = note {
+            tdb::add_entry(
+                c,
+                ticket,
+                now,
+                "self_heal",
+                "system",
+                &n,
+                &json!({}),
+                Some(&format!("verdict:{}", a.id)),
+            )?;
+        }
+        if let Some(why) = escalate {
+            if tdb::escalate(c, i.ctx, ticket, 1, false, &why, now)? {
+                rep.escalated += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn add_runs(
+    c: &Connection,
+    ticket: i64,
+    a: &OpenAlert,
+    runs: &[(Run, serde_json::Value)],
+) -> Result<(), DbError> {
+    for (r, data) in runs {
+        let mine = r.device.as_deref().is_none_or(|d| d == a.key.subject);
+        if !mine || r.started_at < a.since - 3_600_000 {
+            continue;
+        }
+        tdb::add_entry(
+            c,
+            ticket,
+            r.finished_at,
+            "self_heal",
+            &format!("agent ({})", r.routine),
+            &format!(
+                "Self-heal {} on {}: {}",
+                r.routine,
+                r.device.as_deref().unwrap_or("gateway"),
+                r.outcome
+            ),
+            data,
+            Some(&format!("run:{}", r.id)),
+        )?;
+    }
+    Ok(())
+}
+
+fn resolve_cleared(c: &Connection, i: &Input<'_>, rep: &mut Report) -> Result<(), DbError> {
+    let mut st = c.prepare_cached(
+        "SELECT t.id, t.status, t.rule, MAX(a.cleared_at), SUM(a.cleared_at IS NULL) FROM tickets t
+         JOIN alerts a ON a.ticket_id = t.id
+         WHERE t.source = 'auto' AND t.status NOT IN ('resolved', 'closed', 'cancelled')
+         GROUP BY t.id",
+    )?;
+    let rows: Vec<(i64, String, String, Option<i64>, i64)> = st
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (id, status, rule, cleared, still_open) in rows {
+        let Some(cleared) = cleared else { continue };
+        if still_open > 0 {
+            continue;
+        }
+        let grace = i.rules.get(&rule).map_or(300, |r| r.resolve_grace_secs) as i64 * 1000;
+        if i.now - cleared < grace {
+            continue;
+        }
+        if status == "on_site" || status == "on_hold" {
+            tdb::add_entry(
+                c,
+                id,
+                i.now,
+                "note",
+                "system",
+                "The alert has cleared; the engineer resolves with a report",
+                &json!({}),
+                Some(&format!("cleared:{cleared}")),
+            )?;
+            continue;
+        }
+        let report = format!(
+            "Alert clear for {} s: resolved automatically without a visit",
+            grace / 1000
+        );
+        tdb::act(c, i.ctx, id, &Action::Resolve { report }, "system", i.now)?;
+        rep.resolved += 1;
+    }
+    Ok(())
+}
+
+fn sla(c: &Connection, i: &Input<'_>, rep: &mut Report) -> Result<(), DbError> {
+    let open = tdb::list(
+        c,
+        &tdb::Filter {
+            status: Some("open".into()),
+            limit: Some(5000),
+            ..tdb::Filter::default()
+        },
+    )?;
+    for t in open {
+        let Some(status) = Status::parse(&t.status) else {
+            continue;
+        };
+        if status == Status::OnHold {
+            continue;
+        }
+        let clock = lifecycle::SlaClock {
+            response_due: t.response_due,
+            resolution_due: t.resolution_due,
+        };
+        let (level, why) = match lifecycle::sla_state(t.opened_at, &clock, status, i.now) {
+            SlaState::Ok => continue,
+            SlaState::NearBreach => (1, "SLA near breach (80 % of the time used)"),
+            SlaState::ResponseBreached => (2, "response SLA breached: not accepted in time"),
+            SlaState::ResolutionBreached => (3, "resolution SLA breached"),
+        };
+        if level <= t.escalation {
+            continue;
+        }
+        if tdb::escalate(c, i.ctx, t.id, level, level >= 2, why, i.now)? {
+            rep.escalated += 1;
+            tracing::warn!(ticket = t.id, level, reason = why, "Ticket escalated");
+        }
+        if level == 2 {
+            if let Some(e) = &t.engineer {
+                // Reassign: someone else may answer in time.
+                tdb::act(c, i.ctx, t.id, &Action::Unassign, "system", i.now)?;
+                assign_queue(c, i.ctx, i.now, std::slice::from_ref(e), rep)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn assign_queue(
+    c: &Connection,
+    ctx: &Ctx,
+    now: i64,
+    exclude: &[String],
+    rep: &mut Report,
+) -> Result<(), DbError> {
+    let queue = tdb::list(
+        c,
+        &tdb::Filter {
+            status: Some("new".into()),
+            limit: Some(5000),
+            ..tdb::Filter::default()
+        },
+    )?;
+    if queue.is_empty() {
+        return Ok(());
+    }
+    let engineers = crate::engineers::list(c)?;
+    let mut loads = crate::engineers::loads(c)?;
+    for t in queue.iter().filter(|t| t.engineer.is_none()) {
+        let cands: Vec<Candidate<'_>> = engineers
+            .iter()
+            .map(|e| Candidate {
+                engineer: e,
+                load: loads.get(&e.id).copied().unwrap_or(0),
+            })
+            .collect();
+        let need = Need {
+            skill: &t.skill,
+            region: &t.region,
+            priority: t.priority,
+            response_due: t.response_due,
+            exclude,
+        };
+        let choice = assign::choose(&need, &cands, now);
+        match choice.engineer {
+            Some(e) => {
+                tdb::add_entry(
+                    c,
+                    t.id,
+                    now,
+                    "assignment",
+                    "system",
+                    &choice.explanation,
+                    &json!({"engineer": e}),
+                    None,
+                )?;
+                tdb::act(
+                    c,
+                    ctx,
+                    t.id,
+                    &Action::Assign {
+                        engineer: e.clone(),
+                    },
+                    "system",
+                    now,
+                )?;
+                *loads.entry(e).or_insert(0) += 1;
+                rep.assigned += 1;
+            }
+            None => {
+                // Said once per ticket, not every pass.
+                tdb::add_entry(
+                    c,
+                    t.id,
+                    now,
+                    "assignment",
+                    "system",
+                    &choice.explanation,
+                    &json!({}),
+                    Some("queue"),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
