@@ -312,7 +312,7 @@ mod tests {
         assert_eq!(f.tickets_resolved, 2);
         assert_eq!(
             f.mean_time_to_resolve_ms,
-            Some((600_000.0 + 4_900_000.0) / 2.0)
+            Some(f64::midpoint(600_000.0, 4_900_000.0))
         );
         assert_eq!(k.days.len(), 1);
         assert_eq!(k.days[0].opened, 2);

@@ -176,7 +176,8 @@ impl Evaluator {
                 (State::Pending { since }, _) => {
                     Some(fire_if_due(&key, since, now, t, &detail, &mut out))
                 }
-                (State::Firing { .. }, Reading::Holds | Reading::Between) => Some(state),
+                (State::Firing { .. }, Reading::Holds | Reading::Between)
+                | (State::Clearing { .. }, Reading::Between) => Some(state),
                 (State::Firing { since, fired_at }, Reading::Clear) => {
                     clear_if_due(&key, since, fired_at, now, now, t, &mut out)
                 }
@@ -186,7 +187,6 @@ impl Evaluator {
                     },
                     Reading::Holds,
                 ) => Some(State::Firing { since, fired_at }),
-                (State::Clearing { .. }, Reading::Between) => Some(state),
                 (
                     State::Clearing {
                         since,
@@ -308,6 +308,7 @@ mod tests {
         }]
     }
 
+    #[allow(clippy::unnecessary_wraps)] // the evaluator's signature
     fn timing(_: &str) -> Option<Timing> {
         Some(T)
     }

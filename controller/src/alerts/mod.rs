@@ -221,6 +221,7 @@ fn rule(name: &str, title: &str, when: Condition, severity: Severity, skill: &st
     }
 }
 
+#[allow(clippy::unnecessary_wraps)] // reads as `class: class("pos")` in the rules
 fn class(c: &str) -> Option<String> {
     Some(c.into())
 }

@@ -11,6 +11,7 @@ mod fleet;
 mod openapi;
 mod stores;
 mod tasks;
+pub mod tickets;
 mod tokens;
 
 pub use tokens::endpoints;
@@ -167,6 +168,7 @@ async fn health(
 async fn metrics(axum::extract::State(s): axum::extract::State<AppState>) -> impl IntoResponse {
     let mut out = String::new();
     s.stats.render(&mut out);
+    render_ticket_metrics(&s, &mut out).await;
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -174,6 +176,57 @@ async fn metrics(axum::extract::State(s): axum::extract::State<AppState>) -> imp
         )],
         out,
     )
+}
+
+async fn render_ticket_metrics(s: &AppState, out: &mut String) {
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = &s.ticket_counters;
+    for (name, help, v) in [
+        (
+            "storefleet_rule_evaluations_total",
+            "Rule evaluations run",
+            c.evaluations.load(Relaxed),
+        ),
+        (
+            "storefleet_alerts_fired_total",
+            "Alerts fired",
+            c.fired.load(Relaxed),
+        ),
+        (
+            "storefleet_tickets_opened_total",
+            "Tickets opened by rules",
+            c.opened.load(Relaxed),
+        ),
+        (
+            "storefleet_alerts_healed_total",
+            "Alerts healed by their routine, no ticket",
+            c.healed.load(Relaxed),
+        ),
+        (
+            "storefleet_ticket_escalations_total",
+            "Ticket escalations",
+            c.escalated.load(Relaxed),
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+        );
+    }
+    if let Ok(w) = s.db.read(crate::webhooks::counts).await {
+        let _ = writeln!(out, "# HELP storefleet_webhook_deliveries Webhook deliveries by state\n# TYPE storefleet_webhook_deliveries gauge");
+        for (state, v) in [
+            ("pending", w.pending),
+            ("delivered", w.delivered),
+            ("failed", w.failed),
+        ] {
+            let _ = writeln!(
+                out,
+                "storefleet_webhook_deliveries{{state=\"{state}\"}} {v}"
+            );
+        }
+    }
 }
 
 /// The API routes.
@@ -210,4 +263,27 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/assets.csv", get(assets::csv))
         .route("/api/v1/assets/{id}", get(assets::get).patch(assets::edit))
         .route("/api/v1/assets/{id}/history", get(assets::history))
+        .route("/api/v1/tickets", get(tickets::list).post(tickets::create))
+        .route("/api/v1/tickets/{id}", get(tickets::get))
+        .route("/api/v1/tickets/{id}/actions", post(tickets::act))
+        .route("/api/v1/engineers", get(tickets::engineers_list))
+        .route(
+            "/api/v1/engineers/{id}",
+            axum::routing::put(tickets::engineer_put),
+        )
+        .route(
+            "/api/v1/engineers/{id}/status",
+            post(tickets::engineer_status),
+        )
+        .route("/api/v1/alerts", get(tickets::alerts))
+        .route(
+            "/api/v1/silences",
+            get(tickets::silences).post(tickets::silence_create),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            axum::routing::delete(tickets::silence_delete),
+        )
+        .route("/api/v1/kpis", get(tickets::kpis))
+        .route("/api/v1/webhooks", get(tickets::webhooks))
 }

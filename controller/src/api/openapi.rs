@@ -74,7 +74,7 @@ pub fn spec() -> Value {
     health["security"] = json!([]);
     let mut openapi = op("This document", &[], None, "the OpenAPI document");
     openapi["security"] = json!([]);
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Storefleet controller API",
@@ -170,7 +170,78 @@ pub fn spec() -> Value {
                     "attrs": {"type": "object"}}}
             }
         }
-    })
+    });
+    tickets(&mut doc);
+    doc
+}
+
+/// Tickets, engineers, alerts, silences, KPIs.
+fn tickets(doc: &mut Value) {
+    let tid = [("#id", "path", "ticket id")];
+    let filters = [
+        ("status", "query", "a status, or `open` for every open one"),
+        ("store", "query", "store code"),
+        ("region", "query", "region"),
+        ("engineer", "query", "assigned engineer"),
+        ("#limit", "query", "rows at most (default 200)"),
+    ];
+    let period = [
+        ("#from", "query", "from, ms"),
+        ("#to", "query", "to, ms"),
+        ("#days", "query", "the last N days (default 7)"),
+    ];
+    let eid = [("id", "path", "engineer id")];
+    let paths = json!({
+        "/api/v1/tickets": {
+            "get": op("Tickets: open ones by priority and deadline, then the newest", &filters, None, "tickets"),
+            "post": op("Open a ticket by hand (a store called)", &[], Some("NewTicket"), "the ticket")
+        },
+        "/api/v1/tickets/{id}": {"get": op("A ticket with its timeline", &tid, None, "{ticket, timeline}")},
+        "/api/v1/tickets/{id}/actions": {"post": op("Assign, accept, en_route, check_in, hold, resume, resolve, close, cancel, reopen or note", &tid, Some("TicketAction"), "the ticket after")},
+        "/api/v1/engineers": {"get": op("Field engineers with their open load", &[], None, "engineers")},
+        "/api/v1/engineers/{id}": {"put": op("Create or replace an engineer", &eid, Some("Engineer"), "the engineer")},
+        "/api/v1/engineers/{id}/status": {"post": op("Set an engineer's status (available, off, sick...)", &eid, Some("EngineerStatus"), "the status")},
+        "/api/v1/alerts": {"get": op("Alert episodes, newest first", &[("open", "query", "true: only those not cleared"), ("store", "query", "store code")], None, "alerts")},
+        "/api/v1/silences": {
+            "get": op("Silences and maintenance windows not yet over", &[], None, "silences"),
+            "post": op("Silence a store, a device or a rule for a while", &[], Some("NewSilence"), "the silence")
+        },
+        "/api/v1/silences/{id}": {"delete": op("End a silence now", &[("#id", "path", "silence id")], None, "nothing (204)")},
+        "/api/v1/kpis": {"get": op("Service KPIs fleet-wide and per region, with daily counts", &period, None, "KPIs")},
+        "/api/v1/webhooks": {"get": op("Configured webhooks and delivery counts", &[], None, "{hooks, deliveries}")}
+    });
+    let schemas = json!({
+        "NewTicket": {"type": "object", "required": ["store", "title", "skill", "severity"], "additionalProperties": false, "properties": {
+            "store": {"type": "string"}, "title": {"type": "string"}, "skill": {"type": "string"},
+            "severity": {"enum": ["critical", "major", "minor"]}, "impact": {"enum": ["store", "device", "peripheral"]},
+            "device": {"type": "string", "description": "the device concerned; its assets go on the ticket"},
+            "description": {"type": "string"}}},
+        "TicketAction": {"type": "object", "required": ["action"], "properties": {
+            "action": {"enum": ["assign", "unassign", "accept", "en_route", "check_in", "hold", "resume", "resolve", "close", "cancel", "reopen", "note"]},
+            "engineer": {"type": "string", "description": "assign"}, "reason": {"type": "string", "description": "hold, cancel"},
+            "report": {"type": "string", "description": "resolve: the service report"}, "rating": {"type": "integer", "minimum": 1, "maximum": 5, "description": "close"},
+            "text": {"type": "string", "description": "note"}}},
+        "Engineer": {"type": "object", "required": ["id", "name"], "additionalProperties": false, "properties": {
+            "id": {"type": "string"}, "name": {"type": "string"}, "skills": {"type": "array", "items": {"type": "string"}},
+            "regions": {"type": "array", "items": {"type": "string"}, "description": "`*` for all"}, "timezone": {"type": "string"},
+            "shift": {"type": "string", "description": "as trading hours: Mo-Fr 07:00-16:00, 24/7"}, "capacity": {"type": "integer"},
+            "status": {"type": "string"}, "phone": {"type": "string"}}},
+        "EngineerStatus": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+        "NewSilence": {"type": "object", "required": ["store", "reason"], "additionalProperties": false, "properties": {
+            "store": {"type": "string"}, "device": {"type": "string"}, "rule": {"type": "string"},
+            "minutes": {"type": "integer", "description": "from now"}, "starts_at": {"type": "integer"}, "ends_at": {"type": "integer"},
+            "reason": {"type": "string"}}}
+    });
+    for (section, extra) in [("paths", paths), ("schemas", schemas)] {
+        let target = if section == "paths" {
+            &mut doc["paths"]
+        } else {
+            &mut doc["components"]["schemas"]
+        };
+        if let (Some(t), Value::Object(e)) = (target.as_object_mut(), extra) {
+            t.extend(e);
+        }
+    }
 }
 
 pub(super) async fn document() -> Json<Value> {

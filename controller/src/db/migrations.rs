@@ -251,8 +251,11 @@ CREATE TABLE task_targets (
 CREATE UNIQUE INDEX task_targets_command ON task_targets(command_id);
 CREATE INDEX task_targets_pending ON task_targets(task_id) WHERE pending = 1;
 ",
-    // v4: alerts, tickets with their timeline, engineers, silences, the webhook outbox.
+    // v4: alerts, tickets with their timeline, engineers, silences, the webhook outbox;
+    //     presence ordered by the agent's seq.
     "
+ALTER TABLE agents ADD COLUMN presence_seq INTEGER;
+
 CREATE TABLE engineers (
     id         TEXT PRIMARY KEY,
     name       TEXT NOT NULL,

@@ -101,7 +101,7 @@ pub fn apply(c: &Connection, msgs: &[Verified], now: i64) -> Result<Outcome, DbE
         let ls = b.last_seen.entry(env.from.clone()).or_insert(now);
         *ls = (*ls).max(now);
         match &env.message {
-            Message::Presence(p) => b.presence(&env.from, env.ts, p)?,
+            Message::Presence(p) => b.presence(&env.from, env.seq, env.ts, now, p)?,
             Message::Telemetry(t) => b.telemetry(&env.from, &m.store, t)?,
             Message::Event(e) => b.event(&env.from, &m.store, e, now)?,
             Message::Inventory(i) => {
@@ -120,18 +120,28 @@ pub fn apply(c: &Connection, msgs: &[Verified], now: i64) -> Result<Outcome, DbE
 }
 
 impl Batch<'_> {
-    fn presence(&mut self, agent: &str, ts: i64, p: &Presence) -> Result<(), DbError> {
-        let state = match p.state {
-            PresenceState::Online => "online",
-            PresenceState::Offline => "offline",
+    fn presence(
+        &mut self,
+        agent: &str,
+        seq: u64,
+        ts: i64,
+        now: i64,
+        p: &Presence,
+    ) -> Result<(), DbError> {
+        // A late or redelivered older presence must not overwrite a newer one. Order by
+        // seq, not by time: the last will is signed when the agent connects, before its
+        // `online` hello, but carries the later seq; it takes effect when it arrives.
+        let (state, at) = match p.state {
+            PresenceState::Online => ("online", ts),
+            PresenceState::Offline => ("offline", now.max(ts)),
         };
-        // A late or redelivered older presence must not overwrite a newer one.
         self.c
             .prepare_cached(
-                "UPDATE agents SET presence = ?2, presence_at = ?3, started_at = ?4, agent_version = ?5
-                 WHERE id = ?1 AND (presence_at IS NULL OR presence_at <= ?3)",
+                "UPDATE agents SET presence = ?2, presence_at = ?3, started_at = ?4, agent_version = ?5,
+                   presence_seq = ?6
+                 WHERE id = ?1 AND (presence_seq IS NULL OR presence_seq < ?6)",
             )?
-            .execute(params![agent, state, ts, p.started_at, p.agent_version])?;
+            .execute(params![agent, state, at, p.started_at, p.agent_version, seq as i64])?;
         Ok(())
     }
 

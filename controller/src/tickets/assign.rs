@@ -95,7 +95,7 @@ pub fn choose(need: &Need<'_>, candidates: &[Candidate<'_>], now: i64) -> Choice
         let ratio = u64::from(c.load) * 1000 / u64::from(e.capacity.max(1));
         fits.push((!now_on, ratio, c.load, e.id.as_str()));
     }
-    fits.sort();
+    fits.sort_unstable();
     let Some(best) = fits.first() else {
         let mut explanation = format!(
             "No engineer fits (skill {}, region {}, P{}): left in the dispatch queue",

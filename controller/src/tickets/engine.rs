@@ -135,6 +135,7 @@ pub async fn start(
 }
 
 /// One evaluation at `now`: read, evaluate (pure), pass (one transaction).
+#[allow(clippy::implicit_hasher)]
 pub async fn evaluate(
     db: &Db,
     s: &Settings,

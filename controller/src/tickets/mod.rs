@@ -6,6 +6,7 @@
 //!   reopening a ticket, or a new one (pure).
 //! - [`assign`]: the best engineer, and why (pure).
 //! - [`db`]: tickets, their assets and timeline in SQLite; actions with their webhooks.
+//! - [`pass`] (and `upkeep`): one pass of ticket work in one transaction.
 //! - [`engine`]: the loop that evaluates rules and applies all of the above.
 
 pub mod assign;
@@ -14,6 +15,7 @@ pub mod engine;
 pub mod lifecycle;
 pub mod pass;
 pub mod place;
+mod upkeep;
 
 use std::sync::Arc;
 

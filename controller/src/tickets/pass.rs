@@ -7,11 +7,10 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{params, Connection};
 use serde_json::json;
 
-use super::assign::{self, Candidate, Need};
 use super::db::{self as tdb, NewTicket};
-use super::lifecycle::{self, Action, SlaState, Status};
-use super::place::{self, Breaker, Placement, Run, Silence, Verdict, Windows};
-use super::Ctx;
+use super::lifecycle::Action;
+use super::place::{self, Breaker, Placement, Run, Verdict, Windows};
+use super::{upkeep, Ctx};
 use crate::alerts::eval::{AlertKey, Change};
 use crate::alerts::Rule;
 use crate::db::DbError;
@@ -81,26 +80,6 @@ pub fn firing(c: &Connection) -> Result<Vec<(AlertKey, i64, i64)>, DbError> {
         .into_iter()
         .map(|a| (a.key, a.since, a.fired_at))
         .collect())
-}
-
-fn silences(c: &Connection, now: i64) -> Result<Vec<Silence>, DbError> {
-    let mut st = c.prepare_cached(
-        "SELECT id, store_code, device, rule, starts_at, ends_at, reason, created_by FROM silences
-         WHERE starts_at <= ?1 AND ends_at > ?1",
-    )?;
-    let rows = st.query_map([now], |r| {
-        Ok(Silence {
-            id: r.get(0)?,
-            store: r.get(1)?,
-            device: r.get(2)?,
-            rule: r.get(3)?,
-            starts_at: r.get(4)?,
-            ends_at: r.get(5)?,
-            reason: r.get(6)?,
-            created_by: r.get(7)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn runs(c: &Connection, store: &str, from: i64) -> Result<Vec<(Run, serde_json::Value)>, DbError> {
@@ -246,9 +225,9 @@ pub fn run(c: &Connection, i: &Input<'_>) -> Result<Report, DbError> {
         }
     }
     place_alerts(c, i, &mut rep)?;
-    resolve_cleared(c, i, &mut rep)?;
-    sla(c, i, &mut rep)?;
-    assign_queue(c, i.ctx, now, &[], &mut rep)?;
+    upkeep::resolve_cleared(c, i, &mut rep)?;
+    upkeep::sla(c, i, &mut rep)?;
+    upkeep::assign_queue(c, i.ctx, now, &[], &mut rep)?;
     Ok(rep)
 }
 
@@ -264,7 +243,7 @@ fn place_alerts(c: &Connection, i: &Input<'_>, rep: &mut Report) -> Result<(), D
         })
         .map(|a| a.key.store.clone())
         .collect();
-    let silences = silences(c, now)?;
+    let silences = tdb::silences(c, now, true)?;
     let s = &i.ctx.settings;
     let windows = Windows {
         reopen_ms: (s.reopen_window_secs as i64) * 1000,
@@ -401,7 +380,7 @@ fn place_alerts(c: &Connection, i: &Input<'_>, rep: &mut Report) -> Result<(), D
                     opened_at: now,
                     open: true,
                     resolved_at: None,
-                    store_wide: rule.is_gateway_offline(),
+                    groupable: !rule.is_gateway_offline(),
                 });
                 t
             }
@@ -485,173 +464,6 @@ fn add_runs(
             data,
             Some(&format!("run:{}", r.id)),
         )?;
-    }
-    Ok(())
-}
-
-fn resolve_cleared(c: &Connection, i: &Input<'_>, rep: &mut Report) -> Result<(), DbError> {
-    let mut st = c.prepare_cached(
-        "SELECT t.id, t.status, t.rule, MAX(a.cleared_at), SUM(a.cleared_at IS NULL) FROM tickets t
-         JOIN alerts a ON a.ticket_id = t.id
-         WHERE t.source = 'auto' AND t.status NOT IN ('resolved', 'closed', 'cancelled')
-         GROUP BY t.id",
-    )?;
-    let rows: Vec<(i64, String, String, Option<i64>, i64)> = st
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    for (id, status, rule, cleared, still_open) in rows {
-        let Some(cleared) = cleared else { continue };
-        if still_open > 0 {
-            continue;
-        }
-        let grace = i.rules.get(&rule).map_or(300, |r| r.resolve_grace_secs) as i64 * 1000;
-        if i.now - cleared < grace {
-            continue;
-        }
-        if status == "on_site" || status == "on_hold" {
-            tdb::add_entry(
-                c,
-                id,
-                i.now,
-                "note",
-                "system",
-                "The alert has cleared; the engineer resolves with a report",
-                &json!({}),
-                Some(&format!("cleared:{cleared}")),
-            )?;
-            continue;
-        }
-        let report = format!(
-            "Alert clear for {} s: resolved automatically without a visit",
-            grace / 1000
-        );
-        tdb::act(c, i.ctx, id, &Action::Resolve { report }, "system", i.now)?;
-        rep.resolved += 1;
-    }
-    Ok(())
-}
-
-fn sla(c: &Connection, i: &Input<'_>, rep: &mut Report) -> Result<(), DbError> {
-    let open = tdb::list(
-        c,
-        &tdb::Filter {
-            status: Some("open".into()),
-            limit: Some(5000),
-            ..tdb::Filter::default()
-        },
-    )?;
-    for t in open {
-        let Some(status) = Status::parse(&t.status) else {
-            continue;
-        };
-        if status == Status::OnHold {
-            continue;
-        }
-        let clock = lifecycle::SlaClock {
-            response_due: t.response_due,
-            resolution_due: t.resolution_due,
-        };
-        let (level, why) = match lifecycle::sla_state(t.opened_at, &clock, status, i.now) {
-            SlaState::Ok => continue,
-            SlaState::NearBreach => (1, "SLA near breach (80 % of the time used)"),
-            SlaState::ResponseBreached => (2, "response SLA breached: not accepted in time"),
-            SlaState::ResolutionBreached => (3, "resolution SLA breached"),
-        };
-        if level <= t.escalation {
-            continue;
-        }
-        if tdb::escalate(c, i.ctx, t.id, level, level >= 2, why, i.now)? {
-            rep.escalated += 1;
-            tracing::warn!(ticket = t.id, level, reason = why, "Ticket escalated");
-        }
-        if level == 2 {
-            if let Some(e) = &t.engineer {
-                // Reassign: someone else may answer in time.
-                tdb::act(c, i.ctx, t.id, &Action::Unassign, "system", i.now)?;
-                assign_queue(c, i.ctx, i.now, std::slice::from_ref(e), rep)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn assign_queue(
-    c: &Connection,
-    ctx: &Ctx,
-    now: i64,
-    exclude: &[String],
-    rep: &mut Report,
-) -> Result<(), DbError> {
-    let queue = tdb::list(
-        c,
-        &tdb::Filter {
-            status: Some("new".into()),
-            limit: Some(5000),
-            ..tdb::Filter::default()
-        },
-    )?;
-    if queue.is_empty() {
-        return Ok(());
-    }
-    let engineers = crate::engineers::list(c)?;
-    let mut loads = crate::engineers::loads(c)?;
-    for t in queue.iter().filter(|t| t.engineer.is_none()) {
-        let cands: Vec<Candidate<'_>> = engineers
-            .iter()
-            .map(|e| Candidate {
-                engineer: e,
-                load: loads.get(&e.id).copied().unwrap_or(0),
-            })
-            .collect();
-        let need = Need {
-            skill: &t.skill,
-            region: &t.region,
-            priority: t.priority,
-            response_due: t.response_due,
-            exclude,
-        };
-        let choice = assign::choose(&need, &cands, now);
-        match choice.engineer {
-            Some(e) => {
-                tdb::add_entry(
-                    c,
-                    t.id,
-                    now,
-                    "assignment",
-                    "system",
-                    &choice.explanation,
-                    &json!({"engineer": e}),
-                    None,
-                )?;
-                tdb::act(
-                    c,
-                    ctx,
-                    t.id,
-                    &Action::Assign {
-                        engineer: e.clone(),
-                    },
-                    "system",
-                    now,
-                )?;
-                *loads.entry(e).or_insert(0) += 1;
-                rep.assigned += 1;
-            }
-            None => {
-                // Said once per ticket, not every pass.
-                tdb::add_entry(
-                    c,
-                    t.id,
-                    now,
-                    "assignment",
-                    "system",
-                    &choice.explanation,
-                    &json!({}),
-                    Some("queue"),
-                )?;
-            }
-        }
     }
     Ok(())
 }

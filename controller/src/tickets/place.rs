@@ -21,8 +21,9 @@ pub struct Brief {
     pub open: bool,
     /// Resolved at, ms (for reopening).
     pub resolved_at: Option<i64>,
-    /// A store ticket (gateway offline): device alerts do not group into it.
-    pub store_wide: bool,
+    /// Other device alerts of the store may join it (not a store ticket for an offline
+    /// gateway, not a ticket a person opened).
+    pub groupable: bool,
 }
 
 /// Where an alert goes.
@@ -62,7 +63,7 @@ pub fn place(key: &AlertKey, rule: &Rule, tickets: &[Brief], w: Windows, now: i6
     if !rule.is_gateway_offline() {
         if let Some(t) = tickets
             .iter()
-            .filter(|t| t.open && !t.store_wide && t.store == key.store)
+            .filter(|t| t.open && t.groupable && t.store == key.store)
             .filter(|t| now - t.opened_at <= w.group_ms)
             .min_by_key(|t| t.opened_at)
         {
@@ -243,7 +244,7 @@ mod tests {
             opened_at,
             open: resolved_at.is_none(),
             resolved_at,
-            store_wide: dk.starts_with("gateway-offline"),
+            groupable: !dk.starts_with("gateway-offline"),
         }
     }
 

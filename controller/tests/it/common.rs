@@ -38,6 +38,11 @@ pub struct Controller {
 impl Controller {
     /// Starts `storefleet serve` with the embedded broker, or with the external one.
     pub fn start(external: Option<SocketAddr>) -> Controller {
+        Controller::start_with(external, "")
+    }
+
+    /// [`Controller::start`] with `extra` as the drop-in `controller.d/50-test.toml`.
+    pub fn start_with(external: Option<SocketAddr>, extra: &str) -> Controller {
         let dir = tempfile::tempdir().unwrap();
         let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let client_id = format!("ctl-test-{:016x}", rand::random::<u64>());
@@ -56,6 +61,10 @@ impl Controller {
             dir.path().join("state").display()
         );
         std::fs::write(dir.path().join("controller.toml"), config).unwrap();
+        if !extra.is_empty() {
+            std::fs::create_dir_all(dir.path().join("controller.d")).unwrap();
+            std::fs::write(dir.path().join("controller.d/50-test.toml"), extra).unwrap();
+        }
         let mut c = Controller {
             child: None,
             dir,

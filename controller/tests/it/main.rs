@@ -9,3 +9,4 @@ mod config;
 mod e2e;
 mod security;
 mod tasks;
+mod tickets;

@@ -1,0 +1,341 @@
+//! Tickets, engineers, alerts, silences and KPIs.
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use rusqlite::params;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{parse_json, ApiError, ApiResult, Principal};
+use crate::engineers::{self, Engineer};
+use crate::state::AppState;
+use crate::tickets::db::{self as tdb, Filter, NewTicket};
+use crate::tickets::lifecycle::Action;
+use crate::tickets::place::Silence;
+use crate::tickets::{Entry, Ticket};
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+    Ok(q.map_err(|e| ApiError::bad(e.body_text()))?.0)
+}
+
+pub(super) async fn list(
+    State(s): State<AppState>,
+    _p: Principal,
+    q: Result<Query<Filter>, QueryRejection>,
+) -> ApiResult<Json<Vec<Ticket>>> {
+    let f = query(q)?;
+    Ok(Json(s.db.read(move |c| tdb::list(c, &f)).await?))
+}
+
+pub(super) async fn create(
+    State(s): State<AppState>,
+    p: Principal,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Ticket>)> {
+    let n: NewTicket = parse_json(&body)?;
+    let ctx = s.tickets.clone();
+    let now = s.clock.now();
+    let t =
+        s.db.write(move |c| {
+            let id = tdb::create(c, &ctx, &n, "manual", &p.actor, now)?;
+            tdb::get(c, id)?.ok_or_else(|| crate::db::DbError::NotFound("ticket".into()))
+        })
+        .await?;
+    tracing::info!(ticket = t.id, store = %t.store, "Ticket opened by hand");
+    s.ticket_wake.notify_one();
+    s.webhook_wake.notify_one();
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+/// A ticket and its timeline.
+#[derive(Debug, serde::Serialize)]
+pub(super) struct Full {
+    ticket: Ticket,
+    timeline: Vec<Entry>,
+}
+
+pub(super) async fn get(
+    State(s): State<AppState>,
+    _p: Principal,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Full>> {
+    let (ticket, timeline) =
+        s.db.read(move |c| {
+            let t = tdb::get(c, id)?
+                .ok_or_else(|| crate::db::DbError::NotFound(format!("no ticket {id}")))?;
+            Ok((t, tdb::timeline(c, id)?))
+        })
+        .await?;
+    Ok(Json(Full { ticket, timeline }))
+}
+
+pub(super) async fn act(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> ApiResult<Json<Ticket>> {
+    let a: Action = parse_json(&body)?;
+    Ok(Json(do_act(&s, id, a, p.actor).await?))
+}
+
+/// Applies `a` to ticket `id` as `actor` (the API and the UI share it).
+pub async fn do_act(s: &AppState, id: i64, a: Action, actor: String) -> ApiResult<Ticket> {
+    let ctx = s.tickets.clone();
+    let now = s.clock.now();
+    let name = a.name();
+    let t =
+        s.db.write(move |c| tdb::act(c, &ctx, id, &a, &actor, now))
+            .await?;
+    tracing::info!(ticket = id, action = name, status = %t.status, "Ticket action");
+    s.ticket_wake.notify_one();
+    s.webhook_wake.notify_one();
+    Ok(t)
+}
+
+pub(super) async fn engineers_list(
+    State(s): State<AppState>,
+    _p: Principal,
+) -> ApiResult<Json<Vec<Value>>> {
+    let (list, loads) =
+        s.db.read(|c| Ok((engineers::list(c)?, engineers::loads(c)?)))
+            .await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|e| {
+                let load = loads.get(&e.id).copied().unwrap_or(0);
+                let mut v = serde_json::to_value(&e).unwrap_or_default();
+                v["load"] = json!(load);
+                v
+            })
+            .collect(),
+    ))
+}
+
+pub(super) async fn engineer_put(
+    State(s): State<AppState>,
+    _p: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Engineer>> {
+    let e: Engineer = parse_json(&body)?;
+    if e.id != id {
+        return Err(ApiError::bad(format!(
+            "the body's id {:?} is not the path's {id:?}",
+            e.id
+        )));
+    }
+    let now = s.clock.now();
+    let saved = e.clone();
+    s.db.write(move |c| engineers::put(c, &saved, now)).await?;
+    s.ticket_wake.notify_one();
+    Ok(Json(e))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    status: String,
+}
+
+pub(super) async fn engineer_status(
+    State(s): State<AppState>,
+    _p: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let b: StatusBody = parse_json(&body)?;
+    let st = b.status.clone();
+    s.db.write(move |c| engineers::set_status(c, &id, &st))
+        .await?;
+    s.ticket_wake.notify_one();
+    Ok(Json(json!({"status": b.status})))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct AlertQuery {
+    /// Only those not cleared.
+    open: bool,
+    store: Option<String>,
+    limit: Option<u32>,
+}
+
+pub(super) async fn alerts(
+    State(s): State<AppState>,
+    _p: Principal,
+    q: Result<Query<AlertQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<Value>>> {
+    let q = query(q)?;
+    Ok(Json(
+        s.db.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, rule, store_code, subject, since, fired_at, cleared_at, detail, disposition, note, ticket_id
+                 FROM alerts WHERE (?1 = 0 OR cleared_at IS NULL) AND (?2 IS NULL OR store_code = ?2)
+                 ORDER BY fired_at DESC LIMIT ?3",
+            )?;
+            let rows = st.query_map(
+                params![q.open, q.store, q.limit.unwrap_or(200).clamp(1, 5000)],
+                |r| {
+                    Ok(json!({
+                        "id": r.get::<_, i64>(0)?, "rule": r.get::<_, String>(1)?,
+                        "store": r.get::<_, String>(2)?, "subject": r.get::<_, String>(3)?,
+                        "since": r.get::<_, i64>(4)?, "fired_at": r.get::<_, i64>(5)?,
+                        "cleared_at": r.get::<_, Option<i64>>(6)?, "detail": r.get::<_, String>(7)?,
+                        "disposition": r.get::<_, String>(8)?, "note": r.get::<_, String>(9)?,
+                        "ticket": r.get::<_, Option<i64>>(10)?,
+                    }))
+                },
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await?,
+    ))
+}
+
+/// A new silence: `minutes` from now, or `starts_at`..`ends_at` (a maintenance window).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSilence {
+    store: String,
+    #[serde(default)]
+    device: Option<String>,
+    #[serde(default)]
+    rule: Option<String>,
+    #[serde(default)]
+    minutes: Option<u32>,
+    #[serde(default)]
+    starts_at: Option<i64>,
+    #[serde(default)]
+    ends_at: Option<i64>,
+    reason: String,
+}
+
+pub(super) async fn silence_create(
+    State(s): State<AppState>,
+    p: Principal,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Silence>)> {
+    let n: NewSilence = parse_json(&body)?;
+    let now = s.clock.now();
+    let (from, to) = match (n.minutes, n.starts_at, n.ends_at) {
+        (Some(m), None, None) if m > 0 => (now, now + i64::from(m) * 60_000),
+        (None, Some(a), Some(b)) if b > a => (a, b),
+        _ => {
+            return Err(ApiError::bad(
+                "a silence needs `minutes` (> 0), or `starts_at` and a later `ends_at` (ms)",
+            ))
+        }
+    };
+    if n.reason.trim().is_empty() {
+        return Err(ApiError::bad("a silence needs a `reason`"));
+    }
+    let sil = Silence {
+        id: 0,
+        store: n.store,
+        device: n.device,
+        rule: n.rule,
+        starts_at: from,
+        ends_at: to,
+        reason: n.reason,
+        created_by: p.actor,
+    };
+    let mut out = sil.clone();
+    out.id = s
+        .db
+        .write(move |c| {
+            if crate::stores::get(c, &sil.store)?.is_none() {
+                return Err(crate::db::DbError::Invalid(format!(
+                    "store {:?} does not exist",
+                    sil.store
+                )));
+            }
+            c.execute(
+                "INSERT INTO silences(store_code, device, rule, starts_at, ends_at, reason, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![sil.store, sil.device, sil.rule, sil.starts_at, sil.ends_at, sil.reason, sil.created_by, now],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+        .await?;
+    s.ticket_wake.notify_one();
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+pub(super) async fn silences(
+    State(s): State<AppState>,
+    _p: Principal,
+) -> ApiResult<Json<Vec<Silence>>> {
+    let now = s.clock.now();
+    Ok(Json(
+        s.db.read(move |c| tdb::silences(c, now, false)).await?,
+    ))
+}
+
+pub(super) async fn silence_delete(
+    State(s): State<AppState>,
+    _p: Principal,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    let now = s.clock.now();
+    let n =
+        s.db.write(move |c| {
+            Ok(c.execute(
+                "UPDATE silences SET ends_at = ?2 WHERE id = ?1 AND ends_at > ?2",
+                params![id, now],
+            )?)
+        })
+        .await?;
+    if n == 0 {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no active silence {id}"),
+        ));
+    }
+    s.ticket_wake.notify_one();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct Period {
+    from: Option<i64>,
+    to: Option<i64>,
+    days: Option<u32>,
+}
+
+impl Period {
+    /// `[from, to)`: given, or the last `days` (default 7) up to now.
+    pub(super) fn resolve(&self, now: i64) -> (i64, i64) {
+        let to = self.to.unwrap_or(now + 1);
+        let from = self
+            .from
+            .unwrap_or(to - i64::from(self.days.unwrap_or(7).clamp(1, 366)) * 86_400_000);
+        (from, to)
+    }
+}
+
+pub(super) async fn kpis(
+    State(s): State<AppState>,
+    _p: Principal,
+    q: Result<Query<Period>, QueryRejection>,
+) -> ApiResult<Json<crate::kpi::Kpis>> {
+    let (from, to) = query(q)?.resolve(s.clock.now());
+    Ok(Json(
+        s.db.read(move |c| crate::kpi::compute(c, from, to)).await?,
+    ))
+}
+
+pub(super) async fn webhooks(State(s): State<AppState>, _p: Principal) -> ApiResult<Json<Value>> {
+    let counts = s.db.read(crate::webhooks::counts).await?;
+    let hooks: Vec<Value> = s
+        .tickets
+        .hooks
+        .iter()
+        .map(|h| json!({"name": h.name, "url": h.url, "events": h.events}))
+        .collect();
+    Ok(Json(json!({"hooks": hooks, "deliveries": counts})))
+}
