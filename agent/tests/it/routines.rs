@@ -451,5 +451,10 @@ async fn refused_routines_and_an_offline_task_that_runs_exactly_once() {
         assert_eq!(run.outcome, Outcome::Healed);
         assert_eq!(s.runs.iter().filter(|x| x.id == "c-tally").count(), 1);
     });
-    assert!(agent.terminate().success());
+    let status = agent.terminate();
+    assert!(
+        status.success(),
+        "agent exited with {status}:\n{}",
+        home.log()
+    );
 }
