@@ -8,5 +8,6 @@ mod common;
 mod config;
 mod e2e;
 mod security;
+mod sla;
 mod tasks;
 mod tickets;
