@@ -81,6 +81,30 @@ pub enum AdminCmd {
         #[command(subcommand)]
         cmd: super::task::TaskCmd,
     },
+    /// Dispatch tickets: list (filters below), show, open, assign, step, resolve, close.
+    Tickets {
+        /// What to do (default: list).
+        #[command(subcommand)]
+        cmd: Option<super::tickets::TicketsCmd>,
+        /// A status, or `open` (default) for every open one; `all` for every ticket.
+        #[arg(long, default_value = "open")]
+        status: String,
+        /// Store code.
+        #[arg(long)]
+        store: Option<String>,
+        /// Region.
+        #[arg(long)]
+        region: Option<String>,
+        /// Assigned engineer.
+        #[arg(long)]
+        engineer: Option<String>,
+    },
+    /// Field engineers: list with their load, add, set status.
+    Engineers {
+        /// What to do (default: list).
+        #[command(subcommand)]
+        cmd: Option<super::tickets::EngineersCmd>,
+    },
 }
 
 /// `stores` subcommands.
@@ -188,6 +212,23 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
     };
     match cmd {
         AdminCmd::Task { cmd } => super::task::run(client, cmd, json_out).await,
+        AdminCmd::Tickets {
+            cmd,
+            status,
+            store,
+            region,
+            engineer,
+        } => {
+            let status = (status != "all").then_some(status);
+            let filter = qs(&[
+                ("status", status),
+                ("store", store),
+                ("region", region),
+                ("engineer", engineer),
+            ]);
+            super::tickets::run_tickets(client, cmd, filter, json_out).await
+        }
+        AdminCmd::Engineers { cmd } => super::tickets::run_engineers(client, cmd, json_out).await,
         AdminCmd::Stores { cmd: None } => {
             let v = client.call("GET", "/api/v1/stores", None).await?;
             let keys = [

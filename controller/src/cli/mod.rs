@@ -4,6 +4,7 @@
 mod commands;
 mod table;
 pub mod task;
+pub mod tickets;
 
 use std::time::Duration;
 

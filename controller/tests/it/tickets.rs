@@ -234,7 +234,20 @@ async fn printer_faults_heal_or_become_one_assigned_ticket_and_gateways_open_sto
     engineer(&ctl, "anna", &["printers"], "north").await;
     engineer(&ctl, "ben", &["printers", "pos"], "north").await;
     engineer(&ctl, "cem", &["pos"], "north").await;
-    engineer(&ctl, "dora", &["printers"], "south").await;
+    let (ok, _, err) = ctl.cli(&[
+        "engineers",
+        "add",
+        "dora",
+        "--name",
+        "Dora",
+        "--skills",
+        "printers",
+        "--regions",
+        "south",
+        "--timezone",
+        "Europe/Berlin",
+    ]);
+    assert!(ok, "{err}");
     // Ben already carries a ticket: Anna has the lowest load.
     let (s, v) = ctl
         .call("POST", "/api/v1/tickets", Some(&json!({"store": "T2", "title": "Scale drifts", "skill": "pos", "severity": "minor"})), true)
@@ -306,6 +319,17 @@ async fn printer_faults_heal_or_become_one_assigned_ticket_and_gateways_open_sto
         "{why}"
     );
     assert_eq!(f["ticket"]["store_name"], "T2");
+    let (ok, text, err) = ctl.cli(&["tickets", "show", &id.to_string()]);
+    assert!(ok, "{err}");
+    assert!(
+        text.contains("Self-heal printer-reset") && text.contains("engineer anna"),
+        "{text}"
+    );
+    let (ok, list, err) = ctl.cli(&["tickets", "--store", "T2"]);
+    assert!(ok, "{err}");
+    assert!(list.contains("Receipt printer down: printer-1"), "{list}");
+    let (ok, team, _) = ctl.cli(&["engineers"]);
+    assert!(ok && team.contains("dora"), "{team}");
     assert_eq!(f["ticket"]["skill"], "printers");
     assert!(f["ticket"]["assets"]
         .as_array()
