@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use super::table::{render, rows};
+use super::table::{output, render, rows};
 use super::{CliError, Client};
 
 /// Admin commands (over the HTTP API).
@@ -203,13 +203,7 @@ fn qs(pairs: &[(&str, Option<String>)]) -> String {
 
 /// Runs an admin command; returns what to print.
 pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<String, CliError> {
-    let out = |v: &Value, table: String| {
-        if json_out {
-            format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default())
-        } else {
-            table
-        }
-    };
+    let out = |v: &Value, table: String| output(json_out, v, table);
     match cmd {
         AdminCmd::Task { cmd } => super::task::run(client, cmd, json_out).await,
         AdminCmd::Tickets {

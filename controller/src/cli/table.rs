@@ -52,6 +52,15 @@ pub fn rows(items: &Value, keys: &[&str]) -> Vec<Vec<String>> {
         .unwrap_or_default()
 }
 
+/// What a command prints: the API's JSON with `--json`, else its table.
+pub fn output(json_out: bool, v: &Value, table: String) -> String {
+    if json_out {
+        format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default())
+    } else {
+        table
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

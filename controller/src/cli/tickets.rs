@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use super::table::{cell, render, rows};
+use super::table::{cell, output, render, rows};
 use super::{CliError, Client};
 
 /// `tickets` subcommands.
@@ -206,13 +206,7 @@ pub async fn run_tickets(
     filter: String,
     json_out: bool,
 ) -> Result<String, CliError> {
-    let out = |v: &Value, table: String| {
-        if json_out {
-            format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default())
-        } else {
-            table
-        }
-    };
+    let out = |v: &Value, table: String| output(json_out, v, table);
     let done = |v: &Value| {
         out(
             v,
@@ -301,13 +295,7 @@ pub async fn run_engineers(
     cmd: Option<EngineersCmd>,
     json_out: bool,
 ) -> Result<String, CliError> {
-    let out = |v: &Value, table: String| {
-        if json_out {
-            format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default())
-        } else {
-            table
-        }
-    };
+    let out = |v: &Value, table: String| output(json_out, v, table);
     match cmd {
         None => {
             let v = client.call("GET", "/api/v1/engineers", None).await?;
