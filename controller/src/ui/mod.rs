@@ -1,16 +1,20 @@
 //! The web UI: server-rendered HTML (maud), no script build step; charts are SVG drawn on
 //! the server. Pages: fleet overview, store, device charts, asset registry with filters,
-//! history and CSV, agent, enrollment tokens. Every page but the login needs a session.
+//! history and CSV, agent, enrollment tokens, fleet tasks, tickets, the field engineer's
+//! view (made for a phone) and service KPIs. Every page but the login needs a session.
 //!
 //! Sessions are random cookies (`HttpOnly`, `SameSite=Strict`, so another site cannot post
 //! a form with them); only their hash is stored.
 
 mod assets;
 mod chart;
+mod field;
 pub mod fmt;
+mod kpi;
 mod login;
 mod pages;
 mod tasks;
+mod tickets;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -112,6 +116,9 @@ pub fn page(title: &str, user: Option<&User>, body: Markup) -> Markup {
                             a href="/" { "Fleet" }
                             a href="/assets" { "Assets" }
                             a href="/tasks" { "Tasks" }
+                            a href="/tickets" { "Tickets" }
+                            a href="/field" { "My tickets" }
+                            a href="/kpis" { "KPIs" }
                             a href="/enroll" { "Enrollment" }
                             a href="/api/v1/openapi.json" { "API" }
                         }
@@ -162,4 +169,10 @@ pub fn router() -> Router<AppState> {
         .route("/tasks/{id}/pause", axum::routing::post(tasks::pause))
         .route("/tasks/{id}/resume", axum::routing::post(tasks::resume))
         .route("/tasks/{id}/cancel", axum::routing::post(tasks::cancel))
+        .route("/tickets", get(tickets::list))
+        .route("/tickets/{id}", get(tickets::show))
+        .route("/tickets/{id}/act", axum::routing::post(tickets::act))
+        .route("/field", get(field::view))
+        .route("/field/status", axum::routing::post(field::status))
+        .route("/kpis", get(kpi::page_kpis))
 }

@@ -176,20 +176,25 @@ fn runs_table(runs: &[StoredRun], now: i64) -> maud::Markup {
                         td { (r.trigger) @if !r.trigger_detail.is_empty() { ": " (r.trigger_detail) } }
                         td { (r.device.clone().unwrap_or_default()) }
                         td { (badge(match r.outcome.as_str() { "healed" | "already_fine" => "ok", "skipped" => "unknown", _ => "down" })) " " (r.outcome) }
-                        td {
-                            details {
-                                summary { (r.steps.as_array().map_or(0, Vec::len)) " step(s)" @if !r.reason.is_empty() { " · " (r.reason) } }
-                                ol {
-                                    @for st in r.steps.as_array().into_iter().flatten() {
-                                        li {
-                                            (if st["ok"].as_bool().unwrap_or(false) { "ok " } else { "FAIL " })
-                                            (st["name"].as_str().unwrap_or_default())
-                                            " · " (st["output"].as_str().unwrap_or_default())
-                                        }
-                                    }
-                                }
-                            }
-                        }
+                        td { (steps_folded(&r.steps, &r.reason)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A run's step records folded under a summary line.
+pub(super) fn steps_folded(steps: &serde_json::Value, reason: &str) -> maud::Markup {
+    html! {
+        details {
+            summary { (steps.as_array().map_or(0, Vec::len)) " step(s)" @if !reason.is_empty() { " · " (reason) } }
+            ol.steps {
+                @for st in steps.as_array().into_iter().flatten() {
+                    li {
+                        (if st["ok"].as_bool().unwrap_or(false) { "ok " } else { "FAIL " })
+                        (st["name"].as_str().unwrap_or_default())
+                        " · " (st["output"].as_str().unwrap_or_default())
                     }
                 }
             }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::common::{enrolled_home, eventually, post_json, Controller};
 
-struct Driver(Child);
+pub struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -20,7 +20,7 @@ impl Drop for Driver {
     }
 }
 
-fn chromedriver() -> Option<(Driver, String)> {
+pub fn chromedriver() -> Option<(Driver, String)> {
     let found = Command::new("chromedriver")
         .arg("--version")
         .output()
@@ -50,6 +50,41 @@ fn chromedriver() -> Option<(Driver, String)> {
         std::thread::sleep(Duration::from_millis(50));
     }
     Some((Driver(child), format!("http://{addr}")))
+}
+
+/// A headless Chromium session with a window of `size` (CSS pixels).
+pub async fn session(webdriver: &str, size: (u32, u32)) -> fantoccini::Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", format!("--window-size={},{}", size.0, size.1)]}),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(webdriver)
+        .await
+        .expect("WebDriver session")
+}
+
+/// Fills in and sends the login form the browser is on.
+pub async fn sign_in(
+    c: &fantoccini::Client,
+    user: &str,
+    password: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    c.find(Locator::Css("input[name=user]"))
+        .await?
+        .send_keys(user)
+        .await?;
+    c.find(Locator::Css("input[name=password]"))
+        .await?
+        .send_keys(password)
+        .await?;
+    c.find(Locator::Css("form.login button"))
+        .await?
+        .click()
+        .await?;
+    Ok(())
 }
 
 const DEVICES: &str = r#"
@@ -118,16 +153,7 @@ async fn overview_store_device_chart_asset_search_and_csv_in_chromium() {
     assert_eq!(s, 201, "{task}");
     let task_id = task["id"].as_str().unwrap().to_owned();
 
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,900"]}),
-    );
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&webdriver)
-        .await
-        .expect("WebDriver session");
+    let c = session(&webdriver, (1280, 900)).await;
     let base = ctl.url();
     let result = async {
         // Not signed in: the login page, which returns to where we were going.
@@ -135,18 +161,7 @@ async fn overview_store_device_chart_asset_search_and_csv_in_chromium() {
         assert!(c.current_url().await?.path().starts_with("/login"));
         let password =
             std::fs::read_to_string(ctl.dir.path().join("state/admin-password")).unwrap();
-        c.find(Locator::Css("input[name=user]"))
-            .await?
-            .send_keys("admin")
-            .await?;
-        c.find(Locator::Css("input[name=password]"))
-            .await?
-            .send_keys(password.trim())
-            .await?;
-        c.find(Locator::Css("form.login button"))
-            .await?
-            .click()
-            .await?;
+        sign_in(&c, "admin", password.trim()).await?;
 
         // Overview -> store.
         c.wait().for_element(Locator::Css("#stores")).await?;

@@ -4,6 +4,7 @@
 
 mod api;
 mod browser;
+mod browser_tickets;
 mod common;
 mod config;
 mod e2e;

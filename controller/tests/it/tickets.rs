@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use crate::common::{enrolled_home, eventually, post_json, AgentHome, Controller};
 
 /// Short rule timings so that the tests run in seconds.
-const RULES: &str = r#"
+pub const RULES: &str = r#"
 [tickets]
 evaluate_interval_ms = 200
 
@@ -140,7 +140,7 @@ action = "exec"
 args = { command = "printer-ok" }
 "#;
 
-async fn store(ctl: &Controller, code: &str, region: &str) {
+pub async fn store(ctl: &Controller, code: &str, region: &str) {
     let (s, v) = ctl
         .call(
             "PUT",
@@ -152,7 +152,7 @@ async fn store(ctl: &Controller, code: &str, region: &str) {
     assert_eq!(s, 200, "{v}");
 }
 
-async fn engineer(ctl: &Controller, id: &str, skills: &[&str], region: &str) {
+pub async fn engineer(ctl: &Controller, id: &str, skills: &[&str], region: &str) {
     let body = json!({"id": id, "name": id, "skills": skills, "regions": [region], "timezone": "Europe/Berlin", "shift": "24/7", "capacity": 5});
     let (s, v) = ctl
         .call("PUT", &format!("/api/v1/engineers/{id}"), Some(&body), true)
@@ -160,7 +160,7 @@ async fn engineer(ctl: &Controller, id: &str, skills: &[&str], region: &str) {
     assert_eq!(s, 200, "{v}");
 }
 
-fn gateway(ctl: &Controller, code: &str, fixed_by_reset: bool) -> AgentHome {
+pub fn gateway(ctl: &Controller, code: &str, fixed_by_reset: bool) -> AgentHome {
     let home = enrolled_home(ctl, code, "");
     // The config needs the home's own directory for the printer's state file.
     let extra = agent_config(home.dir.path(), fixed_by_reset);
@@ -183,7 +183,7 @@ async fn reading(home: &AgentHome, device: &str, metric: &str, v: f64) {
     assert_eq!(s, 200, "{b}");
 }
 
-async fn printer(home: &AgentHome, up: bool) {
+pub async fn printer(home: &AgentHome, up: bool) {
     let (code, msg) = if up {
         ("device.up", "printer-1 is back")
     } else {
@@ -200,7 +200,7 @@ async fn printer(home: &AgentHome, up: bool) {
     reading(home, "printer-1", "up", if up { 1.0 } else { 0.0 }).await;
 }
 
-async fn tickets_of(ctl: &Controller, store: &str) -> Vec<Value> {
+pub async fn tickets_of(ctl: &Controller, store: &str) -> Vec<Value> {
     ctl.get(&format!("/api/v1/tickets?store={store}"))
         .await
         .as_array()
@@ -208,11 +208,11 @@ async fn tickets_of(ctl: &Controller, store: &str) -> Vec<Value> {
         .clone()
 }
 
-async fn full(ctl: &Controller, id: i64) -> Value {
+pub async fn full(ctl: &Controller, id: i64) -> Value {
     ctl.get(&format!("/api/v1/tickets/{id}")).await
 }
 
-async fn wait_online(ctl: &Controller, store: &str) {
+pub async fn wait_online(ctl: &Controller, store: &str) {
     eventually(30, &format!("{store} online with its devices"), || async {
         let a = ctl.get(&format!("/api/v1/agents?store={store}")).await;
         let online = a.as_array()?.iter().any(|a| a["online"] == true);
