@@ -82,32 +82,15 @@ fn main() {
                 .map(|i| (format!("a-bench-{i:05}"), SigningKey::generate().unwrap()))
                 .collect(),
         );
-        let rows: Vec<(String, String, String)> = keys
+        let gateways: Vec<support::Gateway> = keys
             .iter()
-            .map(|(id, k)| (id.clone(), k.public_key().to_base64(), format!("S{}", &id[8..])))
-            .collect();
-        for (id, k) in keys.iter() {
-            state.registry.insert(id, k.public_key(), &format!("S{}", &id[8..]));
-        }
-        state
-            .db
-            .write(move |c| {
-                let now = now_ms();
-                for (i, (id, pk, store)) in rows.iter().enumerate() {
-                    c.execute(
-                        "INSERT INTO stores(code, name, region, timezone, trading_hours, created_at) VALUES (?1, ?1, ?2, 'Europe/Berlin', 'Mo-Sa 08:00-20:00', 0)",
-                        rusqlite::params![store, REGIONS[i % REGIONS.len()]],
-                    )?;
-                    c.execute(
-                        "INSERT INTO agents(id, public_key, store_code, enrolled_at, agent_version, presence, presence_at, last_seen)
-                         VALUES (?1, ?2, ?3, 0, '0.1.0', 'online', ?4, ?4)",
-                        rusqlite::params![id, pk, store, now],
-                    )?;
-                }
-                Ok(())
+            .map(|(id, k)| support::Gateway {
+                id: id.clone(),
+                key: k.public_key(),
+                store: format!("S{}", &id[8..]),
             })
-            .await
-            .unwrap();
+            .collect();
+        support::register(&state, &gateways, &REGIONS, Vec::new()).await;
         eprintln!("{n} stores and agents registered in {:.2?}", t.elapsed());
 
         // The simulated agents: connections of up to 200 agents each, every agent

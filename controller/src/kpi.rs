@@ -1,6 +1,7 @@
 //! The fleet's service KPIs over a period, fleet-wide and per region.
 //!
-//! - Faults: alert episodes that fired (not muted), plus tickets people opened by hand.
+//! - Faults: alert episodes that fired (not muted; those that joined one ticket count
+//!   once), plus tickets people opened by hand.
 //! - Detected automatically: the share of faults that were alert episodes.
 //! - Mean time to detect: from when the condition began (the device's `down` time, the
 //!   last data before silence) to when its alert fired.
@@ -112,7 +113,7 @@ pub fn compute(c: &Connection, from: i64, to: i64) -> Result<Kpis, DbError> {
     let mut st = c.prepare_cached(
         "SELECT COALESCE(s.region, ''), a.since, a.fired_at, a.cleared_at, a.disposition, a.ticket_id
          FROM alerts a LEFT JOIN stores s ON s.code = a.store_code
-         WHERE a.fired_at >= ?1 AND a.fired_at < ?2 AND a.disposition != 'muted'",
+         WHERE a.fired_at >= ?1 AND a.fired_at < ?2 AND a.disposition != 'muted' ORDER BY a.fired_at",
     )?;
     let rows = st.query_map(params![from, to], |r| {
         Ok((
@@ -124,8 +125,14 @@ pub fn compute(c: &Connection, from: i64, to: i64) -> Result<Kpis, DbError> {
             r.get::<_, Option<i64>>(5)?,
         ))
     })?;
+    let mut tickets_seen = std::collections::HashSet::new();
     for row in rows {
         let (region, since, fired, cleared, disposition, ticket) = row?;
+        // Alerts that joined one ticket (the device down, then its routine escalating)
+        // are one fault, detected when the first fired.
+        if ticket.is_some_and(|t| !tickets_seen.insert(t)) {
+            continue;
+        }
         let a = by.entry(region).or_default();
         a.f.faults += 1;
         a.f.detected_automatically += 1;
@@ -277,12 +284,14 @@ mod tests {
     #[test]
     fn figures_count_what_happened_per_region_and_fleet_wide() {
         let c = db();
-        // Two alert episodes in the north: one healed (no ticket), one with a ticket resolved
-        // remotely; a manual ticket in the south resolved on site, late.
+        // Two faults in the north: one healed (no ticket), one with a ticket resolved
+        // remotely (its device alert and its routine's escalation: one fault); a manual
+        // ticket in the south resolved on site, late.
         c.execute_batch(
             "INSERT INTO alerts(rule, store_code, subject, since, fired_at, cleared_at, disposition, ticket_id)
                VALUES ('printer-down', 'S1', 'p', 1000, 61000, 200000, 'healed', NULL),
-                      ('printer-down', 'S1', 'p', 300000, 330000, NULL, 'ticket', 1);
+                      ('printer-down', 'S1', 'p', 300000, 330000, NULL, 'ticket', 1),
+                      ('routine-escalated', 'S1', 'p', 340000, 340000, NULL, 'ticket', 1);
              INSERT INTO tickets(id, dedupe_key, title, store_code, source, severity, impact, priority, status,
                  opened_at, fault_since, resolved_at, response_due, resolution_due, updated_at, accepted_at)
                VALUES (1, 'k', 't', 'S1', 'auto', 'major', 'peripheral', 4, 'resolved', 330000, 300000, 900000, 10000000, 20000000, 0, 400000),

@@ -19,7 +19,7 @@
 //! - [`alerts`]: alert rules, their pure evaluator, and reading conditions from the data.
 //! - [`tickets`]: dispatch tickets: placement, lifecycle, SLA, assignment, the engine.
 //! - [`engineers`]: field engineers. [`webhooks`]: signed ticket events to ITSM systems.
-//! - [`kpi`]: the service KPIs.
+//! - [`kpi`]: the service KPIs. [`fmt`]: times and numbers for people.
 //! - `sim` (feature `sim`): the simulated fleet for `storefleet demo`.
 
 pub mod agents;
@@ -34,6 +34,7 @@ pub mod engineers;
 pub mod enroll;
 pub mod events;
 pub mod fleet;
+pub mod fmt;
 pub mod ingest;
 pub mod kpi;
 pub mod rollout;

@@ -148,11 +148,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 let token = CancellationToken::new();
                 tokio::spawn(storefleet_support::shutdown::on_signals(token.clone()));
                 let tracker = tokio_util::task::TaskTracker::new();
-                let opts = storefleet_controller::sim::Options {
-                    stores,
-                    dir,
-                    client,
-                };
+                let opts = storefleet_controller::sim::Options::new(stores, dir, client);
                 storefleet_controller::sim::start(opts, token.clone(), &tracker).await?;
                 println!("{stores} simulated stores running; Ctrl-C stops them");
                 token.cancelled().await;
@@ -266,7 +262,7 @@ fn demo(
             None => std::fs::read_to_string(running.state.config.controller.state_dir.join("admin-password"))?.trim().to_owned(),
         };
         println!("Starting {stores} simulated stores...");
-        let opts = storefleet_controller::sim::Options { stores, dir: dir.join("agents"), client: Client { base: url.clone(), token: api_token } };
+        let opts = storefleet_controller::sim::Options::new(stores, dir.join("agents"), Client { base: url.clone(), token: api_token });
         storefleet_controller::sim::start(opts, token.clone(), &tracker).await?;
         println!("\nStorefleet demo is running.\n  web UI:  {url}/\n  login:   admin / {password}\n  API:     {url}/api/v1/openapi.json\n  broker:  {}\n  state:   {}\nPress Ctrl-C to stop.", running.mqtt_url, dir.display());
         token.cancelled().await;

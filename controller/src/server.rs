@@ -207,7 +207,7 @@ pub async fn start_with_clock(
     let ticket_counters = Arc::new(tickets::engine::Counters::default());
     tickets::engine::start(
         tickets::engine::Settings {
-            rules: alerts::effective(&config.rules),
+            rules: Arc::new(alerts::effective(&config.rules)),
             ctx: tickets.clone(),
             presence: config.presence.clone(),
             clock: clock.clone(),

@@ -14,3 +14,58 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map_or(0, |a| a.port())
 }
+
+/// One simulated gateway: agent id, its key, its store.
+pub struct Gateway {
+    /// Agent id.
+    pub id: String,
+    /// Its public key.
+    pub key: storefleet_protocol::PublicKey,
+    /// Store code.
+    pub store: String,
+}
+
+/// Registers stores and their agents as enrollment does (online, seen now; the store in
+/// `regions[i % len]`), and `devices` (id, class) of every store, state `ok`, as the
+/// agents' inventory does.
+#[allow(dead_code)] // not every bench registers a fleet
+pub async fn register(
+    state: &storefleet_controller::state::AppState,
+    gateways: &[Gateway],
+    regions: &'static [&'static str],
+    devices: Vec<(&'static str, &'static str)>,
+) {
+    for g in gateways {
+        state.registry.insert(&g.id, g.key, &g.store);
+    }
+    let rows: Vec<(String, String, String)> = gateways
+        .iter()
+        .map(|g| (g.id.clone(), g.key.to_base64(), g.store.clone()))
+        .collect();
+    state
+        .db
+        .write(move |c| {
+            let now = storefleet_protocol::now_ms();
+            for (i, (id, pk, store)) in rows.iter().enumerate() {
+                c.execute(
+                    "INSERT INTO stores(code, name, region, timezone, trading_hours, created_at) VALUES (?1, ?1, ?2, 'Europe/Berlin', 'Mo-Sa 08:00-20:00', 0)",
+                    rusqlite::params![store, regions[i % regions.len()]],
+                )?;
+                c.execute(
+                    "INSERT INTO agents(id, public_key, store_code, enrolled_at, agent_version, presence, presence_at, last_seen)
+                     VALUES (?1, ?2, ?3, 0, '0.1.0', 'online', ?4, ?4)",
+                    rusqlite::params![id, pk, store, now],
+                )?;
+                for (d, class) in &devices {
+                    c.execute(
+                        "INSERT INTO devices(store_code, device, agent_id, class, interval_ms, last_seen, state, state_at)
+                         VALUES (?1, ?2, ?3, ?4, 10000, ?5, 'ok', ?5)",
+                        rusqlite::params![store, d, id, class, now],
+                    )?;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+}

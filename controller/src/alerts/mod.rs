@@ -149,6 +149,14 @@ fn yes() -> bool {
 }
 
 impl Rule {
+    /// How long it must hold to fire and be gone to clear.
+    pub fn timing(&self) -> eval::Timing {
+        eval::Timing {
+            for_ms: (self.for_secs as i64) * 1000,
+            clear_ms: (self.clear_after_secs as i64) * 1000,
+        }
+    }
+
     /// Checks what serde cannot: a name, a skill, a threshold for metrics, codes for
     /// events. The error names the rule and the field.
     pub fn validate(&self) -> Result<(), String> {

@@ -252,7 +252,7 @@ pub fn observe(rules: &[Rule], snap: &Snapshot) -> Vec<Observation> {
                         key: key(r, &l.store, subject),
                         reading,
                         since: Some(l.t),
-                        detail: format!("{subject} {metric} = {}", crate::ui::fmt::num(l.v)),
+                        detail: format!("{subject} {metric} = {}", crate::fmt::num(l.v)),
                     });
                 }
             }

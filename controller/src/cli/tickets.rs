@@ -167,8 +167,8 @@ fn show(v: &Value) -> String {
         "skill {}, engineer {}, respond by {}, resolve by {}",
         cell(&t["skill"]),
         cell(&t["engineer"]),
-        crate::ui::fmt::utc(t["response_due"].as_i64().unwrap_or(0)),
-        crate::ui::fmt::utc(t["resolution_due"].as_i64().unwrap_or(0))
+        crate::fmt::utc(t["response_due"].as_i64().unwrap_or(0)),
+        crate::fmt::utc(t["resolution_due"].as_i64().unwrap_or(0))
     );
     for a in t["assets"].as_array().into_iter().flatten() {
         let _ = writeln!(
@@ -192,7 +192,7 @@ fn show(v: &Value) -> String {
     let mut lines = rows(&v["timeline"], &keys);
     for l in &mut lines {
         if let Ok(ms) = l[0].parse::<i64>() {
-            l[0] = crate::ui::fmt::utc(ms);
+            l[0] = crate::fmt::utc(ms);
         }
     }
     s.push_str(&render(&["when", "kind", "who", "what"], &lines));

@@ -31,10 +31,18 @@ pub struct DeviceSim {
     fault: Option<(Fault, i64)>,
     level: f64,
     counter: f64,
+    fault_chance: f64,
 }
 
 /// Chance per step that a healthy device develops a fault.
 const FAULT_CHANCE: f64 = 0.0015;
+
+/// A printer fault the reset clears.
+pub const JAM: &str = "paper jam";
+/// A printer fault only an engineer fixes.
+pub const BROKEN: &str = "print head failure";
+/// Share of printer faults that are jams.
+const HEALABLE_SHARE: f64 = 0.7;
 
 impl DeviceSim {
     /// A healthy device.
@@ -46,12 +54,41 @@ impl DeviceSim {
             fault: None,
             level: 100.0,
             counter,
+            fault_chance: FAULT_CHANCE,
         }
+    }
+
+    /// The same device without random faults (tests make their own).
+    #[must_use]
+    pub fn without_random_faults(mut self) -> DeviceSim {
+        self.fault_chance = 0.0;
+        self
     }
 
     /// The fault in progress, if any.
     pub fn fault(&self) -> Option<Fault> {
         self.fault.map(|(f, _)| f)
+    }
+
+    /// Goes down for `why` until `until` (ms) or [`DeviceSim::repair`], whichever is
+    /// first; says so in the next step's events.
+    pub fn break_down(&mut self, why: &'static str, until: i64) -> Step {
+        self.fault = Some((Fault::Down(why), until));
+        Step {
+            readings: Vec::new(),
+            events: vec![(
+                "device.down",
+                "error",
+                format!("{} is down: {why}", self.id),
+            )],
+        }
+    }
+
+    /// The fault is fixed (by a routine or an engineer): it ends at the next step.
+    pub fn repair(&mut self) {
+        if let Some((f, _)) = self.fault {
+            self.fault = Some((f, i64::MIN));
+        }
     }
 
     /// Advances to `now` (ms); `hour` is the store's local hour, for the trading curve.
@@ -68,17 +105,25 @@ impl DeviceSim {
                     self.level = 100.0;
                 }
             }
-        } else if rng.random_bool(FAULT_CHANCE) {
+        } else if self.fault_chance > 0.0 && rng.random_bool(self.fault_chance) {
             let minutes = rng.random_range(2..20) * 60_000;
             let fault = match self.class {
-                "receipt-printer" => Fault::Down(if rng.random_bool(0.5) {
-                    "paper out"
+                // Most printer faults are a jam the routine's reset clears; some are
+                // hardware that needs an engineer.
+                "receipt-printer" => Fault::Down(if rng.random_bool(HEALABLE_SHARE) {
+                    JAM
                 } else {
-                    "paper jam"
+                    BROKEN
                 }),
                 "pos" | "scanner" | "signage" => Fault::Silent,
                 "fridge-sensor" | "ups" => Fault::Abnormal,
                 _ => Fault::Down("not responding"),
+            };
+            // Broken hardware stays broken until someone repairs it (or for a shift).
+            let minutes = if fault == Fault::Down(BROKEN) {
+                8 * 3_600_000
+            } else {
+                minutes
             };
             if let Fault::Down(why) = fault {
                 s.events.push((

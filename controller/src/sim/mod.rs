@@ -2,8 +2,14 @@
 //! with a plausible set of devices whose readings and faults are pushed to the agent's
 //! loopback ingest endpoint, exactly as store software would. Stores are created and
 //! agents enrolled through the controller's HTTP API with a token, like real gateways.
+//!
+//! Printer faults are a mix: jams the agent's routine heals ([`printer`]) and broken
+//! hardware that becomes a ticket; a simulated field team ([`field`]) works its tickets,
+//! so the service KPIs move.
 
 pub mod behaviour;
+pub mod field;
+pub mod printer;
 pub mod profile;
 
 use std::fmt::Write as _;
@@ -33,6 +39,24 @@ pub struct Options {
     pub dir: PathBuf,
     /// The controller's API.
     pub client: Client,
+    /// How long a printer is down before its routine runs. The demo's 90 s is after the
+    /// built-in 60 s rule has fired, so that the alert is seen waiting for its self-heal.
+    pub heal_after_secs: u64,
+    /// Devices develop faults at random (the demo); tests turn it off and make their own.
+    pub random_faults: bool,
+}
+
+impl Options {
+    /// `stores` stores in `dir` against `client`, with the demo's timings.
+    pub fn new(stores: usize, dir: PathBuf, client: Client) -> Options {
+        Options {
+            stores,
+            dir,
+            client,
+            heal_after_secs: 90,
+            random_faults: true,
+        }
+    }
 }
 
 /// Why the fleet could not start.
@@ -101,6 +125,9 @@ fn agent_config(
          vendor = \"Advantech\"\nmodel = \"UTX-3117\"\nfirmware = \"1.0.7\"\nmacs = [\"{mac}\"]\n",
         dir = dir.display().to_string(),
     );
+    if devices.iter().any(|d| d.class == "receipt-printer") {
+        s.push_str(&printer::agent_config(dir));
+    }
     for d in devices {
         let _ = write!(
             s,
@@ -139,6 +166,7 @@ async fn prepare(n: usize, opts: &Options) -> Result<(PathBuf, SocketAddr), SimE
     std::fs::create_dir_all(&dir).map_err(|e| agent_err(e.to_string()))?;
     std::fs::write(&config_path, agent_config(n, &dir, ingest, &devices))
         .map_err(|e| agent_err(e.to_string()))?;
+    printer::install_routine(&dir, opts.heal_after_secs).map_err(|e| agent_err(e.to_string()))?;
     let source = storefleet_agent::config::source(&config_path);
     let dropin = source
         .dropin_dir
@@ -193,18 +221,32 @@ pub async fn start(
                 tracing::error!(store = n, error = %e, "Simulated agent stopped");
             }
         });
-        tracker.spawn(drive(n, ingest, token.clone()));
+        let dir = opts.dir.join(profile::store(n).code);
+        tracker.spawn(drive(n, dir, ingest, opts.random_faults, token.clone()));
     }
+    field::start(&opts, token, tracker).await?;
     Ok(())
 }
 
 /// Feeds store `n`'s devices into its agent until cancelled.
-async fn drive(n: usize, ingest: SocketAddr, token: CancellationToken) {
+async fn drive(
+    n: usize,
+    dir: PathBuf,
+    ingest: SocketAddr,
+    random_faults: bool,
+    token: CancellationToken,
+) {
+    let printer = printer::Markers::new(&dir);
     let devices = profile::devices(n);
     let mut sims: Vec<(SimDevice, DeviceSim, i64)> = devices
         .into_iter()
         .map(|d| {
             let sim = DeviceSim::new(d.class, &d.id);
+            let sim = if random_faults {
+                sim
+            } else {
+                sim.without_random_faults()
+            };
             (d, sim, 0)
         })
         .collect();
@@ -226,7 +268,11 @@ async fn drive(n: usize, ingest: SocketAddr, token: CancellationToken) {
                 continue;
             }
             *next = now + (d.interval_secs as i64) * 1000;
-            let step = sim.step(now, hour, &mut rng);
+            let step = if d.class == "receipt-printer" {
+                printer.step(sim, now, |sim| sim.step(now, hour, &mut rng))
+            } else {
+                sim.step(now, hour, &mut rng)
+            };
             for (metric, v) in step.readings {
                 series.push(
                     json!({"device": d.id, "metric": metric, "points": [{"t": now, "v": v}]}),

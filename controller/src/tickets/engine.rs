@@ -31,7 +31,7 @@ const MIN_GAP: Duration = Duration::from_millis(200);
 /// What the engine needs.
 pub struct Settings {
     /// Rules in force.
-    pub rules: Vec<Rule>,
+    pub rules: Arc<Vec<Rule>>,
     /// Ticket settings and webhooks.
     pub ctx: Ctx,
     /// Presence and staleness.
@@ -67,12 +67,7 @@ impl Counters {
 }
 
 fn timing(rules: &HashMap<String, Rule>) -> impl Fn(&str) -> Option<Timing> + '_ {
-    move |name| {
-        rules.get(name).map(|r| Timing {
-            for_ms: (r.for_secs as i64) * 1000,
-            clear_ms: (r.clear_after_secs as i64) * 1000,
-        })
-    }
+    move |name| rules.get(name).map(Rule::timing)
 }
 
 /// Starts the engine on `tracker`. `wake` is notified by ingest and by ticket changes;
@@ -88,11 +83,12 @@ pub async fn start(
 ) -> Result<(), DbError> {
     let firing = db.read(pass::firing).await?;
     let mut eval = Evaluator::restore(firing);
-    let rules: HashMap<String, Rule> = s
-        .rules
-        .iter()
-        .map(|r| (r.name.clone(), r.clone()))
-        .collect();
+    let rules: Arc<HashMap<String, Rule>> = Arc::new(
+        s.rules
+            .iter()
+            .map(|r| (r.name.clone(), r.clone()))
+            .collect(),
+    );
     let interval = Duration::from_millis(s.ctx.settings.evaluate_interval_ms);
     tracker.spawn(async move {
         let mut failing = false;
@@ -139,7 +135,7 @@ pub async fn start(
 pub async fn evaluate(
     db: &Db,
     s: &Settings,
-    rules: &HashMap<String, Rule>,
+    rules: &Arc<HashMap<String, Rule>>,
     eval: &mut Evaluator,
     now: i64,
 ) -> Result<Report, DbError> {

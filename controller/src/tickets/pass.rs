@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension as _};
 use serde_json::json;
 
 use super::db::{self as tdb, NewTicket};
@@ -198,13 +198,16 @@ pub fn run(c: &Connection, i: &Input<'_>) -> Result<Report, DbError> {
                 key, clear_since, ..
             } => {
                 rep.cleared += 1;
+                // No open row (cleared by hand, or never recorded) is no ticket; a failing
+                // query is an error like any other.
                 let ticket: Option<i64> = c
                     .query_row(
                         "SELECT ticket_id FROM alerts WHERE rule = ?1 AND store_code = ?2 AND subject = ?3 AND cleared_at IS NULL",
                         params![key.rule, key.store, key.subject],
                         |r| r.get(0),
                     )
-                    .unwrap_or(None);
+                    .optional()?
+                    .flatten();
                 c.prepare_cached(
                     "UPDATE alerts SET cleared_at = ?4 WHERE rule = ?1 AND store_code = ?2 AND subject = ?3 AND cleared_at IS NULL",
                 )?
@@ -301,7 +304,7 @@ fn place_alerts(c: &Connection, i: &Input<'_>, rep: &mut Report) -> Result<(), D
                     let note = format!(
                         "waiting for self-heal {} until {}",
                         rule.routine.as_deref().unwrap_or_default(),
-                        crate::ui::fmt::utc(until)
+                        crate::fmt::utc(until)
                     );
                     set_disposition(c, a.id, "waiting", &note, None)?;
                 }

@@ -9,7 +9,7 @@
 mod assets;
 mod chart;
 mod field;
-pub mod fmt;
+pub(crate) use crate::fmt;
 mod kpi;
 mod login;
 mod pages;

@@ -1,4 +1,5 @@
-//! The real `storefleet serve` process in a temporary state directory, and calls to its API.
+//! The real `storefleet serve` process in a temporary state directory, and calls to its API;
+//! and the config and API client of a controller run in the test's own process.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +10,32 @@ use serde_json::Value;
 use storefleet_support::http::{self, Request};
 pub use storefleet_testkit::agent::{post_json, AgentHome};
 use storefleet_testkit::free_port;
+
+/// The config of a controller run in this process: state in `dir/controller`, HTTP and the
+/// embedded broker on free loopback ports.
+pub fn in_process_config(dir: &std::path::Path) -> storefleet_controller::config::Config {
+    let mut config = storefleet_controller::config::Config::default();
+    config.controller.state_dir = dir.join("controller");
+    config.http.listen = ([127, 0, 0, 1], 0).into();
+    config.mqtt.listen = ([127, 0, 0, 1], 0).into();
+    config.database.synchronous = "normal".into();
+    config
+}
+
+/// The API client of a controller run in this process, with its first admin token.
+pub fn client_of(
+    running: &storefleet_controller::server::Running,
+) -> storefleet_controller::cli::Client {
+    storefleet_controller::cli::Client {
+        base: format!("http://{}", running.http),
+        token: running
+            .first_login
+            .as_ref()
+            .expect("a new state directory")
+            .api_token
+            .clone(),
+    }
+}
 
 /// The controller binary under test.
 pub const STOREFLEET: &str = env!("CARGO_BIN_EXE_storefleet");

@@ -7,6 +7,7 @@ mod browser;
 mod browser_tickets;
 mod common;
 mod config;
+mod demo;
 mod e2e;
 mod security;
 mod sla;

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use storefleet_controller::cli::Client;
-use storefleet_controller::config::Config;
 use storefleet_controller::server;
 use storefleet_controller::tasks::engine::Clock;
 use tokio_util::sync::CancellationToken;
@@ -21,11 +20,7 @@ async fn call(c: &Client, method: &str, path: &str, body: Option<Value>) -> Valu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sla_near_breach_and_breach_escalate_reassign_and_raise_priority() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.controller.state_dir = dir.path().join("controller");
-    config.http.listen = ([127, 0, 0, 1], 0).into();
-    config.mqtt.listen = ([127, 0, 0, 1], 0).into();
-    config.database.synchronous = "normal".into();
+    let mut config = crate::common::in_process_config(dir.path());
     config.tickets.evaluate_interval_ms = 100;
     // 2026-12-02 (a Wednesday) 08:00 UTC.
     let t0 = 1_796_198_400_000;
@@ -34,10 +29,7 @@ async fn an_sla_near_breach_and_breach_escalate_reassign_and_raise_priority() {
     let running = server::start_with_clock(config, token.clone(), clock.clone())
         .await
         .unwrap();
-    let c = Client {
-        base: format!("http://{}", running.http),
-        token: running.first_login.as_ref().unwrap().api_token.clone(),
-    };
+    let c = crate::common::client_of(&running);
     call(
         &c,
         "PUT",

@@ -9,7 +9,6 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use storefleet_controller::cli::task::{PushArgs, TaskCmd};
 use storefleet_controller::cli::{AdminCmd, Client};
-use storefleet_controller::config::Config;
 use storefleet_controller::server::{self, Running};
 use storefleet_controller::tasks::engine::Clock;
 use tokio_util::sync::CancellationToken;
@@ -30,19 +29,12 @@ impl Fleet {
     /// till that does not answer.
     async fn start(n: usize, clock: Clock, broken: &[usize]) -> Fleet {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.controller.state_dir = dir.path().join("controller");
-        config.http.listen = ([127, 0, 0, 1], 0).into();
-        config.mqtt.listen = ([127, 0, 0, 1], 0).into();
-        config.database.synchronous = "normal".into();
+        let config = crate::common::in_process_config(dir.path());
         let token = CancellationToken::new();
         let running = server::start_with_clock(config, token.clone(), clock)
             .await
             .unwrap();
-        let client = Client {
-            base: format!("http://{}", running.http),
-            token: running.first_login.as_ref().unwrap().api_token.clone(),
-        };
+        let client = crate::common::client_of(&running);
         // Healthy tills answer like the controller's HTTP port does; broken ones are a
         // port nobody listens on.
         let closed = storefleet_testkit::free_port();
@@ -55,11 +47,8 @@ impl Fleet {
             write_routine(&dir.path().join("agents").join(format!("S{i:04}")), &till);
         }
         let tracker = TaskTracker::new();
-        let opts = storefleet_controller::sim::Options {
-            stores: n,
-            dir: dir.path().join("agents"),
-            client: client.clone(),
-        };
+        let opts =
+            storefleet_controller::sim::Options::new(n, dir.path().join("agents"), client.clone());
         storefleet_controller::sim::start(opts, token.clone(), &tracker)
             .await
             .unwrap();

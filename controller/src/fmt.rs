@@ -1,4 +1,5 @@
-//! Formatting for pages: UTC timestamps and "3 min ago".
+//! Formatting for people (pages, the CLI, alert details): UTC timestamps, "3 min ago",
+//! numbers without trailing zeros.
 
 /// `YYYY-MM-DD HH:MM:SS` UTC for ms since the epoch.
 pub fn utc(ms: i64) -> String {
