@@ -144,9 +144,22 @@ pub async fn run(source: ConfigSource, token: CancellationToken) -> Result<(), A
             routines: routines.clone(),
             dropin_dir: source.dropin_dir.clone(),
             remote_config: config.controller.remote_config.clone(),
+            updater: crate::update::Updater {
+                state_dir: config.agent.state_dir.clone(),
+                release_key: PublicKey::from_base64(&config.update.release_key).ok(),
+                max_bytes: config.update.max_bytes,
+                installed: std::env::var_os(crate::update::SUPERVISOR_ENV).map(Into::into),
+                shutdown: token.clone(),
+            },
         },
     ));
 
+    tracker.spawn(crate::update::settle(
+        config.agent.state_dir.clone(),
+        health.clone(),
+        buffer.clone(),
+        token.clone(),
+    ));
     let mut collectors = spawn_collectors(&config, &buffer, &health, &token, &tracker);
     let mut triggers = spawn_triggers(&config, &routines, &buffer, &token, &tracker);
     let mut current = config;
@@ -197,7 +210,10 @@ pub async fn run(source: ConfigSource, token: CancellationToken) -> Result<(), A
     {
         tracing::warn!("Some tasks did not stop within 10 s");
     }
+    // Every holder of the buffer lets go, so that its thread sees the queue close and
+    // finishes (the routine runner holds one too).
     drop(client);
+    drop(routines);
     drop(buffer);
     let joined = tokio::task::spawn_blocking(move || buffer_thread.join());
     if tokio::time::timeout(Duration::from_secs(10), joined)

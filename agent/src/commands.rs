@@ -52,6 +52,8 @@ pub struct CommandContext {
     pub dropin_dir: Option<std::path::PathBuf>,
     /// Sections the controller may change (`controller.remote_config`).
     pub remote_config: Vec<String>,
+    /// Self-update.
+    pub updater: crate::update::Updater,
 }
 
 /// Handles downlink publishes until the channel closes.
@@ -181,6 +183,67 @@ async fn handle(
         });
         return true;
     }
+    if let CommandAction::Update {
+        releases,
+        base_url,
+        confirm_secs,
+        ..
+    } = &cmd.action
+    {
+        let release = match ctx.updater.check(releases, *confirm_secs) {
+            Ok(crate::update::Checked::Take(r)) => r,
+            Ok(crate::update::Checked::AlreadyRunning) => {
+                let r = update_result(
+                    &cmd.id,
+                    CommandStatus::Ok,
+                    format!("already running {AGENT_VERSION}"),
+                );
+                answer(&cmd, r, &ctx.buffer, &ctx.health).await;
+                return true;
+            }
+            Err(
+                crate::update::UpdateError::Rejected(m) | crate::update::UpdateError::Failed(m),
+            ) => {
+                tracing::warn!(command = %cmd.id, error = %m, "Update refused");
+                let r = update_result(&cmd.id, CommandStatus::Rejected, m);
+                answer(&cmd, r, &ctx.buffer, &ctx.health).await;
+                return true;
+            }
+        };
+        // A download takes a while: acknowledged now, answered when it is done (by the
+        // new version once it confirmed, or by this one after a rollback).
+        let (cmd, buffer, health, updater) = (
+            cmd.clone(),
+            ctx.buffer.clone(),
+            ctx.health.clone(),
+            ctx.updater.clone(),
+        );
+        let (base_url, confirm_secs) = (base_url.clone(), *confirm_secs);
+        ctx.routines.clone().spawn(async move {
+            let running = update_result(
+                &cmd.id,
+                CommandStatus::Running,
+                format!("downloading {}", release.version),
+            );
+            if let Err(e) = buffer.add_result(running).await {
+                tracing::warn!(error = %e, command = %cmd.id, "Cannot buffer the update's start");
+            }
+            match updater
+                .install(&cmd.id, &release, &base_url, confirm_secs)
+                .await
+            {
+                Ok(m) => tracing::info!(command = %cmd.id, message = %m, "Update taken"),
+                Err(
+                    crate::update::UpdateError::Rejected(m) | crate::update::UpdateError::Failed(m),
+                ) => {
+                    tracing::warn!(command = %cmd.id, error = %m, "Update failed");
+                    let r = update_result(&cmd.id, CommandStatus::Failed, m);
+                    answer(&cmd, r, &buffer, &health).await;
+                }
+            }
+        });
+        return true;
+    }
     let result = execute(&cmd, ctx).await;
     answer(&cmd, result, &ctx.buffer, &ctx.health).await;
     true
@@ -201,6 +264,16 @@ async fn answer(cmd: &Command, result: CommandResult, buffer: &Buffer, health: &
                 break;
             }
         }
+    }
+}
+
+fn update_result(id: &str, status: CommandStatus, message: String) -> CommandResult {
+    CommandResult {
+        command_id: id.to_owned(),
+        status,
+        message,
+        data: serde_json::json!({"agent_version": AGENT_VERSION}),
+        finished_at: now_ms(),
     }
 }
 
@@ -352,9 +425,9 @@ async fn execute(cmd: &Command, ctx: &CommandContext) -> CommandResult {
                 }
             }
         }
-        CommandAction::RunRoutine { .. } => (
+        CommandAction::RunRoutine { .. } | CommandAction::Update { .. } => (
             CommandStatus::Rejected,
-            "run-routine is handled apart".to_owned(),
+            "handled apart".to_owned(),
             serde_json::Value::Null,
         ),
         CommandAction::Unsupported => (

@@ -143,7 +143,7 @@ pub async fn enroll(
             message: format!("unreadable answer: {e}"),
         })?;
     let dropin = dropin_dir.join(DROPIN_NAME);
-    let text = format!(
+    let mut text = format!(
         "# Written by `storefleet-agent enroll` (token {}). Later drop-ins override it.\n\
          [agent]\nstore = {}\n\n[controller]\nmqtt_url = {}\npublic_key = {}\n",
         token.id,
@@ -151,6 +151,11 @@ pub async fn enroll(
         toml_str(&token.mqtt),
         toml_str(&controller_key.to_base64()),
     );
+    if !token.release_key.is_empty() {
+        text.push_str("\n[update]\nrelease_key = ");
+        text.push_str(&toml_str(&token.release_key));
+        text.push('\n');
+    }
     write_atomic(&dropin, text.as_bytes()).map_err(|source| EnrollError::Write {
         path: dropin.clone(),
         source,

@@ -30,5 +30,6 @@ pub mod process;
 pub mod remote_config;
 pub mod routines;
 pub mod sync;
+pub mod update;
 
 pub use agent::{run, AgentError};

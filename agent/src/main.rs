@@ -27,6 +27,10 @@ struct Cli {
 enum Cmd {
     /// Run the agent (the default).
     Run,
+    /// Run the agent under its supervisor, which self-updates need: it starts the current
+    /// version and puts the previous one back when an update fails its trial. The systemd
+    /// unit runs this.
+    Supervise,
     /// Print the default configuration, documented.
     GenerateConfig,
     /// Load and validate the configuration, then print it as it would be used.
@@ -98,6 +102,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// Run as root (a technician's `sudo storefleet-agent enroll TOKEN` on a packaged gateway),
+/// the key and the drop-in go to the user who owns the state directory, the service's.
+fn give_to_state_owner(state_dir: &std::path::Path, files: &[PathBuf]) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let owner = std::fs::metadata(state_dir)?;
+    if owner.uid() == 0 {
+        return Ok(());
+    }
+    for f in files {
+        std::os::unix::fs::chown(f, Some(owner.uid()), Some(owner.gid()))?;
+    }
+    Ok(())
+}
+
 fn real_main(cli: Cli) -> anyhow::Result<()> {
     let source = config::source(&cli.config);
     match cli.command.unwrap_or(Cmd::Run) {
@@ -130,6 +151,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             let done = rt.block_on(storefleet_agent::enroll::enroll(&token, &c, &dir))?;
+            give_to_state_owner(&c.agent.state_dir, &[c.key_path(), done.dropin.clone()])?;
             println!(
                 "enrolled as {} in store {}; wrote {}\nstart the agent (storefleet-agent run, or the service) to connect",
                 done.response.agent_id,
@@ -145,7 +167,24 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 .build()?;
             rt.block_on(storefleet_agent::routines::cli::run(cmd.into(), &c))
         }
+        Cmd::Supervise => {
+            let c = config::load(&source)?;
+            let s = storefleet_agent::update::supervisor::Supervise {
+                installed: std::env::current_exe()?,
+                config: cli.config.clone(),
+                state_dir: c.agent.state_dir.clone(),
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let code = rt.block_on(storefleet_agent::update::supervisor::run(&s));
+            std::process::exit(code);
+        }
         Cmd::Run => {
+            if std::env::var_os(storefleet_agent::update::SUPERVISOR_ENV).is_some() {
+                // A worker does not outlive its supervisor.
+                let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+            }
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -157,6 +196,9 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             // A blocking sampler stuck in the kernel must not hold the exit.
             rt.shutdown_timeout(std::time::Duration::from_secs(5));
             result?;
+            if storefleet_agent::update::restart_requested() {
+                std::process::exit(storefleet_agent::update::RESTART_CODE);
+            }
             Ok(())
         }
     }

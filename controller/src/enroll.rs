@@ -71,6 +71,8 @@ pub struct Endpoints {
     pub mqtt: String,
     /// Controller public key.
     pub key: PublicKey,
+    /// The release key, which agents pin for updates.
+    pub release_key: Option<PublicKey>,
 }
 
 fn random_b64(n: usize) -> String {
@@ -126,6 +128,7 @@ pub fn create(
         key: ends.key.to_base64(),
         store: req.store.clone(),
         exp,
+        release_key: ends.release_key.map(|k| k.to_base64()).unwrap_or_default(),
     };
     let info = get(c, &id)?.ok_or_else(|| DbError::NotFound(id.clone()))?;
     Ok((info, token.encode()))

@@ -19,6 +19,7 @@
 //! - [`alerts`]: alert rules, their pure evaluator, and reading conditions from the data.
 //! - [`tickets`]: dispatch tickets: placement, lifecycle, SLA, assignment, the engine.
 //! - [`engineers`]: field engineers. [`webhooks`]: signed ticket events to ITSM systems.
+//! - [`releases`]: agent releases signed with the release key.
 //! - [`kpi`]: the service KPIs. [`fmt`]: times and numbers for people.
 //! - `sim` (feature `sim`): the simulated fleet for `storefleet demo`.
 
@@ -37,6 +38,7 @@ pub mod fleet;
 pub mod fmt;
 pub mod ingest;
 pub mod kpi;
+pub mod releases;
 pub mod rollout;
 pub mod runs;
 pub mod server;

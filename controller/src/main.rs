@@ -174,6 +174,13 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             println!("password set");
             Ok(())
         }
+        Cmd::Admin(cli::AdminCmd::Release {
+            cmd: cli::release::ReleaseCmd::Keygen { ref out },
+        }) => {
+            // Made where releases are built: no controller needed.
+            print!("{}", cli::release::keygen(out)?);
+            Ok(())
+        }
         Cmd::Admin(_) => {
             let client = admin_client(&cli)?;
             let Cmd::Admin(cmd) = cli.command else {

@@ -191,6 +191,11 @@ pub async fn start_with_clock(
             client_id: format!("{}-tasks", config.mqtt.client_id),
             offline_after_ms: (config.presence.offline_after_secs as i64) * 1000,
             clock: clock.clone(),
+            releases_url: if config.releases.download_url.is_empty() {
+                format!("{}/releases", config.public_url().trim_end_matches('/'))
+            } else {
+                config.releases.download_url.clone()
+            },
         },
         db.clone(),
         key.clone(),
@@ -245,6 +250,7 @@ pub async fn start_with_clock(
         webhook_wake,
         ticket_counters,
         clock,
+        release_key: storefleet_protocol::PublicKey::from_base64(&config.releases.public_key).ok(),
     };
     let app = api::router()
         .merge(ui::router())

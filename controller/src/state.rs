@@ -34,6 +34,8 @@ pub struct AppState {
     pub ticket_counters: Arc<crate::tickets::engine::Counters>,
     /// The ticket engine's clock.
     pub clock: crate::tasks::engine::Clock,
+    /// The release key's public half (`releases.public_key`), if configured.
+    pub release_key: Option<storefleet_protocol::PublicKey>,
 }
 
 impl AppState {

@@ -40,6 +40,10 @@ pub struct EnrollToken {
     pub store: String,
     /// Expiry, ms since the epoch.
     pub exp: i64,
+    /// The release key (base64) agent updates must be signed with, when the controller has
+    /// one; pinned like `key`, from the token that came out of band.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub release_key: String,
 }
 
 /// Why a token could not be read.
@@ -135,6 +139,7 @@ mod tests {
             key: "k".into(),
             store: "S1".into(),
             exp: 5,
+            release_key: String::new(),
         };
         let text = t.encode();
         assert!(text.starts_with(TOKEN_PREFIX));

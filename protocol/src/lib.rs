@@ -10,6 +10,7 @@
 //! - [`message`]: the message bodies (presence, telemetry, event, inventory, command, result).
 //! - [`routine`]: the record of a maintenance routine's run.
 //! - [`enroll`]: the enrollment token and the agent's enrollment request.
+//! - [`release`]: agent releases and their signature with the release key.
 //! - [`envelope`]: the envelope that wraps every body, and the signed frame that carries it.
 //! - [`keys`]: Ed25519 signing and public keys and their text form.
 //! - [`verify`]: verification of a received frame: key lookup, signature, expiry, replay.
@@ -97,6 +98,7 @@ pub mod enroll;
 pub mod envelope;
 pub mod keys;
 pub mod message;
+pub mod release;
 pub mod routine;
 pub mod topic;
 pub mod verify;

@@ -353,6 +353,22 @@ pub enum CommandAction {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         task: String,
     },
+    /// Update the agent: take the release of its architecture from `releases`, check its
+    /// signature with the pinned release key, download it from `{base_url}/{version}/{arch}`
+    /// (resuming a partial download), check it against the manifest, start it, and keep it
+    /// only if it is connected and reporting within `confirm_secs`; otherwise the previous
+    /// binary comes back. Answered once the new version confirmed, or after the rollback.
+    Update {
+        /// The release, one manifest per architecture.
+        releases: Vec<crate::release::Release>,
+        /// Where the binaries are, e.g. `https://controller.example/releases`.
+        base_url: String,
+        /// How long the new version has to be connected and reporting.
+        confirm_secs: u64,
+        /// The fleet task this command belongs to, if any.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        task: String,
+    },
     /// An action this agent does not know (sent by a newer controller).
     #[serde(other)]
     Unsupported,

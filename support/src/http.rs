@@ -1,6 +1,7 @@
 //! A small HTTP/1.1 client for JSON APIs on `http://` URLs: the admin CLI talking to the
 //! controller, the agent enrolling, tests. One request per connection, a whole-request
-//! timeout, and errors that say which step failed.
+//! timeout, and errors that say which step failed. [`download`] fetches a large file to
+//! disk as it arrives and resumes where an earlier attempt stopped.
 //!
 //! `https://` is not spoken here; put the controller's API behind a TLS proxy on the same
 //! network, or use it over a private network.
@@ -118,12 +119,13 @@ pub async fn send(req: Request<'_>, timeout: Duration) -> Result<Response, HttpE
     }
 }
 
-async fn exchange(
+/// Connects, sends `req` and returns the response head with its body still to be read.
+async fn open(
     req: &Request<'_>,
     addr: &str,
     host: &str,
     path: &str,
-) -> Result<Response, HttpError> {
+) -> Result<hyper::Response<hyper::body::Incoming>, HttpError> {
     let fail = |reason: String| HttpError::Exchange {
         addr: addr.to_owned(),
         reason,
@@ -157,10 +159,19 @@ async fn exchange(
     let request = builder
         .body(Full::new(body))
         .map_err(|e| fail(e.to_string()))?;
-    let resp = sender
+    sender
         .send_request(request)
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(e.to_string()))
+}
+
+async fn exchange(
+    req: &Request<'_>,
+    addr: &str,
+    host: &str,
+    path: &str,
+) -> Result<Response, HttpError> {
+    let resp = open(req, addr, host, path).await?;
     let status = resp.status().as_u16();
     let content_type = resp
         .headers()
@@ -171,7 +182,10 @@ async fn exchange(
     let body = limited
         .collect()
         .await
-        .map_err(|e| fail(format!("reading the body: {e}")))?
+        .map_err(|e| HttpError::Exchange {
+            addr: addr.to_owned(),
+            reason: format!("reading the body: {e}"),
+        })?
         .to_bytes()
         .to_vec();
     Ok(Response {
@@ -179,6 +193,126 @@ async fn exchange(
         content_type,
         body,
     })
+}
+
+/// Why a download stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    /// No answer, or the exchange broke.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// An HTTP status other than 200 or 206.
+    #[error("GET {url}: HTTP {status}: {body}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// Status.
+        status: u16,
+        /// What the server said.
+        body: String,
+    },
+    /// Longer than allowed.
+    #[error("GET {url}: more than {max} bytes")]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The limit.
+        max: u64,
+    },
+    /// The file could not be written.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Downloads `url` into `to`, resuming after what `to` already holds (`Range`); a server
+/// that answers 200 instead of 206 sends it all again. Every chunk is written as it
+/// arrives, so an interrupted download keeps its progress. `idle` is the longest wait for
+/// the next chunk (a peer that hangs). Returns the file's length.
+pub async fn download(
+    url: &str,
+    to: &std::path::Path,
+    max_bytes: u64,
+    idle: Duration,
+) -> Result<u64, DownloadError> {
+    use tokio::io::AsyncWriteExt as _;
+    let file_err = |source| DownloadError::File {
+        path: to.display().to_string(),
+        source,
+    };
+    let (addr, host, path) = split(url)?;
+    let have = tokio::fs::metadata(to).await.map_or(0, |m| m.len());
+    let mut headers = Vec::new();
+    if have > 0 {
+        headers.push(("range", format!("bytes={have}-")));
+    }
+    let req = Request {
+        method: "GET",
+        url,
+        headers,
+        body: None,
+    };
+    let resp = tokio::time::timeout(idle, open(&req, &addr, &host, &path))
+        .await
+        .map_err(|_| HttpError::Timeout {
+            addr: addr.clone(),
+            timeout: idle,
+        })??;
+    let status = resp.status().as_u16();
+    let mut file = match status {
+        206 => tokio::fs::OpenOptions::new()
+            .append(true)
+            .open(to)
+            .await
+            .map_err(file_err)?,
+        // Nothing left to fetch: the file is whole.
+        416 if have > 0 => return Ok(have),
+        200 => tokio::fs::File::create(to).await.map_err(file_err)?,
+        _ => {
+            let body = http_body_util::Limited::new(resp.into_body(), 4096)
+                .collect()
+                .await
+                .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+                .unwrap_or_default();
+            return Err(DownloadError::Status {
+                url: url.to_owned(),
+                status,
+                body,
+            });
+        }
+    };
+    let mut len = if status == 206 { have } else { 0 };
+    let mut body = resp.into_body();
+    loop {
+        let frame = tokio::time::timeout(idle, body.frame())
+            .await
+            .map_err(|_| HttpError::Timeout {
+                addr: addr.clone(),
+                timeout: idle,
+            })?;
+        let Some(frame) = frame else { break };
+        let frame = frame.map_err(|e| HttpError::Exchange {
+            addr: addr.clone(),
+            reason: format!("reading the body: {e}"),
+        })?;
+        if let Ok(chunk) = frame.into_data() {
+            len += chunk.len() as u64;
+            if len > max_bytes {
+                return Err(DownloadError::TooLarge {
+                    url: url.to_owned(),
+                    max: max_bytes,
+                });
+            }
+            file.write_all(&chunk).await.map_err(file_err)?;
+        }
+    }
+    file.flush().await.map_err(file_err)?;
+    file.sync_all().await.map_err(file_err)?;
+    Ok(len)
 }
 
 #[cfg(test)]

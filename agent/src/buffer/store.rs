@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension as _};
-use storefleet_protocol::message::{CommandResult, Event, Inventory};
+use storefleet_protocol::message::{CommandResult, CommandStatus, Event, Inventory};
 use storefleet_protocol::routine::RunRecord;
 use storefleet_protocol::{now_ms, Kind, SigningKey};
 
@@ -430,12 +430,15 @@ impl Store {
     /// Adds a command result (never dropped; refused only when the event quota is full).
     pub fn add_result(&mut self, r: &CommandResult) -> Result<bool, BufferError> {
         let body = serde_json::to_string(r).map_err(|e| BufferError::Encode(e.to_string()))?;
-        self.add_record(
-            &format!("result:{}", r.command_id),
-            Kind::CommandResult,
-            r.finished_at,
-            &body,
-        )
+        // A start and the final answer are two records: a final answer that comes while
+        // the start is still unsent (offline, or a quick refusal) must not be taken for a
+        // retry of it. A final answer given twice is stored once.
+        let eid = if r.status == CommandStatus::Running {
+            format!("result:{}:started", r.command_id)
+        } else {
+            format!("result:{}", r.command_id)
+        };
+        self.add_record(&eid, Kind::CommandResult, r.finished_at, &body)
     }
 
     /// Stores the latest inventory; `true` when it differs from the one stored (and so will

@@ -189,6 +189,31 @@ fn events_are_refused_when_their_quota_is_full_and_accepted_after_acks() {
 }
 
 #[test]
+fn a_final_result_while_its_start_is_unsent_is_kept_and_a_repeat_is_not() {
+    use storefleet_protocol::message::{CommandResult, CommandStatus};
+    let f = Fixture::new();
+    let mut s = f.open();
+    let result = |status| CommandResult {
+        command_id: "c-1".into(),
+        status,
+        message: String::new(),
+        data: serde_json::Value::Null,
+        finished_at: 1,
+    };
+    assert!(s
+        .in_tx(|s| s.add_result(&result(CommandStatus::Running)))
+        .unwrap());
+    assert!(s
+        .in_tx(|s| s.add_result(&result(CommandStatus::Rejected)))
+        .unwrap());
+    assert!(!s
+        .in_tx(|s| s.add_result(&result(CommandStatus::Rejected)))
+        .unwrap());
+    let sent = s.in_tx(|s| s.next_messages(0, 100)).unwrap();
+    assert_eq!(sent.len(), 2, "the start and the answer");
+}
+
+#[test]
 fn a_small_quota_holds_by_downsampling_then_evicting_with_matching_counters() {
     use std::sync::atomic::Ordering::Relaxed;
     let f = Fixture::new();

@@ -43,8 +43,30 @@ pub struct Config {
     pub store: StoreSection,
     /// Maintenance routines and what they may do.
     pub routines: RoutinesSection,
+    /// Self-update.
+    pub update: UpdateSection,
     /// Devices to probe.
     pub devices: Vec<DeviceConfig>,
+}
+
+/// `[update]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpdateSection {
+    /// The release key (Ed25519 public, base64) updates must be signed with; enrollment
+    /// fills it in from the controller. Empty: updates are refused.
+    pub release_key: String,
+    /// Largest release accepted, bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for UpdateSection {
+    fn default() -> Self {
+        UpdateSection {
+            release_key: String::new(),
+            max_bytes: 100 * 1024 * 1024,
+        }
+    }
 }
 
 /// `[agent]`

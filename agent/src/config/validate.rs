@@ -108,6 +108,13 @@ impl Config {
         }
         self.store.validate()?;
         self.routines.validate()?;
+        if !self.update.release_key.is_empty() {
+            PublicKey::from_base64(&self.update.release_key)
+                .map_err(|e| bad("update.release_key", e.to_string()))?;
+        }
+        if self.update.max_bytes < 1024 * 1024 {
+            return Err(bad("update.max_bytes", "at least 1048576 bytes"));
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, d) in self.devices.iter().enumerate() {
             let k = |f: &str| format!("devices[{i}].{f}");

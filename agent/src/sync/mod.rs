@@ -42,7 +42,10 @@ use backoff::Backoff;
 use window::Window;
 
 /// The agent version reported in presence and inventory.
-pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const AGENT_VERSION: &str = match option_env!("STOREFLEET_AGENT_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
 
 /// Errors setting up the connection.
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@
 mod assets;
 mod fleet;
 mod openapi;
+pub mod releases;
 mod stores;
 mod tasks;
 pub mod tickets;
@@ -285,5 +286,13 @@ pub fn router() -> Router<AppState> {
             axum::routing::delete(tickets::silence_delete),
         )
         .route("/api/v1/kpis", get(tickets::kpis))
+        .route("/api/v1/releases", get(releases::list))
+        .route(
+            "/api/v1/releases/{version}/{arch}",
+            axum::routing::put(releases::publish).layer(axum::extract::DefaultBodyLimit::max(
+                releases::MAX_RELEASE_BYTES,
+            )),
+        )
+        .route("/releases/{version}/{arch}", get(releases::download))
         .route("/api/v1/webhooks", get(tickets::webhooks))
 }

@@ -138,7 +138,9 @@ pub fn spec() -> Value {
                 "TaskSpec": {"type": "object", "required": ["action", "select"], "additionalProperties": false, "properties": {
                     "name": {"type": "string"},
                     "action": {"type": "object", "required": ["type"], "properties": {
-                        "type": {"enum": ["routine", "config"]}, "name": {"type": "string", "description": "routine: one the agents have; config: the change's name (agent.d/70-task-NAME.toml)"},
+                        "type": {"enum": ["routine", "config", "update"]}, "name": {"type": "string", "description": "routine: one the agents have; config: the change's name (agent.d/70-task-NAME.toml)"},
+                        "version": {"type": "string", "description": "update: a published release"},
+                        "confirm_secs": {"type": "integer", "description": "update: how long the new version has to be connected and reporting (10 to 3600, default 120)"},
                         "toml": {"type": "string", "description": "config: the drop-in, sections the agents' controller.remote_config allow"},
                         "document": {"type": "string", "description": "a routine document (TOML), instead of name"},
                         "ignore_window": {"type": "boolean", "description": "run outside the routine's own window"}}},
@@ -208,7 +210,14 @@ fn tickets(doc: &mut Value) {
         },
         "/api/v1/silences/{id}": {"delete": op("End a silence now", &[("#id", "path", "silence id")], None, "nothing (204)")},
         "/api/v1/kpis": {"get": op("Service KPIs fleet-wide and per region, with daily counts", &period, None, "KPIs")},
-        "/api/v1/webhooks": {"get": op("Configured webhooks and delivery counts", &[], None, "{hooks, deliveries}")}
+        "/api/v1/webhooks": {"get": op("Configured webhooks and delivery counts", &[], None, "{hooks, deliveries}")},
+        "/api/v1/releases": {"get": op("Published agent releases, newest first", &[], None, "releases")},
+        "/api/v1/releases/{version}/{arch}": {"put": op(
+            "Publish an agent binary (the body, application/octet-stream); its manifest's signature with the release key in the storefleet-release-signature header",
+            &[("version", "path", "release version"), ("arch", "path", "x86_64 or aarch64")], None, "the manifest (201)")},
+        "/releases/{version}/{arch}": {"get": op(
+            "Download a release binary, whole or from a Range (no credentials: agents check it against their signed manifest)",
+            &[("version", "path", "release version"), ("arch", "path", "x86_64 or aarch64")], None, "the binary (200 or 206)")}
     });
     let schemas = json!({
         "NewTicket": {"type": "object", "required": ["store", "title", "skill", "severity"], "additionalProperties": false, "properties": {

@@ -24,6 +24,7 @@ pub fn endpoints(s: &AppState) -> Endpoints {
         api: s.config.public_url(),
         mqtt: s.config.advertised_mqtt_url(),
         key: s.key.public_key(),
+        release_key: s.release_key,
     }
 }
 

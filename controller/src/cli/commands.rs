@@ -75,6 +75,12 @@ pub enum AdminCmd {
         #[command(subcommand)]
         cmd: TokenCmd,
     },
+    /// Agent releases: make the release key, publish a signed binary, list.
+    Release {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: super::release::ReleaseCmd,
+    },
     /// Fleet tasks: push a routine in waves, follow, pause, resume, cancel.
     Task {
         /// What to do.
@@ -206,6 +212,7 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
     let out = |v: &Value, table: String| output(json_out, v, table);
     match cmd {
         AdminCmd::Task { cmd } => super::task::run(client, cmd, json_out).await,
+        AdminCmd::Release { cmd } => super::release::run(client, cmd, json_out).await,
         AdminCmd::Tickets {
             cmd,
             status,

@@ -2,6 +2,7 @@
 //! a table, or the API's JSON with `--json`.
 
 mod commands;
+pub mod release;
 mod table;
 pub mod task;
 pub mod tickets;
@@ -41,22 +42,37 @@ pub struct Client {
 }
 
 impl Client {
-    /// Sends a request; returns the body (JSON, or text as a JSON string).
+    /// Sends a request with a JSON body; returns the body (JSON, or text as a JSON string).
     pub async fn call(
         &self,
         method: &str,
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, CliError> {
+        let body = body.map(|b| ("application/json", b.to_string().into_bytes()));
+        self.call_with(method, path, Vec::new(), body).await
+    }
+
+    /// Sends a request with extra headers and any body; answers as [`Client::call`].
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        mut headers: Vec<(&str, String)>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<Value, CliError> {
         let url = format!("{}{path}", self.base.trim_end_matches('/'));
+        headers.push(("authorization", format!("Bearer {}", self.token)));
+        // A release upload may take minutes on a slow line; everything else, one.
+        let big = body.as_ref().is_some_and(|b| b.1.len() > 1 << 20);
         let resp = http::send(
             Request {
                 method,
                 url: &url,
-                headers: vec![("authorization", format!("Bearer {}", self.token))],
-                body: body.map(|b| ("application/json", b.to_string().into_bytes())),
+                headers,
+                body,
             },
-            Duration::from_secs(60),
+            Duration::from_secs(if big { 300 } else { 60 }),
         )
         .await?;
         let is_json = resp

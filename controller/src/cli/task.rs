@@ -1,5 +1,5 @@
-//! `storefleet task`: push a routine to the fleet in waves, follow it, pause, resume,
-//! cancel.
+//! `storefleet task`: push a routine, a config change or an agent update to the fleet in
+//! waves, follow it, pause, resume, cancel.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -25,6 +25,12 @@ pub struct PushArgs {
     /// The config change's name (its drop-in is agent.d/70-task-NAME.toml).
     #[arg(long)]
     pub config_name: Option<String>,
+    /// Update the agents to this published release (`storefleet release publish`).
+    #[arg(long, conflicts_with_all = ["file", "routine", "config"])]
+    pub update: Option<String>,
+    /// With --update: how long a new version has to be connected and reporting, e.g. 2m.
+    #[arg(long, default_value = "2m")]
+    pub confirm: String,
     /// Targets, all of which must match: `all`, `region=north,south`,
     /// `stores=S1,S2`, `tags=pilot`, `class=receipt-printer`, `version=<0.2.0`.
     #[arg(long = "select", required = true)]
@@ -276,6 +282,8 @@ pub async fn run(client: &Client, cmd: TaskCmd, json_out: bool) -> Result<String
                 routine,
                 config,
                 config_name,
+                update,
+                confirm,
                 select,
                 name,
                 canary,
@@ -295,6 +303,10 @@ pub async fn run(client: &Client, cmd: TaskCmd, json_out: bool) -> Result<String
                 std::fs::read_to_string(f).map_err(|e| bad(format!("{}: {e}", f.display())))
             };
             let action = match (file, routine, config) {
+                (None, None, None) if update.is_some() => {
+                    let ms = duration_ms(&confirm).map_err(|e| bad(format!("--confirm {e}")))?;
+                    json!({"type": "update", "version": update, "confirm_secs": ms / 1000})
+                }
                 (Some(f), None, None) => {
                     json!({"type": "routine", "document": read(&f)?, "ignore_window": ignore_window})
                 }
@@ -306,7 +318,7 @@ pub async fn run(client: &Client, cmd: TaskCmd, json_out: bool) -> Result<String
                 }
                 _ => {
                     return Err(bad(
-                        "give a routine FILE, --routine NAME, or --config FILE --config-name NAME"
+                        "give a routine FILE, --routine NAME, --config FILE --config-name NAME, or --update VERSION"
                             .into(),
                     ))
                 }

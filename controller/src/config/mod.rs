@@ -45,6 +45,8 @@ pub struct Config {
     pub presence: PresenceSection,
     /// Enrollment tokens.
     pub enrollment: EnrollmentSection,
+    /// Agent releases.
+    pub releases: ReleasesSection,
     /// Alerts become tickets: windows, circuit breaker, SLA.
     pub tickets: TicketsSection,
     /// Alert rules added to (or replacing) the built-in ones.
@@ -182,6 +184,18 @@ impl Default for PresenceSection {
     }
 }
 
+/// `[releases]`
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReleasesSection {
+    /// The release key's public half (base64). Releases must be signed with its private
+    /// half, which stays where releases are built; empty: no release can be published.
+    pub public_key: String,
+    /// Where agents download release binaries (a mirror or CDN closer to the stores);
+    /// empty: this controller, `{public_url}/releases`.
+    pub download_url: String,
+}
+
 /// `[enrollment]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -229,6 +243,18 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.controller.state_dir.as_os_str().is_empty() {
             return Err(bad("controller.state_dir", "a directory path"));
+        }
+        if !self.releases.download_url.is_empty()
+            && !self.releases.download_url.starts_with("http://")
+        {
+            return Err(bad(
+                "releases.download_url",
+                "an http:// URL (agents check what they download against the signed manifest)",
+            ));
+        }
+        if !self.releases.public_key.is_empty() {
+            storefleet_protocol::PublicKey::from_base64(&self.releases.public_key)
+                .map_err(|e| bad("releases.public_key", e.to_string()))?;
         }
         if !self.controller.public_url.is_empty()
             && !self.controller.public_url.starts_with("http://")

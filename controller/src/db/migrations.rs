@@ -375,6 +375,20 @@ CREATE TABLE webhook_outbox (
 );
 CREATE INDEX webhook_outbox_due ON webhook_outbox(next_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
 ",
+    // v5: agent releases, one binary per version and architecture, signed with the release
+    // key (the binary itself is a file in the state directory's releases/).
+    "
+CREATE TABLE releases (
+    version      TEXT NOT NULL,
+    arch         TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    sha256       TEXT NOT NULL,
+    signature    TEXT NOT NULL,
+    published_at INTEGER NOT NULL,
+    published_by TEXT NOT NULL,
+    PRIMARY KEY (version, arch)
+);
+",
 ];
 
 /// Brings the schema up to the newest version.

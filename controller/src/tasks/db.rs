@@ -117,6 +117,13 @@ pub fn create(
     now: i64,
 ) -> Result<usize, DbError> {
     spec.validate()?;
+    if let super::TaskAction::Update { version, .. } = &spec.action {
+        if crate::releases::manifests(c, version)?.is_empty() {
+            return Err(DbError::Invalid(format!(
+                "no release {version} is published (storefleet release publish FILE --version {version} --arch ...)"
+            )));
+        }
+    }
     let targets = spec.select.resolve(c)?;
     if targets.is_empty() {
         return Err(DbError::Invalid(

@@ -85,6 +85,8 @@ pub struct Settings {
     pub offline_after_ms: i64,
     /// The clock.
     pub clock: Clock,
+    /// Where agents download releases (`{public_url}/releases`).
+    pub releases_url: String,
 }
 
 /// Why the engine cannot start.
@@ -164,6 +166,7 @@ struct Engine {
     client: AsyncClient,
     clock: Clock,
     offline_after_ms: i64,
+    releases_url: String,
     seq: Sequencer,
     tasks: HashMap<String, Active>,
     hours: HashMap<String, StoreHours>,
@@ -235,6 +238,7 @@ pub fn start(
         client,
         clock: settings.clock,
         offline_after_ms: settings.offline_after_ms,
+        releases_url: settings.releases_url,
         seq: Sequencer { next: 0, end: 0 },
         tasks: HashMap::new(),
         hours: HashMap::new(),
@@ -469,6 +473,18 @@ impl Engine {
             TaskAction::Config { name, toml } => CommandAction::ApplyConfig {
                 name,
                 toml,
+                task: id.to_owned(),
+            },
+            TaskAction::Update {
+                version,
+                confirm_secs,
+            } => CommandAction::Update {
+                releases: self
+                    .db
+                    .read(move |c| crate::releases::manifests(c, &version))
+                    .await?,
+                base_url: self.releases_url.clone(),
+                confirm_secs,
                 task: id.to_owned(),
             },
         };

@@ -50,6 +50,20 @@ pub enum TaskAction {
         /// The drop-in (TOML).
         toml: String,
     },
+    /// An agent update to a published release (`storefleet release publish`): each agent
+    /// takes the binary of its architecture, checks it with its pinned release key, and
+    /// keeps it only if it is connected and reporting within `confirm_secs`.
+    Update {
+        /// The release's version.
+        version: String,
+        /// How long the new version has to confirm (10 to 3600 s).
+        #[serde(default = "default_confirm_secs")]
+        confirm_secs: u64,
+    },
+}
+
+fn default_confirm_secs() -> u64 {
+    120
 }
 
 impl TaskAction {
@@ -64,6 +78,7 @@ impl TaskAction {
             }
             TaskAction::Routine { name, .. } => name.clone(),
             TaskAction::Config { name, .. } => format!("config {name}"),
+            TaskAction::Update { version, .. } => format!("update {version}"),
         }
     }
 
@@ -72,6 +87,7 @@ impl TaskAction {
         match self {
             TaskAction::Routine { .. } => "routine",
             TaskAction::Config { .. } => "config",
+            TaskAction::Update { .. } => "update",
         }
     }
 
@@ -122,6 +138,19 @@ impl TaskAction {
                     toml::from_str(text).map_err(|e| DbError::Invalid(format!("config: {e}")))?;
                 if t.is_empty() {
                     return bad("config: empty".into());
+                }
+                Ok(())
+            }
+            TaskAction::Update {
+                version,
+                confirm_secs,
+            } => {
+                storefleet_protocol::release::check_version(version)
+                    .map_err(|e| DbError::Invalid(e.to_string()))?;
+                if !(10..=3600).contains(confirm_secs) {
+                    return bad(format!(
+                        "update confirm_secs {confirm_secs}: expected 10 to 3600"
+                    ));
                 }
                 Ok(())
             }

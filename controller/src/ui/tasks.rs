@@ -127,6 +127,10 @@ pub(super) async fn show(
         crate::tasks::TaskAction::Routine { name, .. } => {
             format!("routine {name} (the agents' own)")
         }
+        crate::tasks::TaskAction::Update {
+            version,
+            confirm_secs,
+        } => format!("agent update to {version} (confirmed within {confirm_secs} s)"),
         crate::tasks::TaskAction::Config { name, toml } => {
             format!("config change {name} ({} bytes)", toml.len())
         }

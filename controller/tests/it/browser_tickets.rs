@@ -36,8 +36,25 @@ fn set_password(ctl: &Controller, user: &str, password: &str) {
     );
 }
 
+/// The text of `css`; a page that navigates meanwhile (after a click) is read again.
 async fn text(c: &Client, css: &str) -> Cmd<String> {
-    c.wait().for_element(Locator::Css(css)).await?.text().await
+    let mut tries = 0;
+    loop {
+        let read = match c.wait().for_element(Locator::Css(css)).await {
+            Ok(e) => e.text().await,
+            Err(e) => Err(e),
+        };
+        match read {
+            Err(fantoccini::error::CmdError::Standard(e))
+                if tries < 50
+                    && e.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+            {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Clicks the next-step button labelled `label` and waits for the status to become `after`.

@@ -13,3 +13,4 @@ mod security;
 mod sla;
 mod tasks;
 mod tickets;
+mod update;

@@ -260,6 +260,8 @@ async fn canary_failures_abort_a_staged_rollout_over_50_stores() {
                 routine: Some("till-check".into()),
                 config: None,
                 config_name: None,
+                update: None,
+                confirm: "2m".into(),
                 select: vec!["region=alps".into()],
                 name: Some("alps till check".into()),
                 canary: 1,
