@@ -54,8 +54,10 @@ echo "== install $(basename "$deb")"
 cp "$deb" "$work/tmp/agent.deb"
 in_root dpkg -i /tmp/agent.deb >/dev/null
 in_root getent passwd storefleet >/dev/null || fail "no storefleet user"
+uid=$(in_root id -u storefleet)
+gid=$(in_root id -g storefleet)
 [ -f "$work/etc/storefleet/agent.toml" ] || fail "no /etc/storefleet/agent.toml"
-[ "$(stat -c %U "$work/var/lib/storefleet")" = storefleet ] || fail "/var/lib/storefleet is not the service user's"
+[ "$(stat -c %u "$work/var/lib/storefleet")" = "$uid" ] || fail "/var/lib/storefleet is not the service user's"
 
 echo "== a controller, a store, a token"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -79,12 +81,10 @@ token=$($api enroll-token create --store S900 | tail -1)
 
 echo "== storefleet-agent enroll TOKEN (as root, as a technician would)"
 in_root storefleet-agent enroll "$token"
-[ "$(stat -c %U "$work/var/lib/storefleet/agent.key")" = storefleet ] || fail "the key is not the service user's"
+[ "$(stat -c %u "$work/var/lib/storefleet/agent.key")" = "$uid" ] || fail "the key is not the service user's"
 [ -f "$work/etc/storefleet/agent.d/50-enrollment.toml" ] || fail "no enrollment drop-in"
 
 echo "== the service's command line, as the service user"
-uid=$(in_root id -u storefleet)
-gid=$(in_root id -g storefleet)
 exec_start=$(sed -n 's/^ExecStart=//p' "$work/lib/systemd/system/storefleet-agent.service")
 # shellcheck disable=SC2086 # the unit's command line, split as systemd would
 chroot --userspec="$uid:$gid" "$work" $exec_start >"$state/agent.log" 2>&1 &

@@ -153,7 +153,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             let done = rt.block_on(storefleet_agent::enroll::enroll(&token, &c, &dir))?;
             give_to_state_owner(&c.agent.state_dir, &[c.key_path(), done.dropin.clone()])?;
             println!(
-                "enrolled as {} in store {}; wrote {}\nstart the agent (storefleet-agent run, or the service) to connect",
+                "enrolled as {} in store {}; wrote {}\non a packaged gateway the service starts by itself now; elsewhere start `storefleet-agent supervise`",
                 done.response.agent_id,
                 done.response.store,
                 done.dropin.display()
