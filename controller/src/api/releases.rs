@@ -88,43 +88,60 @@ pub(super) async fn download(
         Ok(p) => p,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let Ok(bytes) = tokio::fs::read(&path).await else {
+    let Ok(mut file) = tokio::fs::File::open(&path).await else {
         return ApiError(
             StatusCode::NOT_FOUND,
             format!("no release {version} for {arch}"),
         )
         .into_response();
     };
-    let len = bytes.len() as u64;
+    let len = match file.metadata().await {
+        Ok(m) => m.len(),
+        Err(e) => {
+            return ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
+        }
+    };
+    // Streamed from the file: a whole fleet downloading at once costs no memory per agent.
     let wanted = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    match wanted {
-        None => (
-            StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-                (header::ACCEPT_RANGES, "bytes".to_owned()),
-            ],
-            Body::from(bytes),
-        )
-            .into_response(),
+    let (status, start, end) = match wanted {
+        None => (StatusCode::OK, 0, len.saturating_sub(1)),
         Some(h) => match range(h, len) {
-            Some((a, b)) => (
-                StatusCode::PARTIAL_CONTENT,
-                [
-                    (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-                    (header::CONTENT_RANGE, format!("bytes {a}-{b}/{len}")),
-                ],
-                Body::from(bytes[a as usize..=b as usize].to_vec()),
-            )
-                .into_response(),
-            None => (
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                [(header::CONTENT_RANGE, format!("bytes */{len}"))],
-                Body::empty(),
-            )
-                .into_response(),
+            Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b),
+            None => {
+                return (
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    [(header::CONTENT_RANGE, format!("bytes */{len}"))],
+                    Body::empty(),
+                )
+                    .into_response()
+            }
         },
+    };
+    if start > 0 {
+        use tokio::io::AsyncSeekExt as _;
+        if let Err(e) = file.seek(std::io::SeekFrom::Start(start)).await {
+            return ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+        }
     }
+    let count = if len == 0 { 0 } else { end - start + 1 };
+    use tokio::io::AsyncReadExt as _;
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)));
+    let mut resp = (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::ACCEPT_RANGES, "bytes".to_owned()),
+            (header::CONTENT_LENGTH, count.to_string()),
+        ],
+        body,
+    )
+        .into_response();
+    if status == StatusCode::PARTIAL_CONTENT {
+        if let Ok(v) = format!("bytes {start}-{end}/{len}").parse() {
+            resp.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    resp
 }
 
 #[cfg(test)]

@@ -362,6 +362,38 @@ async fn updates_resume_after_a_kill_roll_back_a_crashing_version_and_refuse_for
 
     // v2, first try: the mirror hangs halfway; the gateway dies meanwhile.
     publish(&ctl, &v2, V2, &key);
+    // The controller's own download: whole, and resumed from a byte (streamed from disk).
+    let bytes = std::fs::read(&v2).unwrap();
+    let url = format!("{}/releases/{V2}/{}", ctl.url(), std::env::consts::ARCH);
+    let get = |range: Option<&str>| {
+        let headers = range
+            .map(|r| vec![("range", r.to_owned())])
+            .unwrap_or_default();
+        let url = url.clone();
+        async move {
+            storefleet_support::http::send(
+                storefleet_support::http::Request {
+                    method: "GET",
+                    url: &url,
+                    headers,
+                    body: None,
+                },
+                std::time::Duration::from_secs(60),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let whole = get(None).await;
+    assert_eq!((whole.status, whole.body.len()), (200, bytes.len()));
+    assert!(whole.body == bytes, "the published binary, byte for byte");
+    let rest = get(Some("bytes=1000-")).await;
+    assert_eq!(rest.status, 206);
+    assert!(rest.body == bytes[1000..], "resumed from byte 1000");
+    assert_eq!(
+        get(Some(&format!("bytes={}-", bytes.len()))).await.status,
+        416
+    );
     mirror.stall.store(true, Ordering::SeqCst);
     let first = push(&ctl, V2, "60s");
     let part = home
