@@ -125,7 +125,10 @@ pub(super) async fn download(
     }
     let count = if len == 0 { 0 } else { end - start + 1 };
     use tokio::io::AsyncReadExt as _;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)));
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        file.take(count),
+        64 * 1024,
+    ));
     let mut resp = (
         status,
         [
