@@ -29,13 +29,12 @@ use std::time::{Duration, Instant};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
 use storefleet_controller::cli::Client;
-use storefleet_controller::config::Config;
 use storefleet_protocol::message::{CommandResult, CommandStatus};
 use storefleet_protocol::verify::Pinned;
 use storefleet_protocol::{
     now_ms, Direction, Envelope, Kind, Message, SigningKey, Topic, Verifier, CONTROLLER_ID,
 };
-use support::{env_u64, free_port};
+use support::env_u64;
 use tokio_util::sync::CancellationToken;
 
 const REGIONS: [&str; 8] = [
@@ -50,21 +49,7 @@ fn main() {
         .unwrap();
     rt.block_on(async move {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.controller.state_dir = dir.path().join("state");
-        config.http.listen = ([127, 0, 0, 1], 0).into();
-        config.database.synchronous = "normal".into();
-        config.mqtt.client_id = format!("bench-tasks-{}", std::process::id());
-        let broker: std::net::SocketAddr = match std::env::var("STOREFLEET_TEST_MQTT") {
-            Ok(a) => {
-                config.mqtt.url = format!("mqtt://{a}");
-                a.parse().unwrap()
-            }
-            Err(_) => {
-                config.mqtt.listen = ([127, 0, 0, 1], free_port()).into();
-                config.mqtt.listen
-            }
-        };
+        let (config, broker) = support::controller_config(dir.path(), "tasks");
         let token = CancellationToken::new();
         let running = storefleet_controller::server::start(config, token.clone())
             .await

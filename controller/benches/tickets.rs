@@ -27,11 +27,10 @@ use std::time::{Duration, Instant};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use storefleet_controller::alerts::eval::{Evaluator, Timing};
 use storefleet_controller::alerts::{self, observe};
-use storefleet_controller::config::Config;
 use storefleet_controller::fleet::Rules;
 use storefleet_protocol::message::{Event, Point, Series, Severity, TelemetryBatch};
 use storefleet_protocol::{now_ms, Direction, Envelope, Kind, Message, SigningKey, Topic};
-use support::{env_u64, free_port};
+use support::env_u64;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
@@ -83,11 +82,7 @@ fn main() {
         .unwrap();
     rt.block_on(async move {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.controller.state_dir = dir.path().join("state");
-        config.http.listen = ([127, 0, 0, 1], 0).into();
-        config.database.synchronous = "normal".into();
-        config.mqtt.client_id = format!("bench-tickets-{}", std::process::id());
+        let (mut config, broker) = support::controller_config(dir.path(), "tickets");
         // The built-in printer rule with a short duration and no routine to wait for.
         let mut printer = alerts::builtin()
             .into_iter()
@@ -96,16 +91,6 @@ fn main() {
         printer.for_secs = FOR_SECS;
         printer.routine = None;
         config.rules = vec![printer];
-        let broker: std::net::SocketAddr = match std::env::var("STOREFLEET_TEST_MQTT") {
-            Ok(a) => {
-                config.mqtt.url = format!("mqtt://{a}");
-                a.parse().unwrap()
-            }
-            Err(_) => {
-                config.mqtt.listen = ([127, 0, 0, 1], free_port()).into();
-                config.mqtt.listen
-            }
-        };
         let presence = config.presence.clone();
         let rules = alerts::effective(&config.rules);
         let token = CancellationToken::new();

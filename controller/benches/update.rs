@@ -12,46 +12,20 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use storefleet_controller::cli::Client;
-use storefleet_controller::config::Config;
 use storefleet_protocol::release::Release;
 use storefleet_protocol::SigningKey;
 use storefleet_testkit::agent::AgentHome;
+use storefleet_testkit::broker::agent_as_version;
 use support::env_u64;
 
 const V1: &str = "0.1.0-bench.1";
 const V2: &str = "0.1.0-bench.2";
-
-/// The agent built as `version` (profile `update-test`), copied to `to`.
-fn build(version: &str, to: &Path) {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "storefleet-agent",
-            "--bin",
-            "storefleet-agent",
-            "--profile",
-            "update-test",
-        ])
-        .env("STOREFLEET_AGENT_VERSION", version)
-        .status()
-        .unwrap();
-    assert!(status.success(), "building {version} failed");
-    let exe = std::env::current_exe().unwrap();
-    let built = exe
-        .ancestors()
-        .nth(3)
-        .unwrap()
-        .join("update-test/storefleet-agent");
-    std::fs::copy(built, to).unwrap();
-}
 
 struct Supervised(Child);
 
@@ -66,8 +40,8 @@ fn main() {
     let n = env_u64("BENCH_AGENTS", 100) as usize;
     let bins = tempfile::tempdir().unwrap();
     let (v1, v2): (PathBuf, PathBuf) = (bins.path().join("v1"), bins.path().join("v2"));
-    build(V1, &v1);
-    build(V2, &v2);
+    agent_as_version(V1, &v1);
+    agent_as_version(V2, &v2);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -75,11 +49,7 @@ fn main() {
     rt.block_on(async move {
         let dir = tempfile::tempdir().unwrap();
         let key = SigningKey::generate().unwrap();
-        let mut config = Config::default();
-        config.controller.state_dir = dir.path().join("state");
-        config.http.listen = ([127, 0, 0, 1], support::free_port()).into();
-        config.mqtt.listen = ([127, 0, 0, 1], support::free_port()).into();
-        config.database.synchronous = "normal".into();
+        let (mut config, _broker) = support::controller_config(dir.path(), "update");
         config.releases.public_key = key.public_key().to_base64();
         let token = tokio_util::sync::CancellationToken::new();
         let running = storefleet_controller::server::start(config, token.clone()).await.unwrap();

@@ -1,7 +1,7 @@
 //! The embedded MQTT broker for tests: in this process, or as a process a test can kill.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -49,6 +49,31 @@ pub fn cargo_bin(package: &str, bin: &str) -> PathBuf {
     assert!(path.exists(), "{bin} not at {}", path.display());
     built.push((bin.to_owned(), path.clone()));
     path
+}
+
+/// The agent built again as `version` (stamped with `STOREFLEET_AGENT_VERSION`, profile
+/// `update-test`, its own directory so the main build is untouched), copied to `to` so that
+/// several versions can sit side by side. For self-update tests and benches.
+pub fn agent_as_version(version: &str, to: &Path) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> -> target/
+    let target = exe.ancestors().nth(3).expect("target dir");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "storefleet-agent",
+            "--bin",
+            "storefleet-agent",
+        ])
+        .args(["--profile", "update-test"])
+        .env("STOREFLEET_AGENT_VERSION", version)
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building the agent as {version} failed");
+    std::fs::copy(target.join("update-test/storefleet-agent"), to).expect("copy the build");
+    to.to_owned()
 }
 
 /// The embedded broker as a child process that a test can stop and start again.

@@ -15,6 +15,32 @@ pub fn free_port() -> u16 {
         .map_or(0, |a| a.port())
 }
 
+/// The config of a controller run by a bench: state in `dir`, HTTP on a free port, SQLite
+/// `synchronous = normal`, and the broker: Mosquitto at `STOREFLEET_TEST_MQTT` when set,
+/// else the embedded one on a free port. Returns the broker's address too.
+#[allow(dead_code)] // not every bench runs a controller
+pub fn controller_config(
+    dir: &std::path::Path,
+    name: &str,
+) -> (storefleet_controller::config::Config, std::net::SocketAddr) {
+    let mut config = storefleet_controller::config::Config::default();
+    config.controller.state_dir = dir.join("state");
+    config.http.listen = ([127, 0, 0, 1], 0).into();
+    config.database.synchronous = "normal".into();
+    config.mqtt.client_id = format!("bench-{name}-{}", std::process::id());
+    let broker = match std::env::var("STOREFLEET_TEST_MQTT") {
+        Ok(a) => {
+            config.mqtt.url = format!("mqtt://{a}");
+            a.parse().expect("STOREFLEET_TEST_MQTT: host:port")
+        }
+        Err(_) => {
+            config.mqtt.listen = ([127, 0, 0, 1], free_port()).into();
+            config.mqtt.listen
+        }
+    };
+    (config, broker)
+}
+
 /// One simulated gateway: agent id, its key, its store.
 pub struct Gateway {
     /// Agent id.

@@ -28,30 +28,6 @@ use crate::common::{enrolled_home, eventually, AgentHome, Controller, STOREFLEET
 
 const V2: &str = "0.1.1-update";
 
-/// The agent built again as `V2` (its own profile directory, so the main build is untouched).
-fn agent_v2() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let target = exe.ancestors().nth(3).unwrap().to_path_buf();
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "storefleet-agent",
-            "--bin",
-            "storefleet-agent",
-            "--profile",
-            "update-test",
-        ])
-        .env("STOREFLEET_AGENT_VERSION", V2)
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the second agent version failed");
-    let path = target.join("update-test/storefleet-agent");
-    assert!(path.exists(), "{}", path.display());
-    path
-}
-
 /// Serves `root`'s release files like the controller does; `stall` makes the next whole
 /// download hang after half the bytes. Records the Range headers it was asked for.
 struct Mirror {
@@ -284,8 +260,8 @@ fn state(home: &AgentHome) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updates_resume_after_a_kill_roll_back_a_crashing_version_and_refuse_forgeries() {
-    let v2 = agent_v2();
     let keys = tempfile::tempdir().unwrap();
+    let v2 = storefleet_testkit::broker::agent_as_version(V2, &keys.path().join("v2"));
     let key = keys.path().join("release.key");
     let (ok, out, err) = {
         let o = Command::new(STOREFLEET)
