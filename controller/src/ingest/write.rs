@@ -108,6 +108,9 @@ pub fn apply(c: &Connection, msgs: &[Verified], now: i64) -> Result<Outcome, DbE
                 let a = inventory::apply(c, &env.from, &m.store, i, now)?;
                 b.out.assets_created += u64::from(a.created);
                 b.out.asset_changes += u64::from(a.changes);
+                if a.created + a.changes > 0 {
+                    crate::tickets::db::link_reported_assets(c, &m.store, now)?;
+                }
             }
             Message::CommandResult(r) => b.command_result(&env.from, &m.store, r, now)?,
             Message::RoutineRun(r) => b.routine_run(&env.from, &m.store, r, now)?,

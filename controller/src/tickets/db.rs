@@ -385,6 +385,23 @@ pub fn link_assets(
     Ok(())
 }
 
+/// After an inventory of `store` recorded new or changed assets: they join the open
+/// tickets of the store's firing alerts that concern them (a ticket may open before the
+/// gateway's first inventory arrives).
+pub fn link_reported_assets(c: &Connection, store: &str, now: i64) -> Result<(), DbError> {
+    let mut st = c.prepare_cached(
+        "SELECT DISTINCT ticket_id, subject FROM alerts
+         WHERE store_code = ?1 AND cleared_at IS NULL AND ticket_id IS NOT NULL",
+    )?;
+    let open: Vec<(i64, String)> = st
+        .query_map([store], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (ticket, subject) in open {
+        link_assets(c, ticket, store, &subject, now)?;
+    }
+    Ok(())
+}
+
 fn lifecycle_of(c: &Connection, id: i64) -> Result<Lifecycle, DbError> {
     c.query_row(
         "SELECT status, held_from, engineer_id, hold_since, held_ms FROM tickets WHERE id = ?1",

@@ -270,10 +270,8 @@ fn place_alerts(c: &Connection, i: &Input<'_>, rep: &mut Report) -> Result<(), D
         }
         let runs = &store_runs[&a.key.store];
         if let Some(t) = a.ticket {
-            // Later self-heal attempts join the ticket's timeline, and assets the
-            // inventory reported after the ticket opened join the ticket.
+            // Later self-heal attempts join the ticket's timeline.
             add_runs(c, t, &a, runs)?;
-            tdb::link_assets(c, t, &a.key.store, &a.key.subject, now)?;
             continue;
         }
         if let Some(why) = place::muted(
