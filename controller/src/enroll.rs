@@ -3,8 +3,14 @@
 //! The token text is shown once at creation; only the secret's SHA-256 is stored. A token
 //! has an expiry, an optional number of uses (1 by default: single-use), and can be revoked.
 //! Redeeming checks, in order: the token's form, that it exists, its secret, revocation,
-//! expiry, uses, the store, the agent id and key, the request's signature and time. Each
-//! refusal says which check failed.
+//! expiry, uses, the store, the agent id and key, the request's signature and time, and
+//! the agent id's binding. Each refusal says which check failed.
+//!
+//! An agent id is bound to the key it first enrolled with. Enrolling it again with the same
+//! key (a reinstalled gateway) is allowed and may move it to the token's store; with another
+//! key it is refused, and so is any enrollment of a revoked agent, until an admin re-enrolls
+//! it explicitly ([`allow_reenroll`], `storefleet agents reenroll ID`): that revokes the old
+//! key at once and lets one new key enroll within [`REENROLL_WINDOW_MS`].
 
 use base64::Engine as _;
 use rand::RngCore as _;
@@ -19,6 +25,9 @@ use crate::stores;
 
 /// Clock difference tolerated between the agent and the controller, ms.
 pub const ENROLL_SKEW_MS: i64 = 10 * 60 * 1000;
+
+/// How long an admin's re-enrollment stays open for a new key, ms.
+pub const REENROLL_WINDOW_MS: i64 = 72 * 3_600_000;
 
 /// A token as listed (never with its secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -267,6 +276,29 @@ pub fn redeem(
             (req.ts - now) / 1000
         )));
     }
+    let bound: Option<(String, Option<i64>, Option<i64>)> = c
+        .query_row(
+            "SELECT public_key, revoked_at, reenroll_until FROM agents WHERE id = ?1",
+            [&req.agent_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    if let Some((old_key, revoked_at, reenroll_until)) = bound {
+        let reenroll = reenroll_until.is_some_and(|until| now <= until);
+        if !reenroll && revoked_at.is_some() {
+            return Err(refuse(format!(
+                "agent {} was revoked; an admin must re-enroll it (storefleet agents reenroll {})",
+                req.agent_id, req.agent_id
+            )));
+        }
+        if !reenroll && old_key != key.to_base64() {
+            return Err(refuse(format!(
+                "agent id {} is enrolled with another key; if this gateway replaces it, an \
+                 admin must re-enroll it (storefleet agents reenroll {})",
+                req.agent_id, req.agent_id
+            )));
+        }
+    }
     c.execute(
         "UPDATE enroll_tokens SET uses = uses + 1 WHERE id = ?1",
         [&token.id],
@@ -275,7 +307,8 @@ pub fn redeem(
         "INSERT INTO agents(id, public_key, store_code, enrolled_at, token_id, hostname, agent_version)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT(id) DO UPDATE SET public_key = ?2, store_code = ?3, enrolled_at = ?4,
-             token_id = ?5, hostname = ?6, agent_version = ?7, revoked_at = NULL",
+             token_id = ?5, hostname = ?6, agent_version = ?7, revoked_at = NULL,
+             reenroll_until = NULL",
         params![req.agent_id, key.to_base64(), store, now, token.id, req.hostname, req.agent_version],
     )?;
     tracing::info!(agent_id = %req.agent_id, store = %store, token = %token.id, "Agent enrolled");
@@ -284,4 +317,19 @@ pub fn redeem(
         store,
         mqtt_url: mqtt_url.to_owned(),
     })
+}
+
+/// An admin's re-enrollment of `agent_id`: its current key is revoked now, and one new key
+/// may enroll it with a valid token until the returned deadline (ms).
+pub fn allow_reenroll(c: &Connection, agent_id: &str, now: i64) -> Result<i64, DbError> {
+    let until = now + REENROLL_WINDOW_MS;
+    let n = c.execute(
+        "UPDATE agents SET revoked_at = coalesce(revoked_at, ?2), reenroll_until = ?3
+         WHERE id = ?1",
+        params![agent_id, now, until],
+    )?;
+    if n == 0 {
+        return Err(DbError::NotFound(format!("no agent {agent_id:?}")));
+    }
+    Ok(until)
 }

@@ -11,7 +11,7 @@
 //! - [`enroll`], [`agents`], [`stores`]: tokens, registered keys and presence, stores.
 //! - [`assets`]: asset records, identity matching, history, search and CSV.
 //! - [`telemetry`], [`events`], [`fleet`]: reading data back and judging live state.
-//! - [`auth`]: users, sessions, API tokens.
+//! - [`auth`]: users, sessions, API tokens. [`http`]: serving with timeouts and caps.
 //! - [`api`] and [`ui`]: the JSON API (with its OpenAPI document) and the web pages.
 //! - [`cli`]: the admin commands, which talk to the API.
 //! - [`rollout`]: the staged rollout of fleet tasks, a pure state machine.
@@ -36,6 +36,7 @@ pub mod enroll;
 pub mod events;
 pub mod fleet;
 pub mod fmt;
+pub mod http;
 pub mod ingest;
 pub mod kpi;
 pub mod releases;

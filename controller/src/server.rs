@@ -251,19 +251,24 @@ pub async fn start_with_clock(
         ticket_counters,
         clock,
         release_key: storefleet_protocol::PublicKey::from_base64(&config.releases.public_key).ok(),
+        http_stats: Arc::default(),
     };
     let app = api::router()
         .merge(ui::router())
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state.clone());
-    let t = token.clone();
-    tracker.spawn(async move {
-        let serve =
-            axum::serve(listener, app).with_graceful_shutdown(async move { t.cancelled().await });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
-    });
+    let limits = crate::http::Limits {
+        header_timeout: Duration::from_secs(config.http.header_timeout_secs),
+        max_connections: crate::http::connection_cap(config.http.max_connections),
+        per_address: config.http.max_connections_per_address,
+    };
+    tracker.spawn(crate::http::serve(
+        listener,
+        app,
+        limits,
+        state.http_stats.clone(),
+        token.clone(),
+    ));
     tracker.spawn(housekeeping(db, config.clone(), token.clone()));
     tracing::info!(http = %config.http.listen, public_url = %config.public_url(), mqtt = %config.advertised_mqtt_url(), "Controller running");
     Ok(Running {

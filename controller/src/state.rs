@@ -36,6 +36,8 @@ pub struct AppState {
     pub clock: crate::tasks::engine::Clock,
     /// The release key's public half (`releases.public_key`), if configured.
     pub release_key: Option<storefleet_protocol::PublicKey>,
+    /// HTTP connection counters.
+    pub http_stats: Arc<crate::http::HttpStats>,
 }
 
 impl AppState {

@@ -72,6 +72,22 @@ pub(super) async fn revoke_agent(
     Ok(StatusCode::NO_CONTENT)
 }
 
+pub(super) async fn reenroll_agent(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let i = id.clone();
+    let until =
+        s.db.write(move |c| crate::enroll::allow_reenroll(c, &i, now_ms()))
+            .await?;
+    s.registry.remove(&id);
+    tracing::warn!(agent_id = %id, by = %p.actor, until, "Agent opened for re-enrollment; its key is revoked");
+    Ok(Json(
+        serde_json::json!({ "agent_id": id, "reenroll_until": until }),
+    ))
+}
+
 pub(super) async fn devices(
     State(s): State<AppState>,
     _p: Principal,

@@ -166,17 +166,24 @@ async fn health(
     }))
 }
 
-async fn metrics(axum::extract::State(s): axum::extract::State<AppState>) -> impl IntoResponse {
+async fn metrics(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    who: Result<Principal, ApiError>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !s.config.http.metrics_public {
+        who?;
+    }
     let mut out = String::new();
     s.stats.render(&mut out);
+    s.http_stats.render(&mut out);
     render_ticket_metrics(&s, &mut out).await;
-    (
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
         out,
-    )
+    ))
 }
 
 async fn render_ticket_metrics(s: &AppState, out: &mut String) {
@@ -250,6 +257,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/agents", get(fleet::agents))
         .route("/api/v1/agents/{id}", get(fleet::agent))
         .route("/api/v1/agents/{id}/revoke", post(fleet::revoke_agent))
+        .route("/api/v1/agents/{id}/reenroll", post(fleet::reenroll_agent))
         .route("/api/v1/devices", get(fleet::devices))
         .route("/api/v1/events", get(fleet::events))
         .route("/api/v1/runs", get(fleet::runs))

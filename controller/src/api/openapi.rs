@@ -105,6 +105,7 @@ pub fn spec() -> Value {
             "/api/v1/agents": {"get": op("Agents with presence", &[("store", "query", "store code")], None, "agents")},
             "/api/v1/agents/{id}": {"get": op("One agent", &id, None, "the agent")},
             "/api/v1/agents/{id}/revoke": {"post": op("Revoke an agent's key: its messages are refused", &id, None, "revoked")},
+            "/api/v1/agents/{id}/reenroll": {"post": op("Re-enroll an agent id: its key is revoked now and one new key may enroll it within 72 h", &id, None, "{agent_id, reenroll_until}")},
             "/api/v1/devices": {"get": op("Devices with live state (up, down, stale)", &[("store", "query", "store code")], None, "devices")},
             "/api/v1/events": {"get": op("Events, newest first", &[("store", "query", "store code"), ("device", "query", "device id"), ("agent", "query", "agent id"), ("#since", "query", "ms"), ("#limit", "query", "rows at most")], None, "events")},
             "/api/v1/runs": {"get": op("Routine runs reported by agents, newest first, with each step's result", &[("store", "query", "store code"), ("agent", "query", "agent id"), ("routine", "query", "routine name"), ("outcome", "query", "already_fine, healed, failed, escalated or skipped"), ("#since", "query", "ms"), ("#limit", "query", "rows at most")], None, "runs")},

@@ -71,7 +71,8 @@ pub(super) async fn enroll(
     let resp = match resp {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(agent_id = %req.agent_id, error = %e, "Enrollment refused");
+            // Debug formatting: a hostile id cannot forge log lines.
+            tracing::warn!(agent_id = ?req.agent_id, error = %e, "Enrollment refused");
             return Err(e.into());
         }
     };

@@ -152,6 +152,12 @@ pub enum AgentsCmd {
         /// Agent id.
         id: String,
     },
+    /// Let a new key enroll this agent id (a replaced gateway): its current key is revoked
+    /// now, and the next enrollment with a valid token within 72 h binds the new key.
+    Reenroll {
+        /// Agent id.
+        id: String,
+    },
 }
 
 /// `assets` subcommands.
@@ -299,6 +305,26 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
             Ok(out(
                 &json!({"revoked": id}),
                 format!("agent {id} revoked\n"),
+            ))
+        }
+        AdminCmd::Agents {
+            cmd: Some(AgentsCmd::Reenroll { id }),
+            ..
+        } => {
+            let v = client
+                .call(
+                    "POST",
+                    &format!("/api/v1/agents/{}/reenroll", enc(&id)),
+                    None,
+                )
+                .await?;
+            let until = v["reenroll_until"].as_i64().unwrap_or_default();
+            Ok(out(
+                &v,
+                format!(
+                    "agent {id}: old key revoked; a new key may enroll it until {}\n",
+                    crate::fmt::utc(until)
+                ),
             ))
         }
         AdminCmd::Assets {

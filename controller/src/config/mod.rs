@@ -82,6 +82,18 @@ pub struct HttpSection {
     pub listen: SocketAddr,
     /// Web UI session lifetime, hours.
     pub session_hours: u64,
+    /// Seconds a client has to send a request's headers, on a new connection and between
+    /// requests on a kept-alive one; then the connection is closed.
+    pub header_timeout_secs: u64,
+    /// Open HTTP connections at most (capped at a quarter of the process's file limit, so
+    /// the broker and the database always keep theirs); more are closed at once.
+    pub max_connections: usize,
+    /// Open HTTP connections from one address at most; 0: no per-address cap (behind a
+    /// load balancer every client has its address).
+    pub max_connections_per_address: usize,
+    /// Serve `/metrics` to anyone (a Prometheus scraper on a trusted network); when false
+    /// it needs an API token or a session like every other route.
+    pub metrics_public: bool,
 }
 
 impl Default for HttpSection {
@@ -89,6 +101,10 @@ impl Default for HttpSection {
         HttpSection {
             listen: ([127, 0, 0, 1], 8080).into(),
             session_hours: 12,
+            header_timeout_secs: 10,
+            max_connections: 4096,
+            max_connections_per_address: 256,
+            metrics_public: false,
         }
     }
 }
@@ -243,6 +259,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.controller.state_dir.as_os_str().is_empty() {
             return Err(bad("controller.state_dir", "a directory path"));
+        }
+        if !(1..=300).contains(&self.http.header_timeout_secs) {
+            return Err(bad("http.header_timeout_secs", "1 to 300 seconds"));
+        }
+        if self.http.max_connections == 0 {
+            return Err(bad("http.max_connections", "at least 1"));
         }
         if !self.releases.download_url.is_empty()
             && !self.releases.download_url.starts_with("http://")

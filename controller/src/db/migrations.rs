@@ -389,6 +389,11 @@ CREATE TABLE releases (
     PRIMARY KEY (version, arch)
 );
 ",
+    // v6: an agent id is bound to its first key; an admin's re-enrollment opens a window
+    //     for one new key.
+    "
+ALTER TABLE agents ADD COLUMN reenroll_until INTEGER;
+",
 ];
 
 /// Brings the schema up to the newest version.

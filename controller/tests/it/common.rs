@@ -221,7 +221,7 @@ impl Controller {
 
     /// A counter from `/metrics` (0 when absent).
     pub async fn metric(&self, line_start: &str) -> u64 {
-        let (_, v) = self.call("GET", "/metrics", None, false).await;
+        let (_, v) = self.call("GET", "/metrics", None, true).await;
         v.as_str()
             .unwrap_or_default()
             .lines()

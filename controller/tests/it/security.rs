@@ -294,3 +294,67 @@ async fn enrollment_is_refused_with_the_reason() {
     assert_eq!(s, 400);
     assert!(v["error"].as_str().unwrap().contains("already used"), "{v}");
 }
+
+/// Regression: enrollment used to replace any agent's key, move it to the token's store and
+/// clear its revocation, so any token holder could take over any gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrolled_agent_id_stays_bound_to_its_key() {
+    let ctl = Controller::start(None);
+    new_store(&ctl, "S400").await;
+    new_store(&ctl, "S401").await;
+    let post = |body: Value| {
+        let ctl = &ctl;
+        async move { ctl.call("POST", "/api/v1/enroll", Some(&body), false).await }
+    };
+    let owner = enroll(&ctl, "S400", "gw-400").await;
+    let owner_pk = owner.public_key().to_base64();
+
+    // Another key, a valid token of another store: refused, nothing moves.
+    let thief = SigningKey::generate().unwrap();
+    let (t, _) = token(&ctl, "S401", json!({})).await;
+    let (s, v) = post(request(&t, "gw-400", &thief, &thief)).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("another key"), "{v}");
+    let a = ctl.get("/api/v1/agents/gw-400").await;
+    assert_eq!(a["public_key"], json!(owner_pk));
+    assert_eq!(a["store"], json!("S400"));
+    // The refused attempt did not use up the token.
+    let (s, v) = post(request(&t, "gw-401", &thief, &thief)).await;
+    assert_eq!(s, 200, "{v}");
+
+    // The same key may enroll again (a reinstalled gateway).
+    let (t, _) = token(&ctl, "S400", json!({})).await;
+    let (s, v) = post(request(&t, "gw-400", &owner, &owner)).await;
+    assert_eq!(s, 200, "{v}");
+
+    // Revoked stays revoked, even with its own key.
+    let (s, _) = ctl
+        .call("POST", "/api/v1/agents/gw-400/revoke", None, true)
+        .await;
+    assert_eq!(s, 204);
+    let (t, _) = token(&ctl, "S400", json!({})).await;
+    let (s, v) = post(request(&t, "gw-400", &owner, &owner)).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("revoked"), "{v}");
+    assert!(ctl.get("/api/v1/agents/gw-400").await["revoked_at"].is_i64());
+
+    // An admin re-enrolls it: then one new key may take the id, and the old one is out.
+    let (ok, out, err) = ctl.cli(&["agents", "reenroll", "gw-400"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("old key revoked"), "{out}");
+    let replacement = SigningKey::generate().unwrap();
+    let (s, v) = post(request(&t, "gw-400", &replacement, &replacement)).await;
+    assert_eq!(s, 200, "{v}");
+    let a = ctl.get("/api/v1/agents/gw-400").await;
+    assert_eq!(a["public_key"], json!(replacement.public_key().to_base64()));
+    assert!(a["revoked_at"].is_null(), "{a}");
+    // The window closed with that enrollment: yet another key is refused.
+    let (t, _) = token(&ctl, "S400", json!({})).await;
+    let other = SigningKey::generate().unwrap();
+    let (s, v) = post(request(&t, "gw-400", &other, &other)).await;
+    assert_eq!(s, 400, "{v}");
+    // Re-enrolling an unknown agent says so.
+    let (ok, _, err) = ctl.cli(&["agents", "reenroll", "gw-nope"]);
+    assert!(!ok);
+    assert!(err.contains("no agent"), "{err}");
+}
