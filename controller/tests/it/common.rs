@@ -60,6 +60,8 @@ pub struct Controller {
     pub external: bool,
     /// The first admin API token.
     pub token: String,
+    /// The process's open-files limit, when the test sets one.
+    pub nofile: Option<u64>,
 }
 
 impl Controller {
@@ -70,6 +72,16 @@ impl Controller {
 
     /// [`Controller::start`] with `extra` as the drop-in `controller.d/50-test.toml`.
     pub fn start_with(external: Option<SocketAddr>, extra: &str) -> Controller {
+        Controller::launch(external, extra, None)
+    }
+
+    /// [`Controller::start_with`] the embedded broker, `extra` config and at most `nofile`
+    /// open files.
+    pub fn start_limited(extra: &str, nofile: u64) -> Controller {
+        Controller::launch(None, extra, Some(nofile))
+    }
+
+    fn launch(external: Option<SocketAddr>, extra: &str, nofile: Option<u64>) -> Controller {
         let dir = tempfile::tempdir().unwrap();
         let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let client_id = format!("ctl-test-{:016x}", rand::random::<u64>());
@@ -100,6 +112,7 @@ impl Controller {
             client_id,
             external: external.is_some(),
             token: String::new(),
+            nofile,
         };
         c.spawn();
         let token = std::fs::read_to_string(c.dir.path().join("state/admin-token")).unwrap();
@@ -114,7 +127,20 @@ impl Controller {
             .append(true)
             .open(self.dir.path().join("controller.log"))
             .unwrap();
-        let child = Command::new(STOREFLEET)
+        let mut cmd = match self.nofile {
+            // Through the shell, whose `ulimit` sets the limit the process inherits.
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.args([
+                    "-c",
+                    &format!("ulimit -n {n} && exec \"$0\" \"$@\""),
+                    STOREFLEET,
+                ]);
+                c
+            }
+            None => Command::new(STOREFLEET),
+        };
+        let child = cmd
             .args(["--config", self.config_path().to_str().unwrap(), "serve"])
             .env("STOREFLEET_LOG", "info,storefleet_controller=debug")
             .stdout(Stdio::null())

@@ -11,6 +11,7 @@ mod demo;
 mod e2e;
 mod security;
 mod sla;
+mod slow_http;
 mod tasks;
 mod tickets;
 mod update;
