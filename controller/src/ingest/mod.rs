@@ -7,8 +7,10 @@
 //! database in batches. A publish is acknowledged to the broker only after its batch has
 //! committed, so a controller that dies mid-batch gets the messages again and stores each
 //! `(agent, seq)` once ([`write`]). A batch that cannot be written (full disk, say) is
-//! retried with backoff and never acknowledged until stored.
+//! retried with backoff and never acknowledged until stored. Acknowledgements go out in the
+//! order the messages arrived ([`ack`]), as MQTT wants, even when batches commit out of order.
 
+pub mod ack;
 pub mod stats;
 pub mod write;
 
@@ -25,6 +27,7 @@ use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use ack::AckOrder;
 pub use stats::Stats;
 use write::Verified;
 
@@ -192,9 +195,59 @@ async fn poll(
     let _ = client.try_disconnect();
 }
 
+/// Sends acknowledgements in arrival order ([`ack`]), through one task.
+#[derive(Clone)]
+struct Acker {
+    order: Arc<std::sync::Mutex<AckOrder<Publish>>>,
+    tx: mpsc::UnboundedSender<Publish>,
+}
+
+impl Acker {
+    fn start(client: AsyncClient, tracker: &TaskTracker) -> Acker {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Publish>();
+        tracker.spawn(async move {
+            while let Some(p) = rx.recv().await {
+                let _ = client.ack(&p).await;
+            }
+        });
+        Acker {
+            order: Arc::default(),
+            tx,
+        }
+    }
+
+    fn line(&self) -> std::sync::MutexGuard<'_, AckOrder<Publish>> {
+        self.order
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// In line, acknowledged once [`Acker::due`] is called with the ticket.
+    fn arrive(&self, p: Publish) -> u64 {
+        self.line().arrive(p)
+    }
+
+    /// In line and due (rejected: it will never be acceptable).
+    fn arrive_due(&self, p: Publish) {
+        let mut line = self.line();
+        // Sent under the lock, so that releases from different tasks keep their order.
+        for p in line.arrive_due(p) {
+            let _ = self.tx.send(p);
+        }
+    }
+
+    /// Stored: due.
+    fn due(&self, tickets: &[u64]) {
+        let mut line = self.line();
+        for p in line.due(tickets) {
+            let _ = self.tx.send(p);
+        }
+    }
+}
+
 struct Pending {
     msgs: Vec<Verified>,
-    acks: Vec<Publish>,
+    acks: Vec<u64>,
     points: usize,
 }
 
@@ -224,6 +277,7 @@ async fn process(
     let verifier = Verifier::new(registry.clone());
     let writes = Arc::new(Semaphore::new(WRITES_IN_FLIGHT));
     let mut logged: HashSet<(String, &'static str)> = HashSet::new();
+    let acker = Acker::start(client, &tracker);
     let mut pending = Pending::new();
     let mut deadline: Option<tokio::time::Instant> = None;
     let mut batch_end: Option<tokio::time::Instant> = None;
@@ -238,7 +292,7 @@ async fn process(
                     None => std::future::pending().await,
                 }
             } => {
-                flush(&mut pending, &client, &shared, &writes, &tracker).await;
+                flush(&mut pending, &acker, &shared, &writes, &tracker).await;
                 deadline = None;
                 batch_end = None;
                 continue;
@@ -250,7 +304,7 @@ async fn process(
                 let Some(store) = registry.store_of(&env.from) else {
                     // Revoked between lookup and here.
                     stats.rejected("unknown_sender");
-                    let _ = client.ack(&p).await;
+                    acker.arrive_due(p);
                     continue;
                 };
                 if let storefleet_protocol::Message::Telemetry(t) = &env.message {
@@ -260,12 +314,12 @@ async fn process(
                     store,
                     envelope: env,
                 });
-                pending.acks.push(p);
+                pending.acks.push(acker.arrive(p));
                 let now = tokio::time::Instant::now();
                 batch_end.get_or_insert(now + BATCH_WAIT);
                 deadline = batch_end.map(|end| end.min(now + BATCH_IDLE));
                 if pending.full() {
-                    flush(&mut pending, &client, &shared, &writes, &tracker).await;
+                    flush(&mut pending, &acker, &shared, &writes, &tracker).await;
                     deadline = None;
                     batch_end = None;
                 }
@@ -279,19 +333,19 @@ async fn process(
                 if logged.len() < 10_000 && logged.insert((sender.clone(), label)) {
                     tracing::warn!(topic = %p.topic, reason = label, error = %e, "Dropped a message that failed verification (logged once per sender and reason)");
                 }
-                // Acknowledge: it was received, and it will never be acceptable.
-                let _ = client.ack(&p).await;
+                // Acknowledge (in turn): it was received, and it will never be acceptable.
+                acker.arrive_due(p);
             }
         }
     }
     // Store what is pending before stopping; its acks go out if the connection is still up.
-    flush(&mut pending, &client, &shared, &writes, &tracker).await;
+    flush(&mut pending, &acker, &shared, &writes, &tracker).await;
     let _ = writes.acquire_many(WRITES_IN_FLIGHT as u32).await;
 }
 
 async fn flush(
     pending: &mut Pending,
-    client: &AsyncClient,
+    acker: &Acker,
     shared: &Shared,
     writes: &Arc<Semaphore>,
     tracker: &TaskTracker,
@@ -303,8 +357,8 @@ async fn flush(
     let Ok(permit) = writes.clone().acquire_owned().await else {
         return;
     };
-    let (client, db, stats, notify, stored) = (
-        client.clone(),
+    let (acker, db, stats, notify, stored) = (
+        acker.clone(),
         shared.db.clone(),
         shared.stats.clone(),
         shared.task_reports.clone(),
@@ -333,9 +387,7 @@ async fn flush(
                 }
             }
         }
-        for p in &batch.acks {
-            let _ = client.ack(p).await;
-        }
+        acker.due(&batch.acks);
         drop(permit);
     });
 }

@@ -10,6 +10,7 @@ use super::write::Outcome;
 #[derive(Debug, Default)]
 pub struct Stats {
     connected: AtomicBool,
+    disconnects: AtomicU64,
     stored: AtomicU64,
     duplicates: AtomicU64,
     points: AtomicU64,
@@ -21,7 +22,11 @@ pub struct Stats {
 impl Stats {
     /// Records the connection state; true when it changed.
     pub fn set_connected(&self, up: bool) -> bool {
-        self.connected.swap(up, Ordering::Relaxed) != up
+        let changed = self.connected.swap(up, Ordering::Relaxed) != up;
+        if changed && !up {
+            self.disconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        changed
     }
 
     /// Whether ingest is connected to the broker.
@@ -60,6 +65,7 @@ impl Stats {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let _ = writeln!(out, "# TYPE storefleet_controller_ingest_connected gauge\nstorefleet_controller_ingest_connected {}", u8::from(self.connected()));
         for (name, v) in [
+            ("disconnects_total", g(&self.disconnects)),
             ("messages_stored_total", g(&self.stored)),
             ("messages_duplicate_total", g(&self.duplicates)),
             ("points_stored_total", g(&self.points)),

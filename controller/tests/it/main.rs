@@ -2,6 +2,7 @@
 //! `storefleet-agent` binary, the embedded broker and (when `STOREFLEET_TEST_MQTT` is set,
 //! as in CI) Mosquitto.
 
+mod ack_order;
 mod api;
 mod browser;
 mod browser_tickets;
