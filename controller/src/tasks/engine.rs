@@ -414,10 +414,15 @@ impl Engine {
                 Action::Finished => None,
             })
             .collect();
-        // Sent and neither started nor answered: again, for what is left of its timeout.
+        // Sent and neither started nor answered: again, for what is left of its timeout. A
+        // target this very step moved to Sent is being sent above, not again here.
         let real = now_ms();
+        let sending: HashSet<String> = sends.iter().map(|(a, _)| a.clone()).collect();
         for t in r.targets() {
             if let TargetState::Sent { at } = t.state {
+                if sending.contains(&t.agent) {
+                    continue;
+                }
                 let last = self.published.get(&(id.to_owned(), t.agent.clone()));
                 if online.contains(&t.agent) && last.is_none_or(|l| real - l >= RESEND_AFTER_MS) {
                     sends.push((t.agent.clone(), timeout - (now - at)));

@@ -147,6 +147,7 @@ fn spec(select: Value, plan: Value, window: Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_failures_abort_a_staged_rollout_over_50_stores() {
     let fleet = Fleet::start(50, Clock::system(), &[1, 2]).await;
+    let commands = CommandLog::listen(&fleet).await;
 
     // What people get wrong is refused with the reason.
     let (status, msg) = match fleet
@@ -302,7 +303,62 @@ async fn canary_failures_abort_a_staged_rollout_over_50_stores() {
         targets.iter().all(|x| x["outcome"] == "already_fine"),
         "{targets:?}"
     );
+    // Regression: the engine published every command twice (its resend pass picked up the
+    // targets the same step had just sent). All answered within the resend delay: once each.
+    let seen = commands.counts();
+    assert_eq!(seen.len(), 2 + 6, "commands on the wire: {seen:?}");
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "published more than once: {seen:?}"
+    );
     fleet.stop().await;
+}
+
+/// Every command the controller publishes, counted by command id, as a broker client sees
+/// them.
+struct CommandLog(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>);
+
+impl CommandLog {
+    async fn listen(fleet: &Fleet) -> CommandLog {
+        let url = &fleet.running.as_ref().unwrap().mqtt_url;
+        let addr: std::net::SocketAddr = url.trim_start_matches("mqtt://").parse().unwrap();
+        let (client, mut ev) = rumqttc::AsyncClient::new(
+            rumqttc::MqttOptions::new("command-log", addr.ip().to_string(), addr.port()),
+            64,
+        );
+        client
+            .subscribe("sf/v1/+/down/command", rumqttc::QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        let log = CommandLog(std::sync::Arc::default());
+        let counts = log.0.clone();
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let mut ready_tx = Some(ready_tx);
+            while let Ok(e) = ev.poll().await {
+                match e {
+                    rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) => {
+                        if let Some(t) = ready_tx.take() {
+                            let _ = t.send(());
+                        }
+                    }
+                    rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) => {
+                        let frame = storefleet_protocol::envelope::open(&p.payload).unwrap();
+                        if let storefleet_protocol::Message::Command(c) = frame.envelope.message {
+                            *counts.lock().unwrap().entry(c.id).or_default() += 1;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+        ready.await.unwrap();
+        log
+    }
+
+    fn counts(&self) -> std::collections::HashMap<String, u32> {
+        self.0.lock().unwrap().clone()
+    }
 }
 
 /// 2026-11-23 is a Monday; the simulated stores are in Berlin, Vienna and Zurich (UTC+1).
