@@ -38,9 +38,11 @@
 //! # What survives a power cut
 //!
 //! With `durability = "full"` (the default) every commit is fsynced before the answer:
-//! whatever ingest acknowledged survives a power cut, and so do sealed messages and the
-//! sequence counter. With `"normal"` it survives a crash of the agent, but the last commits
-//! before a power cut may be lost. A database found corrupt at start is moved aside
+//! whatever ingest acknowledged survives a power cut, and so do sealed messages. With
+//! `"normal"` everything survives a crash of the agent, but a power cut may lose every
+//! commit since the last WAL checkpoint: up to [`WAL_CHECKPOINT_BYTES`] of writes (ingested
+//! points and events, sealed messages, acknowledgements, which then go out again). The
+//! sequence counter never goes backwards in either mode (`seq_ceiling.rs`). A database found corrupt at start is moved aside
 //! (`buffer.db.corrupt-<ms>`), replaced by an empty one, and reported as a
 //! `buffer.corrupt` event; the agent keeps running.
 
@@ -49,6 +51,7 @@ mod quota;
 mod recovery;
 mod schema;
 mod seal;
+mod seq_ceiling;
 mod store;
 #[cfg(test)]
 mod tests;

@@ -64,13 +64,18 @@ impl Store {
         PathBuf::from(format!("{}.reserve", self.path.display()))
     }
 
-    /// Makes the reserve file if it is missing; gives up quietly when there is no room.
+    /// Makes the reserve file when it is missing or not whole (a power cut can leave it
+    /// empty), synced to disk; gives up quietly when there is no room.
     pub fn ensure_reserve(&self) {
         let path = self.reserve_path();
-        if path.exists() {
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() == RESERVE_BYTES as u64) {
             return;
         }
-        if std::fs::write(&path, vec![0u8; RESERVE_BYTES]).is_err() {
+        let made = std::fs::File::create(&path).and_then(|mut f| {
+            std::io::Write::write_all(&mut f, &vec![0u8; RESERVE_BYTES])?;
+            f.sync_all()
+        });
+        if made.is_err() || super::seq_ceiling::sync_dir(&path).is_err() {
             let _ = std::fs::remove_file(&path);
         }
     }

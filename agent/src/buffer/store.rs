@@ -75,6 +75,8 @@ pub struct Store {
     pub(super) disk_budget: Option<u64>,
     /// Counter increments waiting for the open transaction to commit.
     pub(super) pending: Pending,
+    /// No sequence number at or above this is handed out before it is raised on disk.
+    pub(super) seq_ceiling: u64,
 }
 
 /// Most WAL kept before a checkpoint, whatever the quota.
@@ -171,6 +173,7 @@ impl Store {
             events_bytes: 0,
             disk_budget: None,
             pending: Pending::default(),
+            seq_ceiling: 0,
         };
         store.ensure_reserve();
         store.configure_wal()?;
@@ -197,12 +200,21 @@ impl Store {
     }
 
     pub(super) fn load_state(&mut self) -> Result<(), BufferError> {
-        if self.meta("next_seq")?.is_none() {
-            // A fresh database starts its sequence at the clock (in microseconds), so that a
-            // replaced database never reuses numbers the controller has already seen.
-            let start = (now_ms().max(1) as u64).saturating_mul(1000);
+        // The next number is above anything used before, even when a power cut rolled the
+        // stored one back or the database was replaced (seq_ceiling.rs).
+        let stored = self.meta("next_seq")?.map_or(0, |v| v.max(0) as u64);
+        let ceiling_path = super::seq_ceiling::path_for(&self.path);
+        let clock_us = (now_ms().max(1) as u64).saturating_mul(1000);
+        let (start, garbled) =
+            super::seq_ceiling::start(stored, super::seq_ceiling::read(&ceiling_path), clock_us);
+        if let Some(why) = garbled {
+            tracing::error!(error = %why, "Sequence ceiling unreadable; skipping far ahead so that no number is reused");
+        }
+        if start != stored {
             self.set_meta("next_seq", start as i64)?;
         }
+        self.seq_ceiling = 0;
+        self.raise_seq_ceiling(start)?;
         {
             let mut stmt = self.conn.prepare(sql::ALL_SERIES)?;
             let rows = stmt.query_map([], |r| {
@@ -473,8 +485,19 @@ impl Store {
     /// Reserves `n` consecutive sequence numbers; returns the first.
     pub fn reserve_seqs(&mut self, n: u64) -> Result<u64, BufferError> {
         let next = self.next_seq()?;
+        self.raise_seq_ceiling(next + n)?;
         self.set_meta("next_seq", (next + n) as i64)?;
         Ok(next)
+    }
+
+    /// Makes sure numbers below `end` are under the ceiling on disk before they are used.
+    fn raise_seq_ceiling(&mut self, end: u64) -> Result<(), BufferError> {
+        if end > self.seq_ceiling {
+            let ceiling = end.saturating_add(super::seq_ceiling::SEQ_BLOCK);
+            super::seq_ceiling::write(&super::seq_ceiling::path_for(&self.path), ceiling)?;
+            self.seq_ceiling = ceiling;
+        }
+        Ok(())
     }
 
     /// Marks everything buffered now as backlog, to be sent after live data.

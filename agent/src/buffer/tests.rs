@@ -313,6 +313,59 @@ fn a_fresh_database_starts_its_sequence_at_the_clock() {
     assert_eq!(s.in_tx(|s| s.reserve_seqs(1)).unwrap(), seq + 2);
 }
 
+/// Regression: with `durability = "normal"` a power cut rolled the stored next seq back,
+/// and the restarted agent reused numbers the controller had already stored, which then
+/// dropped the new messages as duplicates.
+#[test]
+fn the_sequence_never_goes_back_when_the_stored_counter_rolls_back() {
+    let f = Fixture::new();
+    let mut s = f.open();
+    let first = s.in_tx(|s| s.reserve_seqs(1)).unwrap();
+    // Far more than the clock moves meanwhile, so that only the ceiling can save the day.
+    let last = s.in_tx(|s| s.reserve_seqs(10_000_000_000)).unwrap() + 9_999_999_999;
+    // What a power cut leaves: the counter as it was before those reservations, and a
+    // clock that did not move on (a gateway without a real-time clock).
+    s.set_meta("next_seq", first as i64).unwrap();
+    drop(s);
+    let mut s = f.open();
+    let next = s.in_tx(|s| s.reserve_seqs(1)).unwrap();
+    assert!(next > last, "reused: {next} <= {last}");
+    // A replaced database starts above the ceiling as well.
+    drop(s);
+    std::fs::remove_file(f.dir.path().join("buffer.db")).unwrap();
+    let _ = std::fs::remove_file(f.dir.path().join("buffer.db-wal"));
+    let ceiling = seq_ceiling::read(&f.dir.path().join("buffer.db.seq"))
+        .unwrap()
+        .unwrap();
+    let mut s = f.open();
+    assert!(s.in_tx(|s| s.reserve_seqs(1)).unwrap() >= ceiling.min(next + 1));
+}
+
+/// Regression: the reserve was written without fsync and only checked for existence, so a
+/// power cut could leave it empty for good.
+#[test]
+fn an_empty_or_short_reserve_file_is_made_whole_at_open() {
+    let f = Fixture::new();
+    let reserve = f.dir.path().join("buffer.db.reserve");
+    drop(f.open());
+    assert_eq!(
+        std::fs::metadata(&reserve).unwrap().len(),
+        RESERVE_BYTES as u64
+    );
+    std::fs::write(&reserve, b"").unwrap();
+    drop(f.open());
+    assert_eq!(
+        std::fs::metadata(&reserve).unwrap().len(),
+        RESERVE_BYTES as u64
+    );
+    std::fs::write(&reserve, vec![0u8; 4096]).unwrap();
+    drop(f.open());
+    assert_eq!(
+        std::fs::metadata(&reserve).unwrap().len(),
+        RESERVE_BYTES as u64
+    );
+}
+
 #[test]
 fn downsampled_points_go_out_as_aggregates_that_account_for_every_raw_point() {
     let f = Fixture::new();

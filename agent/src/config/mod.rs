@@ -168,7 +168,10 @@ pub struct BufferSection {
     /// new events are refused (HTTP 503), never dropped.
     pub events_max_bytes: u64,
     /// `full`: every acknowledged write is on disk before the answer (survives a power cut).
-    /// `normal`: survives a crash of the agent but may lose the last writes on a power cut.
+    /// `normal`: survives a crash of the agent, but a power cut loses every write since the
+    /// last checkpoint (up to 8 MiB of WAL: acknowledged points and events, and
+    /// acknowledgements, whose messages are then sent again). Sequence numbers never go
+    /// back in either mode.
     pub durability: Durability,
 }
 
