@@ -387,7 +387,11 @@ async fn execute(cmd: &Command, ctx: &CommandContext) -> CommandResult {
     let (status, message, data) = match cmd.action {
         CommandAction::Ping => (
             CommandStatus::Ok,
-            "pong".to_owned(),
+            format!(
+                "pong: {} version {AGENT_VERSION}, up {} s",
+                ctx.agent_id,
+                (now_ms() - ctx.started_at) / 1000
+            ),
             serde_json::json!({
                 "agent_id": ctx.agent_id,
                 "agent_version": AGENT_VERSION,

@@ -258,6 +258,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/agents/{id}", get(fleet::agent))
         .route("/api/v1/agents/{id}/revoke", post(fleet::revoke_agent))
         .route("/api/v1/agents/{id}/reenroll", post(fleet::reenroll_agent))
+        .route("/api/v1/agents/{id}/ping", post(tasks::ping_agent))
+        .route("/api/v1/agents/{id}/reload", post(tasks::reload_agent))
         .route("/api/v1/devices", get(fleet::devices))
         .route("/api/v1/events", get(fleet::events))
         .route("/api/v1/runs", get(fleet::runs))

@@ -105,6 +105,8 @@ pub fn spec() -> Value {
             "/api/v1/agents": {"get": op("Agents with presence", &[("store", "query", "store code")], None, "agents")},
             "/api/v1/agents/{id}": {"get": op("One agent", &id, None, "the agent")},
             "/api/v1/agents/{id}/revoke": {"post": op("Revoke an agent's key: its messages are refused", &id, None, "revoked")},
+            "/api/v1/agents/{id}/ping": {"post": op("Ask the agent for its version and uptime: a one-target task (60 s timeout); its target carries the answer", &id, None, "the task")},
+            "/api/v1/agents/{id}/reload": {"post": op("Have the agent read its configuration again: a one-target task (60 s timeout); its target carries the agent's summary", &id, None, "the task")},
             "/api/v1/agents/{id}/reenroll": {"post": op("Re-enroll an agent id: its key is revoked now and one new key may enroll it within 72 h", &id, None, "{agent_id, reenroll_until}")},
             "/api/v1/devices": {"get": op("Devices with live state (up, down, stale)", &[("store", "query", "store code")], None, "devices")},
             "/api/v1/events": {"get": op("Events, newest first", &[("store", "query", "store code"), ("device", "query", "device id"), ("agent", "query", "agent id"), ("#since", "query", "ms"), ("#limit", "query", "rows at most")], None, "events")},
@@ -139,7 +141,7 @@ pub fn spec() -> Value {
                 "TaskSpec": {"type": "object", "required": ["action", "select"], "additionalProperties": false, "properties": {
                     "name": {"type": "string"},
                     "action": {"type": "object", "required": ["type"], "properties": {
-                        "type": {"enum": ["routine", "config", "update"]}, "name": {"type": "string", "description": "routine: one the agents have; config: the change's name (agent.d/70-task-NAME.toml)"},
+                        "type": {"enum": ["routine", "config", "update", "ping", "reload"]}, "name": {"type": "string", "description": "routine: one the agents have; config: the change's name (agent.d/70-task-NAME.toml)"},
                         "version": {"type": "string", "description": "update: a published release"},
                         "confirm_secs": {"type": "integer", "description": "update: how long the new version has to be connected and reporting (10 to 3600, default 120)"},
                         "toml": {"type": "string", "description": "config: the drop-in, sections the agents' controller.remote_config allow"},

@@ -24,17 +24,63 @@ pub(super) async fn create(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<TaskSummary>)> {
     let spec: TaskSpec = parse_json(&body)?;
+    Ok((StatusCode::CREATED, Json(push(&s, spec, p.actor).await?)))
+}
+
+/// Pushes a task: stores it with its targets and wakes the engine.
+async fn push(s: &AppState, spec: TaskSpec, actor: String) -> ApiResult<TaskSummary> {
     let id = new_id();
     let task = id.clone();
     let summary =
         s.db.write(move |c| {
-            tasks::create(c, &task, &spec, &p.actor, now_ms())?;
+            tasks::create(c, &task, &spec, &actor, now_ms())?;
             tasks::get(c, &task)
         })
         .await?;
     tracing::info!(task = %id, targets = summary.total, name = %summary.name, "Task pushed");
     s.task_wake.notify_one();
-    Ok((StatusCode::CREATED, Json(summary)))
+    Ok(summary)
+}
+
+/// `POST /api/v1/agents/{id}/ping` and `/reload`: a one-target task with a short timeout
+/// and expiry, so the answer (or its absence) is visible like any task's.
+pub(super) async fn agent_command(
+    s: AppState,
+    p: Principal,
+    agent: String,
+    action: crate::tasks::TaskAction,
+) -> ApiResult<(StatusCode, Json<TaskSummary>)> {
+    let spec = TaskSpec {
+        name: format!("{} {agent}", action.routine_name()),
+        action,
+        select: crate::tasks::Selector {
+            agents: vec![agent],
+            ..crate::tasks::Selector::default()
+        },
+        plan: crate::rollout::Plan {
+            target_timeout_ms: 60_000,
+            expiry_ms: 10 * 60_000,
+            ..crate::rollout::Plan::default()
+        },
+        window: storefleet_schedule::Window::default(),
+    };
+    Ok((StatusCode::CREATED, Json(push(&s, spec, p.actor).await?)))
+}
+
+pub(super) async fn ping_agent(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<TaskSummary>)> {
+    agent_command(s, p, id, crate::tasks::TaskAction::Ping).await
+}
+
+pub(super) async fn reload_agent(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<TaskSummary>)> {
+    agent_command(s, p, id, crate::tasks::TaskAction::Reload).await
 }
 
 /// The targets and wave sizes a spec would have, without creating it.

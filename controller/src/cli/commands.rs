@@ -152,6 +152,23 @@ pub enum AgentsCmd {
         /// Agent id.
         id: String,
     },
+    /// Ask the agent for its version and uptime (a signed command); waits for the answer.
+    Ping {
+        /// Agent id.
+        id: String,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+    },
+    /// Have the agent read its configuration again (a signed command); waits for its
+    /// summary of what changed and what needs a restart.
+    Reload {
+        /// Agent id.
+        id: String,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+    },
     /// Let a new key enroll this agent id (a replaced gateway): its current key is revoked
     /// now, and the next enrollment with a valid token within 72 h binds the new key.
     Reenroll {
@@ -307,6 +324,14 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
                 format!("agent {id} revoked\n"),
             ))
         }
+        AdminCmd::Agents {
+            cmd: Some(AgentsCmd::Ping { id, wait }),
+            ..
+        } => agent_command(client, &id, "ping", wait, json_out).await,
+        AdminCmd::Agents {
+            cmd: Some(AgentsCmd::Reload { id, wait }),
+            ..
+        } => agent_command(client, &id, "reload", wait, json_out).await,
         AdminCmd::Agents {
             cmd: Some(AgentsCmd::Reenroll { id }),
             ..
@@ -474,5 +499,49 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
                 .await?;
             Ok(out(&v, format!("token {id} revoked\n")))
         }
+    }
+}
+
+/// `agents ping|reload ID`: pushes the one-target task and waits for its answer.
+async fn agent_command(
+    client: &Client,
+    id: &str,
+    what: &str,
+    wait: u64,
+    json_out: bool,
+) -> Result<String, CliError> {
+    let task = client
+        .call("POST", &format!("/api/v1/agents/{}/{what}", enc(id)), None)
+        .await?;
+    let task_id = task["id"].as_str().unwrap_or_default().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+    loop {
+        let targets = client
+            .call(
+                "GET",
+                &format!("/api/v1/tasks/{}/targets", enc(&task_id)),
+                None,
+            )
+            .await?;
+        let target = targets.get(0).cloned().unwrap_or(Value::Null);
+        if !target["finished_at"].is_null() {
+            let state = target["state"].as_str().unwrap_or_default();
+            let text = format!(
+                "{id}: {state}: {}\n",
+                target["message"].as_str().unwrap_or_default()
+            );
+            return if state == "succeeded" {
+                Ok(output(json_out, &target, text))
+            } else {
+                Err(CliError::Failed(text.trim_end().to_owned()))
+            };
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(CliError::Failed(format!(
+                "{id} did not answer within {wait} s (state {}; task {task_id} keeps waiting up to 60 s)",
+                target["state"].as_str().unwrap_or("unknown")
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }

@@ -27,6 +27,9 @@ pub enum CliError {
         /// Its message.
         message: String,
     },
+    /// The command ran but what it asked for did not happen (an agent did not answer).
+    #[error("{0}")]
+    Failed(String),
     /// No API token was given or found.
     #[error("no API token: pass --token, set STOREFLEET_TOKEN, or run where the controller's state directory is readable ({0})")]
     NoToken(String),

@@ -475,6 +475,8 @@ impl Engine {
                 task: id.to_owned(),
                 ignore_window,
             },
+            TaskAction::Ping => CommandAction::Ping,
+            TaskAction::Reload => CommandAction::ReloadConfig,
             TaskAction::Config { name, toml } => CommandAction::ApplyConfig {
                 name,
                 toml,

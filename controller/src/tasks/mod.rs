@@ -60,6 +60,10 @@ pub enum TaskAction {
         #[serde(default = "default_confirm_secs")]
         confirm_secs: u64,
     },
+    /// Ask each agent for its version and uptime (`storefleet agents ping ID`).
+    Ping,
+    /// Have each agent read its configuration again (`storefleet agents reload ID`).
+    Reload,
 }
 
 fn default_confirm_secs() -> u64 {
@@ -79,15 +83,19 @@ impl TaskAction {
             TaskAction::Routine { name, .. } => name.clone(),
             TaskAction::Config { name, .. } => format!("config {name}"),
             TaskAction::Update { version, .. } => format!("update {version}"),
+            TaskAction::Ping => "ping".into(),
+            TaskAction::Reload => "reload config".into(),
         }
     }
 
-    /// `routine` or `config`.
+    /// `routine`, `config`, `update`, `ping` or `reload`.
     pub fn kind(&self) -> &'static str {
         match self {
             TaskAction::Routine { .. } => "routine",
             TaskAction::Config { .. } => "config",
             TaskAction::Update { .. } => "update",
+            TaskAction::Ping => "ping",
+            TaskAction::Reload => "reload",
         }
     }
 
@@ -154,6 +162,7 @@ impl TaskAction {
                 }
                 Ok(())
             }
+            TaskAction::Ping | TaskAction::Reload => Ok(()),
         }
     }
 }

@@ -31,6 +31,9 @@ pub struct Selector {
     /// Agents whose version matches, e.g. `0.1.0`, `<0.2.0`, `>=0.1.3`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub agent_version: String,
+    /// These agents, by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<String>,
 }
 
 /// One selected agent.
@@ -51,6 +54,7 @@ impl Selector {
             + usize::from(!self.tags.is_empty())
             + usize::from(!self.device_classes.is_empty())
             + usize::from(!self.agent_version.is_empty())
+            + usize::from(!self.agents.is_empty())
     }
 
     /// Checks the selector: `all`, or at least one criterion, never both, so that an empty
@@ -65,7 +69,7 @@ impl Selector {
             }
             (false, 0) => {
                 return Err(DbError::Invalid(
-                    "select: give `all = true` or at least one of regions, stores, tags, device_classes, agent_version".into(),
+                    "select: give `all = true` or at least one of regions, stores, tags, device_classes, agent_version, agents".into(),
                 ))
             }
             _ => {}
@@ -119,6 +123,7 @@ impl Selector {
             let matches = self.all
                 || (any(&self.regions, &region)
                     && any(&self.stores, &store)
+                    && any(&self.agents, &agent)
                     && (self.tags.is_empty() || tags.split(',').any(|t| any(&self.tags, t)))
                     && with_class.as_ref().is_none_or(|s| s.contains(&store))
                     && version.as_ref().is_none_or(|v| v.matches(&agent_version)));

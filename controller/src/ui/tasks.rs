@@ -134,6 +134,8 @@ pub(super) async fn show(
         crate::tasks::TaskAction::Config { name, toml } => {
             format!("config change {name} ({} bytes)", toml.len())
         }
+        crate::tasks::TaskAction::Ping => "ping (version and uptime)".into(),
+        crate::tasks::TaskAction::Reload => "reload the agents' configuration".into(),
     };
     let base = format!("/tasks/{}", url_encode(&t.id));
     let body = html! {

@@ -3,6 +3,7 @@
 //! as in CI) Mosquitto.
 
 mod ack_order;
+mod agent_commands;
 mod api;
 mod browser;
 mod browser_tickets;
