@@ -36,6 +36,7 @@ pub mod enroll;
 pub mod events;
 pub mod fleet;
 pub mod fmt;
+pub mod guard;
 pub mod http;
 pub mod ingest;
 pub mod kpi;

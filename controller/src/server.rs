@@ -162,6 +162,7 @@ pub async fn start_with_clock(
         config.database.synchronous == "full",
     )
     .map_err(db_err(&config))?;
+    owner_only(&config.controller.state_dir, &config.database_path());
     let first_login = bootstrap(&db, &config).await.map_err(db_err(&config))?;
     let keys = db.read(agents::keys).await.map_err(db_err(&config))?;
     let registry = Registry::new(keys);
@@ -252,9 +253,19 @@ pub async fn start_with_clock(
         clock,
         release_key: storefleet_protocol::PublicKey::from_base64(&config.releases.public_key).ok(),
         http_stats: Arc::default(),
+        login_limiter: Arc::new(auth::limit::LoginLimiter::new(
+            config.http.login_failures_per_user,
+            config.http.login_failures_per_address,
+        )),
     };
     let app = api::router()
         .merge(ui::router())
+        .layer(axum::middleware::from_fn(crate::guard::json_only))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::guard::same_origin,
+        ))
+        .layer(axum::middleware::from_fn(crate::guard::security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state.clone());
     let limits = crate::http::Limits {
@@ -280,6 +291,26 @@ pub async fn start_with_clock(
         tracker,
         token,
     })
+}
+
+/// The state directory (0700) and the database with its WAL files (0600) readable by the
+/// controller's user only: they hold password hashes, tokens' hashes and every store's data.
+fn owner_only(state_dir: &std::path::Path, db: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let set = |p: &std::path::Path, mode: u32| {
+        if let Err(e) = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %p.display(), error = %e, "Cannot restrict permissions");
+            }
+        }
+    };
+    set(state_dir, 0o700);
+    for suffix in ["", "-wal", "-shm"] {
+        set(
+            std::path::Path::new(&format!("{}{suffix}", db.display())),
+            0o600,
+        );
+    }
 }
 
 /// On a database with nobody in it: an `admin` user with a random password and an API

@@ -36,6 +36,8 @@ pub struct AppState {
     pub clock: crate::tasks::engine::Clock,
     /// The release key's public half (`releases.public_key`), if configured.
     pub release_key: Option<storefleet_protocol::PublicKey>,
+    /// Sign-in attempt limits.
+    pub login_limiter: Arc<crate::auth::limit::LoginLimiter>,
     /// HTTP connection counters.
     pub http_stats: Arc<crate::http::HttpStats>,
 }

@@ -91,6 +91,11 @@ pub struct HttpSection {
     /// Open HTTP connections from one address at most; 0: no per-address cap (behind a
     /// load balancer every client has its address).
     pub max_connections_per_address: usize,
+    /// Failed sign-ins a user name may have per 15 minutes (refilled evenly); then sign-in
+    /// for it waits, from every address.
+    pub login_failures_per_user: u32,
+    /// Failed sign-ins one client address may have per 15 minutes, whatever the names.
+    pub login_failures_per_address: u32,
     /// Serve `/metrics` to anyone (a Prometheus scraper on a trusted network); when false
     /// it needs an API token or a session like every other route.
     pub metrics_public: bool,
@@ -104,6 +109,8 @@ impl Default for HttpSection {
             header_timeout_secs: 10,
             max_connections: 4096,
             max_connections_per_address: 256,
+            login_failures_per_user: 5,
+            login_failures_per_address: 20,
             metrics_public: false,
         }
     }
@@ -262,6 +269,12 @@ impl Config {
         }
         if !(1..=300).contains(&self.http.header_timeout_secs) {
             return Err(bad("http.header_timeout_secs", "1 to 300 seconds"));
+        }
+        if self.http.login_failures_per_user == 0 || self.http.login_failures_per_address == 0 {
+            return Err(bad(
+                "http.login_failures_per_user",
+                "at least 1 (and login_failures_per_address too)",
+            ));
         }
         if self.http.max_connections == 0 {
             return Err(bad("http.max_connections", "at least 1"));

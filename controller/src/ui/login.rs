@@ -18,10 +18,18 @@ pub(super) struct Next {
     next: Option<String>,
 }
 
-/// Only local paths, so the login cannot bounce a user to another site.
+/// Only local paths, so the login cannot bounce a user to another site. Browsers drop tabs
+/// and line breaks from URLs and read `\\` as `/` (`/\t/evil.example` is
+/// `//evil.example`), so any control character, space or backslash makes it `/`.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            n.to_owned()
+        }
         _ => "/".into(),
     }
 }
@@ -57,28 +65,67 @@ pub(super) struct Login {
     next: Option<String>,
 }
 
-pub(super) async fn submit(State(s): State<AppState>, Form(f): Form<Login>) -> Response {
+pub(super) async fn submit(
+    State(s): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    Form(f): Form<Login>,
+) -> Response {
     let next = safe_next(f.next.as_deref());
-    let user = f.user.clone();
+    let ip = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0 .0.ip());
+    // Names longer than any user's are cut, so a key cannot be made arbitrarily large.
+    let name: String = f.user.chars().take(64).collect();
+    let now = now_ms();
+    if let Err(limited) = s.login_limiter.check(&name, ip, now) {
+        // Debug formatting: a name cannot forge log lines.
+        tracing::warn!(user = ?name, %ip, by = limited.by, "Sign-in refused: too many failed attempts");
+        return (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            [(
+                axum::http::header::RETRY_AFTER,
+                limited.retry_after_secs.to_string(),
+            )],
+            login_page(
+                &next,
+                Some(&format!(
+                    "Too many failed attempts; try again in {} s.",
+                    limited.retry_after_secs
+                )),
+            ),
+        )
+            .into_response();
+    }
+    let user = name.clone();
     let hash = s.db.read(move |c| auth::password_hash(c, &user)).await;
     let password = f.password;
-    // The hash check is deliberately slow: keep it off the async threads.
-    let ok = match hash {
-        Ok(Some(h)) => tokio::task::spawn_blocking(move || auth::check_password(&h, &password))
-            .await
-            .unwrap_or(false),
-        _ => false,
-    };
-    if !ok {
-        tracing::warn!(user = %f.user, "Failed sign-in");
+    // The hash check is deliberately slow: keep it off the async threads. A name that is not
+    // a user costs the same work.
+    let checked = tokio::task::spawn_blocking(move || {
+        let checked = match hash {
+            Ok(Some(h)) => auth::check_password(&h, &password),
+            _ => auth::password::check_unknown_user(&password),
+        };
+        let rehash = (checked.ok && checked.rehash).then(|| auth::hash_password(&password));
+        (checked.ok, rehash)
+    })
+    .await;
+    let Ok((true, rehash)) = checked else {
+        s.login_limiter.failed(&name, ip, now);
+        tracing::warn!(user = ?name, %ip, "Failed sign-in");
         return (
             axum::http::StatusCode::UNAUTHORIZED,
             login_page(&next, Some("Unknown user or wrong password.")),
         )
             .into_response();
+    };
+    s.login_limiter.succeeded(&name);
+    if let Some(h) = rehash {
+        let user = name.clone();
+        if let Err(e) = s.db.write(move |c| auth::replace_hash(c, &user, &h)).await {
+            tracing::warn!(error = %e, "Could not store the upgraded password hash");
+        }
     }
     let hours = s.config.http.session_hours;
-    let user = f.user.clone();
+    let user = name;
     match s
         .db
         .write(move |c| auth::create_session(c, &user, now_ms(), hours))
@@ -121,5 +168,10 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(None), "/");
+        // Regression: a tab after the first slash was let through, and browsers drop it.
+        assert_eq!(safe_next(Some("/\t/evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\n/evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example/")), "/");
+        assert_eq!(safe_next(Some("/ /evil.example/")), "/");
     }
 }

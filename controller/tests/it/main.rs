@@ -17,3 +17,4 @@ mod slow_http;
 mod tasks;
 mod tickets;
 mod update;
+mod web_security;

@@ -1,10 +1,13 @@
 //! People and programs: UI users with passwords and sessions, and API bearer tokens.
 //!
-//! Passwords are stored as PBKDF2-HMAC-SHA256 (ring) with a random salt; session cookies
-//! and API tokens are random 256-bit values of which only the SHA-256 is stored. Nothing
-//! here logs a secret.
+//! Passwords are stored as argon2id ([`password`]); sign-in attempts are limited per user
+//! and per address ([`limit`]); session cookies and API tokens are random 256-bit values of
+//! which only the SHA-256 is stored. Nothing here logs a secret.
 
-use std::num::NonZeroU32;
+pub mod limit;
+pub mod password;
+
+pub use password::{check_password, hash_password, Checked};
 
 use base64::Engine as _;
 use rand::RngCore as _;
@@ -13,7 +16,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::DbError;
 
-const PBKDF2_ITERATIONS: u32 = 100_000;
 /// Prefix of API tokens, so that a leaked one is recognisable.
 pub const API_TOKEN_PREFIX: &str = "sft_";
 
@@ -32,54 +34,6 @@ fn sha256(s: &str) -> Vec<u8> {
     ring::digest::digest(&ring::digest::SHA256, s.as_bytes())
         .as_ref()
         .to_vec()
-}
-
-/// Hashes a password for storage.
-pub fn hash_password(password: &str) -> String {
-    let mut salt = [0u8; 16];
-    rand::rng().fill_bytes(&mut salt);
-    let mut out = [0u8; 32];
-    let iters = NonZeroU32::new(PBKDF2_ITERATIONS).unwrap_or(NonZeroU32::MIN);
-    ring::pbkdf2::derive(
-        ring::pbkdf2::PBKDF2_HMAC_SHA256,
-        iters,
-        &salt,
-        password.as_bytes(),
-        &mut out,
-    );
-    format!(
-        "pbkdf2-sha256${PBKDF2_ITERATIONS}${}${}",
-        b64(&salt),
-        b64(&out)
-    )
-}
-
-/// Checks a password against a stored hash.
-pub fn check_password(stored: &str, password: &str) -> bool {
-    let parts: Vec<&str> = stored.split('$').collect();
-    let [alg, iters, salt, hash] = parts.as_slice() else {
-        return false;
-    };
-    let dec = |s: &str| {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(s)
-            .ok()
-    };
-    let (Some(salt), Some(hash), Ok(iters)) = (dec(salt), dec(hash), iters.parse::<u32>()) else {
-        return false;
-    };
-    let Some(iters) = NonZeroU32::new(iters) else {
-        return false;
-    };
-    *alg == "pbkdf2-sha256"
-        && ring::pbkdf2::verify(
-            ring::pbkdf2::PBKDF2_HMAC_SHA256,
-            iters,
-            &salt,
-            password.as_bytes(),
-            &hash,
-        )
-        .is_ok()
 }
 
 /// Creates or replaces a user's password.
@@ -101,6 +55,15 @@ pub fn set_user(c: &Connection, name: &str, password: &str, now: i64) -> Result<
         "INSERT INTO users(name, pw_hash, created_at) VALUES (?1, ?2, ?3)
          ON CONFLICT(name) DO UPDATE SET pw_hash = ?2",
         params![name, hash_password(password), now],
+    )?;
+    Ok(())
+}
+
+/// Replaces a user's stored hash (an older kind upgraded at sign-in).
+pub fn replace_hash(c: &Connection, name: &str, hash: &str) -> Result<(), DbError> {
+    c.execute(
+        "UPDATE users SET pw_hash = ?2 WHERE name = ?1",
+        params![name, hash],
     )?;
     Ok(())
 }
@@ -205,18 +168,4 @@ pub fn has_principals(c: &Connection) -> Result<bool, DbError> {
         |r| r.get(0),
     )?;
     Ok(n > 0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_verify_and_wrong_ones_do_not() {
-        let h = hash_password("correct horse");
-        assert!(check_password(&h, "correct horse"));
-        assert!(!check_password(&h, "correct horsE"));
-        assert!(!check_password("garbage", "x"));
-        assert_ne!(h, hash_password("correct horse"), "salted");
-    }
 }
