@@ -23,7 +23,7 @@ use crate::state::AppState;
 
 /// The content security policy of every answer.
 pub const CSP: &str =
-    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+    "default-src 'none'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
 form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Adds the security headers.
