@@ -49,7 +49,7 @@ fn changes_something(m: &Method) -> bool {
 fn origin_of(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let host = rest.split(['/', '?', '#']).next()?;
-    (!host.is_empty()).then(|| format!("{}://{}", scheme, host).to_ascii_lowercase())
+    (!host.is_empty()).then(|| format!("{scheme}://{host}").to_ascii_lowercase())
 }
 
 /// Whether `origin` is this controller: its public URL, or the host the request was sent to.

@@ -11,7 +11,7 @@
 //! - [`enroll`], [`agents`], [`stores`]: tokens, registered keys and presence, stores.
 //! - [`assets`]: asset records, identity matching, history, search and CSV.
 //! - [`telemetry`], [`events`], [`fleet`]: reading data back and judging live state.
-//! - [`auth`]: users, sessions, API tokens. [`http`]: serving with timeouts and caps.
+//! - [`auth`]: users, roles, sessions, API tokens; [`access`]: every route's rule and its guard. [`http`]: serving with timeouts and caps.
 //! - [`api`] and [`ui`]: the JSON API (with its OpenAPI document) and the web pages.
 //! - [`cli`]: the admin commands, which talk to the API.
 //! - [`rollout`]: the staged rollout of fleet tasks, a pure state machine.
@@ -23,6 +23,7 @@
 //! - [`kpi`]: the service KPIs. [`fmt`]: times and numbers for people.
 //! - `sim` (feature `sim`): the simulated fleet for `storefleet demo`.
 
+pub mod access;
 pub mod agents;
 pub mod alerts;
 pub mod api;

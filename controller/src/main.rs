@@ -73,13 +73,23 @@ enum Cmd {
     GenerateConfig,
     /// Load and validate the configuration, then print it as it would be used.
     CheckConfig,
-    /// Set a web UI user's password (creating the user), directly in the database.
+    /// Set a user's password (creating the user), directly in the database, on the
+    /// controller's machine: how the first admin gets back in. Other sessions of the user
+    /// end. Over the API: `storefleet users`.
     SetPassword {
         /// User name.
         user: String,
+        /// The role: for a new user (default viewer), or a new role for an existing one.
+        #[arg(long, value_parser = parse_role)]
+        role: Option<storefleet_controller::auth::Role>,
     },
     #[command(flatten)]
     Admin(AdminCmd),
+}
+
+fn parse_role(s: &str) -> Result<storefleet_controller::auth::Role, String> {
+    storefleet_controller::auth::Role::parse(s)
+        .ok_or_else(|| format!("{s:?}: expected viewer, engineer, dispatcher or admin"))
 }
 
 fn main() -> ExitCode {
@@ -158,7 +168,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 anyhow::Ok(())
             })
         }
-        Cmd::SetPassword { ref user } => {
+        Cmd::SetPassword { ref user, role } => {
             let config = load(&cli)?;
             let password = rpassword_free_read(user)?;
             let db = storefleet_controller::db::open(&config.database_path(), true)?;
@@ -168,6 +178,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                     c,
                     &user,
                     &password,
+                    role,
                     storefleet_protocol::now_ms(),
                 )
             }))?;

@@ -258,9 +258,10 @@ pub async fn start_with_clock(
             config.http.login_failures_per_address,
         )),
     };
-    let app = api::router()
-        .merge(ui::router())
-        .layer(axum::middleware::from_fn(crate::guard::json_only))
+    let app = crate::access::Routes::default()
+        .merge(api::routes())
+        .merge(ui::routes())
+        .into_router(&state)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::guard::same_origin,
@@ -323,8 +324,17 @@ async fn bootstrap(db: &db::Db, config: &Config) -> Result<Option<FirstLogin>, D
     let p = password.clone();
     let (_, api_token) = db
         .write(move |c| {
-            auth::set_user(c, "admin", &p, now_ms())?;
-            auth::create_api_token(c, "admin", now_ms())
+            auth::set_user(c, "admin", &p, Some(auth::Role::Admin), now_ms())?;
+            auth::create_api_token(
+                c,
+                "admin",
+                auth::Role::Admin,
+                &auth::NewToken {
+                    name: "first admin token".into(),
+                    role: None,
+                },
+                now_ms(),
+            )
         })
         .await?;
     let write = |path: std::path::PathBuf, text: &str| {

@@ -73,9 +73,19 @@ pub struct Response {
     pub content_type: Option<String>,
     /// The body.
     pub body: Vec<u8>,
+    /// Every header, names lower-case, in order.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Response {
+    /// The first value of header `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The body as text (lossy).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -178,6 +188,11 @@ async fn exchange(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let headers = resp
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
     let limited = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE_BYTES);
     let body = limited
         .collect()
@@ -192,6 +207,7 @@ async fn exchange(
         status,
         content_type,
         body,
+        headers,
     })
 }
 

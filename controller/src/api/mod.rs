@@ -14,6 +14,7 @@ mod stores;
 mod tasks;
 pub mod tickets;
 mod tokens;
+mod users;
 
 pub use tokens::endpoints;
 
@@ -22,10 +23,11 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::de::DeserializeOwned;
 
-use crate::auth;
+use crate::access::Routes;
+use crate::auth::{self, Access, Role};
 use crate::db::DbError;
 use crate::state::AppState;
 
@@ -87,17 +89,33 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     })
 }
 
-/// Who is calling: `token:<name>` or `user:<name>`.
+/// Who is calling, as the access guard ([`crate::access`]) found them.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// The actor as written into history.
+    /// The actor as written into history: `user:NAME` or `user:NAME/token:TOKEN`.
     pub actor: String,
+    /// The user.
+    pub user: String,
+    /// The role in force.
+    pub role: Role,
+    /// The id of the token the call came with, if any.
+    pub token: Option<String>,
 }
 
-/// The value of cookie `name` in the request.
-pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+impl From<auth::Caller> for Principal {
+    fn from(c: auth::Caller) -> Self {
+        Principal {
+            actor: c.actor(),
+            role: c.role,
+            token: c.token.map(|(id, _)| id),
+            user: c.user,
+        }
+    }
+}
+
+/// The value of cookie `name` in `headers`.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -107,52 +125,37 @@ pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// The signed-in UI user, if any.
-pub async fn session_user(parts: &Parts, state: &AppState) -> Option<String> {
-    let c = cookie(parts, SESSION_COOKIE)?.to_owned();
-    let now = storefleet_protocol::now_ms();
-    state
-        .db
-        .read(move |db| auth::session_user(db, &c, now))
-        .await
-        .ok()
-        .flatten()
-}
-
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &AppState,
+        _state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let bearer = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| t.trim().to_owned());
-        if let Some(t) = bearer {
-            let found = state.db.read(move |c| auth::api_token_name(c, &t)).await?;
-            return match found {
-                Some((_, name)) => Ok(Principal {
-                    actor: format!("token:{name}"),
-                }),
-                None => Err(ApiError(
-                    StatusCode::UNAUTHORIZED,
-                    "unknown or revoked API token".into(),
-                )),
-            };
+        // Every route that takes a principal has a rule, and the guard put the caller here.
+        parts.extensions.get::<Principal>().cloned().ok_or_else(|| {
+            ApiError(
+                StatusCode::UNAUTHORIZED,
+                "authentication required: Authorization: Bearer <API token>".into(),
+            )
+        })
+    }
+}
+
+impl Principal {
+    /// Refuses unless the caller has at least `role` (for rights finer than a route's).
+    pub fn require(&self, role: Role) -> ApiResult<()> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "this needs the {role} role; {} has {}",
+                    self.actor, self.role
+                ),
+            ))
         }
-        if let Some(user) = session_user(parts, state).await {
-            return Ok(Principal {
-                actor: format!("user:{user}"),
-            });
-        }
-        Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "authentication required: Authorization: Bearer <API token>".into(),
-        ))
     }
 }
 
@@ -168,11 +171,7 @@ async fn health(
 
 async fn metrics(
     axum::extract::State(s): axum::extract::State<AppState>,
-    who: Result<Principal, ApiError>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if !s.config.http.metrics_public {
-        who?;
-    }
     let mut out = String::new();
     s.stats.render(&mut out);
     s.http_stats.render(&mut out);
@@ -237,72 +236,124 @@ async fn render_ticket_metrics(s: &AppState, out: &mut String) {
     }
 }
 
-/// The API routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/health", get(health))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/openapi.json", get(openapi::document))
-        .route("/api/v1/enroll", post(tokens::enroll))
-        .route(
-            "/api/v1/enroll-tokens",
-            get(tokens::list).post(tokens::create),
+/// The API routes, each with its rule.
+pub fn routes() -> Routes {
+    use axum::routing::{delete, patch, put};
+    const PUBLIC: Access = Access::Public;
+    const VIEWER: Access = Access::AtLeast(Role::Viewer);
+    const ENGINEER: Access = Access::AtLeast(Role::Engineer);
+    const DISPATCHER: Access = Access::AtLeast(Role::Dispatcher);
+    const ADMIN: Access = Access::AtLeast(Role::Admin);
+    Routes::default()
+        .get("/api/v1/health", PUBLIC, get(health))
+        .get("/metrics", Access::Metrics, get(metrics))
+        .get("/api/v1/openapi.json", PUBLIC, get(openapi::document))
+        .post("/api/v1/enroll", PUBLIC, post(tokens::enroll))
+        .get("/api/v1/enroll-tokens", ADMIN, get(tokens::list))
+        .post("/api/v1/enroll-tokens", ADMIN, post(tokens::create))
+        .post(
+            "/api/v1/enroll-tokens/{id}/revoke",
+            ADMIN,
+            post(tokens::revoke),
         )
-        .route("/api/v1/enroll-tokens/{id}/revoke", post(tokens::revoke))
-        .route("/api/v1/stores", get(stores::list).post(stores::create))
-        .route("/api/v1/stores/{code}", get(stores::get).put(stores::put))
-        .route("/api/v1/stores/{code}/series", get(fleet::series))
-        .route("/api/v1/series/{id}/points", get(fleet::points))
-        .route("/api/v1/fleet", get(fleet::overview))
-        .route("/api/v1/agents", get(fleet::agents))
-        .route("/api/v1/agents/{id}", get(fleet::agent))
-        .route("/api/v1/agents/{id}/revoke", post(fleet::revoke_agent))
-        .route("/api/v1/agents/{id}/reenroll", post(fleet::reenroll_agent))
-        .route("/api/v1/agents/{id}/ping", post(tasks::ping_agent))
-        .route("/api/v1/agents/{id}/reload", post(tasks::reload_agent))
-        .route("/api/v1/devices", get(fleet::devices))
-        .route("/api/v1/events", get(fleet::events))
-        .route("/api/v1/runs", get(fleet::runs))
-        .route("/api/v1/tasks", get(tasks::list).post(tasks::create))
-        .route("/api/v1/tasks/preview", post(tasks::preview))
-        .route("/api/v1/tasks/{id}", get(tasks::get))
-        .route("/api/v1/tasks/{id}/targets", get(tasks::targets))
-        .route("/api/v1/tasks/{id}/pause", post(tasks::pause))
-        .route("/api/v1/tasks/{id}/resume", post(tasks::resume))
-        .route("/api/v1/tasks/{id}/cancel", post(tasks::cancel))
-        .route("/api/v1/assets", get(assets::search))
-        .route("/api/v1/assets.csv", get(assets::csv))
-        .route("/api/v1/assets/{id}", get(assets::get).patch(assets::edit))
-        .route("/api/v1/assets/{id}/history", get(assets::history))
-        .route("/api/v1/tickets", get(tickets::list).post(tickets::create))
-        .route("/api/v1/tickets/{id}", get(tickets::get))
-        .route("/api/v1/tickets/{id}/actions", post(tickets::act))
-        .route("/api/v1/engineers", get(tickets::engineers_list))
-        .route(
+        .get("/api/v1/stores", VIEWER, get(stores::list))
+        .post("/api/v1/stores", ADMIN, post(stores::create))
+        .get("/api/v1/stores/{code}", VIEWER, get(stores::get))
+        .put("/api/v1/stores/{code}", ADMIN, put(stores::put))
+        .get("/api/v1/stores/{code}/series", VIEWER, get(fleet::series))
+        .get("/api/v1/series/{id}/points", VIEWER, get(fleet::points))
+        .get("/api/v1/fleet", VIEWER, get(fleet::overview))
+        .get("/api/v1/agents", VIEWER, get(fleet::agents))
+        .get("/api/v1/agents/{id}", VIEWER, get(fleet::agent))
+        .post(
+            "/api/v1/agents/{id}/revoke",
+            ADMIN,
+            post(fleet::revoke_agent),
+        )
+        .post(
+            "/api/v1/agents/{id}/reenroll",
+            ADMIN,
+            post(fleet::reenroll_agent),
+        )
+        .post("/api/v1/agents/{id}/ping", ADMIN, post(tasks::ping_agent))
+        .post(
+            "/api/v1/agents/{id}/reload",
+            ADMIN,
+            post(tasks::reload_agent),
+        )
+        .get("/api/v1/devices", VIEWER, get(fleet::devices))
+        .get("/api/v1/events", VIEWER, get(fleet::events))
+        .get("/api/v1/runs", VIEWER, get(fleet::runs))
+        .get("/api/v1/tasks", VIEWER, get(tasks::list))
+        .post("/api/v1/tasks", ADMIN, post(tasks::create))
+        .post("/api/v1/tasks/preview", ADMIN, post(tasks::preview))
+        .get("/api/v1/tasks/{id}", VIEWER, get(tasks::get))
+        .get("/api/v1/tasks/{id}/targets", VIEWER, get(tasks::targets))
+        .post("/api/v1/tasks/{id}/pause", ADMIN, post(tasks::pause))
+        .post("/api/v1/tasks/{id}/resume", ADMIN, post(tasks::resume))
+        .post("/api/v1/tasks/{id}/cancel", ADMIN, post(tasks::cancel))
+        .get("/api/v1/assets", VIEWER, get(assets::search))
+        .get("/api/v1/assets.csv", VIEWER, get(assets::csv))
+        .get("/api/v1/assets/{id}", VIEWER, get(assets::get))
+        .patch("/api/v1/assets/{id}", DISPATCHER, patch(assets::edit))
+        .get("/api/v1/assets/{id}/history", VIEWER, get(assets::history))
+        .get("/api/v1/tickets", VIEWER, get(tickets::list))
+        .post("/api/v1/tickets", DISPATCHER, post(tickets::create))
+        .get("/api/v1/tickets/{id}", VIEWER, get(tickets::get))
+        .post("/api/v1/tickets/{id}/actions", ENGINEER, post(tickets::act))
+        .get("/api/v1/engineers", VIEWER, get(tickets::engineers_list))
+        .put(
             "/api/v1/engineers/{id}",
-            axum::routing::put(tickets::engineer_put),
+            DISPATCHER,
+            put(tickets::engineer_put),
         )
-        .route(
+        .post(
             "/api/v1/engineers/{id}/status",
+            ENGINEER,
             post(tickets::engineer_status),
         )
-        .route("/api/v1/alerts", get(tickets::alerts))
-        .route(
+        .get("/api/v1/alerts", VIEWER, get(tickets::alerts))
+        .get("/api/v1/silences", VIEWER, get(tickets::silences))
+        .post(
             "/api/v1/silences",
-            get(tickets::silences).post(tickets::silence_create),
+            DISPATCHER,
+            post(tickets::silence_create),
         )
-        .route(
+        .delete(
             "/api/v1/silences/{id}",
-            axum::routing::delete(tickets::silence_delete),
+            DISPATCHER,
+            delete(tickets::silence_delete),
         )
-        .route("/api/v1/kpis", get(tickets::kpis))
-        .route("/api/v1/releases", get(releases::list))
-        .route(
+        .get("/api/v1/kpis", VIEWER, get(tickets::kpis))
+        .get("/api/v1/releases", VIEWER, get(releases::list))
+        .put(
             "/api/v1/releases/{version}/{arch}",
-            axum::routing::put(releases::publish).layer(axum::extract::DefaultBodyLimit::max(
+            ADMIN,
+            put(releases::publish).layer(axum::extract::DefaultBodyLimit::max(
                 releases::MAX_RELEASE_BYTES,
             )),
         )
-        .route("/releases/{version}/{arch}", get(releases::download))
-        .route("/api/v1/webhooks", get(tickets::webhooks))
+        .get(
+            "/releases/{version}/{arch}",
+            PUBLIC,
+            get(releases::download),
+        )
+        .get("/api/v1/webhooks", DISPATCHER, get(tickets::webhooks))
+        .get("/api/v1/me", VIEWER, get(users::me))
+        .get("/api/v1/users", ADMIN, get(users::list))
+        .post("/api/v1/users", ADMIN, post(users::create))
+        .patch("/api/v1/users/{name}", ADMIN, patch(users::update))
+        .delete("/api/v1/users/{name}", ADMIN, delete(users::delete))
+        .post(
+            "/api/v1/users/{name}/password",
+            VIEWER,
+            post(users::password),
+        )
+        .get("/api/v1/tokens", VIEWER, get(users::tokens_list))
+        .post("/api/v1/tokens", VIEWER, post(users::token_create))
+        .post(
+            "/api/v1/tokens/{id}/revoke",
+            VIEWER,
+            post(users::token_revoke),
+        )
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{parse_json, ApiError, ApiResult, Principal};
+use crate::auth::Role;
 use crate::engineers::{self, Engineer};
 use crate::state::AppState;
 use crate::tickets::db::{self as tdb, Filter, NewTicket};
@@ -21,12 +22,36 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
     Ok(q.map_err(|e| ApiError::bad(e.body_text()))?.0)
 }
 
+/// An engineer sees only the tickets assigned to them.
+pub fn own_only(f: &mut Filter, user: &str, role: Role) {
+    if role == Role::Engineer {
+        f.engineer = Some(user.to_owned());
+    }
+}
+
+/// Refuses an engineer a ticket that is not theirs (404, as if it did not exist).
+pub fn may_see(t: &Ticket, user: &str, role: Role) -> ApiResult<()> {
+    if role == Role::Engineer && t.engineer.as_deref() != Some(user) {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no ticket {} of yours", t.id),
+        ));
+    }
+    Ok(())
+}
+
+/// What an engineer may do to their own ticket.
+const ENGINEER_ACTIONS: &[&str] = &[
+    "accept", "en_route", "check_in", "hold", "resume", "resolve", "note",
+];
+
 pub(super) async fn list(
     State(s): State<AppState>,
-    _p: Principal,
+    p: Principal,
     q: Result<Query<Filter>, QueryRejection>,
 ) -> ApiResult<Json<Vec<Ticket>>> {
-    let f = query(q)?;
+    let mut f = query(q)?;
+    own_only(&mut f, &p.user, p.role);
     Ok(Json(s.db.read(move |c| tdb::list(c, &f)).await?))
 }
 
@@ -59,7 +84,7 @@ pub(super) struct Full {
 
 pub(super) async fn get(
     State(s): State<AppState>,
-    _p: Principal,
+    p: Principal,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Full>> {
     let (ticket, timeline) =
@@ -69,6 +94,7 @@ pub(super) async fn get(
             Ok((t, tdb::timeline(c, id)?))
         })
         .await?;
+    may_see(&ticket, &p.user, p.role)?;
     Ok(Json(Full { ticket, timeline }))
 }
 
@@ -79,18 +105,36 @@ pub(super) async fn act(
     body: Bytes,
 ) -> ApiResult<Json<Ticket>> {
     let a: Action = parse_json(&body)?;
-    Ok(Json(do_act(&s, id, a, p.actor).await?))
+    Ok(Json(do_act(&s, id, a, &p).await?))
 }
 
-/// Applies `a` to ticket `id` as `actor` (the API and the UI share it).
-pub async fn do_act(s: &AppState, id: i64, a: Action, actor: String) -> ApiResult<Ticket> {
+/// Applies `a` to ticket `id` as `p` (the API and the UI share it). An engineer may only
+/// work a ticket assigned to them, with the steps of the field.
+pub async fn do_act(s: &AppState, id: i64, a: Action, p: &Principal) -> ApiResult<Ticket> {
     let ctx = s.tickets.clone();
     let now = s.clock.now();
     let name = a.name();
+    if p.role == Role::Engineer {
+        let t =
+            s.db.read(move |c| tdb::get(c, id))
+                .await?
+                .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no ticket {id}")))?;
+        may_see(&t, &p.user, p.role)?;
+        if !ENGINEER_ACTIONS.contains(&name) {
+            return Err(ApiError(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "{name} needs the dispatcher role; {} is an engineer",
+                    p.actor
+                ),
+            ));
+        }
+    }
+    let actor = p.actor.clone();
     let t =
         s.db.write(move |c| tdb::act(c, &ctx, id, &a, &actor, now))
             .await?;
-    tracing::info!(ticket = id, action = name, status = %t.status, "Ticket action");
+    tracing::info!(ticket = id, action = name, status = %t.status, by = %p.actor, "Ticket action");
     s.ticket_wake.notify_one();
     s.webhook_wake.notify_one();
     Ok(t)
@@ -143,11 +187,15 @@ struct StatusBody {
 
 pub(super) async fn engineer_status(
     State(s): State<AppState>,
-    _p: Principal,
+    p: Principal,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let b: StatusBody = parse_json(&body)?;
+    if id != p.user {
+        p.require(Role::Dispatcher)?;
+    }
+    tracing::info!(engineer = ?id, status = ?b.status, by = %p.actor, "Engineer status");
     let st = b.status.clone();
     s.db.write(move |c| engineers::set_status(c, &id, &st))
         .await?;

@@ -111,6 +111,18 @@ pub enum AdminCmd {
         #[command(subcommand)]
         cmd: Option<super::tickets::EngineersCmd>,
     },
+    /// People: list, add with a role, change role, disable, enable, delete, set password.
+    Users {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: super::users::UsersCmd,
+    },
+    /// API tokens: your own (an admin sees all), each with a role at most yours.
+    Tokens {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: super::users::TokensCmd,
+    },
 }
 
 /// `stores` subcommands.
@@ -214,9 +226,7 @@ pub enum TokenCmd {
     },
 }
 
-fn enc(s: &str) -> String {
-    crate::ui::url_encode(s)
-}
+use super::enc;
 
 fn qs(pairs: &[(&str, Option<String>)]) -> String {
     let q: Vec<String> = pairs
@@ -253,6 +263,8 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
             super::tickets::run_tickets(client, cmd, filter, json_out).await
         }
         AdminCmd::Engineers { cmd } => super::tickets::run_engineers(client, cmd, json_out).await,
+        AdminCmd::Users { cmd } => super::users::run_users(client, cmd, json_out).await,
+        AdminCmd::Tokens { cmd } => super::users::run_tokens(client, cmd, json_out).await,
         AdminCmd::Stores { cmd: None } => {
             let v = client.call("GET", "/api/v1/stores", None).await?;
             let keys = [

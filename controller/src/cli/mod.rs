@@ -6,12 +6,18 @@ pub mod release;
 mod table;
 pub mod task;
 pub mod tickets;
+pub mod users;
 
 use std::time::Duration;
 
 pub use commands::{run, AdminCmd};
 use serde_json::Value;
 use storefleet_support::http::{self, Request};
+
+/// Percent-encodes one path segment (a `/` in an id cannot reach another route).
+pub(crate) fn enc(s: &str) -> String {
+    crate::ui::url_encode(s).replace('/', "%2F")
+}
 
 /// Why an admin command failed.
 #[derive(Debug, thiserror::Error)]

@@ -394,6 +394,17 @@ CREATE TABLE releases (
     "
 ALTER TABLE agents ADD COLUMN reenroll_until INTEGER;
 ",
+    // v7: roles. Users have a role and can be disabled; API tokens belong to a user and
+    //     carry a role no higher than the user's. Users named like an engineer become
+    //     engineers, everyone else stays admin (what they could do before).
+    "
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'viewer';
+ALTER TABLE users ADD COLUMN disabled_at INTEGER;
+UPDATE users SET role = CASE WHEN name IN (SELECT id FROM engineers) THEN 'engineer' ELSE 'admin' END;
+ALTER TABLE api_tokens ADD COLUMN user_name TEXT NOT NULL DEFAULT 'admin';
+ALTER TABLE api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
+CREATE INDEX sessions_user ON sessions(user_name);
+",
 ];
 
 /// Brings the schema up to the newest version.

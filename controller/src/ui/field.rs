@@ -102,7 +102,8 @@ pub(super) async fn view(
     user: User,
     Query(q): Query<FieldQuery>,
 ) -> PageResult {
-    let who = if q.engineer.trim().is_empty() {
+    // A dispatcher can look through any engineer's eyes; an engineer sees their own.
+    let who = if q.engineer.trim().is_empty() || user.1 < crate::auth::Role::Dispatcher {
         user.0.clone()
     } else {
         q.engineer.trim().to_owned()
@@ -197,6 +198,13 @@ pub(super) async fn status(
     user: User,
     Form(f): Form<StatusForm>,
 ) -> Response {
+    if f.engineer != user.0 && user.1 < crate::auth::Role::Dispatcher {
+        return PageError::from(crate::api::ApiError(
+            axum::http::StatusCode::FORBIDDEN,
+            "an engineer changes only their own status".into(),
+        ))
+        .into_response();
+    }
     let (id, st) = (f.engineer.clone(), f.status.clone());
     match s
         .db
@@ -204,7 +212,7 @@ pub(super) async fn status(
         .await
     {
         Ok(()) => {
-            tracing::info!(engineer = %f.engineer, status = %f.status, by = %user.0, "Engineer status");
+            tracing::info!(engineer = ?f.engineer, status = ?f.status, by = ?user.0, "Engineer status");
             s.ticket_wake.notify_one();
             Redirect::to(&format!("/field?engineer={}", url_encode(&f.engineer))).into_response()
         }

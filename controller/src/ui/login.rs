@@ -143,9 +143,7 @@ pub(super) async fn submit(
 }
 
 pub(super) async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let (mut parts, ()) = axum::http::Request::new(()).into_parts();
-    parts.headers = headers;
-    if let Some(c) = cookie(&parts, SESSION_COOKIE).map(str::to_owned) {
+    if let Some(c) = cookie(&headers, SESSION_COOKIE).map(str::to_owned) {
         let _ = s.db.write(move |db| auth::end_session(db, &c)).await;
     }
     (

@@ -21,18 +21,19 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-use crate::api::{session_user, ApiError};
+use crate::access::Routes;
+use crate::api::{ApiError, Principal};
+use crate::auth::{Access, Role};
 use crate::state::AppState;
 
-/// The signed-in user.
+/// The signed-in user and their role.
 #[derive(Debug, Clone)]
-pub struct User(pub String);
+pub struct User(pub String, pub Role);
 
 /// Not signed in: go to the login page and come back.
-pub struct ToLogin(String);
+pub struct ToLogin(pub String);
 
 impl IntoResponse for ToLogin {
     fn into_response(self) -> Response {
@@ -58,10 +59,11 @@ impl FromRequestParts<AppState> for User {
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &AppState,
+        _state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        match session_user(parts, state).await {
-            Some(u) => Ok(User(u)),
+        // The access guard resolved the caller of every page that needs one.
+        match parts.extensions.get::<Principal>() {
+            Some(p) => Ok(User(p.user.clone(), p.role)),
             None => Err(ToLogin(
                 parts
                     .uri
@@ -73,7 +75,7 @@ impl FromRequestParts<AppState> for User {
 }
 
 /// An error page.
-pub struct PageError(ApiError);
+pub struct PageError(pub ApiError);
 
 impl From<ApiError> for PageError {
     fn from(e: ApiError) -> Self {
@@ -117,13 +119,13 @@ pub fn page(title: &str, user: Option<&User>, body: Markup) -> Markup {
                             a href="/assets" { "Assets" }
                             a href="/tasks" { "Tasks" }
                             a href="/tickets" { "Tickets" }
-                            a href="/field" { "My tickets" }
+                            @if u.1 >= Role::Engineer { a href="/field" { "My tickets" } }
                             a href="/kpis" { "KPIs" }
-                            a href="/enroll" { "Enrollment" }
+                            @if u.1 >= Role::Admin { a href="/enroll" { "Enrollment" } }
                             a href="/api/v1/openapi.json" { "API" }
                         }
                         form.logout method="post" action="/logout" {
-                            span.muted { (u.0) } " "
+                            span.muted { (u.0) " (" (u.1) ")" } " "
                             button type="submit" { "Sign out" }
                         }
                     }
@@ -151,28 +153,41 @@ async fn css() -> impl IntoResponse {
     )
 }
 
-/// The UI routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/static/app.css", get(css))
-        .route("/login", get(login::form).post(login::submit))
-        .route("/logout", axum::routing::post(login::logout))
-        .route("/", get(pages::overview))
-        .route("/stores/{code}", get(pages::store))
-        .route("/stores/{code}/devices/{device}", get(pages::device))
-        .route("/agents/{id}", get(pages::agent))
-        .route("/assets", get(assets::registry))
-        .route("/assets/{id}", get(assets::asset).post(assets::save))
-        .route("/enroll", get(pages::enroll).post(pages::enroll_create))
-        .route("/tasks", get(tasks::list))
-        .route("/tasks/{id}", get(tasks::show))
-        .route("/tasks/{id}/pause", axum::routing::post(tasks::pause))
-        .route("/tasks/{id}/resume", axum::routing::post(tasks::resume))
-        .route("/tasks/{id}/cancel", axum::routing::post(tasks::cancel))
-        .route("/tickets", get(tickets::list))
-        .route("/tickets/{id}", get(tickets::show))
-        .route("/tickets/{id}/act", axum::routing::post(tickets::act))
-        .route("/field", get(field::view))
-        .route("/field/status", axum::routing::post(field::status))
-        .route("/kpis", get(kpi::page_kpis))
+/// The UI routes, each with its rule.
+pub fn routes() -> Routes {
+    use axum::routing::post;
+    const PUBLIC: Access = Access::Public;
+    const VIEWER: Access = Access::AtLeast(Role::Viewer);
+    const ENGINEER: Access = Access::AtLeast(Role::Engineer);
+    const DISPATCHER: Access = Access::AtLeast(Role::Dispatcher);
+    const ADMIN: Access = Access::AtLeast(Role::Admin);
+    Routes::default()
+        .get("/static/app.css", PUBLIC, get(css))
+        .get("/login", PUBLIC, get(login::form))
+        .post("/login", PUBLIC, post(login::submit))
+        .post("/logout", PUBLIC, post(login::logout))
+        .get("/", VIEWER, get(pages::overview))
+        .get("/stores/{code}", VIEWER, get(pages::store))
+        .get(
+            "/stores/{code}/devices/{device}",
+            VIEWER,
+            get(pages::device),
+        )
+        .get("/agents/{id}", VIEWER, get(pages::agent))
+        .get("/assets", VIEWER, get(assets::registry))
+        .get("/assets/{id}", VIEWER, get(assets::asset))
+        .post("/assets/{id}", DISPATCHER, post(assets::save))
+        .get("/enroll", ADMIN, get(pages::enroll))
+        .post("/enroll", ADMIN, post(pages::enroll_create))
+        .get("/tasks", VIEWER, get(tasks::list))
+        .get("/tasks/{id}", VIEWER, get(tasks::show))
+        .post("/tasks/{id}/pause", ADMIN, post(tasks::pause))
+        .post("/tasks/{id}/resume", ADMIN, post(tasks::resume))
+        .post("/tasks/{id}/cancel", ADMIN, post(tasks::cancel))
+        .get("/tickets", VIEWER, get(tickets::list))
+        .get("/tickets/{id}", VIEWER, get(tickets::show))
+        .post("/tickets/{id}/act", ENGINEER, post(tickets::act))
+        .get("/field", ENGINEER, get(field::view))
+        .post("/field/status", ENGINEER, post(field::status))
+        .get("/kpis", VIEWER, get(kpi::page_kpis))
 }

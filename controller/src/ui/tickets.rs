@@ -182,7 +182,7 @@ impl ActForm {
 /// Applies a posted action as the signed-in user, then goes back.
 pub(super) async fn act(
     State(s): State<AppState>,
-    user: User,
+    user: crate::api::Principal,
     Path(id): Path<i64>,
     Form(f): Form<ActForm>,
 ) -> Response {
@@ -190,7 +190,7 @@ pub(super) async fn act(
         Ok(a) => a,
         Err(e) => return PageError::from(crate::api::ApiError::bad(e)).into_response(),
     };
-    match do_act(&s, id, a, format!("user:{}", user.0)).await {
+    match do_act(&s, id, a, &user).await {
         Ok(_) => {
             // Only pages of this UI: a form cannot send anyone elsewhere.
             let back = if f.back.starts_with('/') && !f.back.starts_with("//") {
@@ -228,13 +228,14 @@ pub(super) async fn list(
     } else {
         q.status.clone()
     };
-    let f = Filter {
+    let mut f = Filter {
         status: (status != "all").then(|| status.clone()),
         store: some(&q.store),
         region: some(&q.region),
         engineer: some(&q.engineer),
         limit: Some(500),
     };
+    crate::api::tickets::own_only(&mut f, &user.0, user.1);
     let (list, engineers, queue) =
         s.db.read(move |c| {
             let queue = tdb::list(
@@ -437,6 +438,7 @@ pub(super) async fn show(State(s): State<AppState>, user: User, Path(id): Path<i
         s.db.read(move |c| Ok((tdb::get(c, id)?, tdb::timeline(c, id)?, engineers::list(c)?)))
             .await?;
     let t = t.ok_or_else(|| not_found(format!("no ticket {id}")))?;
+    crate::api::tickets::may_see(&t, &user.0, user.1)?;
     let now = s.clock.now();
     let body = html! {
         h1 { "Ticket " (t.id) ": " (t.title) }

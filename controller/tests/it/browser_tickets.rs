@@ -17,11 +17,11 @@ use crate::tickets::{engineer, full, gateway, printer, store, tickets_of, wait_o
 
 type Cmd<T> = Result<T, fantoccini::error::CmdError>;
 
-fn set_password(ctl: &Controller, user: &str, password: &str) {
+fn set_password(ctl: &Controller, user: &str, password: &str, role: &str) {
     let mut child = Command::new(STOREFLEET)
         .arg("--config")
         .arg(ctl.config_path())
-        .args(["set-password", user])
+        .args(["set-password", user, "--role", role])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -116,7 +116,7 @@ async fn the_engineer_works_a_ticket_on_a_phone_and_the_dispatcher_closes_it() {
         },
     )
     .await;
-    set_password(&ctl, "anna", "field-pass-1");
+    set_password(&ctl, "anna", "field-pass-1", "engineer");
     let base = ctl.url();
 
     let phone = session(&webdriver, (390, 844)).await;
@@ -164,6 +164,15 @@ async fn the_engineer_works_a_ticket_on_a_phone_and_the_dispatcher_closes_it() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert!(after.contains("No open tickets"), "{after}");
+        // An engineer's session does not reach the admin's pages, nor shows them.
+        let nav = text(&phone, "header nav").await?;
+        assert!(!nav.contains("Enrollment"), "{nav}");
+        phone.goto(&format!("{base}/enroll")).await?;
+        let body = text(&phone, "main").await?;
+        assert!(
+            body.contains("403") && body.contains("admin role"),
+            "{body}"
+        );
         Ok(())
     }
     .await;

@@ -11,6 +11,7 @@ mod common;
 mod config;
 mod demo;
 mod e2e;
+mod roles;
 mod security;
 mod sla;
 mod slow_http;

@@ -44,10 +44,8 @@ async fn send(
         req.push_str("\r\n");
     }
     if let Some((ct, b)) = body {
-        req.push_str(&format!(
-            "Content-Type: {ct}\r\nContent-Length: {}\r\n",
-            b.len()
-        ));
+        use std::fmt::Write as _;
+        let _ = write!(req, "Content-Type: {ct}\r\nContent-Length: {}\r\n", b.len());
     }
     req.push_str("\r\n");
     if let Some((_, b)) = body {
@@ -180,7 +178,15 @@ async fn no_open_redirect_no_cross_site_posts_and_security_headers() {
     .await;
     assert_eq!(a.status, 403, "{}", a.body);
     assert!(a.body.contains("cross-site"), "{}", a.body);
-    let a = send(from, ctl.http, "POST", "/logout", &[session.clone()], None).await;
+    let a = send(
+        from,
+        ctl.http,
+        "POST",
+        "/logout",
+        std::slice::from_ref(&session),
+        None,
+    )
+    .await;
     assert_eq!(a.status, 403, "no Origin and no Referer: refused");
     let a = send(
         from,
