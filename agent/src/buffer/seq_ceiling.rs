@@ -4,10 +4,12 @@
 //!
 //! The database's own `next_seq` can roll back: with `durability = "normal"` a power cut
 //! loses the commits since the last checkpoint. At every start the next number is the
-//! largest of the stored one, the ceiling, and the clock in microseconds, so a number the
-//! controller has seen is never used again (it would drop the new message as a duplicate).
-//! Numbers between the last one used and the ceiling are skipped after a restart; a
-//! block costs one fsync per [`SEQ_BLOCK`] numbers.
+//! larger of the stored one and the ceiling (a new database starts at the clock in
+//! microseconds), so a number the controller has seen is never used again (it would drop
+//! the new message as a duplicate). Numbers between the last one used and the ceiling are
+//! skipped after a restart: at most [`SEQ_BLOCK`], so that messages resent from before the
+//! restart stay close to the new ones (a receiver's replay window is 4,096 numbers); a
+//! block costs one fsync.
 //!
 //! Format: 20 decimal digits and a newline, rewritten in place (one sector, so a power cut
 //! leaves the old or the new value). An unreadable file makes the next start jump
@@ -19,7 +21,7 @@ use std::path::{Path, PathBuf};
 use super::BufferError;
 
 /// Numbers reserved by one write of the ceiling.
-pub const SEQ_BLOCK: u64 = 100_000;
+pub const SEQ_BLOCK: u64 = 1024;
 /// How far past everything known the next number goes when the ceiling file is unreadable.
 pub const GARBLED_JUMP: u64 = 1 << 40;
 
@@ -79,16 +81,18 @@ pub fn sync_dir(path: &Path) -> Result<(), BufferError> {
         .map_err(io(dir))
 }
 
-/// The first number to use at start: the largest of `stored`, the ceiling read from disk,
-/// and `clock_us`; the text says why the ceiling could not be read.
+/// The first number to use at start: the larger of `stored` (or, for a new database,
+/// `clock_us`) and the ceiling read from disk; the text says why the ceiling could not be
+/// read.
 pub fn start(
-    stored: u64,
+    stored: Option<u64>,
     ceiling: Result<Option<u64>, String>,
     clock_us: u64,
 ) -> (u64, Option<String>) {
+    let base = stored.unwrap_or(clock_us);
     match ceiling {
-        Ok(c) => (stored.max(c.unwrap_or(0)).max(clock_us), None),
-        Err(why) => (stored.max(clock_us).saturating_add(GARBLED_JUMP), Some(why)),
+        Ok(c) => (base.max(c.unwrap_or(0)), None),
+        Err(why) => (base.max(clock_us).saturating_add(GARBLED_JUMP), Some(why)),
     }
 }
 
@@ -97,15 +101,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_start_is_never_below_the_ceiling_the_stored_value_or_the_clock() {
+    fn the_start_is_never_below_the_ceiling_or_the_stored_value() {
+        let rolled_back = start(Some(10), Ok(Some(500)), 100).0;
+        assert_eq!(rolled_back, 500, "rolled back: the ceiling");
+        assert_eq!(start(Some(900), Ok(Some(500)), 100).0, 900);
+        let restart = start(Some(10), Ok(None), 100).0;
         assert_eq!(
-            start(10, Ok(Some(500)), 100).0,
-            500,
-            "rolled back: the ceiling"
+            restart, 10,
+            "a restart goes on from the stored value, not the clock"
         );
-        assert_eq!(start(900, Ok(Some(500)), 100).0, 900);
-        assert_eq!(start(10, Ok(None), 100).0, 100, "no file yet: the clock");
-        let (n, why) = start(10, Err("garbled".into()), 100);
+        assert_eq!(
+            start(None, Ok(None), 100).0,
+            100,
+            "a new database: the clock"
+        );
+        assert_eq!(
+            start(None, Ok(Some(500)), 100).0,
+            500,
+            "a replaced one: the ceiling"
+        );
+        let (n, why) = start(Some(10), Err("garbled".into()), 100);
         assert_eq!(n, 100 + GARBLED_JUMP);
         assert!(why.is_some());
     }

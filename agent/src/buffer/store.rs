@@ -202,7 +202,7 @@ impl Store {
     pub(super) fn load_state(&mut self) -> Result<(), BufferError> {
         // The next number is above anything used before, even when a power cut rolled the
         // stored one back or the database was replaced (seq_ceiling.rs).
-        let stored = self.meta("next_seq")?.map_or(0, |v| v.max(0) as u64);
+        let stored = self.meta("next_seq")?.map(|v| v.max(0) as u64);
         let ceiling_path = super::seq_ceiling::path_for(&self.path);
         let clock_us = (now_ms().max(1) as u64).saturating_mul(1000);
         let (start, garbled) =
@@ -210,7 +210,7 @@ impl Store {
         if let Some(why) = garbled {
             tracing::error!(error = %why, "Sequence ceiling unreadable; skipping far ahead so that no number is reused");
         }
-        if start != stored {
+        if Some(start) != stored {
             self.set_meta("next_seq", start as i64)?;
         }
         self.seq_ceiling = 0;
