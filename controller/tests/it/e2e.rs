@@ -191,7 +191,7 @@ async fn scenario(ctl: Controller) {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| c["actor"] == "token:admin")
+        .filter(|c| c["actor"] == "user:admin/token:first admin token")
         .map(|c| c["field"].as_str().unwrap())
         .collect();
     assert_eq!(
