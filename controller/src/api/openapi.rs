@@ -79,7 +79,7 @@ pub fn spec() -> Value {
         "info": {
             "title": "Storefleet controller API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Stores, agents, asset records with history, telemetry and events. Authenticate with `Authorization: Bearer <API token>` (the first one is written to `admin-token` in the controller's state directory at first start). Errors are `{\"error\": \"...\"}`."
+            "description": "Stores, agents, asset records with history, telemetry and events. Authenticate with `Authorization: Bearer <API token>` (the first one is written to `admin-token` in the controller's state directory at first start; more with `POST /api/v1/tokens`). Each operation's `x-role` is the least role it needs: viewer < engineer < dispatcher < admin; a token has at most its user's role. Errors are `{\"error\": \"...\"}`."
         },
         "security": [{"bearer": []}],
         "paths": {
@@ -151,7 +151,8 @@ pub fn spec() -> Value {
                         "all": {"type": "boolean"}, "regions": {"type": "array", "items": {"type": "string"}},
                         "stores": {"type": "array", "items": {"type": "string"}}, "tags": {"type": "array", "items": {"type": "string"}},
                         "device_classes": {"type": "array", "items": {"type": "string"}},
-                        "agent_version": {"type": "string", "description": "e.g. 0.1.0, <0.2.0, >=0.1.3"}}},
+                        "agent_version": {"type": "string", "description": "e.g. 0.1.0, <0.2.0, >=0.1.3"},
+                        "agents": {"type": "array", "items": {"type": "string"}, "description": "agent ids"}}},
                     "plan": {"type": "object", "additionalProperties": false, "properties": {
                         "canary": {"type": "integer", "description": "targets in the first wave, alone"},
                         "waves": {"type": "array", "items": {"type": "integer"}, "description": "cumulative percentages of the rest, ending at 100"},
@@ -177,7 +178,69 @@ pub fn spec() -> Value {
         }
     });
     tickets(&mut doc);
+    people(&mut doc);
+    roles(&mut doc);
     doc
+}
+
+/// Users, tokens, and who am I.
+fn people(doc: &mut Value) {
+    let name = [("name", "path", "user name")];
+    let paths = json!({
+        "/api/v1/me": {"get": op("Who is calling: user, role, and the token if any", &[], None, "{user, role, actor, token}")},
+        "/api/v1/users": {
+            "get": op("Users with their roles", &[], None, "users"),
+            "post": op("Create a user", &[], Some("NewUser"), "the user (201)")
+        },
+        "/api/v1/users/{name}": {
+            "patch": op("Change a user's role or disable/enable them (never the last enabled admin)", &name, Some("UserChange"), "the user"),
+            "delete": op("Delete a user: their sessions end, their tokens are revoked", &name, None, "nothing (204)")
+        },
+        "/api/v1/users/{name}/password": {"post": op("Set a password: an admin for anyone, a user for themselves with old_password; the user's other sessions end", &name, Some("PasswordChange"), "{user, sessions_ended}")},
+        "/api/v1/tokens": {
+            "get": op("Your API tokens (an admin: everyone's), with last use", &[], None, "tokens"),
+            "post": op("A new API token of yours, role at most yours; its text is in the answer, once", &[], Some("NewApiToken"), "{token, info} (201)")
+        },
+        "/api/v1/tokens/{id}/revoke": {"post": op("Revoke one of your tokens (an admin: anyone's)", &[("id", "path", "token id")], None, "the token")}
+    });
+    let role = json!({"enum": ["viewer", "engineer", "dispatcher", "admin"]});
+    let schemas = json!({
+        "NewUser": {"type": "object", "required": ["name", "role", "password"], "additionalProperties": false, "properties": {
+            "name": {"type": "string", "description": "1 to 64 of letters, digits, - _ . @; an engineer's is their engineer id"},
+            "role": role, "password": {"type": "string", "minLength": 8}}},
+        "UserChange": {"type": "object", "additionalProperties": false, "properties": {"role": role, "disabled": {"type": "boolean"}}},
+        "PasswordChange": {"type": "object", "required": ["password"], "additionalProperties": false, "properties": {
+            "password": {"type": "string", "minLength": 8}, "old_password": {"type": "string", "description": "when changing one's own"}}},
+        "NewApiToken": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+            "name": {"type": "string"}, "role": role}}
+    });
+    if let (Some(t), Value::Object(e)) = (doc["paths"].as_object_mut(), paths) {
+        t.extend(e);
+    }
+    if let (Some(t), Value::Object(e)) = (doc["components"]["schemas"].as_object_mut(), schemas) {
+        t.extend(e);
+    }
+}
+
+/// Marks every operation with the role it needs (`x-role`), from the routes themselves;
+/// public ones need no credentials.
+fn roles(doc: &mut Value) {
+    use crate::auth::{Access, Role};
+    for rule in super::routes().rules() {
+        let op = &mut doc["paths"][rule.path][rule.method.as_str().to_ascii_lowercase()];
+        if !op.is_object() {
+            continue;
+        }
+        let role = match rule.access {
+            Access::Public => {
+                op["security"] = json!([]);
+                "public"
+            }
+            Access::Metrics => Role::Viewer.as_str(),
+            Access::AtLeast(r) => r.as_str(),
+        };
+        op["x-role"] = json!(role);
+    }
 }
 
 /// Tickets, engineers, alerts, silences, KPIs.

@@ -111,22 +111,24 @@ async fn invalid_api_input_gets_4xx_with_a_message() {
         "{v}"
     );
 
-    // The OpenAPI document is served and describes every route of the router.
+    // The OpenAPI document is served and describes every API route of the router, with
+    // the role it needs.
     let (s, doc) = ctl.call("GET", "/api/v1/openapi.json", None, false).await;
     assert_eq!(s, 200);
-    for path in [
-        "/api/v1/stores",
-        "/api/v1/assets",
-        "/api/v1/assets/{id}/history",
-        "/api/v1/series/{id}/points",
-        "/api/v1/events",
-        "/api/v1/enroll",
-        "/api/v1/enroll-tokens",
-        "/api/v1/releases/{version}/{arch}",
-    ] {
-        assert!(
-            doc["paths"][path].is_object(),
-            "{path} missing from the OpenAPI document"
-        );
+    let mut missing = Vec::new();
+    for rule in storefleet_controller::api::routes().rules() {
+        if !rule.path.starts_with("/api/") {
+            continue;
+        }
+        let op = &doc["paths"][rule.path][rule.method.as_str().to_ascii_lowercase()];
+        if !op["x-role"].is_string() {
+            missing.push(format!("{} {}", rule.method, rule.path));
+        }
     }
+    assert!(
+        missing.is_empty(),
+        "not in the OpenAPI document: {missing:?}"
+    );
+    assert_eq!(doc["paths"]["/api/v1/users"]["post"]["x-role"], "admin");
+    assert_eq!(doc["paths"]["/api/v1/enroll"]["post"]["x-role"], "public");
 }
