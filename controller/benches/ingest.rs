@@ -15,7 +15,7 @@ mod support;
 use std::time::{Duration, Instant};
 use support::{env_u64, free_port};
 
-use rumqttc::{AsyncClient, MqttOptions, QoS};
+use rumqttc::{AsyncClient, QoS};
 use storefleet_controller::config::Config;
 use storefleet_protocol::message::{Point, Series, TelemetryBatch};
 use storefleet_protocol::{now_ms, Envelope, Message, SigningKey};
@@ -152,7 +152,7 @@ fn main() {
         let total_points = msgs.len() * SERIES_PER_MSG * POINTS_PER_SERIES;
         eprintln!("sealed {} messages ({total_points} points) in {:.2?}", msgs.len(), sealed_start.elapsed());
 
-        let mut o = MqttOptions::new(format!("bench-pub-{}", std::process::id()), broker.ip().to_string(), broker.port());
+        let mut o = support::bench_mqtt(&state.config, broker, "pub");
         o.set_max_packet_size(1 << 22, 1 << 22).set_inflight(200);
         let (client, mut ev) = AsyncClient::new(o, 1000);
         tokio::spawn(async move { while ev.poll().await.is_ok() {} });

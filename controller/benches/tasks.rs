@@ -88,7 +88,8 @@ fn main() {
         for (c, chunk) in ids.chunks(200).enumerate() {
             let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
             subscribed.push(ready_rx);
-            tokio::spawn(simulated_agents(c, broker, chunk.to_vec(), keys.clone(), running.public_key, got_tx.clone(), ready_tx));
+            let o = support::bench_mqtt(&state.config, broker, &format!("agents-{c}"));
+            tokio::spawn(simulated_agents(o, chunk.to_vec(), keys.clone(), running.public_key, got_tx.clone(), ready_tx));
         }
         for r in subscribed {
             r.await.unwrap();
@@ -138,19 +139,13 @@ fn main() {
 /// One connection serving `ids`: verifies each command as an agent does and answers it
 /// with a result signed by that agent's key.
 async fn simulated_agents(
-    c: usize,
-    broker: std::net::SocketAddr,
+    mut o: MqttOptions,
     ids: Vec<String>,
     keys: Arc<HashMap<String, SigningKey>>,
     controller_key: storefleet_protocol::PublicKey,
     got: tokio::sync::mpsc::UnboundedSender<String>,
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
-    let mut o = MqttOptions::new(
-        format!("bench-agents-{}-{c}", std::process::id()),
-        broker.ip().to_string(),
-        broker.port(),
-    );
     o.set_max_packet_size(1 << 20, 1 << 20)
         .set_inflight(100)
         .set_keep_alive(Duration::from_secs(60));

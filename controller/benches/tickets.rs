@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, MqttOptions, QoS};
+use rumqttc::{AsyncClient, QoS};
 use storefleet_controller::alerts::eval::{Evaluator, Timing};
 use storefleet_controller::alerts::{self, observe};
 use storefleet_controller::fleet::Rules;
@@ -125,11 +125,7 @@ fn main() {
         // devices every 5 s (2,000 points/s for 1,000 stores) for the whole bench.
         let mut conns = Vec::new();
         for (c, chunk) in agents.chunks(100).enumerate() {
-            let mut o = MqttOptions::new(
-                format!("bench-agents-{}-{c}", std::process::id()),
-                broker.ip().to_string(),
-                broker.port(),
-            );
+            let mut o = support::bench_mqtt(&state.config, broker, &format!("agents-{c}"));
             o.set_max_packet_size(1 << 20, 1 << 20)
                 .set_inflight(100)
                 .set_keep_alive(Duration::from_secs(60));

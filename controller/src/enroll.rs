@@ -253,6 +253,15 @@ pub fn redeem(
     if !valid_agent_id(&req.agent_id) {
         return Err(refuse(format!("agent id {:?} is not valid", req.agent_id)));
     }
+    if req
+        .agent_id
+        .starts_with(storefleet_protocol::broker::CONTROLLER_USER)
+    {
+        return Err(refuse(format!(
+            "agent id {:?} is reserved for the controller",
+            req.agent_id
+        )));
+    }
     let key =
         PublicKey::from_base64(&req.public_key).map_err(|e| refuse(format!("public key: {e}")))?;
     let sig = base64::engine::general_purpose::STANDARD

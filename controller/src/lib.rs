@@ -29,6 +29,7 @@ pub mod alerts;
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod broker_auth;
 pub mod cli;
 pub mod config;
 pub mod db;

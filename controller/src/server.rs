@@ -41,6 +41,9 @@ pub enum ServerError {
     /// The task engine cannot start.
     #[error(transparent)]
     Engine(#[from] engine::EngineError),
+    /// A setting cannot be used (a file it names cannot be read).
+    #[error("{0}")]
+    Config(String),
     /// The HTTP listener could not bind.
     #[error("http.listen {addr}: {source}")]
     Listen {
@@ -132,6 +135,27 @@ pub async fn start_with_clock(
             source,
         })?;
 
+    let db = db::open(
+        &config.database_path(),
+        config.database.synchronous == "full",
+    )
+    .map_err(db_err(&config))?;
+    owner_only(&config.controller.state_dir, &config.database_path());
+    let first_login = bootstrap(&db, &config).await.map_err(db_err(&config))?;
+    let keys = db.read(agents::keys).await.map_err(db_err(&config))?;
+    let registry = Registry::new(keys);
+    // The controller's own broker credentials: its secret at the embedded broker, or what
+    // the config gives for an external one.
+    let broker_secret = crate::broker_auth::load_or_create_secret(&config.broker_secret_path())?;
+    let broker_refusals = Arc::new(crate::broker_auth::Refusals::default());
+    let credentials = if config.mqtt.url.is_empty() {
+        Some(crate::broker_auth::Credentials {
+            username: storefleet_protocol::broker::CONTROLLER_USER.into(),
+            password: broker_secret.clone(),
+        })
+    } else {
+        config.mqtt_credentials().map_err(ServerError::Config)?
+    };
     if config.mqtt.url.is_empty() {
         if config.mqtt.listen.port() == 0 {
             let probe = std::net::TcpListener::bind(config.mqtt.listen).map_err(|source| {
@@ -148,6 +172,12 @@ pub async fn start_with_clock(
         storefleet_support::broker::start_in_process(
             config.mqtt.listen,
             config.mqtt.max_connections,
+            Some(crate::broker_auth::check(
+                registry.clone(),
+                broker_secret.clone(),
+                config.mqtt.client_id.clone(),
+                broker_refusals.clone(),
+            )),
         )?;
         tracing::info!(listen = %config.mqtt.listen, "Embedded broker listening");
     }
@@ -157,15 +187,6 @@ pub async fn start_with_clock(
         config.mqtt.url.clone()
     };
 
-    let db = db::open(
-        &config.database_path(),
-        config.database.synchronous == "full",
-    )
-    .map_err(db_err(&config))?;
-    owner_only(&config.controller.state_dir, &config.database_path());
-    let first_login = bootstrap(&db, &config).await.map_err(db_err(&config))?;
-    let keys = db.read(agents::keys).await.map_err(db_err(&config))?;
-    let registry = Registry::new(keys);
     let stats = Arc::new(Stats::default());
     let tracker = TaskTracker::new();
     let task_wake = Arc::new(Notify::new());
@@ -175,6 +196,7 @@ pub async fn start_with_clock(
         &ingest::Settings {
             url: broker_url.clone(),
             client_id: config.mqtt.client_id.clone(),
+            credentials: credentials.clone(),
         },
         ingest::Shared {
             db: db.clone(),
@@ -190,6 +212,7 @@ pub async fn start_with_clock(
         engine::Settings {
             url: broker_url,
             client_id: format!("{}-tasks", config.mqtt.client_id),
+            credentials: credentials.clone(),
             offline_after_ms: (config.presence.offline_after_secs as i64) * 1000,
             clock: clock.clone(),
             releases_url: if config.releases.download_url.is_empty() {
@@ -253,6 +276,7 @@ pub async fn start_with_clock(
         clock,
         release_key: storefleet_protocol::PublicKey::from_base64(&config.releases.public_key).ok(),
         http_stats: Arc::default(),
+        broker_refusals,
         login_limiter: Arc::new(auth::limit::LoginLimiter::new(
             config.http.login_failures_per_user,
             config.http.login_failures_per_address,

@@ -38,6 +38,8 @@ pub struct AppState {
     pub release_key: Option<storefleet_protocol::PublicKey>,
     /// Sign-in attempt limits.
     pub login_limiter: Arc<crate::auth::limit::LoginLimiter>,
+    /// Connections the embedded broker refused.
+    pub broker_refusals: Arc<crate::broker_auth::Refusals>,
     /// HTTP connection counters.
     pub http_stats: Arc<crate::http::HttpStats>,
 }

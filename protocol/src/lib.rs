@@ -10,6 +10,7 @@
 //! - [`message`]: the message bodies (presence, telemetry, event, inventory, command, result).
 //! - [`routine`]: the record of a maintenance routine's run.
 //! - [`enroll`]: the enrollment token and the agent's enrollment request.
+//! - [`broker`]: credentials at the MQTT broker (the agent's signed, short-lived password).
 //! - [`release`]: agent releases and their signature with the release key.
 //! - [`envelope`]: the envelope that wraps every body, and the signed frame that carries it.
 //! - [`keys`]: Ed25519 signing and public keys and their text form.
@@ -94,6 +95,7 @@
 //! Verification ([`verify::Verifier`]) returns a typed [`verify::VerifyError`]: malformed,
 //! unsupported version, unknown sender, bad signature, expired, replayed.
 
+pub mod broker;
 pub mod enroll;
 pub mod envelope;
 pub mod keys;

@@ -1,7 +1,11 @@
-//! The embedded MQTT broker: rumqttd with settings for one machine (MQTT 3.1.1, no TLS, no
-//! authentication at the broker: every message is signed and verified end to end, and the
-//! listener is meant for loopback or a private network; use an external broker with TLS
-//! and ACLs when agents connect over the internet).
+//! The embedded MQTT broker: rumqttd with settings for one machine (MQTT 3.1.1, no TLS).
+//!
+//! With an [`Auth`] check (what the controller runs) every client must authenticate:
+//! the check sees the client id, the username and the password of each CONNECT, and a
+//! client it refuses is disconnected without a CONNACK. rumqttd has no topic rules: an
+//! authenticated client may subscribe to any topic; messages stay signed end to end, so
+//! what it can do there is read, not forge. Without a check (the test peers) anyone may
+//! connect.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,21 +16,31 @@ use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
 /// Largest MQTT payload the broker accepts, bytes.
 pub const MAX_PAYLOAD_BYTES: usize = 5 * 1024 * 1024;
 
-/// Broker settings for `listen` with room for `max_connections` clients.
-pub fn config(listen: SocketAddr, max_connections: usize) -> Config {
+/// Decides whether a CONNECT may go on: `(client_id, username, password)`.
+pub type Auth = std::sync::Arc<dyn Fn(&str, &str, &str) -> bool + Send + Sync>;
+
+/// Broker settings for `listen` with room for `max_connections` clients, checking each
+/// CONNECT with `auth` when given.
+pub fn config(listen: SocketAddr, max_connections: usize, auth: Option<Auth>) -> Config {
+    let mut connections = ConnectionSettings {
+        connection_timeout_ms: 60_000,
+        max_payload_size: MAX_PAYLOAD_BYTES,
+        max_inflight_count: 1000,
+        auth: None,
+        external_auth: None,
+        dynamic_filters: true,
+    };
+    if let Some(check) = auth {
+        connections.set_auth_handler(move |client_id: String, user: String, pass: String| {
+            std::future::ready(check(&client_id, &user, &pass))
+        });
+    }
     let server = ServerSettings {
         name: "v4".into(),
         listen,
         tls: None,
         next_connection_delay_ms: 1,
-        connections: ConnectionSettings {
-            connection_timeout_ms: 60_000,
-            max_payload_size: MAX_PAYLOAD_BYTES,
-            max_inflight_count: 1000,
-            auth: None,
-            external_auth: None,
-            dynamic_filters: true,
-        },
+        connections,
     };
     Config {
         id: 0,
@@ -51,8 +65,12 @@ pub fn config(listen: SocketAddr, max_connections: usize) -> Config {
 }
 
 /// Runs the broker on this thread until the process ends.
-pub fn run_blocking(listen: SocketAddr, max_connections: usize) -> Result<(), String> {
-    rumqttd::Broker::new(config(listen, max_connections))
+pub fn run_blocking(
+    listen: SocketAddr,
+    max_connections: usize,
+    auth: Option<Auth>,
+) -> Result<(), String> {
+    rumqttd::Broker::new(config(listen, max_connections, auth))
         .start()
         .map_err(|e| e.to_string())
 }
@@ -69,18 +87,30 @@ pub enum BrokerError {
 }
 
 /// Starts the broker on a background thread and waits until it accepts connections.
-pub fn start_in_process(listen: SocketAddr, max_connections: usize) -> Result<(), BrokerError> {
+pub fn start_in_process(
+    listen: SocketAddr,
+    max_connections: usize,
+    auth: Option<Auth>,
+) -> Result<(), BrokerError> {
+    let checked = auth.is_some();
     // Fail early and clearly when the port is taken (rumqttd would only log it).
     drop(std::net::TcpListener::bind(listen).map_err(|_| BrokerError::NotListening(listen))?);
     std::thread::Builder::new()
         .name("mqtt-broker".into())
         .spawn(move || {
-            if let Err(e) = run_blocking(listen, max_connections) {
+            if let Err(e) = run_blocking(listen, max_connections, auth) {
                 eprintln!("embedded broker on {listen} stopped: {e}");
             }
         })
         .map_err(BrokerError::Thread)?;
-    if wait_listening(listen, Duration::from_secs(10)) {
+    // A broker that checks credentials closes an anonymous probe without a CONNACK: then
+    // an accepted TCP connection is the sign of life.
+    let up = if checked {
+        wait_accepting(listen, Duration::from_secs(10))
+    } else {
+        wait_listening(listen, Duration::from_secs(10))
+    };
+    if up {
         Ok(())
     } else {
         Err(BrokerError::NotListening(listen))
@@ -93,6 +123,17 @@ pub fn wait_listening(addr: SocketAddr, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if mqtt_ping(addr).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+fn wait_accepting(addr: SocketAddr, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
             return true;
         }
         std::thread::sleep(Duration::from_millis(20));

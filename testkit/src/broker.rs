@@ -13,12 +13,13 @@ const MAX_CONNECTIONS: usize = 20_000;
 
 /// Runs the broker on this thread until the process ends.
 pub fn run_blocking(listen: SocketAddr) -> Result<(), String> {
-    storefleet_support::broker::run_blocking(listen, MAX_CONNECTIONS)
+    storefleet_support::broker::run_blocking(listen, MAX_CONNECTIONS, None)
 }
 
 /// Starts the broker on a background thread and waits until it accepts connections.
 pub fn start_in_process(listen: SocketAddr) {
-    storefleet_support::broker::start_in_process(listen, MAX_CONNECTIONS).expect("embedded broker");
+    storefleet_support::broker::start_in_process(listen, MAX_CONNECTIONS, None)
+        .expect("embedded broker");
 }
 
 /// Path of the `storefleet-dev` binary, built on first use (see [`cargo_bin`]).

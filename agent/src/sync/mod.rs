@@ -181,6 +181,15 @@ async fn poll_task(
                         true,
                     ));
                     link.lock().expect("link lock").presence_seq = seq;
+                    // A fresh broker token for each connection attempt (it lives minutes).
+                    eventloop.mqtt_options.set_credentials(
+                        ctx.agent_id.clone(),
+                        storefleet_protocol::broker::agent_password(
+                            &ctx.agent_id,
+                            now_ms(),
+                            &ctx.key,
+                        ),
+                    );
                     need_will = false;
                 }
                 Err(e) => {

@@ -95,3 +95,21 @@ pub async fn register(
         .await
         .unwrap();
 }
+
+/// MQTT options for a bench's own client of `broker`: at the embedded broker it logs in as
+/// the controller does (client id under its prefix, its secret); at an external broker as
+/// is.
+#[allow(dead_code)] // not every bench has its own MQTT client
+pub fn bench_mqtt(
+    config: &storefleet_controller::config::Config,
+    broker: std::net::SocketAddr,
+    suffix: &str,
+) -> rumqttc::MqttOptions {
+    let (id, creds) = storefleet_controller::broker_auth::controller_login(config, suffix)
+        .expect("the controller's broker secret");
+    let mut o = rumqttc::MqttOptions::new(id, broker.ip().to_string(), broker.port());
+    if config.mqtt.url.is_empty() {
+        o.set_credentials(creds.username, creds.password);
+    }
+    o
+}

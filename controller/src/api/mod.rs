@@ -175,6 +175,14 @@ async fn metrics(
     let mut out = String::new();
     s.stats.render(&mut out);
     s.http_stats.render(&mut out);
+    {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            out,
+            "# HELP storefleet_broker_connections_refused_total Connections the embedded broker refused (credentials or client id)\n# TYPE storefleet_broker_connections_refused_total counter\nstorefleet_broker_connections_refused_total {}",
+            s.broker_refusals.refused.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     render_ticket_metrics(&s, &mut out).await;
     Ok((
         [(

@@ -130,6 +130,11 @@ pub struct MqttSection {
     pub client_id: String,
     /// Connections the embedded broker accepts.
     pub max_connections: usize,
+    /// The controller's username at an external broker (the embedded one needs none).
+    pub username: String,
+    /// A file holding the controller's password at an external broker (never in this file,
+    /// never logged).
+    pub password_file: PathBuf,
 }
 
 impl Default for MqttSection {
@@ -140,6 +145,8 @@ impl Default for MqttSection {
             advertised_url: String::new(),
             client_id: "storefleet-controller".into(),
             max_connections: 20_000,
+            username: String::new(),
+            password_file: PathBuf::new(),
         }
     }
 }
@@ -351,6 +358,29 @@ impl Config {
     /// The controller's command-signing key.
     pub fn key_path(&self) -> PathBuf {
         self.controller.state_dir.join("controller.key")
+    }
+
+    /// The controller's secret at its embedded broker (0600).
+    pub fn broker_secret_path(&self) -> PathBuf {
+        self.controller.state_dir.join("broker-secret")
+    }
+
+    /// The controller's credentials at an external broker (`mqtt.username` and the
+    /// password in `mqtt.password_file`); `None` without a username.
+    pub fn mqtt_credentials(&self) -> Result<Option<crate::broker_auth::Credentials>, String> {
+        if self.mqtt.username.is_empty() {
+            return Ok(None);
+        }
+        let password = std::fs::read_to_string(&self.mqtt.password_file).map_err(|e| {
+            format!(
+                "mqtt.password_file {}: {e}",
+                self.mqtt.password_file.display()
+            )
+        })?;
+        Ok(Some(crate::broker_auth::Credentials {
+            username: self.mqtt.username.clone(),
+            password: password.trim_end_matches(['\r', '\n']).to_owned(),
+        }))
     }
 
     /// Where the first admin API token is written (0600).

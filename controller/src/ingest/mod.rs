@@ -91,6 +91,8 @@ pub struct Settings {
     pub url: String,
     /// MQTT client id (a persistent session).
     pub client_id: String,
+    /// Username and password at the broker.
+    pub credentials: Option<crate::broker_auth::Credentials>,
 }
 
 /// Why ingest cannot start.
@@ -130,6 +132,9 @@ pub fn start(
         ));
     }
     let mut o = MqttOptions::new(&settings.client_id, url.host, url.port);
+    if let Some(c) = &settings.credentials {
+        o.set_credentials(&c.username, &c.password);
+    }
     o.set_keep_alive(Duration::from_secs(30))
         .set_clean_session(false)
         .set_manual_acks(true)

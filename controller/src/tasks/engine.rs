@@ -81,6 +81,8 @@ pub struct Settings {
     pub url: String,
     /// MQTT client id for the downlink connection.
     pub client_id: String,
+    /// Username and password at the broker.
+    pub credentials: Option<crate::broker_auth::Credentials>,
     /// Silence after which an agent counts as offline, ms.
     pub offline_after_ms: i64,
     /// The clock.
@@ -198,6 +200,9 @@ pub fn start(
         ));
     }
     let mut o = MqttOptions::new(&settings.client_id, url.host, url.port);
+    if let Some(c) = &settings.credentials {
+        o.set_credentials(&c.username, &c.password);
+    }
     o.set_keep_alive(Duration::from_secs(30))
         .set_clean_session(false)
         .set_inflight(1000)

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, MqttOptions, QoS};
+use rumqttc::{AsyncClient, QoS};
 use storefleet_controller::sim;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -44,16 +44,18 @@ async fn ingest_keeps_its_connection_with_hundreds_of_stores_and_junk_in_between
     let drops_before = counter(state, "storefleet_controller_ingest_disconnects_total");
     let stored_before = state.stats.stored_total();
 
-    // A stranger publishes junk at QoS 1 among the stores' traffic for 20 s.
+    // An enrolled gateway gone bad publishes junk at QoS 1 among the stores' traffic for
+    // 20 s: the broker lets it in (its key is registered), ingest refuses every message.
     let mqtt: std::net::SocketAddr = running
         .mqtt_url
         .trim_start_matches("mqtt://")
         .parse()
         .unwrap();
-    let (junk, mut ev) = AsyncClient::new(
-        MqttOptions::new("junk-sender", mqtt.ip().to_string(), mqtt.port()),
-        64,
-    );
+    let rogue = storefleet_protocol::SigningKey::generate().unwrap();
+    state
+        .registry
+        .insert("rogue-gw", rogue.public_key(), "S0001");
+    let (junk, mut ev) = AsyncClient::new(crate::common::agent_mqtt(mqtt, "rogue-gw", &rogue), 64);
     tokio::spawn(async move { while ev.poll().await.is_ok() {} });
     let mut sent = 0u64;
     for i in 0..400u32 {

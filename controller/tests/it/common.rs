@@ -338,3 +338,39 @@ pub fn enrolled_home(ctl: &Controller, store: &str, extra: &str) -> AgentHome {
     );
     home
 }
+
+/// MQTT options for a test client that logs in to the embedded broker at `broker` as agent
+/// `id` (client id = username = agent id, a token signed with `key`).
+pub fn agent_mqtt(
+    broker: SocketAddr,
+    id: &str,
+    key: &storefleet_protocol::SigningKey,
+) -> rumqttc::MqttOptions {
+    let mut o = rumqttc::MqttOptions::new(id, broker.ip().to_string(), broker.port());
+    o.set_credentials(
+        id,
+        storefleet_protocol::broker::agent_password(id, storefleet_protocol::now_ms(), key),
+    );
+    o
+}
+
+/// MQTT options for a test client that logs in as the controller does: client id
+/// `{client_id}-{suffix}`, the secret in `state_dir/broker-secret`.
+pub fn controller_mqtt(
+    broker: SocketAddr,
+    state_dir: &std::path::Path,
+    client_id: &str,
+    suffix: &str,
+) -> rumqttc::MqttOptions {
+    let secret = std::fs::read_to_string(state_dir.join("broker-secret")).unwrap();
+    let mut o = rumqttc::MqttOptions::new(
+        format!("{client_id}-{suffix}"),
+        broker.ip().to_string(),
+        broker.port(),
+    );
+    o.set_credentials(
+        storefleet_protocol::broker::CONTROLLER_USER,
+        secret.trim().to_owned(),
+    );
+    o
+}

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use rumqttc::{AsyncClient, MqttOptions, QoS};
+use rumqttc::{AsyncClient, QoS};
 use serde_json::{json, Value};
 use storefleet_protocol::enroll::EnrollRequest;
 use storefleet_protocol::message::{Point, Series, TelemetryBatch};
@@ -93,12 +93,9 @@ fn telemetry(from: &str, seq: u64, metric: &str, key: &SigningKey) -> Vec<u8> {
         .unwrap()
 }
 
-fn publisher(ctl: &Controller) -> AsyncClient {
-    let mut o = MqttOptions::new(
-        format!("evil-{:08x}", rand::random::<u32>()),
-        ctl.mqtt.ip().to_string(),
-        ctl.mqtt.port(),
-    );
+/// A client logged in as agent `id`: what it publishes is checked message by message.
+fn publisher(ctl: &Controller, id: &str, key: &SigningKey) -> AsyncClient {
+    let mut o = crate::common::agent_mqtt(ctl.mqtt, id, key);
     o.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut ev) = AsyncClient::new(o, 64);
     tokio::spawn(async move { while ev.poll().await.is_ok() {} });
@@ -122,7 +119,7 @@ async fn forged_unknown_misrouted_and_malformed_messages_never_reach_storage() {
     let key = enroll(&ctl, "S200", &id).await;
     let attacker = SigningKey::generate().unwrap();
     let topic = format!("sf/v1/{id}/up/telemetry");
-    let mqtt = publisher(&ctl);
+    let mqtt = publisher(&ctl, &id, &key);
     let send = |topic: String, bytes: Vec<u8>| {
         let mqtt = mqtt.clone();
         async move {
@@ -174,7 +171,7 @@ async fn forged_unknown_misrouted_and_malformed_messages_never_reach_storage() {
     // Dedupe is durable: after a restart the same (agent, seq) is still stored once.
     ctl.kill();
     ctl.spawn();
-    let mqtt = publisher(&ctl);
+    let mqtt = publisher(&ctl, &id, &key);
     mqtt.publish(topic.clone(), QoS::AtLeastOnce, false, good)
         .await
         .unwrap();

@@ -320,10 +320,20 @@ struct CommandLog(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Stri
 
 impl CommandLog {
     async fn listen(fleet: &Fleet) -> CommandLog {
-        let url = &fleet.running.as_ref().unwrap().mqtt_url;
-        let addr: std::net::SocketAddr = url.trim_start_matches("mqtt://").parse().unwrap();
+        let running = fleet.running.as_ref().unwrap();
+        let addr: std::net::SocketAddr = running
+            .mqtt_url
+            .trim_start_matches("mqtt://")
+            .parse()
+            .unwrap();
+        let config = &running.state.config;
         let (client, mut ev) = rumqttc::AsyncClient::new(
-            rumqttc::MqttOptions::new("command-log", addr.ip().to_string(), addr.port()),
+            crate::common::controller_mqtt(
+                addr,
+                &config.controller.state_dir,
+                &config.mqtt.client_id,
+                "command-log",
+            ),
             64,
         );
         client
