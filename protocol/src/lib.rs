@@ -15,6 +15,8 @@
 //! - [`envelope`]: the envelope that wraps every body, and the signed frame that carries it.
 //! - [`keys`]: Ed25519 signing and public keys and their text form.
 //! - [`verify`]: verification of a received frame: key lookup, signature, expiry, replay.
+//! - [`wire`]: the MQTT session, number and text encodings, optional fields, enum names,
+//!   the enrollment signature, and test vectors.
 //!
 //! # Topics
 //!
@@ -104,6 +106,7 @@ pub mod release;
 pub mod routine;
 pub mod topic;
 pub mod verify;
+pub mod wire;
 
 pub use envelope::{Envelope, FrameError};
 pub use keys::{KeyError, PublicKey, SigningKey};
