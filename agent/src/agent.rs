@@ -112,6 +112,7 @@ pub async fn run(source: ConfigSource, token: CancellationToken) -> Result<(), A
         buffer: buffer.clone(),
         health: health.clone(),
         started_at,
+        mqtt_password: config.controller.mqtt_password.clone(),
     };
     let (client, down) = sync::start(
         options,

@@ -151,6 +151,11 @@ pub async fn enroll(
         toml_str(&token.mqtt),
         toml_str(&controller_key.to_base64()),
     );
+    if !response.mqtt_password.is_empty() {
+        text.push_str("mqtt_password = ");
+        text.push_str(&toml_str(&response.mqtt_password));
+        text.push('\n');
+    }
     if !token.release_key.is_empty() {
         text.push_str("\n[update]\nrelease_key = ");
         text.push_str(&toml_str(&token.release_key));
@@ -173,6 +178,11 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     let tmp = path.with_extension("toml.new");
     std::fs::write(&tmp, bytes)?;
+    // It may hold the broker password: the agent's user only.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    }
     std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, path)
 }

@@ -127,7 +127,11 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::CheckConfig => {
-            let c = config::load(&source)?;
+            let mut c = config::load(&source)?;
+            // The effective config, with the one secret it may hold masked.
+            if !c.controller.mqtt_password.is_empty() {
+                "<set>".clone_into(&mut c.controller.mqtt_password);
+            }
             print!("{}", toml::to_string_pretty(&c)?);
             Ok(())
         }

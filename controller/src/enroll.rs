@@ -198,10 +198,13 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 
 /// Redeems a token: checks everything and registers the agent's key. Returns the answer
 /// and the public key registered.
+/// With `broker_password`, the agent also gets a password for an external broker (its
+/// Mosquitto hash is kept for `broker-config`).
 pub fn redeem(
     c: &Connection,
     req: &EnrollRequest,
     mqtt_url: &str,
+    broker_password: bool,
     now: i64,
 ) -> Result<EnrollResponse, DbError> {
     let refuse = |m: String| DbError::Invalid(format!("enrollment refused: {m}"));
@@ -320,11 +323,22 @@ pub fn redeem(
              reenroll_until = NULL",
         params![req.agent_id, key.to_base64(), store, now, token.id, req.hostname, req.agent_version],
     )?;
+    let mqtt_password = if broker_password {
+        let p = crate::broker_config::new_agent_password();
+        c.execute(
+            "UPDATE agents SET broker_pw_hash = ?2 WHERE id = ?1",
+            params![req.agent_id, crate::broker_config::mosquitto_hash(&p)],
+        )?;
+        p
+    } else {
+        String::new()
+    };
     tracing::info!(agent_id = %req.agent_id, store = %store, token = %token.id, "Agent enrolled");
     Ok(EnrollResponse {
         agent_id: req.agent_id.clone(),
         store,
         mqtt_url: mqtt_url.to_owned(),
+        mqtt_password,
     })
 }
 

@@ -30,6 +30,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod broker_auth;
+pub mod broker_config;
 pub mod cli;
 pub mod config;
 pub mod db;

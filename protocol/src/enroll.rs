@@ -123,6 +123,11 @@ pub struct EnrollResponse {
     pub store: String,
     /// The broker URL to use.
     pub mqtt_url: String,
+    /// The agent's password at an external broker that checks passwords (Mosquitto);
+    /// absent when the controller's embedded broker takes the agent's signed tokens
+    /// ([`crate::broker`]). The agent keeps it in its enrollment drop-in (mode 0600).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mqtt_password: String,
 }
 
 #[cfg(test)]

@@ -111,6 +111,10 @@ pub struct ControllerSection {
     pub client_key_file: PathBuf,
     /// MQTT keep-alive, seconds.
     pub keep_alive_secs: u64,
+    /// The password at an external broker that checks passwords (Mosquitto), written by
+    /// `enroll` when the controller gives one. Empty: a fresh token signed with the agent's
+    /// key for every connection (what the controller's embedded broker checks).
+    pub mqtt_password: String,
     /// Sections the controller may change with a signed config task (`devices`, `host`,
     /// `inventory`, `store`); empty: none.
     pub remote_config: Vec<String>,
@@ -125,6 +129,7 @@ impl Default for ControllerSection {
             client_cert_file: PathBuf::new(),
             client_key_file: PathBuf::new(),
             keep_alive_secs: 30,
+            mqtt_password: String::new(),
             remote_config: Vec::new(),
         }
     }

@@ -80,6 +80,8 @@ pub struct SyncContext {
     pub health: Arc<Health>,
     /// When the process started, ms.
     pub started_at: i64,
+    /// A fixed password at the broker (`controller.mqtt_password`); empty: signed tokens.
+    pub mqtt_password: String,
 }
 
 impl SyncContext {
@@ -181,15 +183,20 @@ async fn poll_task(
                         true,
                     ));
                     link.lock().expect("link lock").presence_seq = seq;
-                    // A fresh broker token for each connection attempt (it lives minutes).
-                    eventloop.mqtt_options.set_credentials(
-                        ctx.agent_id.clone(),
+                    // The password an external broker gave at enrollment, or a fresh token
+                    // for each connection attempt (it lives minutes).
+                    let password = if ctx.mqtt_password.is_empty() {
                         storefleet_protocol::broker::agent_password(
                             &ctx.agent_id,
                             now_ms(),
                             &ctx.key,
-                        ),
-                    );
+                        )
+                    } else {
+                        ctx.mqtt_password.clone()
+                    };
+                    eventloop
+                        .mqtt_options
+                        .set_credentials(ctx.agent_id.clone(), password);
                     need_will = false;
                 }
                 Err(e) => {

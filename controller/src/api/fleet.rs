@@ -184,3 +184,38 @@ pub(super) async fn runs(
     let f = query(q)?;
     Ok(Json(s.db.read(move |c| runs::list(c, &f)).await?))
 }
+
+#[derive(Debug, Deserialize)]
+pub(super) struct BrokerDir {
+    #[serde(default = "default_broker_dir")]
+    dir: String,
+}
+
+fn default_broker_dir() -> String {
+    "/etc/mosquitto/conf.d".into()
+}
+
+/// The password and ACL files an external Mosquitto needs ([`crate::broker_config`]).
+pub(super) async fn mosquitto(
+    State(s): State<AppState>,
+    _p: Principal,
+    q: Result<Query<BrokerDir>, QueryRejection>,
+) -> ApiResult<Json<crate::broker_config::MosquittoFiles>> {
+    let q = query(q)?;
+    let creds = s
+        .config
+        .mqtt_credentials()
+        .map_err(ApiError::bad)?
+        .ok_or_else(|| {
+            ApiError::bad(
+                "set [mqtt] url, username and password_file (the controller's login at \
+                 Mosquitto) first",
+            )
+        })?;
+    let hash = crate::broker_config::mosquitto_hash(&creds.password);
+    let user = creds.username.clone();
+    Ok(Json(
+        s.db.read(move |c| crate::broker_config::mosquitto_files(c, &user, &hash, &q.dir))
+            .await?,
+    ))
+}

@@ -347,6 +347,7 @@ pub fn routes() -> Routes {
             get(releases::download),
         )
         .get("/api/v1/webhooks", DISPATCHER, get(tickets::webhooks))
+        .get("/api/v1/broker/mosquitto", ADMIN, get(fleet::mosquitto))
         .get("/api/v1/me", VIEWER, get(users::me))
         .get("/api/v1/users", ADMIN, get(users::list))
         .post("/api/v1/users", ADMIN, post(users::create))

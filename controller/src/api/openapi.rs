@@ -187,6 +187,7 @@ pub fn spec() -> Value {
 fn people(doc: &mut Value) {
     let name = [("name", "path", "user name")];
     let paths = json!({
+        "/api/v1/broker/mosquitto": {"get": op("Password and ACL files for an external Mosquitto: the controller's user and every enrolled agent, each agent held to its own topics", &[("dir", "query", "where the files will live (default /etc/mosquitto/conf.d)")], None, "{passwd, acl, conf, agents}")},
         "/api/v1/me": {"get": op("Who is calling: user, role, and the token if any", &[], None, "{user, role, actor, token}")},
         "/api/v1/users": {
             "get": op("Users with their roles", &[], None, "users"),

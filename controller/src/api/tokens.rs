@@ -64,9 +64,10 @@ pub(super) async fn enroll(
 ) -> ApiResult<Json<EnrollResponse>> {
     let req: EnrollRequest = parse_json(&body)?;
     let mqtt = s.config.advertised_mqtt_url();
+    let external = !s.config.mqtt.url.is_empty();
     let r = req.clone();
     let resp =
-        s.db.write(move |c| enroll::redeem(c, &r, &mqtt, now_ms()))
+        s.db.write(move |c| enroll::redeem(c, &r, &mqtt, external, now_ms()))
             .await;
     let resp = match resp {
         Ok(r) => r,

@@ -117,6 +117,12 @@ pub enum AdminCmd {
         #[command(subcommand)]
         cmd: super::users::UsersCmd,
     },
+    /// Files for an external broker that holds each agent to its own topics.
+    BrokerConfig {
+        /// Which broker.
+        #[command(subcommand)]
+        cmd: super::users::BrokerConfigCmd,
+    },
     /// API tokens: your own (an admin sees all), each with a role at most yours.
     Tokens {
         /// What to do.
@@ -265,6 +271,7 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
         AdminCmd::Engineers { cmd } => super::tickets::run_engineers(client, cmd, json_out).await,
         AdminCmd::Users { cmd } => super::users::run_users(client, cmd, json_out).await,
         AdminCmd::Tokens { cmd } => super::users::run_tokens(client, cmd, json_out).await,
+        AdminCmd::BrokerConfig { cmd } => super::users::run_broker_config(client, cmd).await,
         AdminCmd::Stores { cmd: None } => {
             let v = client.call("GET", "/api/v1/stores", None).await?;
             let keys = [

@@ -1,4 +1,5 @@
-//! `storefleet users` (admins) and `storefleet tokens` (everyone's own API tokens).
+//! `storefleet users` (admins), `storefleet tokens` (everyone's own API tokens) and
+//! `storefleet broker-config` (who may do what at an external broker).
 
 use clap::Subcommand;
 use serde_json::{json, Value};
@@ -212,4 +213,55 @@ pub async fn run_tokens(
             Ok(output(json_out, &v, format!("token {id} revoked\n")))
         }
     }
+}
+
+/// `broker-config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BrokerConfigCmd {
+    /// Write `storefleet.passwd` (mode 0640, group mosquitto), `storefleet.acl` and
+    /// `storefleet.conf` for Mosquitto into DIR (include it with `include_dir DIR`), then
+    /// reload Mosquitto (SIGHUP). Run again after enrolling or revoking gateways.
+    Mosquitto {
+        /// Where Mosquitto reads them.
+        #[arg(long, default_value = "/etc/mosquitto/conf.d")]
+        dir: std::path::PathBuf,
+    },
+}
+
+/// Runs a `broker-config` command: the files come from the API and are written here.
+pub async fn run_broker_config(client: &Client, cmd: BrokerConfigCmd) -> Result<String, CliError> {
+    let BrokerConfigCmd::Mosquitto { dir } = cmd;
+    let d = dir.display().to_string();
+    let v = client
+        .call(
+            "GET",
+            &format!("/api/v1/broker/mosquitto?dir={}", enc(&d)),
+            None,
+        )
+        .await?;
+    let write = |name: &str, key: &str, private: bool| -> Result<(), CliError> {
+        let path = dir.join(name);
+        let text = v[key].as_str().unwrap_or_default();
+        let fail = |e: std::io::Error| CliError::Failed(format!("{}: {e}", path.display()));
+        let tmp = dir.join(format!(".{name}.new"));
+        std::fs::write(&tmp, text).map_err(fail)?;
+        if private {
+            // Readable by Mosquitto, which drops to its own user and reads the file again
+            // on every reload; nobody else.
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o640)).map_err(fail)?;
+            if let Ok(Some(g)) = nix::unistd::Group::from_name("mosquitto") {
+                let _ = nix::unistd::chown(&tmp, None, Some(g.gid));
+            }
+        }
+        std::fs::rename(&tmp, &path).map_err(fail)
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| CliError::Failed(format!("{d}: {e}")))?;
+    write("storefleet.passwd", "passwd", true)?;
+    write("storefleet.acl", "acl", false)?;
+    write("storefleet.conf", "conf", false)?;
+    Ok(format!(
+        "wrote storefleet.passwd ({} agents), storefleet.acl and storefleet.conf in {d}; reload Mosquitto (SIGHUP)\n",
+        v["agents"]
+    ))
 }

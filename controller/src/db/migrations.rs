@@ -405,6 +405,10 @@ ALTER TABLE api_tokens ADD COLUMN user_name TEXT NOT NULL DEFAULT 'admin';
 ALTER TABLE api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
 CREATE INDEX sessions_user ON sessions(user_name);
 ",
+    // v8: the hash (Mosquitto's $7$ format) of an agent's password at an external broker.
+    "
+ALTER TABLE agents ADD COLUMN broker_pw_hash TEXT;
+",
 ];
 
 /// Brings the schema up to the newest version.
