@@ -4,14 +4,17 @@
 //!   connection and between requests on a kept-alive one; a connection that dawdles is closed.
 //! - At most `http.max_connections` connections are open (never more than a quarter of the
 //!   process's file limit, so the broker and the database keep their descriptors), and at
-//!   most `http.max_connections_per_address` from one address; a connection over either
-//!   cap is closed as soon as it is accepted, and counted.
+//!   most `http.max_connections_per_address` from one address; a connection over the
+//!   address cap is closed as soon as it is accepted, and counted.
+//! - When every connection is taken, the one that has waited longest without sending a
+//!   whole request is closed to make room (a slow-header attack from many addresses then
+//!   starves itself, not the clients that ask and go), and counted.
 //! - Each request carries the peer's address (`ConnectInfo`) for the login limiter.
 //!
 //! Not here: TLS, request bodies that trickle (handlers cap body sizes; the slow-body case
 //! is bounded by the connection caps).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -42,8 +45,10 @@ pub struct Limits {
 pub struct HttpStats {
     /// Connections accepted and served.
     pub accepted: AtomicU64,
-    /// Closed at once: the connection cap was reached.
+    /// Closed at once: the connection cap was reached and nobody could be evicted.
     pub refused_total_cap: AtomicU64,
+    /// Closed to make room: the oldest connection that had not sent a whole request.
+    pub evicted: AtomicU64,
     /// Closed at once: the per-address cap was reached.
     pub refused_address_cap: AtomicU64,
     /// Accept failed (for example no file descriptor left).
@@ -63,6 +68,7 @@ impl HttpStats {
         for (outcome, v) in [
             ("accepted", &self.accepted),
             ("refused_cap", &self.refused_total_cap),
+            ("evicted_idle", &self.evicted),
             ("refused_address_cap", &self.refused_address_cap),
             ("accept_error", &self.accept_errors),
             ("error", &self.connection_errors),
@@ -143,6 +149,50 @@ impl Drop for Slot {
     }
 }
 
+/// Connections that have not yet sent a whole request, oldest first.
+#[derive(Debug, Default, Clone)]
+struct Waiting(Arc<Mutex<BTreeMap<u64, CancellationToken>>>);
+
+impl Waiting {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, CancellationToken>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Closes the oldest; `false` when there is none.
+    fn evict_oldest(&self) -> bool {
+        match self.lock().pop_first() {
+            Some((_, t)) => {
+                t.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A permit for a new connection: free now, or made free by evicting the connection that has
+/// waited longest without a whole request.
+async fn permit(
+    total: &Arc<Semaphore>,
+    waiting: &Waiting,
+    stats: &HttpStats,
+) -> Option<OwnedSemaphorePermit> {
+    if let Ok(p) = total.clone().try_acquire_owned() {
+        return Some(p);
+    }
+    if !waiting.evict_oldest() {
+        return None;
+    }
+    stats.evicted.fetch_add(1, Relaxed);
+    // The evicted connection's task gives its permit back as soon as it runs.
+    tokio::time::timeout(Duration::from_millis(250), total.clone().acquire_owned())
+        .await
+        .ok()?
+        .ok()
+}
+
 /// Serves `app` on `listener` until `token` is cancelled; then lets open requests finish
 /// for up to 5 s.
 pub async fn serve(
@@ -154,6 +204,8 @@ pub async fn serve(
 ) {
     let total = Arc::new(Semaphore::new(limits.max_connections));
     let per_address = PerAddress::default();
+    let waiting = Waiting::default();
+    let mut next_id = 0u64;
     let conns = tokio_util::task::TaskTracker::new();
     let mut last_accept_error_log = None::<std::time::Instant>;
     loop {
@@ -175,30 +227,52 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = total.clone().try_acquire_owned() else {
-            stats.refused_total_cap.fetch_add(1, Relaxed);
-            drop(stream);
-            continue;
-        };
         let Some(slot) = per_address.take(peer.ip(), limits.per_address) else {
             stats.refused_address_cap.fetch_add(1, Relaxed);
             drop(stream);
             continue;
         };
+        let Some(permit) = permit(&total, &waiting, &stats).await else {
+            stats.refused_total_cap.fetch_add(1, Relaxed);
+            drop(stream);
+            continue;
+        };
         stats.accepted.fetch_add(1, Relaxed);
         let _ = stream.set_nodelay(true);
+        next_id += 1;
+        let evict = CancellationToken::new();
+        waiting.lock().insert(next_id, evict.clone());
         conns.spawn(connection(
             stream,
             peer,
             app.clone(),
             limits,
-            (permit, slot),
+            Held {
+                _permit: permit,
+                _slot: slot,
+                id: next_id,
+                waiting: waiting.clone(),
+            },
             stats.clone(),
-            token.clone(),
+            (token.clone(), evict),
         ));
     }
     conns.close();
     let _ = tokio::time::timeout(Duration::from_secs(5), conns.wait()).await;
+}
+
+/// What a connection holds while it is open.
+struct Held {
+    _permit: OwnedSemaphorePermit,
+    _slot: Slot,
+    id: u64,
+    waiting: Waiting,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.waiting.lock().remove(&self.id);
+    }
 }
 
 async fn connection(
@@ -206,11 +280,15 @@ async fn connection(
     peer: SocketAddr,
     app: Router,
     limits: Limits,
-    held: (OwnedSemaphorePermit, Slot),
+    held: Held,
     stats: Arc<HttpStats>,
-    token: CancellationToken,
+    // The server stopping; this connection evicted.
+    (token, evict): (CancellationToken, CancellationToken),
 ) {
+    let (waiting, id) = (held.waiting.clone(), held.id);
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        // A whole request arrived: no longer a candidate for eviction.
+        waiting.lock().remove(&id);
         req.extensions_mut().insert(ConnectInfo(peer));
         app.clone().oneshot(req.map(axum::body::Body::new))
     });
@@ -223,6 +301,8 @@ async fn connection(
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
+        // Evicted while it had sent no whole request: closed at once.
+        () = evict.cancelled() => Ok(()),
         () = token.cancelled() => {
             conn.as_mut().graceful_shutdown();
             tokio::time::timeout(Duration::from_secs(5), conn.as_mut())
@@ -255,6 +335,18 @@ mod tests {
         let c = m.take(ip, 2).expect("a slot came back");
         drop((b, c));
         assert!(m.0.lock().unwrap().is_empty(), "nothing left behind");
+    }
+
+    #[test]
+    fn the_longest_waiting_connection_is_evicted_first() {
+        let w = Waiting::default();
+        let (a, b) = (CancellationToken::new(), CancellationToken::new());
+        w.lock().insert(1, a.clone());
+        w.lock().insert(2, b.clone());
+        assert!(w.evict_oldest());
+        assert!(a.is_cancelled() && !b.is_cancelled());
+        w.lock().remove(&2);
+        assert!(!w.evict_oldest(), "nobody left to evict");
     }
 
     #[test]

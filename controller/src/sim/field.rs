@@ -1,7 +1,9 @@
 //! The simulated field team: two engineers per region (ids `sim-…`), created through the
-//! API, and a loop that works their tickets the way people would, one step a minute:
-//! accept, on the way, check in (repairing a broken simulated printer), resolve with a
-//! report, and close with a rating. It only touches tickets assigned to its own engineers.
+//! API each with their own user (role engineer) and API token, and a loop that works their
+//! tickets the way people would, one step a minute: accept, on the way, check in
+//! (repairing a broken simulated printer), resolve with a report, each as that engineer;
+//! then the dispatcher (the demo's admin) closes it with a rating. It only touches tickets
+//! assigned to its own engineers.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -60,8 +62,87 @@ pub async fn start(
                 source,
             })?;
     }
-    tracker.spawn(work(opts.client.clone(), opts.dir.clone(), token));
+    let mut own = HashMap::new();
+    for (id, _, _) in TEAM {
+        let c = engineer_client(&opts.client, id)
+            .await
+            .map_err(|source| SimError::Api {
+                store: format!("engineer {id}"),
+                source,
+            })?;
+        own.insert((*id).to_owned(), c);
+    }
+    tracker.spawn(work(opts.client.clone(), own, opts.dir.clone(), token));
     Ok(())
+}
+
+/// A client acting as engineer `id`: their user (made, or given a new password, by the
+/// admin), signed in once to make their own API token.
+async fn engineer_client(admin: &Client, id: &str) -> Result<Client, crate::cli::CliError> {
+    let password = crate::auth::random_secret();
+    let made = admin
+        .call(
+            "POST",
+            "/api/v1/users",
+            Some(&json!({"name": id, "role": "engineer", "password": password})),
+        )
+        .await;
+    if let Err(crate::cli::CliError::Api { status: 409, .. }) = made {
+        admin
+            .call(
+                "POST",
+                &format!("/api/v1/users/{id}/password"),
+                Some(&json!({ "password": password })),
+            )
+            .await?;
+    } else {
+        made?;
+    }
+    let origin = admin.base.trim_end_matches('/').to_owned();
+    let signed_in = storefleet_support::http::send(
+        storefleet_support::http::Request {
+            method: "POST",
+            url: &format!("{origin}/login"),
+            headers: vec![("origin", origin.clone())],
+            body: Some((
+                "application/x-www-form-urlencoded",
+                format!("user={id}&password={password}&next=/").into_bytes(),
+            )),
+        },
+        Duration::from_secs(30),
+    )
+    .await?;
+    let cookie = signed_in
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    let made = storefleet_support::http::send(
+        storefleet_support::http::Request {
+            method: "POST",
+            url: &format!("{origin}/api/v1/tokens"),
+            headers: vec![("origin", origin.clone()), ("cookie", cookie)],
+            body: Some((
+                "application/json",
+                json!({"name": "simulated field app"})
+                    .to_string()
+                    .into_bytes(),
+            )),
+        },
+        Duration::from_secs(30),
+    )
+    .await?;
+    let v: Value = serde_json::from_slice(&made.body).unwrap_or_default();
+    match v["token"].as_str() {
+        Some(t) => Ok(Client {
+            base: admin.base.clone(),
+            token: t.to_owned(),
+        }),
+        None => Err(crate::cli::CliError::Api {
+            status: made.status,
+            message: made.text(),
+        }),
+    }
 }
 
 /// The next action for a ticket in `status`, and its body.
@@ -88,7 +169,12 @@ fn report(rule: &str) -> &'static str {
     }
 }
 
-async fn work(client: Client, dir: PathBuf, token: CancellationToken) {
+async fn work(
+    client: Client,
+    own: HashMap<String, Client>,
+    dir: PathBuf,
+    token: CancellationToken,
+) {
     let ours: HashSet<&str> = TEAM.iter().map(|t| t.0).collect();
     let mut last: HashMap<i64, i64> = HashMap::new();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0xf1e1d);
@@ -132,7 +218,12 @@ async fn work(client: Client, dir: PathBuf, token: CancellationToken) {
                 printer::Markers::new(&dir.join(t["store"].as_str().unwrap_or_default())).repair();
             }
             *since = now;
-            if let Err(e) = client
+            // Each engineer acts as themselves; closing is the dispatcher's.
+            let actor = match own.get(engineer) {
+                Some(c) if status != "resolved" => c,
+                _ => &client,
+            };
+            if let Err(e) = actor
                 .call(
                     "POST",
                     &format!("/api/v1/tickets/{id}/actions"),

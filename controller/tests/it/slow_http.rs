@@ -127,8 +127,9 @@ async fn api_and_broker_keep_answering_while_slow_connections_flood_in() {
     }
     drop(held);
 
-    // Many addresses: the total cap keeps descriptors for the broker and the database; the
-    // API answers again as soon as the header timeout frees slots.
+    // Many addresses: the total cap keeps descriptors for the broker and the database, and
+    // the connections that never sent a whole request make room for those that do: the
+    // API answers while the attack holds its connections.
     let mut held = Vec::new();
     for i in 0..1400u32 {
         let from = [127, 0, 1, 1 + (i % 40) as u8];
@@ -140,16 +141,13 @@ async fn api_and_broker_keep_answering_while_slow_connections_flood_in() {
         broker_answers(&ctl).await,
         "broker during the spread attack"
     );
-    assert!(
-        api_answers(&ctl, 10).await,
-        "API after the spread attack's timeout"
-    );
+    assert!(api_answers(&ctl, 3).await, "API during the spread attack");
     assert_eq!(
         counter(&ctl, "accept_error").await,
         0,
         "the process ran out of descriptors: {}",
         ctl.log()
     );
-    assert!(counter(&ctl, "refused_cap").await > 0);
+    assert!(counter(&ctl, "evicted_idle").await > 0);
     drop(held);
 }
