@@ -246,12 +246,8 @@ async fn render_ticket_metrics(s: &AppState, out: &mut String) {
 
 /// The API routes, each with its rule.
 pub fn routes() -> Routes {
+    use crate::auth::roles::{ADMIN, DISPATCHER, ENGINEER, PUBLIC, VIEWER};
     use axum::routing::{delete, patch, put};
-    const PUBLIC: Access = Access::Public;
-    const VIEWER: Access = Access::AtLeast(Role::Viewer);
-    const ENGINEER: Access = Access::AtLeast(Role::Engineer);
-    const DISPATCHER: Access = Access::AtLeast(Role::Dispatcher);
-    const ADMIN: Access = Access::AtLeast(Role::Admin);
     Routes::default()
         .get("/api/v1/health", PUBLIC, get(health))
         .get("/metrics", Access::Metrics, get(metrics))

@@ -62,6 +62,17 @@ pub enum Access {
     AtLeast(Role),
 }
 
+/// Anyone.
+pub const PUBLIC: Access = Access::Public;
+/// At least a viewer.
+pub const VIEWER: Access = Access::AtLeast(Role::Viewer);
+/// At least an engineer.
+pub const ENGINEER: Access = Access::AtLeast(Role::Engineer);
+/// At least a dispatcher.
+pub const DISPATCHER: Access = Access::AtLeast(Role::Dispatcher);
+/// An admin.
+pub const ADMIN: Access = Access::AtLeast(Role::Admin);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::access::Routes;
 use crate::api::{ApiError, Principal};
-use crate::auth::{Access, Role};
+use crate::auth::Role;
 use crate::state::AppState;
 
 /// The signed-in user and their role.
@@ -155,12 +155,8 @@ async fn css() -> impl IntoResponse {
 
 /// The UI routes, each with its rule.
 pub fn routes() -> Routes {
+    use crate::auth::roles::{ADMIN, DISPATCHER, ENGINEER, PUBLIC, VIEWER};
     use axum::routing::post;
-    const PUBLIC: Access = Access::Public;
-    const VIEWER: Access = Access::AtLeast(Role::Viewer);
-    const ENGINEER: Access = Access::AtLeast(Role::Engineer);
-    const DISPATCHER: Access = Access::AtLeast(Role::Dispatcher);
-    const ADMIN: Access = Access::AtLeast(Role::Admin);
     Routes::default()
         .get("/static/app.css", PUBLIC, get(css))
         .get("/login", PUBLIC, get(login::form))

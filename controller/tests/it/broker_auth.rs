@@ -5,91 +5,11 @@
 
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use serde_json::json;
+use rumqttc::{MqttOptions, QoS};
 use storefleet_protocol::SigningKey;
 
-use crate::common::{agent_mqtt, controller_mqtt, eventually, Controller};
-
-/// Whether the broker accepts `o` (a CONNACK within 5 s); the client stays connected and
-/// is returned with its event loop running when it does.
-async fn connect(
-    o: MqttOptions,
-) -> Option<(
-    AsyncClient,
-    tokio::sync::mpsc::UnboundedReceiver<rumqttc::Publish>,
-)> {
-    let (client, mut ev) = AsyncClient::new(o, 64);
-    let first = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match ev.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(a))) => {
-                    return a.code == rumqttc::ConnectReturnCode::Success
-                }
-                Ok(_) => {}
-                Err(_) => return false,
-            }
-        }
-    })
-    .await
-    .unwrap_or(false);
-    if !first {
-        return None;
-    }
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok(e) = ev.poll().await {
-            if let Event::Incoming(Packet::Publish(p)) = e {
-                let _ = tx.send(p);
-            }
-        }
-    });
-    Some((client, rx))
-}
-
-async fn enroll_key(ctl: &Controller, id: &str) -> SigningKey {
-    let (s, v) = ctl
-        .call(
-            "PUT",
-            "/api/v1/stores/S800",
-            Some(&json!({"code": "S800", "name": "Broker"})),
-            true,
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let (s, v) = ctl
-        .call(
-            "POST",
-            "/api/v1/enroll-tokens",
-            Some(&json!({"store": "S800"})),
-            true,
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
-    let token = v["token"].as_str().unwrap();
-    let key = SigningKey::generate().unwrap();
-    let token_id = storefleet_protocol::enroll::EnrollToken::decode(token)
-        .unwrap()
-        .id;
-    let pk = key.public_key().to_base64();
-    let ts = storefleet_protocol::now_ms();
-    let sig = key.sign(&storefleet_protocol::enroll::EnrollRequest::signed_bytes(
-        &token_id, id, &pk, "host", ts,
-    ));
-    let body = serde_json::to_value(storefleet_protocol::enroll::EnrollRequest {
-        token: token.to_owned(),
-        agent_id: id.to_owned(),
-        public_key: pk,
-        hostname: "host".into(),
-        agent_version: "test".into(),
-        ts,
-        signature: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sig),
-    })
-    .unwrap();
-    let (s, v) = ctl.call("POST", "/api/v1/enroll", Some(&body), false).await;
-    assert_eq!(s, 200, "{v}");
-    key
-}
+use crate::common::{agent_mqtt, controller_mqtt, eventually, mqtt_login as connect, Controller};
+use crate::security::{enroll, new_store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_enrolled_agents_and_the_controller_get_in_as_themselves() {
@@ -123,7 +43,8 @@ async fn only_enrolled_agents_and_the_controller_get_in_as_themselves() {
     );
 
     // An enrolled agent, as itself, with its own key, in time.
-    let key = enroll_key(&ctl, "gw-800").await;
+    new_store(&ctl, "S800").await;
+    let key = enroll(&ctl, "S800", "gw-800").await;
     let (agent, _) = connect(agent_mqtt(addr, "gw-800", &key))
         .await
         .expect("the agent gets in");
@@ -157,7 +78,7 @@ async fn only_enrolled_agents_and_the_controller_get_in_as_themselves() {
 
     // What the embedded broker cannot stop (it has no topic rules), measured: a logged-in
     // agent that subscribes to the whole tree reads other agents' uplinks.
-    let spy_key = enroll_key(&ctl, "gw-spy").await;
+    let spy_key = enroll(&ctl, "S800", "gw-spy").await;
     let (spy, mut seen) = connect(agent_mqtt(addr, "gw-spy", &spy_key)).await.unwrap();
     spy.subscribe("sf/v1/#", QoS::AtLeastOnce).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -374,3 +374,39 @@ pub fn controller_mqtt(
     );
     o
 }
+
+/// Whether the broker accepts `o` (a CONNACK within 5 s); the client stays connected and
+/// is returned with its event loop running when it does.
+pub async fn mqtt_login(
+    o: rumqttc::MqttOptions,
+) -> Option<(
+    rumqttc::AsyncClient,
+    tokio::sync::mpsc::UnboundedReceiver<rumqttc::Publish>,
+)> {
+    let (client, mut ev) = rumqttc::AsyncClient::new(o, 64);
+    let first = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ev.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(a))) => {
+                    return a.code == rumqttc::ConnectReturnCode::Success
+                }
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    if !first {
+        return None;
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(e) = ev.poll().await {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) = e {
+                let _ = tx.send(p);
+            }
+        }
+    });
+    Some((client, rx))
+}

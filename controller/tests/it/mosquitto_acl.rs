@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{MqttOptions, QoS};
 use serde_json::json;
 
-use crate::common::{enrolled_home, Controller};
+use crate::common::{enrolled_home, mqtt_login as login, Controller};
 
 struct Mosquitto {
     child: Child,
@@ -69,37 +69,6 @@ fn start(bin: &Path, dir: &Path) -> Mosquitto {
         std::thread::sleep(Duration::from_millis(50));
     }
     Mosquitto { child, addr }
-}
-
-async fn login(
-    o: MqttOptions,
-) -> Option<(AsyncClient, tokio::sync::mpsc::UnboundedReceiver<String>)> {
-    let (client, mut ev) = AsyncClient::new(o, 64);
-    let ok = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match ev.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(a))) => {
-                    return a.code == rumqttc::ConnectReturnCode::Success
-                }
-                Ok(_) => {}
-                Err(_) => return false,
-            }
-        }
-    })
-    .await
-    .unwrap_or(false);
-    if !ok {
-        return None;
-    }
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok(e) = ev.poll().await {
-            if let Event::Incoming(Packet::Publish(p)) = e {
-                let _ = tx.send(p.topic);
-            }
-        }
-    });
-    Some((client, rx))
 }
 
 fn password_of(home: &crate::common::AgentHome) -> String {
@@ -238,7 +207,8 @@ async fn mosquitto_holds_each_agent_to_its_own_topics() {
     assert!(ok, "{err}");
     assert!(out.contains("pong"), "{out}");
     let mut leaked = Vec::new();
-    while let Ok(t) = seen.try_recv() {
+    while let Ok(p) = seen.try_recv() {
+        let t = p.topic;
         if !t.starts_with(&format!("sf/v1/{}/", b.id)) {
             leaked.push(t);
         }

@@ -13,7 +13,7 @@ use storefleet_protocol::{now_ms, Envelope, Message, SigningKey};
 
 use crate::common::{agent_binary, eventually, AgentHome, Controller};
 
-async fn new_store(ctl: &Controller, code: &str) {
+pub(crate) async fn new_store(ctl: &Controller, code: &str) {
     let (s, v) = ctl
         .call(
             "PUT",
@@ -60,7 +60,7 @@ fn request(token: &str, id: &str, key: &SigningKey, signer: &SigningKey) -> Valu
 }
 
 /// Enrolls `id` with a fresh key through the API; returns the key.
-async fn enroll(ctl: &Controller, store: &str, id: &str) -> SigningKey {
+pub(crate) async fn enroll(ctl: &Controller, store: &str, id: &str) -> SigningKey {
     let (t, _) = token(ctl, store, json!({})).await;
     let key = SigningKey::generate().unwrap();
     let (s, v) = ctl
