@@ -129,3 +129,36 @@ pub fn controller_login(
         },
     ))
 }
+
+/// How the controller's own clients log in to the broker: credentials, and TLS for
+/// `mqtts://`.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerLogin {
+    /// Username and password.
+    pub credentials: Option<Credentials>,
+    /// TLS client configuration (trusting `mqtt.ca_file`).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// MQTT options for a controller client of `url` as `client_id`, logged in with `login`.
+pub fn mqtt_options(
+    url: &str,
+    client_id: &str,
+    login: &BrokerLogin,
+) -> Result<rumqttc::MqttOptions, String> {
+    let url = storefleet_support::mqtt_url::MqttUrl::parse(url)?;
+    let mut o = rumqttc::MqttOptions::new(client_id, url.host, url.port);
+    if let Some(c) = &login.credentials {
+        o.set_credentials(&c.username, &c.password);
+    }
+    if url.tls {
+        let tls = login
+            .tls
+            .clone()
+            .ok_or("mqtts:// needs mqtt.ca_file: the CA to trust")?;
+        o.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(tls),
+        ));
+    }
+    Ok(o)
+}

@@ -156,6 +156,16 @@ pub async fn start_with_clock(
     } else {
         config.mqtt_credentials().map_err(ServerError::Config)?
     };
+    let tls = if config.mqtt.ca_file.as_os_str().is_empty() {
+        None
+    } else {
+        let none = std::path::Path::new("");
+        Some(Arc::new(
+            storefleet_support::tls::client_config(&config.mqtt.ca_file, none, none)
+                .map_err(|e| ServerError::Config(format!("mqtt.ca_file: {e}")))?,
+        ))
+    };
+    let login = crate::broker_auth::BrokerLogin { credentials, tls };
     if config.mqtt.url.is_empty() {
         if config.mqtt.listen.port() == 0 {
             let probe = std::net::TcpListener::bind(config.mqtt.listen).map_err(|source| {
@@ -196,7 +206,7 @@ pub async fn start_with_clock(
         &ingest::Settings {
             url: broker_url.clone(),
             client_id: config.mqtt.client_id.clone(),
-            credentials: credentials.clone(),
+            login: login.clone(),
         },
         ingest::Shared {
             db: db.clone(),
@@ -212,7 +222,7 @@ pub async fn start_with_clock(
         engine::Settings {
             url: broker_url,
             client_id: format!("{}-tasks", config.mqtt.client_id),
-            credentials: credentials.clone(),
+            login: login.clone(),
             offline_after_ms: (config.presence.offline_after_secs as i64) * 1000,
             clock: clock.clone(),
             releases_url: if config.releases.download_url.is_empty() {

@@ -12,6 +12,7 @@
 //!   an error with its causes.
 //! - `broker` (feature `broker`): the embedded MQTT broker (rumqttd) with settings for one
 //!   machine, used by the controller and by the test peers.
+//! - `tls` (feature `tls`): rustls client configuration for `mqtts://`.
 
 #[cfg(feature = "broker")]
 pub mod broker;
@@ -22,3 +23,5 @@ pub mod keyfile;
 pub mod mqtt_url;
 #[cfg(feature = "signals")]
 pub mod shutdown;
+#[cfg(feature = "tls")]
+pub mod tls;

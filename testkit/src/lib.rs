@@ -13,6 +13,7 @@
 
 pub mod agent;
 pub mod broker;
+pub mod certs;
 pub mod proxy;
 pub mod sink;
 

@@ -8,99 +8,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use storefleet_testkit::certs::{have, issue, make_ca};
 use storefleet_testkit::sink::Sink;
 
 use crate::common::{agent_home, keys, metric, points_body, post_json, AgentHome};
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA, and a certificate signed by it with the given extensions.
-fn issue(dir: &Path, ca: &str, name: &str, cn: &str, ext: &str) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let key = format!("{name}.key");
-    let csr = format!("{name}.csr");
-    let pem = format!("{name}.pem");
-    let subj = format!("/CN={cn}");
-    let mut args = vec!["req"];
-    args.extend(ec);
-    args.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
-    openssl(dir, &args);
-    std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
-    let ca_pem = format!("{ca}.pem");
-    let ca_key = format!("{ca}.key");
-    let extfile = format!("{name}.ext");
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &ca_pem,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-extfile",
-            &extfile,
-        ],
-    );
-}
-
-fn make_ca(dir: &Path, name: &str) {
-    let key = format!("{name}.key");
-    let pem = format!("{name}.pem");
-    let subj = format!("/CN={name}");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-subj",
-            &subj,
-        ],
-    );
-}
 
 struct Mosquitto(Child);
 

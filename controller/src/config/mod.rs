@@ -135,6 +135,8 @@ pub struct MqttSection {
     /// A file holding the controller's password at an external broker (never in this file,
     /// never logged).
     pub password_file: PathBuf,
+    /// PEM file of the CA certificates to trust for an `mqtts://` broker (required then).
+    pub ca_file: PathBuf,
 }
 
 impl Default for MqttSection {
@@ -147,6 +149,7 @@ impl Default for MqttSection {
             max_connections: 20_000,
             username: String::new(),
             password_file: PathBuf::new(),
+            ca_file: PathBuf::new(),
         }
     }
 }
@@ -303,6 +306,12 @@ impl Config {
             && !self.controller.public_url.starts_with("https://")
         {
             return Err(bad("controller.public_url", "an http:// or https:// URL"));
+        }
+        if self.mqtt.url.starts_with("mqtts://") && self.mqtt.ca_file.as_os_str().is_empty() {
+            return Err(bad(
+                "mqtt.ca_file",
+                "a PEM file of the CA to trust, for an mqtts:// broker",
+            ));
         }
         for (key, url) in [
             ("mqtt.url", &self.mqtt.url),

@@ -18,11 +18,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
+use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
 use storefleet_protocol::topic::Topic;
 use storefleet_protocol::verify::KeyLookup;
 use storefleet_protocol::{now_ms, PublicKey, Verifier};
-use storefleet_support::mqtt_url::MqttUrl;
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -91,8 +90,8 @@ pub struct Settings {
     pub url: String,
     /// MQTT client id (a persistent session).
     pub client_id: String,
-    /// Username and password at the broker.
-    pub credentials: Option<crate::broker_auth::Credentials>,
+    /// How to log in to the broker.
+    pub login: crate::broker_auth::BrokerLogin,
 }
 
 /// Why ingest cannot start.
@@ -125,16 +124,9 @@ pub fn start(
     token: CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<(), IngestError> {
-    let url = MqttUrl::parse(&settings.url).map_err(IngestError::Url)?;
-    if url.tls {
-        return Err(IngestError::Url(
-            "mqtts:// is not supported by the controller yet; connect it over a private network or loopback".into(),
-        ));
-    }
-    let mut o = MqttOptions::new(&settings.client_id, url.host, url.port);
-    if let Some(c) = &settings.credentials {
-        o.set_credentials(&c.username, &c.password);
-    }
+    let mut o =
+        crate::broker_auth::mqtt_options(&settings.url, &settings.client_id, &settings.login)
+            .map_err(IngestError::Url)?;
     o.set_keep_alive(Duration::from_secs(30))
         .set_clean_session(false)
         .set_manual_acks(true)

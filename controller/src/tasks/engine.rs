@@ -15,14 +15,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, MqttOptions, QoS};
+use rumqttc::{AsyncClient, QoS};
 use storefleet_protocol::message::{Command, CommandAction};
 
 use storefleet_protocol::{
     now_ms, Direction, Envelope, Kind, Message, SigningKey, Topic, CONTROLLER_ID,
 };
 use storefleet_schedule::{StoreTime, Window};
-use storefleet_support::mqtt_url::MqttUrl;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -81,8 +80,8 @@ pub struct Settings {
     pub url: String,
     /// MQTT client id for the downlink connection.
     pub client_id: String,
-    /// Username and password at the broker.
-    pub credentials: Option<crate::broker_auth::Credentials>,
+    /// How to log in to the broker.
+    pub login: crate::broker_auth::BrokerLogin,
     /// Silence after which an agent counts as offline, ms.
     pub offline_after_ms: i64,
     /// The clock.
@@ -193,16 +192,9 @@ pub fn start(
     token: CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<(), EngineError> {
-    let url = MqttUrl::parse(&settings.url).map_err(EngineError)?;
-    if url.tls {
-        return Err(EngineError(
-            "mqtts:// is not supported by the controller yet".into(),
-        ));
-    }
-    let mut o = MqttOptions::new(&settings.client_id, url.host, url.port);
-    if let Some(c) = &settings.credentials {
-        o.set_credentials(&c.username, &c.password);
-    }
+    let mut o =
+        crate::broker_auth::mqtt_options(&settings.url, &settings.client_id, &settings.login)
+            .map_err(EngineError)?;
     o.set_keep_alive(Duration::from_secs(30))
         .set_clean_session(false)
         .set_inflight(1000)

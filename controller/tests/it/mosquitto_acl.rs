@@ -1,8 +1,10 @@
-//! Mosquitto with the files `storefleet broker-config mosquitto` writes: no anonymous
+//! Mosquitto with the files `storefleet broker-config mosquitto` writes, over TLS: the
+//! controller and the agent both speak `mqtts://` with username and password; no anonymous
 //! client, each agent logs in with the password it got at enrollment and is held to its
 //! own topics, a revoked agent is out after the next `broker-config` and reload. A second
 //! Mosquitto, started here with its own config on a free port (the machine's package,
-//! `scripts/install-mosquitto.sh`); runs where `STOREFLEET_TEST_MQTT` is set, as in CI.
+//! `scripts/install-mosquitto.sh`), with certificates made by openssl; runs where
+//! `STOREFLEET_TEST_MQTT` is set, as in CI.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -49,8 +51,9 @@ fn start(bin: &Path, dir: &Path) -> Mosquitto {
         &conf,
         format!(
             "per_listener_settings false\nlistener {port} 127.0.0.1\npersistence false\n\
-             include_dir {}\n",
-            dir.join("conf.d").display()
+             cafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\n\
+             include_dir {0}/conf.d\n",
+            dir.display()
         ),
     )
     .unwrap();
@@ -90,13 +93,28 @@ async fn mosquitto_holds_each_agent_to_its_own_topics() {
         eprintln!("skipped: no mosquitto binary (scripts/install-mosquitto.sh installs it)");
         return;
     };
+    if !storefleet_testkit::certs::have("openssl") {
+        eprintln!("skipped: no openssl binary to make the broker's certificate");
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
+    storefleet_testkit::certs::make_ca(dir.path(), "ca");
+    storefleet_testkit::certs::issue(
+        dir.path(),
+        "ca",
+        "server",
+        "127.0.0.1",
+        "subjectAltName=IP:127.0.0.1\n",
+    );
+    let ca = dir.path().join("ca.pem");
     let confd = dir.path().join("conf.d");
     std::fs::create_dir_all(&confd).unwrap();
     // Mosquitto started as root drops to its own user and reads the files again on reload.
     {
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let key = dir.path().join("server.key");
+        std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
     // To begin with, only the controller's user: what broker-config writes before any
     // gateway is enrolled.
@@ -128,7 +146,9 @@ async fn mosquitto_holds_each_agent_to_its_own_topics() {
     let ctl = Controller::start_with(
         Some(broker.addr),
         &format!(
-            "[mqtt]\nusername = \"storefleet-controller\"\npassword_file = \"{}\"\n",
+            "[mqtt]\nurl = \"mqtts://{}\"\nca_file = \"{}\"\nusername = \"storefleet-controller\"\npassword_file = \"{}\"\n",
+            broker.addr,
+            ca.display(),
             pwfile.display()
         ),
     );
@@ -141,8 +161,14 @@ async fn mosquitto_holds_each_agent_to_its_own_topics() {
         )
         .await;
     assert_eq!(s, 200, "{v}");
+    let trust = format!("[controller]\nca_file = \"{}\"\n", ca.display());
     let a = enrolled_home(&ctl, "S900", "");
     let b = enrolled_home(&ctl, "S900", "");
+    for home in [&a, &b] {
+        std::fs::write(home.dir.path().join("agent.d/20-tls.toml"), &trust).unwrap();
+    }
+    let dropin = std::fs::read_to_string(a.dir.path().join("agent.d/50-enrollment.toml")).unwrap();
+    assert!(dropin.contains("mqtts://"), "{dropin}");
     let (a_pw, b_pw) = (password_of(&a), password_of(&b));
     assert!(a_pw.len() >= 32 && a_pw != b_pw);
 
@@ -176,7 +202,20 @@ async fn mosquitto_holds_each_agent_to_its_own_topics() {
     );
 
     // Nobody anonymous, no wrong password.
-    let at = |id: &str| MqttOptions::new(id, broker.addr.ip().to_string(), broker.addr.port());
+    let tls = std::sync::Arc::new(
+        storefleet_support::tls::client_config(&ca, Path::new(""), Path::new("")).unwrap(),
+    );
+    let at = |id: &str| {
+        let mut o = MqttOptions::new(id, broker.addr.ip().to_string(), broker.addr.port());
+        o.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(tls.clone()),
+        ));
+        o
+    };
+    // Without TLS nothing gets through either.
+    let mut plain = MqttOptions::new(&b.id, broker.addr.ip().to_string(), broker.addr.port());
+    plain.set_credentials(b.id.clone(), b_pw.clone());
+    assert!(login(plain).await.is_none(), "plain MQTT on the TLS port");
     assert!(login(at("curious")).await.is_none(), "anonymous");
     let mut wrong = at(&b.id);
     wrong.set_credentials(b.id.clone(), "guess");
