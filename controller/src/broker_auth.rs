@@ -60,14 +60,6 @@ impl Refusals {
     }
 }
 
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 /// The embedded broker's check of every CONNECT.
 pub fn check(
     registry: Registry,
@@ -77,7 +69,7 @@ pub fn check(
 ) -> Auth {
     Arc::new(move |client_id: &str, user: &str, pass: &str| {
         if user == CONTROLLER_USER {
-            if !same(pass, &secret) {
+            if !crate::auth::same_bytes(pass.as_bytes(), secret.as_bytes()) {
                 return refusals.refuse(client_id, user, "wrong controller secret");
             }
             if !client_id.starts_with(&controller_client_id) {

@@ -191,11 +191,6 @@ pub fn revoke(c: &Connection, id: &str, now: i64) -> Result<TokenInfo, DbError> 
     get(c, id)?.ok_or_else(|| DbError::NotFound(id.to_owned()))
 }
 
-/// Compares without an early exit (the inputs are hashes; this keeps it that way).
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Redeems a token: checks everything and registers the agent's key. Returns the answer
 /// and the public key registered.
 /// With `broker_password`, the agent also gets a password for an external broker (its
@@ -233,7 +228,7 @@ pub fn redeem(
             token.id
         )));
     };
-    if !same_bytes(&hash, &EnrollToken::secret_hash(&token.secret)) {
+    if !crate::auth::same_bytes(&hash, &EnrollToken::secret_hash(&token.secret)) {
         return Err(refuse(format!("token {} has a wrong secret", token.id)));
     }
     if revoked_at.is_some() {

@@ -66,14 +66,7 @@ pub fn is_own_origin(origin: &str, host: Option<&str>, public_url: &str) -> bool
 /// Refuses a cross-site request that changes something with a session cookie.
 pub async fn same_origin(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let h = req.headers();
-    let rides_on_cookie = h
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(';')
-                .any(|kv| kv.trim().starts_with(&format!("{SESSION_COOKIE}=")))
-        });
+    let rides_on_cookie = crate::api::cookie(h, SESSION_COOKIE).is_some();
     let bearer = h.contains_key(header::AUTHORIZATION);
     let signs_in = req.uri().path() == "/login";
     if changes_something(req.method()) && !bearer && (rides_on_cookie || signs_in) {

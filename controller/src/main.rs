@@ -170,7 +170,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::SetPassword { ref user, role } => {
             let config = load(&cli)?;
-            let password = rpassword_free_read(user)?;
+            let password = cli::users::stdin_line(&format!("new password for {user}"))?;
             let db = storefleet_controller::db::open(&config.database_path(), true)?;
             let user = user.clone();
             runtime()?.block_on(db.write(move |c| {
@@ -237,13 +237,6 @@ fn load_quiet(path: &std::path::Path) -> Option<Config> {
 }
 
 /// Reads a new password from the first line of stdin (no echo control: pipe it in or type it).
-fn rpassword_free_read(user: &str) -> anyhow::Result<String> {
-    eprintln!("new password for {user} (one line on stdin):");
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line)?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
-}
-
 #[cfg(feature = "sim")]
 fn demo(
     stores: usize,

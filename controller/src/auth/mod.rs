@@ -45,6 +45,12 @@ fn sha256(s: &str) -> Vec<u8> {
         .to_vec()
 }
 
+/// Compares without an early exit, so that timing tells nothing about where two secrets
+/// (or their hashes) differ.
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Whether anyone can sign in or call the API yet.
 pub fn has_principals(c: &Connection) -> Result<bool, DbError> {
     let n: i64 = c.query_row(

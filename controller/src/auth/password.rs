@@ -63,10 +63,6 @@ pub struct Checked {
     pub rehash: bool,
 }
 
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn check_argon2(rest: &[&str], password: &str) -> Option<Checked> {
     let [v, params, salt, hash] = rest else {
         return None;
@@ -90,7 +86,7 @@ fn check_argon2(rest: &[&str], password: &str) -> Option<Checked> {
     let (m, t, p) = (m?, t?, p?);
     let out = derive(password, &unb64(salt)?, m, t, p)?;
     Some(Checked {
-        ok: same(&out, &unb64(hash)?),
+        ok: super::same_bytes(&out, &unb64(hash)?),
         rehash: m < M_KIB || t < T_COST,
     })
 }

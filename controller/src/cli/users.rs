@@ -69,7 +69,8 @@ pub enum TokensCmd {
     },
 }
 
-fn stdin_line(what: &str) -> Result<String, CliError> {
+/// One line of stdin (a password), after saying what it is for on stderr.
+pub fn stdin_line(what: &str) -> Result<String, CliError> {
     eprintln!("{what} (one line on stdin):");
     let mut line = String::new();
     std::io::stdin()

@@ -74,6 +74,14 @@ fn start(bin: &Path, dir: &Path) -> Mosquitto {
     Mosquitto { child, addr }
 }
 
+/// Runs `storefleet broker-config mosquitto --dir confd`; checks it wrote `agents` agents.
+fn broker_config(ctl: &Controller, confd: &Path, agents: usize) {
+    let dir = confd.to_str().unwrap();
+    let (ok, out, err) = ctl.cli(&["broker-config", "mosquitto", "--dir", dir]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("{agents} agents")), "{out}");
+}
+
 fn password_of(home: &crate::common::AgentHome) -> String {
     let text = std::fs::read_to_string(home.dir.path().join("agent.d/50-enrollment.toml")).unwrap();
     let v: toml::Table = toml::from_str(&text).unwrap();
@@ -173,14 +181,7 @@ async fn mosquitto_holds_each_agent_to_its_own_topics() {
     assert!(a_pw.len() >= 32 && a_pw != b_pw);
 
     // The files for both gateways, then a reload.
-    let (ok, out, err) = ctl.cli(&[
-        "broker-config",
-        "mosquitto",
-        "--dir",
-        confd.to_str().unwrap(),
-    ]);
-    assert!(ok, "{err}");
-    assert!(out.contains("2 agents"), "{out}");
+    broker_config(&ctl, &confd, 2);
     let acl = std::fs::read_to_string(confd.join("storefleet.acl")).unwrap();
     assert!(acl.contains("pattern write sf/v1/%u/up/#"), "{acl}");
     broker.reload();
@@ -273,14 +274,7 @@ async fn mosquitto_holds_each_agent_to_its_own_topics() {
         )
         .await;
     assert_eq!(s, 204);
-    let (ok, out, err) = ctl.cli(&[
-        "broker-config",
-        "mosquitto",
-        "--dir",
-        confd.to_str().unwrap(),
-    ]);
-    assert!(ok, "{err}");
-    assert!(out.contains("1 agents"), "{out}");
+    broker_config(&ctl, &confd, 1);
     broker.reload();
     let mut again = at(&b.id);
     again.set_credentials(b.id.clone(), b_pw);

@@ -291,41 +291,26 @@ async fn users_and_tokens_hold_to_their_roles_and_name_the_real_actor() {
         .await;
     assert_eq!(s, 200, "{v}");
     let eddie = Auth::Cookie(add_user(&ctl, "eddie", "engineer").await);
-    let (s, _) = call(
-        &ctl,
-        "POST",
-        &format!("/api/v1/tickets/{id}/actions"),
-        &eddie,
-        Some(&json!({"action": "accept"})),
-    )
-    .await;
+    let act = |who: &Auth, body: Value| {
+        let (ctl, who) = (&ctl, who.clone());
+        async move {
+            call(
+                ctl,
+                "POST",
+                &format!("/api/v1/tickets/{id}/actions"),
+                &who,
+                Some(&body),
+            )
+            .await
+        }
+    };
+    let (s, _) = act(&eddie, json!({"action": "accept"})).await;
     assert_eq!(s, 404, "not his ticket");
-    let (s, v) = call(
-        &ctl,
-        "POST",
-        &format!("/api/v1/tickets/{id}/actions"),
-        &bearer,
-        Some(&json!({"action": "assign", "engineer": "eddie"})),
-    )
-    .await;
+    let (s, v) = act(&bearer, json!({"action": "assign", "engineer": "eddie"})).await;
     assert_eq!(s, 200, "{v}");
-    let (s, v) = call(
-        &ctl,
-        "POST",
-        &format!("/api/v1/tickets/{id}/actions"),
-        &eddie,
-        Some(&json!({"action": "accept"})),
-    )
-    .await;
+    let (s, v) = act(&eddie, json!({"action": "accept"})).await;
     assert_eq!(s, 200, "{v}");
-    let (s, v) = call(
-        &ctl,
-        "POST",
-        &format!("/api/v1/tickets/{id}/actions"),
-        &eddie,
-        Some(&json!({"action": "cancel", "reason": "meh"})),
-    )
-    .await;
+    let (s, v) = act(&eddie, json!({"action": "cancel", "reason": "meh"})).await;
     assert_eq!(s, 403, "{v}");
     let (s, _) = call(
         &ctl,
