@@ -74,7 +74,9 @@ EOF
 "$controller" --config "$state/controller.toml" serve >"$state/controller.log" 2>&1 &
 ctl_pid=$!
 for _ in $(seq 100); do [ -f "$state/state/admin-token" ] && break; sleep 0.1; done
-api="$controller --url http://127.0.0.1:$http --token $(cat "$state/state/admin-token")"
+# HTTPS with the controller's self-signed certificate: the CLI pins it from the config, the
+# agent from its enrollment token.
+api="$controller --config $state/controller.toml --url https://127.0.0.1:$http --token $(cat "$state/state/admin-token")"
 for _ in $(seq 100); do $api stores >/dev/null 2>&1 && break; sleep 0.1; done
 $api stores add S900 --name "Install store" --region north >/dev/null
 token=$($api enroll-token create --store S900 | tail -1)

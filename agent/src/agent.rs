@@ -37,6 +37,9 @@ pub enum AgentError {
     /// The broker settings are unusable.
     #[error(transparent)]
     Sync(#[from] SyncError),
+    /// The HTTP client for the controller (update downloads) could not be made.
+    #[error("controller TLS settings: {0}")]
+    Http(#[from] storefleet_support::http::HttpError),
     /// The ingest endpoint could not listen.
     #[error("ingest.listen {addr}: {source}")]
     Listen {
@@ -64,7 +67,7 @@ pub async fn run(source: ConfigSource, token: CancellationToken) -> Result<(), A
         health.clone(),
     )?;
     let (buffer, buffer_thread) = Buffer::start(store);
-    tracing::info!(agent_id = %agent_id, store = %config.agent.store, public_key = %key.public_key().to_base64(), "Agent starting");
+    tracing::info!(agent_id = %agent_id, store = %config.agent.store, broker = %config.controller.mqtt_url, public_key = %key.public_key().to_base64(), "Agent starting");
 
     let tracker = TaskTracker::new();
     let routine_dir = routines::runner::routine_dir(&config, source.file.as_deref());
@@ -106,6 +109,9 @@ pub async fn run(source: ConfigSource, token: CancellationToken) -> Result<(), A
     }
 
     let options = sync::mqtt_options(&config, &agent_id)?;
+    let http = storefleet_support::http::Client::new(
+        &sync::tls::trust(&config.controller).map_err(SyncError::Tls)?,
+    )?;
     let ctx = SyncContext {
         agent_id: agent_id.clone(),
         key: key.clone(),
@@ -151,6 +157,7 @@ pub async fn run(source: ConfigSource, token: CancellationToken) -> Result<(), A
                 max_bytes: config.update.max_bytes,
                 installed: std::env::var_os(crate::update::SUPERVISOR_ENV).map(Into::into),
                 shutdown: token.clone(),
+                http,
             },
         },
     ));

@@ -113,20 +113,29 @@ pub async fn enroll(
     };
     let url = format!("{}/api/v1/enroll", token.api.trim_end_matches('/'));
     let body = serde_json::to_vec(&req).unwrap_or_default();
-    let resp = http::send(
-        Request {
-            method: "POST",
-            url: &url,
-            headers: Vec::new(),
-            body: Some(("application/json", body)),
-        },
-        Duration::from_secs(30),
-    )
-    .await
-    .map_err(|source| EnrollError::Http {
+    let trust = http::Trust::pinned(&token.tls_pin).map_err(|e| EnrollError::Http {
+        url: url.clone(),
+        source: e.into(),
+    })?;
+    let client = http::Client::new(&trust).map_err(|source| EnrollError::Http {
         url: url.clone(),
         source,
     })?;
+    let resp = client
+        .send(
+            Request {
+                method: "POST",
+                url: &url,
+                headers: Vec::new(),
+                body: Some(("application/json", body)),
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|source| EnrollError::Http {
+            url: url.clone(),
+            source,
+        })?;
     if resp.status != 200 {
         let message = serde_json::from_slice::<serde_json::Value>(&resp.body)
             .ok()
@@ -151,6 +160,11 @@ pub async fn enroll(
         toml_str(&token.mqtt),
         toml_str(&controller_key.to_base64()),
     );
+    if !token.tls_pin.is_empty() {
+        text.push_str("tls_pin = ");
+        text.push_str(&toml_str(&token.tls_pin));
+        text.push('\n');
+    }
     if !response.mqtt_password.is_empty() {
         text.push_str("mqtt_password = ");
         text.push_str(&toml_str(&response.mqtt_password));

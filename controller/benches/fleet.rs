@@ -83,7 +83,7 @@ fn main() {
     std::fs::write(
         &config,
         format!(
-            "[controller]\nstate_dir = \"{}\"\n[http]\nlisten = \"{http_addr}\"\n[mqtt]\nlisten = \"{mqtt}\"\n",
+            "[controller]\nstate_dir = \"{}\"\n[http]\nlisten = \"{http_addr}\"\ntls = false\n[mqtt]\nlisten = \"{mqtt}\"\n",
             dir.path().join("state").display()
         ),
     )

@@ -109,6 +109,8 @@ fn main() {
         let mut config = Config::default();
         config.controller.state_dir = dir.path().join("state");
         config.http.listen = ([127, 0, 0, 1], 0).into();
+        // Plain HTTP: the figures stay comparable with earlier runs.
+        config.http.tls = false;
         config.database.synchronous = if full { "full" } else { "normal" }.into();
         config.mqtt.client_id = format!("bench-ingest-{}", std::process::id());
         let external = std::env::var("STOREFLEET_TEST_MQTT").ok();

@@ -2,8 +2,10 @@
 //! default limits (10 s header timeout, 4,096 connections, 256 per address), and two
 //! attacker processes (this bench again, so that each stays within its open-files limit)
 //! holding `BENCH_CONNECTIONS` (20,000) connections in all from 80 loopback addresses, each
-//! sending half a request's headers and then nothing, opened again as the controller closes
-//! them, for `BENCH_SECS` (30 s); this process measures.
+//! starting a TLS handshake (half a ClientHello) and then sending nothing, opened again as
+//! the controller closes them, for `BENCH_SECS` (30 s); this process measures. The
+//! controller serves HTTPS with its self-signed certificate, as by default; `BENCH_TLS=0`
+//! runs it on plain HTTP, the attackers then sending half a request's headers.
 //!
 //! Reported: answers per second on a login-protected page (the fleet overview, with a
 //! session) before and during the attack, the controller's CPU during the attack, and the
@@ -35,26 +37,36 @@ fn cpu_ticks(pid: u32) -> u64 {
         + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }
 
+/// The controller's base URL and a client that trusts it.
+#[derive(Clone)]
+struct Target {
+    base: String,
+    client: storefleet_support::http::Client,
+}
+
 /// Answers per second of `GET /` with the session `cookie`, from 8 clients, for `secs`.
-async fn page_rate(http: SocketAddr, cookie: &str, secs: u64) -> (f64, u64) {
+async fn page_rate(target: &Target, cookie: &str, secs: u64) -> (f64, u64) {
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let until = Instant::now() + Duration::from_secs(secs);
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let (ok, failed, cookie) = (ok.clone(), failed.clone(), cookie.to_owned());
+        let target = target.clone();
         tasks.push(tokio::spawn(async move {
             while Instant::now() < until {
-                let r = storefleet_support::http::send(
-                    storefleet_support::http::Request {
-                        method: "GET",
-                        url: &format!("http://{http}/"),
-                        headers: vec![("cookie", cookie.clone())],
-                        body: None,
-                    },
-                    Duration::from_secs(5),
-                )
-                .await;
+                let r = target
+                    .client
+                    .send(
+                        storefleet_support::http::Request {
+                            method: "GET",
+                            url: &format!("{}/", target.base),
+                            headers: vec![("cookie", cookie.clone())],
+                            body: None,
+                        },
+                        Duration::from_secs(5),
+                    )
+                    .await;
                 match r {
                     Ok(r) if r.status == 200 => ok.fetch_add(1, Relaxed),
                     _ => failed.fetch_add(1, Relaxed),
@@ -69,7 +81,7 @@ async fn page_rate(http: SocketAddr, cookie: &str, secs: u64) -> (f64, u64) {
 }
 
 /// Keeps `n` slow connections open from 40 addresses (from `base`) until `stop`.
-async fn attack(http: SocketAddr, n: u64, base: u8, stop: Arc<AtomicBool>) -> u64 {
+async fn attack(http: SocketAddr, n: u64, base: u8, tls: bool, stop: Arc<AtomicBool>) -> u64 {
     let opened = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for i in 0..n {
@@ -90,7 +102,12 @@ async fn attack(http: SocketAddr, n: u64, base: u8, stop: Arc<AtomicBool>) -> u6
                     continue;
                 };
                 opened.fetch_add(1, Relaxed);
-                let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await;
+                let start: &[u8] = if tls {
+                    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
+                } else {
+                    b"GET / HTTP/1.1\r\nHost: x\r\n"
+                };
+                let _ = s.write_all(start).await;
                 // Held until the controller closes it (or the end).
                 let mut buf = [0u8; 512];
                 loop {
@@ -118,12 +135,13 @@ fn metric(text: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// An attacker process: `BENCH_ATTACK=http-addr,connections,base` until killed.
+/// An attacker process: `BENCH_ATTACK=http-addr,connections,base,tls` until killed.
 fn attacker(spec: &str) {
     let mut it = spec.split(',');
     let http: SocketAddr = it.next().unwrap().parse().unwrap();
     let n: u64 = it.next().unwrap().parse().unwrap();
     let base: u8 = it.next().unwrap().parse().unwrap();
+    let tls = it.next() == Some("tls");
     {
         use nix::sys::resource::{getrlimit, setrlimit, Resource};
         if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
@@ -134,7 +152,7 @@ fn attacker(spec: &str) {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(attack(http, n, base, Arc::new(AtomicBool::new(false))));
+    rt.block_on(attack(http, n, base, tls, Arc::new(AtomicBool::new(false))));
 }
 
 fn main() {
@@ -144,13 +162,14 @@ fn main() {
     }
     let conns = env_u64("BENCH_CONNECTIONS", 20_000);
     let secs = env_u64("BENCH_SECS", 30);
+    let tls = env_u64("BENCH_TLS", 1) != 0;
     let dir = tempfile::tempdir().unwrap();
     let http: SocketAddr = ([127, 0, 0, 1], support::free_port()).into();
     let mqtt: SocketAddr = ([127, 0, 0, 1], support::free_port()).into();
     std::fs::write(
         dir.path().join("controller.toml"),
         format!(
-            "[controller]\nstate_dir = \"{}\"\n[http]\nlisten = \"{http}\"\n[mqtt]\nlisten = \"{mqtt}\"\n[database]\nsynchronous = \"normal\"\n",
+            "[controller]\nstate_dir = \"{}\"\n[http]\nlisten = \"{http}\"\ntls = {tls}\n[mqtt]\nlisten = \"{mqtt}\"\n[database]\nsynchronous = \"normal\"\n",
             dir.path().join("state").display()
         ),
     )
@@ -179,11 +198,24 @@ fn main() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        let r = storefleet_support::http::send(
+        let scheme = if tls { "https" } else { "http" };
+        let pin = tls.then(|| {
+            storefleet_support::http::Pin::of_pem_file(&dir.path().join("state/https-cert.pem"))
+                .unwrap()
+        });
+        let target = Target {
+            base: format!("{scheme}://{http}"),
+            client: storefleet_support::http::Client::new(&storefleet_support::http::Trust {
+                pin,
+                ca_file: std::path::PathBuf::new(),
+            })
+            .unwrap(),
+        };
+        let r = target.client.send(
             storefleet_support::http::Request {
                 method: "POST",
-                url: &format!("http://{http}/login"),
-                headers: vec![("origin", format!("http://{http}"))],
+                url: &format!("{}/login", target.base),
+                headers: vec![("origin", target.base.clone())],
                 body: Some((
                     "application/x-www-form-urlencoded",
                     format!("user=admin&password={password}&next=/").into_bytes(),
@@ -196,13 +228,13 @@ fn main() {
         let cookie = r.header("set-cookie").unwrap().split(';').next().unwrap().to_owned();
         let token = std::fs::read_to_string(dir.path().join("state/admin-token")).unwrap();
 
-        let (before, _) = page_rate(http, &cookie, 10).await;
+        let (before, _) = page_rate(&target, &cookie, 10).await;
         let me = std::env::current_exe().unwrap();
         let mut attackers: Vec<std::process::Child> = [10u8, 50]
             .into_iter()
             .map(|base| {
                 Command::new(&me)
-                    .env("BENCH_ATTACK", format!("{http},{},{base}", conns / 2))
+                    .env("BENCH_ATTACK", format!("{http},{},{base},{}", conns / 2, if tls { "tls" } else { "plain" }))
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()
@@ -211,16 +243,16 @@ fn main() {
             .collect();
         tokio::time::sleep(Duration::from_secs(5)).await;
         let (t0, c0) = (Instant::now(), cpu_ticks(pid));
-        let (during, failed) = page_rate(http, &cookie, secs).await;
+        let (during, failed) = page_rate(&target, &cookie, secs).await;
         let cpu = (cpu_ticks(pid) - c0) as f64 / 100.0 / t0.elapsed().as_secs_f64() * 100.0;
         for a in &mut attackers {
             let _ = a.kill();
             let _ = a.wait();
         }
-        let m = storefleet_support::http::send(
+        let m = target.client.send(
             storefleet_support::http::Request {
                 method: "GET",
-                url: &format!("http://{http}/metrics"),
+                url: &format!("{}/metrics", target.base),
                 headers: vec![("authorization", format!("Bearer {}", token.trim()))],
                 body: None,
             },
@@ -230,7 +262,7 @@ fn main() {
         .unwrap()
         .text();
         let name = |o: &str| format!("storefleet_http_connections_total{{outcome=\"{o}\"}}");
-        println!("slow-header attack: {conns} connections held open from 80 addresses (2 processes) for {secs} s");
+        println!("slow-{} attack: {conns} connections held open from 80 addresses (2 processes) for {secs} s", if tls { "handshake (HTTPS)" } else { "header (plain HTTP)" });
         println!("  login-protected page (GET / with a session, 8 clients): {before:.0}/s before, {during:.0}/s during ({failed} failed)");
         println!("  controller CPU during the attack: {cpu:.0} % of one core");
         println!(
@@ -241,6 +273,7 @@ fn main() {
             metric(&m, &name("refused_cap")),
             metric(&m, &name("accept_error"))
         );
+        println!("  TLS handshakes failed or timed out: {}", metric(&m, &name("tls_failed")));
     });
     let _ = child.kill();
     let _ = child.wait();

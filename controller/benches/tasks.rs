@@ -55,10 +55,7 @@ fn main() {
             .await
             .unwrap();
         let state = running.state.clone();
-        let client = Client {
-            base: format!("http://{}", running.http),
-            token: running.first_login.as_ref().unwrap().api_token.clone(),
-        };
+        let client = Client::new(format!("http://{}", running.http), running.first_login.as_ref().unwrap().api_token.clone());
 
         // Stores and agents, registered as enrollment does, online.
         let t = Instant::now();

@@ -53,10 +53,7 @@ fn main() {
         config.releases.public_key = key.public_key().to_base64();
         let token = tokio_util::sync::CancellationToken::new();
         let running = storefleet_controller::server::start(config, token.clone()).await.unwrap();
-        let client = Client {
-            base: format!("http://{}", running.http),
-            token: running.first_login.as_ref().unwrap().api_token.clone(),
-        };
+        let client = Client::new(format!("http://{}", running.http), running.first_login.as_ref().unwrap().api_token.clone());
 
         // The fleet: a store, a token and an enrolled agent under its supervisor each.
         let t = Instant::now();

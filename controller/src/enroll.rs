@@ -82,6 +82,8 @@ pub struct Endpoints {
     pub key: PublicKey,
     /// The release key, which agents pin for updates.
     pub release_key: Option<PublicKey>,
+    /// The pin of the API's TLS key; empty without TLS.
+    pub tls_pin: String,
 }
 
 fn random_b64(n: usize) -> String {
@@ -138,6 +140,7 @@ pub fn create(
         store: req.store.clone(),
         exp,
         release_key: ends.release_key.map(|k| k.to_base64()).unwrap_or_default(),
+        tls_pin: ends.tls_pin.clone(),
     };
     let info = get(c, &id)?.ok_or_else(|| DbError::NotFound(id.clone()))?;
     Ok((info, token.encode()))

@@ -1,7 +1,10 @@
-//! Serving the API and UI over HTTP/1.1 with the limits a hostile network needs.
+//! Serving the API and UI over HTTP/1.1, with TLS (rustls) unless it is turned off, with the
+//! limits a hostile network needs.
 //!
-//! - A client has `http.header_timeout_secs` to send a request's headers, on a new
-//!   connection and between requests on a kept-alive one; a connection that dawdles is closed.
+//! - A client has `http.header_timeout_secs` to finish the TLS handshake, and as long again
+//!   to send a request's headers, on a new connection and between requests on a kept-alive
+//!   one; a connection that dawdles is closed. A failed handshake (plain HTTP on the TLS
+//!   port, a client that does not trust the certificate) is counted.
 //! - At most `http.max_connections` connections are open (never more than a quarter of the
 //!   process's file limit, so the broker and the database keep their descriptors), and at
 //!   most `http.max_connections_per_address` from one address; a connection over the
@@ -11,7 +14,7 @@
 //!   starves itself, not the clients that ask and go), and counted.
 //! - Each request carries the peer's address (`ConnectInfo`) for the login limiter.
 //!
-//! Not here: TLS, request bodies that trickle (handlers cap body sizes; the slow-body case
+//! Not here: request bodies that trickle (handlers cap body sizes; the slow-body case
 //! is bounded by the connection caps).
 
 use std::collections::{BTreeMap, HashMap};
@@ -55,6 +58,8 @@ pub struct HttpStats {
     pub accept_errors: AtomicU64,
     /// Connections ended by an error, a header timeout included.
     pub connection_errors: AtomicU64,
+    /// TLS handshakes that failed or did not finish in time.
+    pub tls_failed: AtomicU64,
 }
 
 impl HttpStats {
@@ -72,6 +77,7 @@ impl HttpStats {
             ("refused_address_cap", &self.refused_address_cap),
             ("accept_error", &self.accept_errors),
             ("error", &self.connection_errors),
+            ("tls_failed", &self.tls_failed),
         ] {
             let _ = writeln!(
                 out,
@@ -193,15 +199,16 @@ async fn permit(
         .ok()
 }
 
-/// Serves `app` on `listener` until `token` is cancelled; then lets open requests finish
-/// for up to 5 s.
+/// Serves `app` on `listener` (over TLS with `tls`) until `token` is cancelled; then lets
+/// open requests finish for up to 5 s.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    limits: Limits,
+    (limits, tls): (Limits, Option<Arc<rustls::ServerConfig>>),
     stats: Arc<HttpStats>,
     token: CancellationToken,
 ) {
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let total = Arc::new(Semaphore::new(limits.max_connections));
     let per_address = PerAddress::default();
     let waiting = Waiting::default();
@@ -243,7 +250,7 @@ pub async fn serve(
         let evict = CancellationToken::new();
         waiting.lock().insert(next_id, evict.clone());
         conns.spawn(connection(
-            stream,
+            (stream, tls.clone()),
             peer,
             app.clone(),
             limits,
@@ -276,15 +283,48 @@ impl Drop for Held {
 }
 
 async fn connection(
-    stream: tokio::net::TcpStream,
+    (stream, tls): (tokio::net::TcpStream, Option<tokio_rustls::TlsAcceptor>),
     peer: SocketAddr,
     app: Router,
     limits: Limits,
     held: Held,
     stats: Arc<HttpStats>,
     // The server stopping; this connection evicted.
-    (token, evict): (CancellationToken, CancellationToken),
+    tokens: (CancellationToken, CancellationToken),
 ) {
+    let Some(acceptor) = tls else {
+        return serve_io(TokioIo::new(stream), peer, app, limits, held, stats, tokens).await;
+    };
+    let handshake = tokio::time::timeout(limits.header_timeout, acceptor.accept(stream));
+    let done = tokio::select! {
+        r = handshake => r,
+        // Evicted or stopping before the handshake finished.
+        () = tokens.1.cancelled() => return,
+        () = tokens.0.cancelled() => return,
+    };
+    match done {
+        Ok(Ok(s)) => serve_io(TokioIo::new(s), peer, app, limits, held, stats, tokens).await,
+        Ok(Err(e)) => {
+            stats.tls_failed.fetch_add(1, Relaxed);
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+        }
+        Err(_) => {
+            stats.tls_failed.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+async fn serve_io<I>(
+    io: I,
+    peer: SocketAddr,
+    app: Router,
+    limits: Limits,
+    held: Held,
+    stats: Arc<HttpStats>,
+    (token, evict): (CancellationToken, CancellationToken),
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
     let (waiting, id) = (held.waiting.clone(), held.id);
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         // A whole request arrived: no longer a candidate for eviction.
@@ -297,7 +337,7 @@ async fn connection(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(64 * 1024);
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use storefleet_controller::cli::{self, AdminCmd, CliError, Client};
 use storefleet_controller::config::{self, Config, DEFAULT_TOML};
+use storefleet_support::http;
 use tokio_util::sync::CancellationToken;
 
 /// Storefleet controller and admin CLI.
@@ -27,6 +28,14 @@ struct Cli {
     /// Admin commands: the API token (default: the state directory's admin-token file).
     #[arg(long, env = "STOREFLEET_TOKEN", global = true, hide_env_values = true)]
     token: Option<String>,
+    /// Admin commands: trust the controller whose TLS key has this pin (sha256//BASE64, as
+    /// `storefleet tls-pin` prints it on the controller); default: the pin of the config's
+    /// certificate when it is readable here, and the system's CAs.
+    #[arg(long, env = "STOREFLEET_TLS_PIN", global = true)]
+    tls_pin: Option<String>,
+    /// Admin commands: trust the CAs in this PEM file instead of the system's.
+    #[arg(long, env = "STOREFLEET_CA_FILE", global = true)]
+    ca_file: Option<PathBuf>,
     /// Admin commands: print the API's JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
@@ -73,6 +82,9 @@ enum Cmd {
     GenerateConfig,
     /// Load and validate the configuration, then print it as it would be used.
     CheckConfig,
+    /// Print the pin of the certificate the API serves (sha256//BASE64), for admin CLIs on
+    /// other machines (--tls-pin) and for curl (--pinnedpubkey).
+    TlsPin,
     /// Set a user's password (creating the user), directly in the database, on the
     /// controller's machine: how the first admin gets back in. Other sessions of the user
     /// end. Over the API: `storefleet users`.
@@ -124,6 +136,18 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::CheckConfig => {
             print!("{}", toml::to_string_pretty(&load(&cli)?)?);
+            Ok(())
+        }
+        Cmd::TlsPin => {
+            let config = load(&cli)?;
+            anyhow::ensure!(
+                config.http.tls,
+                "http.tls is off: the API serves no certificate"
+            );
+            let path = config.tls_cert_path();
+            let pin = http::Pin::of_pem_file(&path)
+                .map_err(|e| anyhow::anyhow!("{e} (the controller makes it on its first start)"))?;
+            println!("{pin}");
             Ok(())
         }
         Cmd::Serve { ref mqtt_url } => {
@@ -207,7 +231,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
 /// The API client for admin commands: `--url`/`--token`, else the config's URL and the
 /// state directory's token file.
 fn admin_client(cli: &Cli) -> Result<Client, CliError> {
-    let config = if cli.url.is_none() || cli.token.is_none() {
+    let config = if cli.url.is_none() || cli.token.is_none() || cli.tls_pin.is_none() {
         load_quiet(&cli.config)
     } else {
         None
@@ -228,7 +252,21 @@ fn admin_client(cli: &Cli) -> Result<Client, CliError> {
                 .map_err(|e| CliError::NoToken(format!("{}: {e}", path.display())))?
         }
     };
-    Ok(Client { base, token })
+    let mut trust = match &cli.tls_pin {
+        Some(pin) => http::Trust::pinned(pin).map_err(|e| CliError::Http(e.into()))?,
+        // On the controller's machine: the certificate it serves.
+        None => http::Trust {
+            pin: config
+                .as_ref()
+                .filter(|c| c.http.tls)
+                .and_then(|c| http::Pin::of_pem_file(&c.tls_cert_path()).ok()),
+            ca_file: PathBuf::new(),
+        },
+    };
+    if let Some(ca) = &cli.ca_file {
+        trust.ca_file.clone_from(ca);
+    }
+    Ok(Client { base, token, trust })
 }
 
 /// The config if it loads (admin commands work without one, given --url and --token).
@@ -254,6 +292,8 @@ fn demo(
     let mut config = Config::default();
     config.controller.state_dir = dir.join("controller");
     config.http.listen = http;
+    // On loopback, for a browser without a certificate warning.
+    config.http.tls = false;
     config.mqtt.listen = mqtt.unwrap_or(([127, 0, 0, 1], 0).into());
     config.database.synchronous = "normal".into();
     let rt = runtime()?;
@@ -273,7 +313,7 @@ fn demo(
             None => std::fs::read_to_string(running.state.config.controller.state_dir.join("admin-password"))?.trim().to_owned(),
         };
         println!("Starting {stores} simulated stores...");
-        let opts = storefleet_controller::sim::Options::new(stores, dir.join("agents"), Client { base: url.clone(), token: api_token });
+        let opts = storefleet_controller::sim::Options::new(stores, dir.join("agents"), Client::new(url.clone(), api_token));
         storefleet_controller::sim::start(opts, token.clone(), &tracker).await?;
         println!("\nStorefleet demo is running.\n  web UI:  {url}/\n  login:   admin / {password}\n  API:     {url}/api/v1/openapi.json\n  broker:  {}\n  state:   {}\nPress Ctrl-C to stop.", running.mqtt_url, dir.display());
         token.cancelled().await;

@@ -121,6 +121,8 @@ pub async fn start_with_clock(
         &config.key_path(),
     )?);
 
+    let served = crate::https::load_or_create(&config).map_err(ServerError::Config)?;
+
     // Bind HTTP first so that port 0 resolves before URLs are derived from it.
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
@@ -159,9 +161,12 @@ pub async fn start_with_clock(
     let tls = if config.mqtt.ca_file.as_os_str().is_empty() {
         None
     } else {
-        let none = std::path::Path::new("");
+        let trust = storefleet_support::tls::Trust {
+            pin: None,
+            ca_file: config.mqtt.ca_file.clone(),
+        };
         Some(Arc::new(
-            storefleet_support::tls::client_config(&config.mqtt.ca_file, none, none)
+            storefleet_support::tls::trusting(&trust)
                 .map_err(|e| ServerError::Config(format!("mqtt.ca_file: {e}")))?,
         ))
     };
@@ -191,6 +196,20 @@ pub async fn start_with_clock(
         )?;
         tracing::info!(listen = %config.mqtt.listen, "Embedded broker listening");
     }
+    let mqtts = match (config.mqtt.tls_listen, &served) {
+        (Some(addr), Some(served)) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Listen { addr, source })?;
+            let bound = l
+                .local_addr()
+                .map_err(|source| ServerError::Listen { addr, source })?;
+            config.mqtt.tls_listen = Some(bound);
+            tracing::info!(listen = %bound, "Embedded broker listening with TLS");
+            Some((l, served.config.clone()))
+        }
+        _ => None,
+    };
     let broker_url = if config.mqtt.url.is_empty() {
         format!("mqtt://{}", config.mqtt.listen)
     } else {
@@ -199,6 +218,15 @@ pub async fn start_with_clock(
 
     let stats = Arc::new(Stats::default());
     let tracker = TaskTracker::new();
+    if let Some((listener, tls)) = mqtts {
+        tracker.spawn(crate::broker_tls::serve(
+            listener,
+            config.mqtt.listen,
+            tls,
+            config.mqtt.max_connections,
+            token.clone(),
+        ));
+    }
     let task_wake = Arc::new(Notify::new());
     let ticket_wake = Arc::new(Notify::new());
     let webhook_wake = Arc::new(Notify::new());
@@ -285,6 +313,10 @@ pub async fn start_with_clock(
         ticket_counters,
         clock,
         release_key: storefleet_protocol::PublicKey::from_base64(&config.releases.public_key).ok(),
+        tls_pin: served
+            .as_ref()
+            .map(|s| s.pin.to_string())
+            .unwrap_or_default(),
         http_stats: Arc::default(),
         broker_refusals,
         login_limiter: Arc::new(auth::limit::LoginLimiter::new(
@@ -311,7 +343,7 @@ pub async fn start_with_clock(
     tracker.spawn(crate::http::serve(
         listener,
         app,
-        limits,
+        (limits, served.as_ref().map(|s| s.config.clone())),
         state.http_stats.clone(),
         token.clone(),
     ));

@@ -34,6 +34,8 @@ pub struct AppState {
     pub ticket_counters: Arc<crate::tickets::engine::Counters>,
     /// The ticket engine's clock.
     pub clock: crate::tasks::engine::Clock,
+    /// The pin of the certificate the API serves (`sha256//...`); empty without TLS.
+    pub tls_pin: String,
     /// The release key's public half (`releases.public_key`), if configured.
     pub release_key: Option<storefleet_protocol::PublicKey>,
     /// Sign-in attempt limits.

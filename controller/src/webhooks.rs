@@ -210,7 +210,12 @@ async fn post(h: &WebhookConfig, d: &Due) -> Result<(), String> {
         ],
         body: Some(("application/json", d.body.clone().into_bytes())),
     };
-    match http::send(req, Duration::from_secs(10)).await {
+    let trust = http::Trust {
+        pin: None,
+        ca_file: h.ca_file.clone(),
+    };
+    let client = http::Client::new(&trust).map_err(|e| e.to_string())?;
+    match client.send(req, Duration::from_secs(10)).await {
         Ok(r) if (200..300).contains(&r.status) => Ok(()),
         Ok(r) => Err(format!("answered {}", r.status)),
         Err(e) => Err(e.to_string()),

@@ -44,6 +44,13 @@ pub struct EnrollToken {
     /// one; pinned like `key`, from the token that came out of band.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub release_key: String,
+    /// The controller's TLS key, pinned: `sha256//` and the base64 of the SHA-256 of its
+    /// certificate's SubjectPublicKeyInfo (curl's `--pinnedpubkey` form). The agent trusts
+    /// an `https://` API or `mqtts://` broker whose certificate carries this key, whoever
+    /// signed it (the controller's self-signed certificate), and otherwise only what its CAs
+    /// vouch for. Absent when the controller does not serve TLS itself.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tls_pin: String,
 }
 
 /// Why a token could not be read.
@@ -145,6 +152,7 @@ mod tests {
             store: "S1".into(),
             exp: 5,
             release_key: String::new(),
+            tls_pin: "sha256//AAAA".into(),
         };
         let text = t.encode();
         assert!(text.starts_with(TOKEN_PREFIX));

@@ -34,6 +34,10 @@
 //!   padding. In a frame the signature is raw bytes.
 //! - The enrollment token is `sfe1.` followed by the unpadded base64url (RFC 4648
 //!   section 5) of its JSON ([`crate::enroll::EnrollToken`]).
+//! - A TLS pin (`tls_pin` in the token) is `sha256//` followed by the standard base64 with
+//!   padding of the SHA-256 of the server certificate's DER SubjectPublicKeyInfo: the form
+//!   `curl --pinnedpubkey` takes. A client trusts a server whose certificate carries that
+//!   key, whatever signed it.
 //!
 //! # Optional fields
 //!

@@ -1,15 +1,14 @@
-//! A small HTTP/1.1 client for JSON APIs on `http://` URLs: the admin CLI talking to the
-//! controller, the agent enrolling, tests. One request per connection, a whole-request
-//! timeout, and errors that say which step failed. [`download`] fetches a large file to
-//! disk as it arrives and resumes where an earlier attempt stopped.
-//!
-//! `https://` is not spoken here; put the controller's API behind a TLS proxy on the same
-//! network, or use it over a private network.
+//! An HTTP client for JSON APIs and downloads, on reqwest with our own rustls settings:
+//! the admin CLI talking to the controller, the agent enrolling and downloading updates,
+//! webhooks, tests. `http://` and `https://`; what an `https://` client trusts is its
+//! [`Trust`] (a pinned key, the CAs of a file, or the system's). One request per
+//! connection, a whole-request timeout, and errors that say which step failed.
+//! [`Client::download`] fetches a large file to disk as it arrives and resumes where an
+//! earlier attempt stopped.
 
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
+pub use crate::tls::{Pin, Trust};
 
 /// Largest response body read, bytes.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -17,7 +16,7 @@ pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// Why a request failed before an HTTP status arrived.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    /// The URL is not `http://host[:port]/path`.
+    /// The URL is not `http://` or `https://host[:port]/path`.
     #[error("bad URL {url:?}: {reason}")]
     Url {
         /// The URL.
@@ -25,14 +24,17 @@ pub enum HttpError {
         /// What is wrong with it.
         reason: String,
     },
-    /// No TCP connection.
-    #[error("cannot connect to {addr}: {source}")]
+    /// No connection (refused, unreachable, or a TLS peer that is not trusted).
+    #[error("cannot connect to {addr}: {reason}")]
     Connect {
         /// `host:port`.
         addr: String,
-        /// Why.
-        source: std::io::Error,
+        /// Why, with every cause.
+        reason: String,
     },
+    /// The TLS settings could not be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The exchange failed (closed connection, bad response, body too large).
     #[error("HTTP exchange with {addr} failed: {reason}")]
     Exchange {
@@ -92,123 +94,244 @@ impl Response {
     }
 }
 
-/// Splits `http://host[:port]/path` into (`host:port`, host, `/path`).
-fn split(url: &str) -> Result<(String, String, String), HttpError> {
+/// `host:port` of `url`, for errors; the URL must be `http://` or `https://`.
+fn address(url: &str) -> Result<(reqwest::Url, String), HttpError> {
     let bad = |reason: &str| HttpError::Url {
         url: url.to_owned(),
         reason: reason.to_owned(),
     };
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| bad("expected http://host[:port]/path"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !p.contains(']') => (
-            h,
-            p.parse::<u16>()
-                .map_err(|_| bad("the port is not a number"))?,
-        ),
-        _ => (authority, 80),
-    };
-    if host.is_empty() {
-        return Err(bad("no host"));
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad("expected http:// or https://host[:port]/path"));
     }
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| bad("no host"))?;
+    let port = parsed.port_or_known_default().unwrap_or(0);
     let addr = format!("{host}:{port}");
-    Ok((addr, host.to_owned(), path.to_owned()))
+    Ok((parsed, addr))
 }
 
-/// Sends `req` and reads the whole answer within `timeout`.
-pub async fn send(req: Request<'_>, timeout: Duration) -> Result<Response, HttpError> {
-    let (addr, host, path) = split(req.url)?;
-    match tokio::time::timeout(timeout, exchange(&req, &addr, &host, &path)).await {
-        Ok(r) => r,
-        Err(_) => Err(HttpError::Timeout { addr, timeout }),
-    }
-}
-
-/// Connects, sends `req` and returns the response head with its body still to be read.
-async fn open(
-    req: &Request<'_>,
-    addr: &str,
-    host: &str,
-    path: &str,
-) -> Result<hyper::Response<hyper::body::Incoming>, HttpError> {
-    let fail = |reason: String| HttpError::Exchange {
-        addr: addr.to_owned(),
-        reason,
-    };
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|source| HttpError::Connect {
-            addr: addr.to_owned(),
-            source,
-        })?;
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-    tokio::spawn(conn);
-    let mut builder = hyper::Request::builder()
-        .method(req.method)
-        .uri(path)
-        .header("host", host);
-    for (name, value) in &req.headers {
-        builder = builder.header(*name, value);
-    }
-    let body = match &req.body {
-        Some((ct, bytes)) => {
-            builder = builder.header("content-type", *ct);
-            Bytes::from(bytes.clone())
+/// An error with all its causes (reqwest's own text names only the first step).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
         }
-        None => Bytes::new(),
-    };
-    let request = builder
-        .body(Full::new(body))
-        .map_err(|e| fail(e.to_string()))?;
-    sender
-        .send_request(request)
-        .await
-        .map_err(|e| fail(e.to_string()))
+        next = cause.source();
+    }
+    text
 }
 
-async fn exchange(
-    req: &Request<'_>,
-    addr: &str,
-    host: &str,
-    path: &str,
-) -> Result<Response, HttpError> {
-    let resp = open(req, addr, host, path).await?;
-    let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let headers = resp
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
-    let limited = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE_BYTES);
-    let body = limited
-        .collect()
-        .await
-        .map_err(|e| HttpError::Exchange {
+fn failed(e: &reqwest::Error, addr: &str, timeout: Duration) -> HttpError {
+    if e.is_timeout() {
+        HttpError::Timeout {
             addr: addr.to_owned(),
-            reason: format!("reading the body: {e}"),
-        })?
-        .to_bytes()
-        .to_vec();
-    Ok(Response {
-        status,
-        content_type,
-        body,
-        headers,
-    })
+            timeout,
+        }
+    } else if e.is_connect() {
+        HttpError::Connect {
+            addr: addr.to_owned(),
+            reason: causes(e),
+        }
+    } else {
+        HttpError::Exchange {
+            addr: addr.to_owned(),
+            reason: causes(e),
+        }
+    }
+}
+
+/// An HTTP client that trusts what its [`Trust`] says for `https://`.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: reqwest::Client,
+}
+
+impl Client {
+    /// A client trusting `trust`.
+    pub fn new(trust: &Trust) -> Result<Client, HttpError> {
+        let tls = crate::tls::trusting(trust)?;
+        let inner = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            // One request per connection: nothing idles in a pool across runtimes.
+            .pool_max_idle_per_host(0)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| HttpError::Exchange {
+                addr: String::new(),
+                reason: format!("building the HTTP client: {}", causes(&e)),
+            })?;
+        Ok(Client { inner })
+    }
+
+    /// Sends `req` and reads the whole answer within `timeout`.
+    pub async fn send(&self, req: Request<'_>, timeout: Duration) -> Result<Response, HttpError> {
+        let (url, addr) = address(req.url)?;
+        match tokio::time::timeout(timeout, self.exchange(&req, url, &addr, timeout)).await {
+            Ok(r) => r,
+            Err(_) => Err(HttpError::Timeout { addr, timeout }),
+        }
+    }
+
+    /// Sends `req`; the response's body is still to be read.
+    async fn open(
+        &self,
+        req: &Request<'_>,
+        url: reqwest::Url,
+        addr: &str,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, HttpError> {
+        let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|_| {
+            HttpError::Exchange {
+                addr: addr.to_owned(),
+                reason: format!("bad method {:?}", req.method),
+            }
+        })?;
+        let mut builder = self.inner.request(method, url);
+        for (name, value) in &req.headers {
+            builder = builder.header(*name, value);
+        }
+        if let Some((ct, bytes)) = &req.body {
+            builder = builder.header("content-type", *ct).body(bytes.clone());
+        }
+        builder.send().await.map_err(|e| failed(&e, addr, timeout))
+    }
+
+    async fn exchange(
+        &self,
+        req: &Request<'_>,
+        url: reqwest::Url,
+        addr: &str,
+        timeout: Duration,
+    ) -> Result<Response, HttpError> {
+        let mut resp = self.open(req, url, addr, timeout).await?;
+        let status = resp.status().as_u16();
+        let headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let content_type = headers
+            .iter()
+            .find(|(k, _)| k == "content-type")
+            .map(|(_, v)| v.clone());
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| HttpError::Exchange {
+            addr: addr.to_owned(),
+            reason: format!("reading the body: {}", causes(&e)),
+        })? {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(HttpError::Exchange {
+                    addr: addr.to_owned(),
+                    reason: format!("reading the body: more than {MAX_RESPONSE_BYTES} bytes"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Response {
+            status,
+            content_type,
+            body,
+            headers,
+        })
+    }
+
+    /// Downloads `url` into `to`, resuming after what `to` already holds (`Range`); a server
+    /// that answers 200 instead of 206 sends it all again. Every chunk is written as it
+    /// arrives, so an interrupted download keeps its progress. `idle` is the longest wait for
+    /// the next chunk (a peer that hangs). Returns the file's length.
+    pub async fn download(
+        &self,
+        url: &str,
+        to: &std::path::Path,
+        max_bytes: u64,
+        idle: Duration,
+    ) -> Result<u64, DownloadError> {
+        use tokio::io::AsyncWriteExt as _;
+        let file_err = |source| DownloadError::File {
+            path: to.display().to_string(),
+            source,
+        };
+        let (parsed, addr) = address(url)?;
+        let have = tokio::fs::metadata(to).await.map_or(0, |m| m.len());
+        let mut headers = Vec::new();
+        if have > 0 {
+            headers.push(("range", format!("bytes={have}-")));
+        }
+        let req = Request {
+            method: "GET",
+            url,
+            headers,
+            body: None,
+        };
+        let timed_out = || HttpError::Timeout {
+            addr: addr.clone(),
+            timeout: idle,
+        };
+        let mut resp = tokio::time::timeout(idle, self.open(&req, parsed, &addr, idle))
+            .await
+            .map_err(|_| timed_out())??;
+        let status = resp.status().as_u16();
+        let mut file = match status {
+            206 => tokio::fs::OpenOptions::new()
+                .append(true)
+                .open(to)
+                .await
+                .map_err(file_err)?,
+            // Nothing left to fetch: the file is whole.
+            416 if have > 0 => return Ok(have),
+            200 => tokio::fs::File::create(to).await.map_err(file_err)?,
+            _ => {
+                let mut body = String::new();
+                while let Ok(Ok(Some(chunk))) = tokio::time::timeout(idle, resp.chunk()).await {
+                    body.push_str(&String::from_utf8_lossy(&chunk));
+                    if body.len() > 4096 {
+                        break;
+                    }
+                }
+                return Err(DownloadError::Status {
+                    url: url.to_owned(),
+                    status,
+                    body,
+                });
+            }
+        };
+        let mut len = if status == 206 { have } else { 0 };
+        loop {
+            let chunk = tokio::time::timeout(idle, resp.chunk())
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(|e| HttpError::Exchange {
+                    addr: addr.clone(),
+                    reason: format!("reading the body: {}", causes(&e)),
+                })?;
+            let Some(chunk) = chunk else { break };
+            len += chunk.len() as u64;
+            if len > max_bytes {
+                return Err(DownloadError::TooLarge {
+                    url: url.to_owned(),
+                    max: max_bytes,
+                });
+            }
+            file.write_all(&chunk).await.map_err(file_err)?;
+        }
+        file.flush().await.map_err(file_err)?;
+        file.sync_all().await.map_err(file_err)?;
+        Ok(len)
+    }
+}
+
+/// [`Client::send`] with a client that trusts the system's CAs.
+pub async fn send(req: Request<'_>, timeout: Duration) -> Result<Response, HttpError> {
+    Client::new(&Trust::default())?.send(req, timeout).await
 }
 
 /// Why a download stopped.
@@ -245,107 +368,21 @@ pub enum DownloadError {
     },
 }
 
-/// Downloads `url` into `to`, resuming after what `to` already holds (`Range`); a server
-/// that answers 200 instead of 206 sends it all again. Every chunk is written as it
-/// arrives, so an interrupted download keeps its progress. `idle` is the longest wait for
-/// the next chunk (a peer that hangs). Returns the file's length.
-pub async fn download(
-    url: &str,
-    to: &std::path::Path,
-    max_bytes: u64,
-    idle: Duration,
-) -> Result<u64, DownloadError> {
-    use tokio::io::AsyncWriteExt as _;
-    let file_err = |source| DownloadError::File {
-        path: to.display().to_string(),
-        source,
-    };
-    let (addr, host, path) = split(url)?;
-    let have = tokio::fs::metadata(to).await.map_or(0, |m| m.len());
-    let mut headers = Vec::new();
-    if have > 0 {
-        headers.push(("range", format!("bytes={have}-")));
-    }
-    let req = Request {
-        method: "GET",
-        url,
-        headers,
-        body: None,
-    };
-    let resp = tokio::time::timeout(idle, open(&req, &addr, &host, &path))
-        .await
-        .map_err(|_| HttpError::Timeout {
-            addr: addr.clone(),
-            timeout: idle,
-        })??;
-    let status = resp.status().as_u16();
-    let mut file = match status {
-        206 => tokio::fs::OpenOptions::new()
-            .append(true)
-            .open(to)
-            .await
-            .map_err(file_err)?,
-        // Nothing left to fetch: the file is whole.
-        416 if have > 0 => return Ok(have),
-        200 => tokio::fs::File::create(to).await.map_err(file_err)?,
-        _ => {
-            let body = http_body_util::Limited::new(resp.into_body(), 4096)
-                .collect()
-                .await
-                .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
-                .unwrap_or_default();
-            return Err(DownloadError::Status {
-                url: url.to_owned(),
-                status,
-                body,
-            });
-        }
-    };
-    let mut len = if status == 206 { have } else { 0 };
-    let mut body = resp.into_body();
-    loop {
-        let frame = tokio::time::timeout(idle, body.frame())
-            .await
-            .map_err(|_| HttpError::Timeout {
-                addr: addr.clone(),
-                timeout: idle,
-            })?;
-        let Some(frame) = frame else { break };
-        let frame = frame.map_err(|e| HttpError::Exchange {
-            addr: addr.clone(),
-            reason: format!("reading the body: {e}"),
-        })?;
-        if let Ok(chunk) = frame.into_data() {
-            len += chunk.len() as u64;
-            if len > max_bytes {
-                return Err(DownloadError::TooLarge {
-                    url: url.to_owned(),
-                    max: max_bytes,
-                });
-            }
-            file.write_all(&chunk).await.map_err(file_err)?;
-        }
-    }
-    file.flush().await.map_err(file_err)?;
-    file.sync_all().await.map_err(file_err)?;
-    Ok(len)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn urls_split_into_address_host_and_path() {
-        let (a, h, p) = split("http://127.0.0.1:8080/api/v1/x?y=1").unwrap();
+    fn urls_name_their_address_and_bad_ones_are_refused() {
+        let (_, a) = address("http://127.0.0.1:8080/api/v1/x?y=1").unwrap();
+        assert_eq!(a, "127.0.0.1:8080");
+        assert_eq!(address("http://ctl.example").unwrap().1, "ctl.example:80");
         assert_eq!(
-            (a.as_str(), h.as_str(), p.as_str()),
-            ("127.0.0.1:8080", "127.0.0.1", "/api/v1/x?y=1")
+            address("https://ctl.example/").unwrap().1,
+            "ctl.example:443"
         );
-        let (a, _, p) = split("http://ctl.example").unwrap();
-        assert_eq!((a.as_str(), p.as_str()), ("ctl.example:80", "/"));
-        assert!(split("https://x/").is_err());
-        assert!(split("http://:80/").is_err());
-        assert!(split("http://h:x/").is_err());
+        assert!(address("ftp://x/").is_err());
+        assert!(address("http://:80/").is_err());
+        assert!(address("http://h:x/").is_err());
     }
 }

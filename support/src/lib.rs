@@ -7,12 +7,14 @@
 //!   expected. Each binary owns its typed config and its validation.
 //! - [`keyfile`]: key pairs and other secrets on disk, owner-only.
 //! - [`mqtt_url`]: parsing of broker URLs.
-//! - `http` (feature `http`): a small HTTP/1.1 client for JSON APIs.
+//! - `http` (feature `http`): an HTTP client (reqwest) for JSON APIs and downloads over
+//!   `http://` and `https://`, trusting what a `tls::Trust` says.
 //! - `shutdown` (feature `signals`): SIGTERM/SIGINT to a cancellation token, and printing
 //!   an error with its causes.
 //! - `broker` (feature `broker`): the embedded MQTT broker (rumqttd) with settings for one
 //!   machine, used by the controller and by the test peers.
-//! - `tls` (feature `tls`): rustls client configuration for `mqtts://`.
+//! - `tls` (feature `tls`): rustls configurations: clients of `mqtts://` and `https://`
+//!   (CAs, pinned keys, client certificates) and servers.
 
 #[cfg(feature = "broker")]
 pub mod broker;

@@ -102,8 +102,12 @@ pub struct ControllerSection {
     pub mqtt_url: String,
     /// The controller's Ed25519 public key (base64). Empty: every command is refused.
     pub public_key: String,
-    /// PEM file of CA certificates to trust for `mqtts://`; empty: the built-in web roots
-    /// are not used, so a CA file is required for TLS.
+    /// The controller's TLS key, pinned (`sha256//BASE64` of its SubjectPublicKeyInfo),
+    /// written by `enroll` from the token: a broker or API whose certificate carries this
+    /// key is trusted, self-signed or not.
+    pub tls_pin: String,
+    /// PEM file of CA certificates to trust for `mqtts://` and `https://`; empty: the
+    /// system's CA certificates.
     pub ca_file: PathBuf,
     /// PEM client certificate for mutual TLS (optional).
     pub client_cert_file: PathBuf,
@@ -125,6 +129,7 @@ impl Default for ControllerSection {
         ControllerSection {
             mqtt_url: "mqtt://127.0.0.1:1883".into(),
             public_key: String::new(),
+            tls_pin: String::new(),
             ca_file: PathBuf::new(),
             client_cert_file: PathBuf::new(),
             client_key_file: PathBuf::new(),

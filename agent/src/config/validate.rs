@@ -51,11 +51,9 @@ impl Config {
                 ),
             ));
         }
-        if url.tls && self.controller.ca_file.as_os_str().is_empty() {
-            return Err(bad(
-                "controller.ca_file",
-                "a CA file is required for mqtts://",
-            ));
+        if !self.controller.tls_pin.is_empty() {
+            storefleet_support::tls::Pin::parse(&self.controller.tls_pin)
+                .map_err(|e| bad("controller.tls_pin", e.to_string()))?;
         }
         if !url.tls && cert {
             return Err(bad(

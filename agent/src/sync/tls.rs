@@ -1,6 +1,7 @@
-//! TLS to the broker: the `[controller]` section's CA file, and optionally a client
-//! certificate and key for mutual TLS (see `storefleet_support::tls`). A store gateway
-//! trusts exactly the CA its config names.
+//! TLS to the controller (`mqtts://` broker, `https://` API and downloads): the
+//! `[controller]` section's pinned key and CA file, and optionally a client certificate and
+//! key for mutual TLS (see `storefleet_support::tls`). A store gateway trusts the key its
+//! enrollment token pinned, and the CAs of its `ca_file` (or, without one, the system's).
 
 pub use storefleet_support::tls::TlsError;
 
@@ -8,7 +9,14 @@ use crate::config::ControllerSection;
 
 /// Builds the client configuration from the `[controller]` section.
 pub fn client_config(c: &ControllerSection) -> Result<rustls::ClientConfig, TlsError> {
-    storefleet_support::tls::client_config(&c.ca_file, &c.client_cert_file, &c.client_key_file)
+    storefleet_support::tls::client_config(&trust(c)?, &c.client_cert_file, &c.client_key_file)
+}
+
+/// What the agent trusts of the controller: the pinned key and the CA file.
+pub fn trust(c: &ControllerSection) -> Result<storefleet_support::tls::Trust, TlsError> {
+    let mut t = storefleet_support::tls::Trust::pinned(&c.tls_pin)?;
+    t.ca_file.clone_from(&c.ca_file);
+    Ok(t)
 }
 
 #[cfg(test)]

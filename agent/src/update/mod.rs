@@ -156,6 +156,8 @@ pub struct Updater {
     pub installed: Option<PathBuf>,
     /// Stops the agent (for the restart into the new version).
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Downloads, trusting what the agent trusts of its controller.
+    pub http: storefleet_support::http::Client,
 }
 
 /// What the checks of an update command found.
@@ -255,13 +257,10 @@ impl Updater {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match storefleet_support::http::download(
-                &url,
-                &part,
-                self.max_bytes,
-                Duration::from_secs(30),
-            )
-            .await
+            match self
+                .http
+                .download(&url, &part, self.max_bytes, Duration::from_secs(30))
+                .await
             {
                 Ok(_) => break,
                 Err(e) if attempt < 5 => {

@@ -26,6 +26,8 @@ pub fn controller_config(
     let mut config = storefleet_controller::config::Config::default();
     config.controller.state_dir = dir.join("state");
     config.http.listen = ([127, 0, 0, 1], 0).into();
+    // Plain HTTP: the figures stay comparable with earlier runs.
+    config.http.tls = false;
     config.database.synchronous = "normal".into();
     config.mqtt.client_id = format!("bench-{name}-{}", std::process::id());
     let broker = match std::env::var("STOREFLEET_TEST_MQTT") {

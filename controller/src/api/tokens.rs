@@ -25,6 +25,7 @@ pub fn endpoints(s: &AppState) -> Endpoints {
         mqtt: s.config.advertised_mqtt_url(),
         key: s.key.public_key(),
         release_key: s.release_key,
+        tls_pin: s.tls_pin.clone(),
     }
 }
 

@@ -44,13 +44,24 @@ pub enum CliError {
 /// A client of the API.
 #[derive(Debug, Clone)]
 pub struct Client {
-    /// Base URL, e.g. `http://127.0.0.1:8080`.
+    /// Base URL, e.g. `https://127.0.0.1:8080`.
     pub base: String,
     /// Bearer token.
     pub token: String,
+    /// What `https://` trusts: the controller's pinned key, a CA file, or the system's CAs.
+    pub trust: http::Trust,
 }
 
 impl Client {
+    /// A client of `base` with `token`, trusting the system's CAs.
+    pub fn new(base: impl Into<String>, token: impl Into<String>) -> Client {
+        Client {
+            base: base.into(),
+            token: token.into(),
+            trust: http::Trust::default(),
+        }
+    }
+
     /// Sends a request with a JSON body; returns the body (JSON, or text as a JSON string).
     pub async fn call(
         &self,
@@ -74,16 +85,17 @@ impl Client {
         headers.push(("authorization", format!("Bearer {}", self.token)));
         // A release upload may take minutes on a slow line; everything else, one.
         let big = body.as_ref().is_some_and(|b| b.1.len() > 1 << 20);
-        let resp = http::send(
-            Request {
-                method,
-                url: &url,
-                headers,
-                body,
-            },
-            Duration::from_secs(if big { 300 } else { 60 }),
-        )
-        .await?;
+        let resp = http::Client::new(&self.trust)?
+            .send(
+                Request {
+                    method,
+                    url: &url,
+                    headers,
+                    body,
+                },
+                Duration::from_secs(if big { 300 } else { 60 }),
+            )
+            .await?;
         let is_json = resp
             .content_type
             .as_deref()

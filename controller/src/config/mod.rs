@@ -61,7 +61,8 @@ pub struct Config {
 pub struct ControllerSection {
     /// Directory for the database, the signing key and the first admin token.
     pub state_dir: PathBuf,
-    /// The URL agents and the CLI use to reach the API; empty: `http://<http.listen>`.
+    /// The URL agents and the CLI use to reach the API; empty: `https://<http.listen>`
+    /// (`http://` without TLS).
     pub public_url: String,
 }
 
@@ -80,6 +81,12 @@ impl Default for ControllerSection {
 pub struct HttpSection {
     /// Listen address of the API and UI.
     pub listen: SocketAddr,
+    /// Serve HTTPS (with `cert_file`, else a self-signed certificate made on first start).
+    pub tls: bool,
+    /// PEM certificate chain to serve; empty: the self-signed one in the state directory.
+    pub cert_file: PathBuf,
+    /// PEM private key of `cert_file`.
+    pub key_file: PathBuf,
     /// Web UI session lifetime, hours.
     pub session_hours: u64,
     /// Seconds a client has to send a request's headers, on a new connection and between
@@ -105,6 +112,9 @@ impl Default for HttpSection {
     fn default() -> Self {
         HttpSection {
             listen: ([127, 0, 0, 1], 8080).into(),
+            tls: true,
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
             session_hours: 12,
             header_timeout_secs: 10,
             max_connections: 4096,
@@ -124,6 +134,10 @@ pub struct MqttSection {
     pub url: String,
     /// Embedded broker listen address.
     pub listen: SocketAddr,
+    /// Where the embedded broker also listens with TLS (the API's certificate); agents are
+    /// then given `mqtts://` this address. None: plain MQTT only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_listen: Option<SocketAddr>,
     /// Broker URL given to agents in enrollment tokens; empty: derived.
     pub advertised_url: String,
     /// The controller's MQTT client id.
@@ -144,6 +158,7 @@ impl Default for MqttSection {
         MqttSection {
             url: String::new(),
             listen: ([127, 0, 0, 1], 1883).into(),
+            tls_listen: None,
             advertised_url: String::new(),
             client_id: "storefleet-controller".into(),
             max_connections: 20_000,
@@ -286,15 +301,22 @@ impl Config {
                 "at least 1 (and login_failures_per_address too)",
             ));
         }
+        if self.http.cert_file.as_os_str().is_empty() != self.http.key_file.as_os_str().is_empty() {
+            return Err(bad(
+                "http.cert_file",
+                "both cert_file and key_file, or neither (a self-signed certificate)",
+            ));
+        }
         if self.http.max_connections == 0 {
             return Err(bad("http.max_connections", "at least 1"));
         }
         if !self.releases.download_url.is_empty()
             && !self.releases.download_url.starts_with("http://")
+            && !self.releases.download_url.starts_with("https://")
         {
             return Err(bad(
                 "releases.download_url",
-                "an http:// URL (agents check what they download against the signed manifest)",
+                "an http:// or https:// URL (agents check what they download against the signed manifest)",
             ));
         }
         if !self.releases.public_key.is_empty() {
@@ -320,6 +342,18 @@ impl Config {
             if !url.is_empty() {
                 MqttUrl::parse(url).map_err(|m| bad(key, m))?;
             }
+        }
+        if self.mqtt.tls_listen.is_some() && !self.http.tls {
+            return Err(bad(
+                "mqtt.tls_listen",
+                "http.tls on: the broker serves the API's certificate",
+            ));
+        }
+        if self.mqtt.tls_listen.is_some() && !self.mqtt.url.is_empty() {
+            return Err(bad(
+                "mqtt.tls_listen",
+                "no tls_listen with an external broker (mqtt.url): that broker serves TLS itself",
+            ));
         }
         if self.mqtt.client_id.is_empty() {
             return Err(bad("mqtt.client_id", "a client id"));
@@ -392,6 +426,24 @@ impl Config {
         }))
     }
 
+    /// The certificate the API serves (configured, or the self-signed one).
+    pub fn tls_cert_path(&self) -> PathBuf {
+        if self.http.cert_file.as_os_str().is_empty() {
+            self.controller.state_dir.join("https-cert.pem")
+        } else {
+            self.http.cert_file.clone()
+        }
+    }
+
+    /// The private key of [`Config::tls_cert_path`].
+    pub fn tls_key_path(&self) -> PathBuf {
+        if self.http.key_file.as_os_str().is_empty() {
+            self.controller.state_dir.join("https-key.pem")
+        } else {
+            self.http.key_file.clone()
+        }
+    }
+
     /// Where the first admin API token is written (0600).
     pub fn admin_token_path(&self) -> PathBuf {
         self.controller.state_dir.join("admin-token")
@@ -400,7 +452,8 @@ impl Config {
     /// The API's URL as agents and the CLI reach it.
     pub fn public_url(&self) -> String {
         if self.controller.public_url.is_empty() {
-            format!("http://{}", self.http.listen)
+            let scheme = if self.http.tls { "https" } else { "http" };
+            format!("{scheme}://{}", self.http.listen)
         } else {
             self.controller.public_url.trim_end_matches('/').to_owned()
         }
@@ -412,6 +465,8 @@ impl Config {
             self.mqtt.advertised_url.clone()
         } else if !self.mqtt.url.is_empty() {
             self.mqtt.url.clone()
+        } else if let Some(a) = self.mqtt.tls_listen {
+            format!("mqtts://{a}")
         } else {
             format!("mqtt://{}", self.mqtt.listen)
         }

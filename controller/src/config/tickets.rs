@@ -59,8 +59,11 @@ impl TicketsSection {
 pub struct WebhookConfig {
     /// Name (deliveries are kept per name).
     pub name: String,
-    /// `http://` URL it is posted to.
+    /// `https://` (or `http://`) URL it is posted to.
     pub url: String,
+    /// PEM file of the CAs to trust for an `https://` URL; empty: the system's.
+    #[serde(default)]
+    pub ca_file: std::path::PathBuf,
     /// Key of the HMAC-SHA256 signature in `X-Storefleet-Signature` (never logged).
     pub secret: String,
     /// Events sent: `ticket.created`, `ticket.assigned`, `ticket.escalated`,
@@ -116,8 +119,8 @@ pub fn validate(
         if h.name.is_empty() {
             return Err(bad(&key("name"), "a name"));
         }
-        if !h.url.starts_with("http://") {
-            return Err(bad(&key("url"), "an http:// URL"));
+        if !h.url.starts_with("http://") && !h.url.starts_with("https://") {
+            return Err(bad(&key("url"), "an https:// or http:// URL"));
         }
         if h.secret.len() < 16 {
             return Err(bad(&key("secret"), "at least 16 characters"));

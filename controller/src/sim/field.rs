@@ -99,44 +99,47 @@ async fn engineer_client(admin: &Client, id: &str) -> Result<Client, crate::cli:
         made?;
     }
     let origin = admin.base.trim_end_matches('/').to_owned();
-    let signed_in = storefleet_support::http::send(
-        storefleet_support::http::Request {
-            method: "POST",
-            url: &format!("{origin}/login"),
-            headers: vec![("origin", origin.clone())],
-            body: Some((
-                "application/x-www-form-urlencoded",
-                format!("user={id}&password={password}&next=/").into_bytes(),
-            )),
-        },
-        Duration::from_secs(30),
-    )
-    .await?;
+    let web = storefleet_support::http::Client::new(&admin.trust)?;
+    let signed_in = web
+        .send(
+            storefleet_support::http::Request {
+                method: "POST",
+                url: &format!("{origin}/login"),
+                headers: vec![("origin", origin.clone())],
+                body: Some((
+                    "application/x-www-form-urlencoded",
+                    format!("user={id}&password={password}&next=/").into_bytes(),
+                )),
+            },
+            Duration::from_secs(30),
+        )
+        .await?;
     let cookie = signed_in
         .header("set-cookie")
         .and_then(|c| c.split(';').next())
         .unwrap_or_default()
         .to_owned();
-    let made = storefleet_support::http::send(
-        storefleet_support::http::Request {
-            method: "POST",
-            url: &format!("{origin}/api/v1/tokens"),
-            headers: vec![("origin", origin.clone()), ("cookie", cookie)],
-            body: Some((
-                "application/json",
-                json!({"name": "simulated field app"})
-                    .to_string()
-                    .into_bytes(),
-            )),
-        },
-        Duration::from_secs(30),
-    )
-    .await?;
+    let made = web
+        .send(
+            storefleet_support::http::Request {
+                method: "POST",
+                url: &format!("{origin}/api/v1/tokens"),
+                headers: vec![("origin", origin.clone()), ("cookie", cookie)],
+                body: Some((
+                    "application/json",
+                    json!({"name": "simulated field app"})
+                        .to_string()
+                        .into_bytes(),
+                )),
+            },
+            Duration::from_secs(30),
+        )
+        .await?;
     let v: Value = serde_json::from_slice(&made.body).unwrap_or_default();
     match v["token"].as_str() {
         Some(t) => Ok(Client {
-            base: admin.base.clone(),
             token: t.to_owned(),
+            ..admin.clone()
         }),
         None => Err(crate::cli::CliError::Api {
             status: made.status,

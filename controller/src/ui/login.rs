@@ -132,8 +132,14 @@ pub(super) async fn submit(
         .await
     {
         Ok(secret) => {
+            // Over HTTPS the browser never sends the cookie over plain HTTP.
+            let secure = if s.config.public_url().starts_with("https://") {
+                "; Secure"
+            } else {
+                ""
+            };
             let cookie = format!(
-                "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+                "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
                 hours * 3600
             );
             ([(SET_COOKIE, cookie)], Redirect::to(&next)).into_response()

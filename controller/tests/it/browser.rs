@@ -52,13 +52,46 @@ pub fn chromedriver() -> Option<(Driver, String)> {
     Some((Driver(child), format!("http://{addr}")))
 }
 
-/// A headless Chromium session with a window of `size` (CSS pixels).
-pub async fn session(webdriver: &str, size: (u32, u32)) -> fantoccini::Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", format!("--window-size={},{}", size.0, size.1)]}),
+/// A page on another origin (HTTPS with `ctl`'s certificate, which the browser trusts, on a
+/// port of its own) that posts a form to `action` as soon as it loads, as a hostile page
+/// would; returns its URL.
+async fn cross_site_form(ctl: &Controller, action: &str) -> String {
+    let page = format!(
+        "<!doctype html><html><body><form id=f method=post action=\"{action}\"><input type=hidden name=x value=1></form><script>document.getElementById('f').submit()</script></body></html>"
     );
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let page = page.clone();
+            async move { axum::response::Html(page) }
+        }),
+    );
+    let config = ctl.config();
+    let addr = crate::common::serve_tls(app, &config.tls_cert_path(), &config.tls_key_path()).await;
+    format!("https://{addr}/")
+}
+
+/// A headless Chromium session with a window of `size` (CSS pixels) that trusts `ctl`'s
+/// self-signed certificate by its pinned key (Chromium's SPKI list takes the same SHA-256
+/// as our pin), and no other certificate that its own store does not.
+pub async fn session(webdriver: &str, size: (u32, u32), ctl: &Controller) -> fantoccini::Client {
+    let mut args = vec![
+        "--headless=new".to_owned(),
+        "--no-sandbox".into(),
+        "--disable-dev-shm-usage".into(),
+        "--disable-gpu".into(),
+        "--disable-background-networking".into(),
+        format!("--window-size={},{}", size.0, size.1),
+    ];
+    if let Some(pin) = ctl.trust().pin {
+        let spki = pin.to_string();
+        args.push(format!(
+            "--ignore-certificate-errors-spki-list={}",
+            spki.trim_start_matches("sha256//")
+        ));
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), json!({ "args": args }));
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
         .connect(webdriver)
@@ -153,7 +186,7 @@ async fn overview_store_device_chart_asset_search_and_csv_in_chromium() {
     assert_eq!(s, 201, "{task}");
     let task_id = task["id"].as_str().unwrap().to_owned();
 
-    let c = session(&webdriver, (1280, 900)).await;
+    let c = session(&webdriver, (1280, 900), &ctl).await;
     let base = ctl.url();
     let result = async {
         // Not signed in: the login page, which returns to where we were going.
@@ -256,6 +289,21 @@ async fn overview_store_device_chart_asset_search_and_csv_in_chromium() {
                 && lines[1].contains("west"),
             "{csv}"
         );
+
+        // Another origin (HTTPS on another port of the same host: the same "site" for
+        // SameSite, so the browser sends the session cookie) posts a form to pause the task.
+        // The controller refuses it by its Origin; the same button on the controller's own
+        // page works below.
+        let evil = cross_site_form(&ctl, &format!("{base}/tasks/{task_id}/pause")).await;
+        c.goto(&evil).await?;
+        let t = eventually(20, "the cross-site post refused or done", || async {
+            let t = ctl.get(&format!("/api/v1/tasks/{task_id}")).await;
+            (t["phase"] == "paused" || ctl.log().contains("Refused a cross-site request"))
+                .then_some(t)
+        })
+        .await;
+        assert_ne!(t["phase"], "paused", "a cross-site form paused the task");
+        c.goto(&format!("{base}/")).await?;
 
         // Tasks: the list, one task with its waves and targets, pause and cancel.
         c.find(Locator::Css("header nav a[href='/tasks']"))

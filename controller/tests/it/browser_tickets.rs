@@ -119,7 +119,7 @@ async fn the_engineer_works_a_ticket_on_a_phone_and_the_dispatcher_closes_it() {
     set_password(&ctl, "anna", "field-pass-1", "engineer");
     let base = ctl.url();
 
-    let phone = session(&webdriver, (390, 844)).await;
+    let phone = session(&webdriver, (390, 844), &ctl).await;
     let result: Cmd<()> = async {
         phone.goto(&format!("{base}/field")).await?;
         sign_in(&phone, "anna", "field-pass-1").await?;
@@ -194,7 +194,7 @@ async fn the_engineer_works_a_ticket_on_a_phone_and_the_dispatcher_closes_it() {
         .count();
     assert!(by_anna >= 4, "accept, en route, check in, resolve: {f}");
 
-    let desk = session(&webdriver, (1280, 900)).await;
+    let desk = session(&webdriver, (1280, 900), &ctl).await;
     let result: Cmd<()> = async {
         desk.goto(&format!("{base}/tickets?status=all")).await?;
         let password =

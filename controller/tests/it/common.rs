@@ -27,7 +27,8 @@ pub fn client_of(
     running: &storefleet_controller::server::Running,
 ) -> storefleet_controller::cli::Client {
     storefleet_controller::cli::Client {
-        base: format!("http://{}", running.http),
+        base: running.state.config.public_url(),
+        trust: http::Trust::pinned(&running.state.tls_pin).unwrap(),
         token: running
             .first_login
             .as_ref()
@@ -163,24 +164,35 @@ impl Controller {
         }
     }
 
-    /// Whether the API answers and ingest is connected (plain blocking HTTP, so that it
-    /// works inside or outside a runtime).
+    /// Whether the API answers and ingest is connected (on a thread of its own with its
+    /// own runtime, so that it works inside or outside a runtime).
     fn health_connected(&self) -> bool {
-        use std::io::{Read as _, Write as _};
-        let Ok(mut s) = std::net::TcpStream::connect(self.http) else {
-            return false;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-        if s.write_all(b"GET /api/v1/health HTTP/1.0\r\nhost: x\r\n\r\n")
-            .is_err()
-        {
+        if std::net::TcpStream::connect(self.http).is_err() {
             return false;
         }
-        let mut text = String::new();
-        let _ = s.read_to_string(&mut text);
-        text.starts_with("HTTP/1.")
-            && text.get(8..).is_some_and(|r| r.starts_with(" 200"))
-            && text.contains("\"ingest_connected\":true")
+        let (url, trust) = (format!("{}/api/v1/health", self.url()), self.trust());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let r = http::Client::new(&trust)
+                    .unwrap()
+                    .send(
+                        Request {
+                            method: "GET",
+                            url: &url,
+                            ..Request::default()
+                        },
+                        Duration::from_secs(5),
+                    )
+                    .await;
+                r.is_ok_and(|r| r.status == 200 && r.text().contains("\"ingest_connected\":true"))
+            })
+        })
+        .join()
+        .unwrap_or(false)
     }
 
     /// The config file.
@@ -193,9 +205,38 @@ impl Controller {
         std::fs::read_to_string(self.dir.path().join("controller.log")).unwrap_or_default()
     }
 
-    /// The API base URL.
+    /// The config as the controller uses it.
+    pub fn config(&self) -> storefleet_controller::config::Config {
+        storefleet_controller::config::load(&storefleet_controller::config::source(
+            &self.config_path(),
+        ))
+        .unwrap()
+    }
+
+    /// The API base URL: `https://` unless the test turned TLS off.
     pub fn url(&self) -> String {
-        format!("http://{}", self.http)
+        self.config().public_url()
+    }
+
+    /// What a client trusts of this controller: its certificate's pinned key.
+    pub fn trust(&self) -> http::Trust {
+        let config = self.config();
+        http::Trust {
+            pin: config
+                .http
+                .tls
+                .then(|| http::Pin::of_pem_file(&config.tls_cert_path()).unwrap()),
+            ca_file: PathBuf::new(),
+        }
+    }
+
+    /// Sends `req` with a client that trusts this controller's certificate.
+    pub async fn send(
+        &self,
+        req: Request<'_>,
+        timeout: Duration,
+    ) -> Result<http::Response, http::HttpError> {
+        http::Client::new(&self.trust())?.send(req, timeout).await
     }
 
     /// An API call with the admin token (`auth`) or without; returns status and JSON.
@@ -223,17 +264,18 @@ impl Controller {
         if let Some(t) = token {
             headers.push(("authorization", format!("Bearer {t}")));
         }
-        let r = http::send(
-            Request {
-                method,
-                url: &url,
-                headers,
-                body: body.map(|b| ("application/json", b.to_string().into_bytes())),
-            },
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap();
+        let r = self
+            .send(
+                Request {
+                    method,
+                    url: &url,
+                    headers,
+                    body: body.map(|b| ("application/json", b.to_string().into_bytes())),
+                },
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap();
         let v = serde_json::from_slice(&r.body).unwrap_or_else(|_| Value::String(r.text()));
         (r.status, v)
     }
@@ -261,7 +303,8 @@ impl Controller {
     /// Runs the admin CLI against this controller; returns (success, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
         let out = Command::new(STOREFLEET)
-            .args(["--url", &self.url(), "--token", &self.token])
+            .args(["--url", &self.url(), "--token", &self.token, "--config"])
+            .arg(self.config_path())
             .args(args)
             .output()
             .unwrap();
@@ -409,4 +452,37 @@ pub async fn mqtt_login(
         }
     });
     Some((client, rx))
+}
+
+/// Serves `app` over HTTPS with the certificate `cert` and its key `key` on a free loopback
+/// port; returns the address.
+pub async fn serve_tls(
+    app: axum::Router,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> SocketAddr {
+    use tower::ServiceExt as _;
+    let config = storefleet_support::tls::server_config(cert, key).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                let Ok(s) = acceptor.accept(s).await else {
+                    return;
+                };
+                let svc = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        app.clone().oneshot(req.map(axum::body::Body::new))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    addr
 }

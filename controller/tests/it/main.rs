@@ -12,6 +12,7 @@ mod common;
 mod config;
 mod demo;
 mod e2e;
+mod https;
 mod mosquitto_acl;
 mod roles;
 mod security;

@@ -204,7 +204,11 @@ async fn mosquitto_holds_each_agent_to_its_own_topics() {
 
     // Nobody anonymous, no wrong password.
     let tls = std::sync::Arc::new(
-        storefleet_support::tls::client_config(&ca, Path::new(""), Path::new("")).unwrap(),
+        storefleet_support::tls::trusting(&storefleet_support::tls::Trust {
+            pin: None,
+            ca_file: ca.clone(),
+        })
+        .unwrap(),
     );
     let at = |id: &str| {
         let mut o = MqttOptions::new(id, broker.addr.ip().to_string(), broker.addr.port());

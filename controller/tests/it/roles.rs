@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use storefleet_controller::auth::{Access, Role};
-use storefleet_support::http::{self, Request};
+use storefleet_support::http::Request;
 
 use crate::common::Controller;
 
@@ -26,17 +26,18 @@ async fn call(
         Auth::Cookie(c) => headers.push(("cookie", c.clone())),
         Auth::Bearer(t) => headers.push(("authorization", format!("Bearer {t}"))),
     }
-    let r = http::send(
-        Request {
-            method,
-            url: &url,
-            headers,
-            body: body.map(|b| ("application/json", b.to_string().into_bytes())),
-        },
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let r = ctl
+        .send(
+            Request {
+                method,
+                url: &url,
+                headers,
+                body: body.map(|b| ("application/json", b.to_string().into_bytes())),
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
     (r.status, r.text())
 }
 
@@ -51,17 +52,18 @@ enum Auth {
 async fn sign_in(ctl: &Controller, user: &str, password: &str) -> String {
     let url = format!("{}/login", ctl.url());
     let form = format!("user={user}&password={password}&next=/");
-    let r = http::send(
-        Request {
-            method: "POST",
-            url: &url,
-            headers: vec![("origin", ctl.url())],
-            body: Some(("application/x-www-form-urlencoded", form.into_bytes())),
-        },
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let r = ctl
+        .send(
+            Request {
+                method: "POST",
+                url: &url,
+                headers: vec![("origin", ctl.url())],
+                body: Some(("application/x-www-form-urlencoded", form.into_bytes())),
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
     assert_eq!(r.status, 303, "sign-in of {user}: {}", r.text());
     r.header("set-cookie")
         .and_then(|c| c.split(';').next().map(str::to_owned))
@@ -164,7 +166,8 @@ async fn every_route_holds_to_its_rule_for_every_role() {
 fn cli_in(ctl: &Controller, token: &str, args: &[&str], stdin: &str) -> (bool, String, String) {
     use std::io::Write as _;
     let mut child = std::process::Command::new(crate::common::STOREFLEET)
-        .args(["--url", &ctl.url(), "--token", token])
+        .args(["--url", &ctl.url(), "--token", token, "--tls-pin"])
+        .arg(ctl.trust().pin.map(|p| p.to_string()).unwrap_or_default())
         .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -1,6 +1,8 @@
 //! Regression: connections that never finish their headers used to pile up until the
 //! process ran out of file descriptors, which HTTP shares with the broker and SQLite. The
 //! controller runs here with 1,024 open files; an attacker opens more connections than that.
+//! The controller serves HTTPS (its default), so the attacker dawdles in the TLS handshake;
+//! over plain HTTP it would dawdle in the headers, under the same timeout and caps.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -10,15 +12,22 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use crate::common::Controller;
 
-/// A connection from `from` that sends half a request's headers and then nothing.
-async fn dawdler(from: [u8; 4], to: SocketAddr) -> Option<TcpStream> {
+/// A connection from `from` that starts a TLS handshake (a record header announcing a
+/// 512-byte ClientHello and its first bytes), or with `plain` half a request's headers, and
+/// then sends nothing.
+async fn dawdler(from: [u8; 4], to: SocketAddr, plain: bool) -> Option<TcpStream> {
     let sock = TcpSocket::new_v4().ok()?;
     sock.bind(SocketAddr::from((from, 0))).ok()?;
     let mut s = tokio::time::timeout(Duration::from_secs(5), sock.connect(to))
         .await
         .ok()?
         .ok()?;
-    let _ = s.write_all(b"GET /login HTTP/1.1\r\nHost: x\r\n").await;
+    let start: &[u8] = if plain {
+        b"GET /login HTTP/1.1\r\nHost: x\r\n"
+    } else {
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
+    };
+    let _ = s.write_all(start).await;
     Some(s)
 }
 
@@ -53,16 +62,17 @@ async fn answer(ctl: &Controller, path: &str, secs: u64) -> Option<String> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let url = format!("{}{path}", ctl.url());
     while Instant::now() < deadline {
-        let r = storefleet_support::http::send(
-            storefleet_support::http::Request {
-                method: "GET",
-                url: &url,
-                headers: vec![("authorization", format!("Bearer {}", ctl.token))],
-                body: None,
-            },
-            Duration::from_secs(3),
-        )
-        .await;
+        let r = ctl
+            .send(
+                storefleet_support::http::Request {
+                    method: "GET",
+                    url: &url,
+                    headers: vec![("authorization", format!("Bearer {}", ctl.token))],
+                    body: None,
+                },
+                Duration::from_secs(3),
+            )
+            .await;
         match r {
             Ok(r) if r.status == 200 => return Some(r.text()),
             Ok(r) => eprintln!("{path}: {}", r.status),
@@ -91,10 +101,11 @@ async fn api_and_broker_keep_answering_while_slow_connections_flood_in() {
         "[http]\nheader_timeout_secs = 2\nmax_connections_per_address = 100\n",
         1024,
     );
+    let plain = !ctl.config().http.tls;
     // One address opens 1,500 connections that never finish their headers.
     let mut held = Vec::new();
     for _ in 0..1500 {
-        if let Some(s) = dawdler([127, 0, 0, 2], ctl.http).await {
+        if let Some(s) = dawdler([127, 0, 0, 2], ctl.http, plain).await {
             held.push(s);
         }
     }
@@ -133,7 +144,7 @@ async fn api_and_broker_keep_answering_while_slow_connections_flood_in() {
     let mut held = Vec::new();
     for i in 0..1400u32 {
         let from = [127, 0, 1, 1 + (i % 40) as u8];
-        if let Some(s) = dawdler(from, ctl.http).await {
+        if let Some(s) = dawdler(from, ctl.http, plain).await {
             held.push(s);
         }
     }

@@ -345,9 +345,9 @@ async fn updates_resume_after_a_kill_roll_back_a_crashing_version_and_refuse_for
         let headers = range
             .map(|r| vec![("range", r.to_owned())])
             .unwrap_or_default();
-        let url = url.clone();
+        let (url, ctl) = (url.clone(), &ctl);
         async move {
-            storefleet_support::http::send(
+            ctl.send(
                 storefleet_support::http::Request {
                     method: "GET",
                     url: &url,

@@ -63,6 +63,10 @@ async fn send(
     }
 }
 
+/// These tests speak HTTP/1.1 over raw TCP from chosen loopback addresses to see every
+/// header; TLS itself is tested in `https.rs`.
+const PLAIN_HTTP: &str = "[http]\ntls = false\n";
+
 fn form(user: &str, password: &str, next: &str) -> String {
     let enc = storefleet_controller::ui::url_encode;
     format!(
@@ -98,7 +102,7 @@ fn admin_password(ctl: &Controller) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_is_limited_per_user_and_per_address() {
-    let ctl = Controller::start(None);
+    let ctl = Controller::start_with(None, PLAIN_HTTP);
     let password = admin_password(&ctl);
     // Five wrong guesses at admin, from five addresses: each refused as wrong.
     for i in 0..5u8 {
@@ -140,7 +144,7 @@ async fn sign_in_is_limited_per_user_and_per_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_open_redirect_no_cross_site_posts_and_security_headers() {
-    let ctl = Controller::start(None);
+    let ctl = Controller::start_with(None, PLAIN_HTTP);
     let password = admin_password(&ctl);
     let own = format!("Origin: http://{}", ctl.http);
     let from = [127, 0, 0, 1];
@@ -261,7 +265,7 @@ async fn no_open_redirect_no_cross_site_posts_and_security_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_password_hashes_are_upgraded_and_files_are_owner_only() {
     use std::os::unix::fs::PermissionsExt as _;
-    let mut ctl = Controller::start(None);
+    let mut ctl = Controller::start_with(None, PLAIN_HTTP);
     let state = ctl.dir.path().join("state");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&state), 0o700);
