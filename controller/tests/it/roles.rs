@@ -366,6 +366,14 @@ async fn users_and_tokens_hold_to_their_roles_and_name_the_real_actor() {
         401
     );
     assert_eq!(call(&ctl, "GET", "/api/v1/fleet", &dora, None).await.0, 401);
+    // Enabled again: she signs in anew (the old session stays ended), as a viewer.
+    let (ok, _, err) = cli_in(&ctl, &ctl.token, &["users", "enable", "dora"], "");
+    assert!(ok, "{err}");
+    assert_eq!(call(&ctl, "GET", "/api/v1/fleet", &dora, None).await.0, 401);
+    let dora_again = Auth::Cookie(sign_in(&ctl, "dora", "dora-password").await);
+    let (s, me) = call(&ctl, "GET", "/api/v1/me", &dora_again, None).await;
+    assert_eq!(s, 200);
+    assert!(me.contains("viewer"), "{me}");
 
     // A password change ends the user's other sessions; the caller's own stays.
     let vic1 = Auth::Cookie(sign_in(&ctl, "vic", "vic-password").await);
@@ -412,4 +420,29 @@ async fn users_and_tokens_hold_to_their_roles_and_name_the_real_actor() {
         call(&ctl, "GET", "/api/v1/fleet", &bearer, None).await.0,
         401
     );
+    // Deleted: her session ends, she is no longer listed and cannot sign in.
+    let (ok, _, err) = cli_in(&ctl, &ctl.token, &["users", "delete", "dora"], "");
+    assert!(ok, "{err}");
+    assert_eq!(
+        call(&ctl, "GET", "/api/v1/me", &dora_again, None).await.0,
+        401
+    );
+    let (ok, out, err) = cli_in(&ctl, &ctl.token, &["users", "list"], "");
+    assert!(ok && !out.contains("dora"), "{out}{err}");
+    let r = ctl
+        .send(
+            Request {
+                method: "POST",
+                url: &format!("{}/login", ctl.url()),
+                headers: vec![("origin", ctl.url())],
+                body: Some((
+                    "application/x-www-form-urlencoded",
+                    b"user=dora&password=dora-password&next=/".to_vec(),
+                )),
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_ne!(r.status, 303, "a deleted user signed in");
 }
