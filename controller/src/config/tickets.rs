@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{bad, ConfigError};
 use crate::alerts::Rule;
-use crate::tickets::lifecycle::SlaTargets;
 
 /// `[tickets]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,17 +37,6 @@ impl Default for TicketsSection {
             breaker_window_secs: 86_400,
             response_minutes: [30, 60, 240, 480],
             resolution_minutes: [240, 480, 1440, 4320],
-        }
-    }
-}
-
-impl TicketsSection {
-    /// The targets of priority `p` (1..=4).
-    pub fn sla(&self, p: u8) -> SlaTargets {
-        let i = usize::from(p.clamp(1, 4) - 1);
-        SlaTargets {
-            response_minutes: self.response_minutes[i],
-            resolution_minutes: self.resolution_minutes[i],
         }
     }
 }

@@ -16,8 +16,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::pass::{self, Input, Report};
 use super::Ctx;
+use super::{pass, Input, Report};
 use crate::alerts::eval::{Evaluator, Timing};
 use crate::alerts::{observe, Rule};
 use crate::config::PresenceSection;

@@ -142,3 +142,38 @@ pub struct Ctx {
     /// The UI's base URL, for links in webhooks.
     pub public_url: String,
 }
+
+/// What a pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Alerts fired.
+    pub fired: u32,
+    /// Alerts cleared.
+    pub cleared: u32,
+    /// Tickets opened.
+    pub opened: u32,
+    /// Alerts attached to an open ticket.
+    pub attached: u32,
+    /// Tickets reopened.
+    pub reopened: u32,
+    /// Tickets resolved because their alerts cleared.
+    pub resolved: u32,
+    /// Escalations.
+    pub escalated: u32,
+    /// Assignments.
+    pub assigned: u32,
+    /// Alerts healed by their routine.
+    pub healed: u32,
+}
+
+/// Everything one pass needs besides the connection.
+pub struct Input<'a> {
+    /// Configuration.
+    pub ctx: &'a Ctx,
+    /// Rules by name.
+    pub rules: &'a std::collections::HashMap<String, crate::alerts::Rule>,
+    /// What the evaluator said.
+    pub changes: &'a [crate::alerts::eval::Change],
+    /// Now, ms.
+    pub now: i64,
+}

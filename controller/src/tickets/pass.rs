@@ -10,33 +10,10 @@ use serde_json::json;
 use super::db::{self as tdb, NewTicket};
 use super::lifecycle::Action;
 use super::place::{self, Breaker, Placement, Run, Verdict, Windows};
-use super::{upkeep, Ctx};
+use super::{upkeep, Input, Report};
 use crate::alerts::eval::{AlertKey, Change};
 use crate::alerts::Rule;
 use crate::db::DbError;
-
-/// What a pass did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Report {
-    /// Alerts fired.
-    pub fired: u32,
-    /// Alerts cleared.
-    pub cleared: u32,
-    /// Tickets opened.
-    pub opened: u32,
-    /// Alerts attached to an open ticket.
-    pub attached: u32,
-    /// Tickets reopened.
-    pub reopened: u32,
-    /// Tickets resolved because their alerts cleared.
-    pub resolved: u32,
-    /// Escalations.
-    pub escalated: u32,
-    /// Assignments.
-    pub assigned: u32,
-    /// Alerts healed by their routine.
-    pub healed: u32,
-}
 
 /// Telemetry around a fault put on its ticket: this long before it.
 const TELEMETRY_BEFORE_MS: i64 = 30 * 60_000;
@@ -162,18 +139,6 @@ fn telemetry(
         }
     }
     Ok(serde_json::Value::Object(by))
-}
-
-/// Everything one pass needs besides the connection.
-pub struct Input<'a> {
-    /// Configuration.
-    pub ctx: &'a Ctx,
-    /// Rules by name.
-    pub rules: &'a HashMap<String, Rule>,
-    /// What the evaluator said.
-    pub changes: &'a [Change],
-    /// Now, ms.
-    pub now: i64,
 }
 
 /// Runs one pass.

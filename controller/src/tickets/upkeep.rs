@@ -7,8 +7,7 @@ use serde_json::json;
 use super::assign::{self, Candidate, Need};
 use super::db as tdb;
 use super::lifecycle::{self, Action, SlaState, Status};
-use super::pass::{Input, Report};
-use super::Ctx;
+use super::{Ctx, Input, Report};
 use crate::db::DbError;
 
 pub(super) fn resolve_cleared(
