@@ -138,6 +138,28 @@ fn agent_config(
     s
 }
 
+/// Tries `step` up to 5 times while it fails on the way (`transient`), waiting 1, 2, 4, 8 s
+/// between tries; an answer (an HTTP status) is final. A loaded controller may drop a
+/// connection (a TLS handshake or headers past their timeout); an operator's script would
+/// try again, and so does the simulator.
+async fn retried<T, E, F, Fut>(mut step: F, transient: impl Fn(&E) -> bool) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut wait = Duration::from_secs(1);
+    for _ in 1..5 {
+        match step().await {
+            Err(e) if transient(&e) => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            done => return done,
+        }
+    }
+    step().await
+}
+
 /// Sets up store `n` (record, token, enrollment) and returns its agent's config path and
 /// ingest address.
 async fn prepare(n: usize, opts: &Options) -> Result<(PathBuf, SocketAddr), SimError> {
@@ -147,14 +169,14 @@ async fn prepare(n: usize, opts: &Options) -> Result<(PathBuf, SocketAddr), SimE
         store: code.clone(),
         source,
     };
-    opts.client
-        .call(
-            "PUT",
-            &format!("/api/v1/stores/{code}"),
-            Some(&serde_json::to_value(&store).unwrap_or_default()),
-        )
-        .await
-        .map_err(api)?;
+    let body = serde_json::to_value(&store).unwrap_or_default();
+    let path = format!("/api/v1/stores/{code}");
+    retried(
+        || opts.client.call("PUT", &path, Some(&body)),
+        |e| matches!(e, CliError::Http(_)),
+    )
+    .await
+    .map_err(api)?;
     let dir = opts.dir.join(&code);
     let config_path = dir.join("agent.toml");
     let ingest: SocketAddr = ([127, 0, 0, 1], free_port()).into();
@@ -173,21 +195,30 @@ async fn prepare(n: usize, opts: &Options) -> Result<(PathBuf, SocketAddr), SimE
         .clone()
         .unwrap_or_else(|| dir.join("agent.d"));
     if !dropin.join(storefleet_agent::enroll::DROPIN_NAME).exists() {
-        let v = opts
-            .client
-            .call(
-                "POST",
-                "/api/v1/enroll-tokens",
-                Some(&json!({"store": code, "note": "simulated gateway"})),
-            )
-            .await
-            .map_err(api)?;
-        let token = v["token"].as_str().unwrap_or_default().to_owned();
         let config =
             storefleet_agent::config::load(&source).map_err(|e| agent_err(e.to_string()))?;
-        storefleet_agent::enroll::enroll(&token, &config, &dropin)
+        // A new single-use token for each try: one lost on the way may have been used.
+        let enroll = || async {
+            let v = opts
+                .client
+                .call(
+                    "POST",
+                    "/api/v1/enroll-tokens",
+                    Some(&json!({"store": code, "note": "simulated gateway"})),
+                )
+                .await
+                .map_err(|e| (matches!(e, CliError::Http(_)), api(e)))?;
+            let token = v["token"].as_str().unwrap_or_default().to_owned();
+            storefleet_agent::enroll::enroll(&token, &config, &dropin)
+                .await
+                .map_err(|e| {
+                    let transient = matches!(e, storefleet_agent::enroll::EnrollError::Http { .. });
+                    (transient, agent_err(e.to_string()))
+                })
+        };
+        retried(enroll, |(transient, _)| *transient)
             .await
-            .map_err(|e| agent_err(e.to_string()))?;
+            .map_err(|(_, e)| e)?;
     }
     Ok((config_path, ingest))
 }
