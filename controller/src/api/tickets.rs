@@ -319,7 +319,8 @@ pub(super) async fn silences(
 ) -> ApiResult<Json<Vec<Silence>>> {
     let now = s.clock.now();
     Ok(Json(
-        s.db.read(move |c| tdb::silences(c, now, false)).await?,
+        s.db.read(move |c| crate::tickets::standing::silences(c, now, false))
+            .await?,
     ))
 }
 

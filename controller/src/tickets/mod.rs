@@ -15,6 +15,7 @@ pub mod engine;
 pub mod lifecycle;
 pub mod pass;
 pub mod place;
+pub mod standing;
 mod upkeep;
 
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::db::{self as tdb, NewTicket};
 use super::lifecycle::Action;
 use super::place::{self, Breaker, Placement, Run, Verdict, Windows};
-use super::{upkeep, Input, Report};
+use super::{standing, upkeep, Input, Report};
 use crate::alerts::eval::{AlertKey, Change};
 use crate::alerts::Rule;
 use crate::db::DbError;
@@ -211,7 +211,7 @@ fn place_alerts(c: &Connection, i: &Input<'_>, rep: &mut Report) -> Result<(), D
         })
         .map(|a| a.key.store.clone())
         .collect();
-    let silences = tdb::silences(c, now, true)?;
+    let silences = standing::silences(c, now, true)?;
     let s = &i.ctx.settings;
     let windows = Windows {
         reopen_ms: (s.reopen_window_secs as i64) * 1000,
@@ -221,7 +221,7 @@ fn place_alerts(c: &Connection, i: &Input<'_>, rep: &mut Report) -> Result<(), D
         failures: s.breaker_failures as usize,
         window_ms: (s.breaker_window_secs as i64) * 1000,
     };
-    let mut briefs = tdb::briefs(c, now, windows.reopen_ms, |r| {
+    let mut briefs = standing::briefs(c, now, windows.reopen_ms, |r| {
         i.rules.get(r).is_some_and(Rule::is_gateway_offline)
     })?;
     let mut store_runs: HashMap<String, Vec<(Run, serde_json::Value)>> = HashMap::new();

@@ -259,25 +259,52 @@ impl Controller {
         path: &str,
         body: Option<&Value>,
     ) -> (u16, Value) {
-        let url = format!("{}{path}", self.url());
         let mut headers = Vec::new();
         if let Some(t) = token {
             headers.push(("authorization", format!("Bearer {t}")));
         }
-        let r = self
-            .send(
-                Request {
-                    method,
-                    url: &url,
-                    headers,
-                    body: body.map(|b| ("application/json", b.to_string().into_bytes())),
-                },
-                Duration::from_secs(30),
-            )
-            .await
-            .unwrap();
+        let r = self.request(method, path, headers, body).await;
         let v = serde_json::from_slice(&r.body).unwrap_or_else(|_| Value::String(r.text()));
         (r.status, v)
+    }
+
+    /// `method path` with `headers` and a JSON body; the whole answer.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: Vec<(&str, String)>,
+        body: Option<&Value>,
+    ) -> http::Response {
+        let url = format!("{}{path}", self.url());
+        self.send(
+            Request {
+                method,
+                url: &url,
+                headers,
+                body: body.map(|b| ("application/json", b.to_string().into_bytes())),
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Posts the sign-in form for `user` from this controller's own origin.
+    pub async fn post_login(&self, user: &str, password: &str) -> http::Response {
+        let enc = storefleet_controller::ui::url_encode;
+        let form = format!("user={}&password={}&next=/", enc(user), enc(password));
+        self.send(
+            Request {
+                method: "POST",
+                url: &format!("{}/login", self.url()),
+                headers: vec![("origin", self.url())],
+                body: Some(("application/x-www-form-urlencoded", form.into_bytes())),
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap()
     }
 
     /// GET with the admin token; panics unless 200.

@@ -164,21 +164,7 @@ async fn the_controller_serves_https_and_gateways_and_the_cli_trust_only_its_key
 
     // The session cookie never travels over plain HTTP.
     let password = std::fs::read_to_string(state.join("admin-password")).unwrap();
-    let r = ctl
-        .send(
-            Request {
-                method: "POST",
-                url: &format!("{}/login", ctl.url()),
-                headers: vec![("origin", ctl.url())],
-                body: Some((
-                    "application/x-www-form-urlencoded",
-                    format!("user=admin&password={}&next=/", password.trim()).into_bytes(),
-                )),
-            },
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
+    let r = ctl.post_login("admin", password.trim()).await;
     assert_eq!(r.status, 303, "{}", r.text());
     let cookie = r.header("set-cookie").unwrap_or_default();
     assert!(

@@ -3,11 +3,8 @@
 //! with a wrong one, fails here); users and tokens; an engineer's own tickets; the actor in
 //! the timeline.
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 use storefleet_controller::auth::{Access, Role};
-use storefleet_support::http::Request;
 
 use crate::common::Controller;
 
@@ -19,25 +16,13 @@ async fn call(
     auth: &Auth,
     body: Option<&Value>,
 ) -> (u16, String) {
-    let url = format!("{}{path}", ctl.url());
     let mut headers = vec![("origin", ctl.url())];
     match auth {
         Auth::Nobody => {}
         Auth::Cookie(c) => headers.push(("cookie", c.clone())),
         Auth::Bearer(t) => headers.push(("authorization", format!("Bearer {t}"))),
     }
-    let r = ctl
-        .send(
-            Request {
-                method,
-                url: &url,
-                headers,
-                body: body.map(|b| ("application/json", b.to_string().into_bytes())),
-            },
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap();
+    let r = ctl.request(method, path, headers, body).await;
     (r.status, r.text())
 }
 
@@ -50,20 +35,7 @@ enum Auth {
 
 /// Signs `user` in through the login form; returns the session cookie.
 async fn sign_in(ctl: &Controller, user: &str, password: &str) -> String {
-    let url = format!("{}/login", ctl.url());
-    let form = format!("user={user}&password={password}&next=/");
-    let r = ctl
-        .send(
-            Request {
-                method: "POST",
-                url: &url,
-                headers: vec![("origin", ctl.url())],
-                body: Some(("application/x-www-form-urlencoded", form.into_bytes())),
-            },
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap();
+    let r = ctl.post_login(user, password).await;
     assert_eq!(r.status, 303, "sign-in of {user}: {}", r.text());
     r.header("set-cookie")
         .and_then(|c| c.split(';').next().map(str::to_owned))
@@ -429,20 +401,6 @@ async fn users_and_tokens_hold_to_their_roles_and_name_the_real_actor() {
     );
     let (ok, out, err) = cli_in(&ctl, &ctl.token, &["users", "list"], "");
     assert!(ok && !out.contains("dora"), "{out}{err}");
-    let r = ctl
-        .send(
-            Request {
-                method: "POST",
-                url: &format!("{}/login", ctl.url()),
-                headers: vec![("origin", ctl.url())],
-                body: Some((
-                    "application/x-www-form-urlencoded",
-                    b"user=dora&password=dora-password&next=/".to_vec(),
-                )),
-            },
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap();
+    let r = ctl.post_login("dora", "dora-password").await;
     assert_ne!(r.status, 303, "a deleted user signed in");
 }
