@@ -26,7 +26,7 @@ case "$what/$arch" in
     bash cross/build.sh >/dev/null
     bin=${CROSS_TARGET_DIR:-target/cross}/aarch64-unknown-linux-gnu/dist/storefleet-agent ;;
   controller/amd64)
-    cargo build --locked --release --no-default-features -p storefleet-controller --bin storefleet
+    cargo build --locked --release -p storefleet-controller --bin storefleet
     bin=target/release/storefleet ;;
   *) echo "build-deb: $what for $arch is not built (agent amd64|arm64, controller amd64)"; exit 2 ;;
 esac

@@ -46,4 +46,11 @@ case "$arch/$machine" in
   *) fail "$bin is ELF machine $machine, not $arch" ;;
 esac
 [ -x "$dir/$bin" ] || fail "$bin is not executable"
+if [ "$name" = storefleet ]; then
+  # The controller never carries the agent or the simulator (they are storefleet-sim's);
+  # their source paths survive in panic locations even in a stripped binary.
+  if grep -aqE '(^|[^a-z-])(agent|sim)/src/[a-z_/]+\.rs' "$dir/$bin"; then
+    fail "$bin links agent or simulator code: $(grep -aoE '(agent|sim)/src/[a-z_/]+\.rs' "$dir/$bin" | sort -u | head -3 | tr '\n' ' ')"
+  fi
+fi
 echo "ok: $deb ($name $arch, $(stat -c %s "$deb") bytes, Depends: $depends)"

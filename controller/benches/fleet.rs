@@ -1,7 +1,7 @@
-//! A large simulated fleet against the real controller: `storefleet serve` and
-//! `storefleet simulate --stores N` as two processes (the demo runs both in one), then the
-//! controller's RSS and CPU in steady state and the p95 latency of the overview, store and
-//! asset pages.
+//! A large simulated fleet against the real controller: `storefleet serve` and the simulator
+//! as two processes (this bench starts itself again as the simulator, the way
+//! `storefleet-sim run` does it), then the controller's RSS and CPU in steady state and the
+//! p95 latency of the overview, store and asset pages.
 //!
 //! ```sh
 //! cargo bench -p storefleet-controller --bench fleet            # 1000 stores
@@ -73,7 +73,37 @@ fn p95(mut v: Vec<Duration>) -> Duration {
     v[(v.len() * 95 / 100).min(v.len() - 1)]
 }
 
+/// Set in the child that runs the simulated stores: "STORES URL TOKEN".
+const SIM_CHILD: &str = "BENCH_SIM_CHILD";
+
+/// The simulator process: the stores against the controller until SIGTERM.
+fn simulate(spec: &str) {
+    let mut it = spec.split(' ');
+    let (stores, url, token) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+    let dir = std::path::PathBuf::from(std::env::var_os("BENCH_SIM_DIR").unwrap());
+    let client = storefleet_controller::cli::Client::new(url, token);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(storefleet_support::shutdown::on_signals(stop.clone()));
+        let tracker = tokio_util::task::TaskTracker::new();
+        let opts = storefleet_sim::Options::new(stores.parse().unwrap(), dir, client);
+        storefleet_sim::start(opts, stop.clone(), &tracker)
+            .await
+            .unwrap();
+        stop.cancelled().await;
+        tracker.close();
+        let _ = tokio::time::timeout(Duration::from_secs(10), tracker.wait()).await;
+    });
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var(SIM_CHILD) {
+        return simulate(&spec);
+    }
     let stores = env_u64("BENCH_STORES", 1000);
     let steady = env_u64("BENCH_STEADY_SECS", 60);
     let dir = tempfile::tempdir().unwrap();
@@ -116,18 +146,9 @@ fn main() {
     let started = Instant::now();
     let sim_log = std::fs::File::create(dir.path().join("simulate.log")).unwrap();
     let sim = Proc(
-        Command::new(BIN)
-            .args([
-                "--url",
-                &url,
-                "--token",
-                &token,
-                "simulate",
-                "--stores",
-                &stores.to_string(),
-                "--state-dir",
-            ])
-            .arg(dir.path().join("agents"))
+        Command::new(std::env::current_exe().unwrap())
+            .env(SIM_CHILD, format!("{stores} {url} {token}"))
+            .env("BENCH_SIM_DIR", dir.path().join("agents"))
             .env("STOREFLEET_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(sim_log)

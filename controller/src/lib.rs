@@ -21,7 +21,6 @@
 //! - [`engineers`]: field engineers. [`webhooks`]: signed ticket events to ITSM systems.
 //! - [`releases`]: agent releases signed with the release key.
 //! - [`kpi`]: the service KPIs. [`fmt`]: times and numbers for people.
-//! - `sim` (feature `sim`): the simulated fleet for `storefleet demo`.
 
 pub mod access;
 pub mod agents;
@@ -49,8 +48,6 @@ pub mod releases;
 pub mod rollout;
 pub mod runs;
 pub mod server;
-#[cfg(feature = "sim")]
-pub mod sim;
 pub mod state;
 pub mod stores;
 pub mod tasks;

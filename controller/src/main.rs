@@ -1,11 +1,10 @@
-//! `storefleet`: the controller (`serve`), the one-command demo (`demo`), and admin commands
-//! over the HTTP API.
+//! `storefleet`: the controller (`serve`) and admin commands over the HTTP API. The demo and
+//! the fleet simulator are `storefleet-sim`, never part of this binary.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use storefleet_controller::cli::{self, AdminCmd, CliError, Client};
+use storefleet_controller::cli::{self, AdminCmd};
 use storefleet_controller::config::{self, Config, DEFAULT_TOML};
 use storefleet_support::http;
 use tokio_util::sync::CancellationToken;
@@ -14,28 +13,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
-    /// Main configuration file; drop-ins are read from `controller.d/` beside it.
-    #[arg(
-        long,
-        short,
-        env = "STOREFLEET_CONFIG",
-        default_value = "/etc/storefleet/controller.toml"
-    )]
-    config: PathBuf,
-    /// Admin commands: the API's URL (default: the config's public URL).
-    #[arg(long, env = "STOREFLEET_URL", global = true)]
-    url: Option<String>,
-    /// Admin commands: the API token (default: the state directory's admin-token file).
-    #[arg(long, env = "STOREFLEET_TOKEN", global = true, hide_env_values = true)]
-    token: Option<String>,
-    /// Admin commands: trust the controller whose TLS key has this pin (sha256//BASE64, as
-    /// `storefleet tls-pin` prints it on the controller); default: the pin of the config's
-    /// certificate when it is readable here, and the system's CAs.
-    #[arg(long, env = "STOREFLEET_TLS_PIN", global = true)]
-    tls_pin: Option<String>,
-    /// Admin commands: trust the CAs in this PEM file instead of the system's.
-    #[arg(long, env = "STOREFLEET_CA_FILE", global = true)]
-    ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    connect: cli::Connect,
     /// Admin commands: print the API's JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
@@ -43,6 +22,8 @@ struct Cli {
     command: Cmd,
 }
 
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the controller.
@@ -50,33 +31,6 @@ enum Cmd {
         /// Use this external broker (mqtt://host:port) instead of the embedded one.
         #[arg(long)]
         mqtt_url: Option<String>,
-    },
-    /// Run everything on one machine with a simulated fleet: embedded broker, controller,
-    /// web UI, and N simulated stores running the real agent code.
-    #[cfg(feature = "sim")]
-    Demo {
-        /// Number of simulated stores.
-        #[arg(long, default_value_t = 50)]
-        stores: usize,
-        /// Where the web UI and API listen.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        http: std::net::SocketAddr,
-        /// Where the embedded broker listens (default: a free loopback port).
-        #[arg(long)]
-        mqtt: Option<std::net::SocketAddr>,
-        /// Keep the demo's state here (default: a temporary directory removed at exit).
-        #[arg(long)]
-        state_dir: Option<PathBuf>,
-    },
-    /// Run only the simulated stores, against a running controller (--url, --token).
-    #[cfg(feature = "sim")]
-    Simulate {
-        /// Number of simulated stores.
-        #[arg(long, default_value_t = 50)]
-        stores: usize,
-        /// Where the agents keep their state.
-        #[arg(long)]
-        state_dir: PathBuf,
     },
     /// Print the default configuration, documented.
     GenerateConfig,
@@ -125,7 +79,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn load(cli: &Cli) -> Result<Config, config::ConfigError> {
-    config::load(&config::source(&cli.config))
+    cli.connect.load()
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<()> {
@@ -164,34 +118,6 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 anyhow::Ok(())
             })
         }
-        #[cfg(feature = "sim")]
-        Cmd::Demo {
-            stores,
-            http,
-            mqtt,
-            ref state_dir,
-        } => demo(stores, http, mqtt, state_dir.clone()),
-        #[cfg(feature = "sim")]
-        Cmd::Simulate {
-            stores,
-            ref state_dir,
-        } => {
-            let client = admin_client(&cli)?;
-            let dir = state_dir.clone();
-            runtime()?.block_on(async {
-                let token = CancellationToken::new();
-                tokio::spawn(storefleet_support::shutdown::on_signals(token.clone()));
-                let tracker = tokio_util::task::TaskTracker::new();
-                let opts = storefleet_controller::sim::Options::new(stores, dir, client);
-                storefleet_controller::sim::start(opts, token.clone(), &tracker).await?;
-                println!("{stores} simulated stores running; Ctrl-C stops them");
-                token.cancelled().await;
-                tracker.close();
-                let _ =
-                    tokio::time::timeout(std::time::Duration::from_secs(10), tracker.wait()).await;
-                anyhow::Ok(())
-            })
-        }
         Cmd::SetPassword { ref user, role } => {
             let config = load(&cli)?;
             let password = cli::users::stdin_line(&format!("new password for {user}"))?;
@@ -217,7 +143,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Admin(_) => {
-            let client = admin_client(&cli)?;
+            let client = cli.connect.client()?;
             let Cmd::Admin(cmd) = cli.command else {
                 unreachable!("matched above")
             };
@@ -226,105 +152,4 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// The API client for admin commands: `--url`/`--token`, else the config's URL and the
-/// state directory's token file.
-fn admin_client(cli: &Cli) -> Result<Client, CliError> {
-    let config = if cli.url.is_none() || cli.token.is_none() || cli.tls_pin.is_none() {
-        load_quiet(&cli.config)
-    } else {
-        None
-    };
-    let base = cli
-        .url
-        .clone()
-        .or_else(|| config.as_ref().map(Config::public_url))
-        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
-    let token = match cli.token.clone() {
-        Some(t) => t,
-        None => {
-            let path = config
-                .as_ref()
-                .map_or_else(|| PathBuf::from("admin-token"), Config::admin_token_path);
-            std::fs::read_to_string(&path)
-                .map(|t| t.trim().to_owned())
-                .map_err(|e| CliError::NoToken(format!("{}: {e}", path.display())))?
-        }
-    };
-    let mut trust = match &cli.tls_pin {
-        Some(pin) => http::Trust::pinned(pin).map_err(|e| CliError::Http(e.into()))?,
-        // On the controller's machine: the certificate it serves.
-        None => http::Trust {
-            pin: config
-                .as_ref()
-                .filter(|c| c.http.tls)
-                .and_then(|c| http::Pin::of_pem_file(&c.tls_cert_path()).ok()),
-            ca_file: PathBuf::new(),
-        },
-    };
-    if let Some(ca) = &cli.ca_file {
-        trust.ca_file.clone_from(ca);
-    }
-    Ok(Client { base, token, trust })
-}
-
-/// The config if it loads (admin commands work without one, given --url and --token).
-fn load_quiet(path: &std::path::Path) -> Option<Config> {
-    config::load(&config::source(path)).ok()
-}
-
-/// Reads a new password from the first line of stdin (no echo control: pipe it in or type it).
-#[cfg(feature = "sim")]
-fn demo(
-    stores: usize,
-    http: std::net::SocketAddr,
-    mqtt: Option<std::net::SocketAddr>,
-    state_dir: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    let (dir, temporary) = match state_dir {
-        Some(d) => (d, false),
-        None => (
-            std::env::temp_dir().join(format!("storefleet-demo-{}", std::process::id())),
-            true,
-        ),
-    };
-    let mut config = Config::default();
-    config.controller.state_dir = dir.join("controller");
-    config.http.listen = http;
-    // On loopback, for a browser without a certificate warning.
-    config.http.tls = false;
-    config.mqtt.listen = mqtt.unwrap_or(([127, 0, 0, 1], 0).into());
-    config.database.synchronous = "normal".into();
-    let rt = runtime()?;
-    let result = rt.block_on(async {
-        let token = CancellationToken::new();
-        tokio::spawn(storefleet_support::shutdown::on_signals(token.clone()));
-        let running = storefleet_controller::server::start(config, token.clone()).await?;
-        let tracker = tokio_util::task::TaskTracker::new();
-        let url = format!("http://{}", running.http);
-        // The demo's own API token: from this start, or from the state kept by an earlier run.
-        let api_token = match &running.first_login {
-            Some(f) => f.api_token.clone(),
-            None => std::fs::read_to_string(running.state.config.admin_token_path())?.trim().to_owned(),
-        };
-        let password = match &running.first_login {
-            Some(f) => f.password.clone(),
-            None => std::fs::read_to_string(running.state.config.controller.state_dir.join("admin-password"))?.trim().to_owned(),
-        };
-        println!("Starting {stores} simulated stores...");
-        let opts = storefleet_controller::sim::Options::new(stores, dir.join("agents"), Client::new(url.clone(), api_token));
-        storefleet_controller::sim::start(opts, token.clone(), &tracker).await?;
-        println!("\nStorefleet demo is running.\n  web UI:  {url}/\n  login:   admin / {password}\n  API:     {url}/api/v1/openapi.json\n  broker:  {}\n  state:   {}\nPress Ctrl-C to stop.", running.mqtt_url, dir.display());
-        token.cancelled().await;
-        tracker.close();
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), tracker.wait()).await;
-        running.wait().await;
-        anyhow::Ok(())
-    });
-    rt.shutdown_timeout(std::time::Duration::from_secs(5));
-    if temporary {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    result
 }

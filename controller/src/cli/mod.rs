@@ -2,6 +2,7 @@
 //! a table, or the API's JSON with `--json`.
 
 mod commands;
+mod connect;
 pub mod release;
 mod table;
 pub mod task;
@@ -11,6 +12,7 @@ pub mod users;
 use std::time::Duration;
 
 pub use commands::{run, AdminCmd};
+pub use connect::Connect;
 use serde_json::Value;
 use storefleet_support::http::{self, Request};
 

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, QoS};
-use storefleet_controller::sim;
+use storefleet_sim as sim;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 

@@ -47,9 +47,8 @@ impl Fleet {
             write_routine(&dir.path().join("agents").join(format!("S{i:04}")), &till);
         }
         let tracker = TaskTracker::new();
-        let opts =
-            storefleet_controller::sim::Options::new(n, dir.path().join("agents"), client.clone());
-        storefleet_controller::sim::start(opts, token.clone(), &tracker)
+        let opts = storefleet_sim::Options::new(n, dir.path().join("agents"), client.clone());
+        storefleet_sim::start(opts, token.clone(), &tracker)
             .await
             .unwrap();
         let fleet = Fleet {

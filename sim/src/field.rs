@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{printer, Options, SimError};
-use crate::cli::Client;
+use storefleet_controller::cli::Client;
 
 const TEAM: &[(&str, &str, &str)] = &[
     ("sim-nora", "Nora Jensen", "north"),
@@ -78,8 +78,11 @@ pub async fn start(
 
 /// A client acting as engineer `id`: their user (made, or given a new password, by the
 /// admin), signed in once to make their own API token.
-async fn engineer_client(admin: &Client, id: &str) -> Result<Client, crate::cli::CliError> {
-    let password = crate::auth::random_secret();
+async fn engineer_client(
+    admin: &Client,
+    id: &str,
+) -> Result<Client, storefleet_controller::cli::CliError> {
+    let password = storefleet_controller::auth::random_secret();
     let made = admin
         .call(
             "POST",
@@ -87,7 +90,7 @@ async fn engineer_client(admin: &Client, id: &str) -> Result<Client, crate::cli:
             Some(&json!({"name": id, "role": "engineer", "password": password})),
         )
         .await;
-    if let Err(crate::cli::CliError::Api { status: 409, .. }) = made {
+    if let Err(storefleet_controller::cli::CliError::Api { status: 409, .. }) = made {
         admin
             .call(
                 "POST",
@@ -141,7 +144,7 @@ async fn engineer_client(admin: &Client, id: &str) -> Result<Client, crate::cli:
             token: t.to_owned(),
             ..admin.clone()
         }),
-        None => Err(crate::cli::CliError::Api {
+        None => Err(storefleet_controller::cli::CliError::Api {
             status: made.status,
             message: made.text(),
         }),

@@ -4,7 +4,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 
-use crate::stores::Store;
+use storefleet_controller::stores::Store;
 
 const CITIES: &[(&str, &str, &str)] = &[
     ("Hamburg", "north", "Europe/Berlin"),

@@ -26,9 +26,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::cli::{CliError, Client};
 use behaviour::DeviceSim;
 use profile::SimDevice;
+use storefleet_controller::cli::{CliError, Client};
 
 /// How to run the simulated fleet.
 #[derive(Debug, Clone)]

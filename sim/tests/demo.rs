@@ -1,0 +1,114 @@
+//! The README's first command, as a process: `storefleet-sim demo` starts the controller,
+//! its broker, the web UI and the simulated stores, prints where they are, gets every store
+//! online, and stops cleanly on SIGTERM, keeping its state directory when given one.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use storefleet_controller::cli::Client;
+
+const BIN: &str = env!("CARGO_BIN_EXE_storefleet-sim");
+
+#[test]
+fn demo_starts_a_fleet_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = storefleet_testkit::free_port();
+    let mut child = Command::new(BIN)
+        .args([
+            "demo",
+            "--stores",
+            "2",
+            "--http",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--state-dir")
+        .arg(dir.path())
+        .env("STOREFLEET_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    // The banner: URL, login and how to point the CLI at it.
+    let mut banner = String::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    while !banner.contains("Press Ctrl-C") {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "demo exited before its banner: {banner}"
+        );
+        banner.push_str(&line);
+    }
+    let url = format!("http://127.0.0.1:{port}");
+    assert!(banner.contains(&format!("web UI:  {url}/")), "{banner}");
+    assert!(banner.contains("login:   admin / "), "{banner}");
+    let token_file = dir.path().join("controller/admin-token");
+    assert!(
+        banner.contains(&format!(
+            "storefleet --url {url} --token \"$(cat {})\"",
+            token_file.display()
+        )),
+        "{banner}"
+    );
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert!(
+        !banner.contains(token.trim()),
+        "the banner shows the API token itself"
+    );
+
+    let client = Client::new(url, token.trim());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let agents = rt
+            .block_on(client.call("GET", "/api/v1/agents", None))
+            .unwrap();
+        let online = agents
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["online"] == Value::Bool(true))
+            .count();
+        if online == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{online} of 2 simulated stores online: {agents}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    nix_kill(child.id());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "demo did not stop within 30 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "demo exited with {status}");
+    assert!(
+        dir.path().join("controller").is_dir(),
+        "the given state directory was removed"
+    );
+    assert!(dir.path().join("agents/S0001").is_dir());
+}
+
+fn nix_kill(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -TERM {pid}");
+}
