@@ -1,0 +1,134 @@
+//! The connection interface behaves the same on SQLite and on PostgreSQL: every kind of
+//! value goes in and comes back by column name, booleans and integers meet either column
+//! kind, a failed write leaves nothing behind, a duplicate key is a conflict, and a bad
+//! column read names the column.
+
+use storefleet_storage::postgres::{testing, Pool};
+use storefleet_storage::{args, Error, Sql, SqlExt as _, Value};
+
+const SCHEMA: &str = "CREATE TABLE t (
+    id BIGINT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    flag BOOLEAN,
+    score DOUBLE PRECISION,
+    data BYTEA,
+    note TEXT
+)";
+
+/// Runs a job in one transaction of the backend under test.
+type Job<'a> = &'a mut dyn FnMut(&dyn Sql) -> Result<(), Error>;
+
+fn suite(db: &dyn Fn(Job<'_>) -> Result<(), Error>) {
+    db(&mut |c| {
+        c.execute(
+            "INSERT INTO t(id, name, flag, score, data, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            args![
+                1i64,
+                "Zürich ☃",
+                true,
+                2.5f64,
+                vec![0u8, 255, 7],
+                None::<String>
+            ],
+        )?;
+        // An integer for a boolean column and a boolean where an integer is compared.
+        c.execute(
+            "INSERT INTO t(id, name, flag, score) VALUES (?1, ?2, ?3, ?4)",
+            args![2i64, "b", 0i64, 3i64],
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    db(&mut |c| {
+        let r = c
+            .one(
+                "SELECT note, data, score, flag, name, id FROM t WHERE id = ?1",
+                args![1i64],
+            )?
+            .unwrap();
+        assert_eq!(r.i64("id")?, 1);
+        assert_eq!(r.text("name")?, "Zürich ☃");
+        assert!(r.bool("flag")?);
+        assert!((r.f64("score")? - 2.5).abs() < 1e-12);
+        assert_eq!(r.blob("data")?, vec![0u8, 255, 7]);
+        assert_eq!(r.opt_text("note")?, None);
+        assert_eq!(r.value("note")?, &Value::Null);
+        let err = r.i64("name").unwrap_err().to_string();
+        assert!(
+            err.contains("\"name\"") && err.contains("expected integer"),
+            "{err}"
+        );
+        let err = r.i64("nope").unwrap_err().to_string();
+        assert!(err.contains("no column \"nope\""), "{err}");
+        let names = c.all(
+            "SELECT name FROM t WHERE flag = ?1 ORDER BY id",
+            args![false],
+            |r| r.text("name"),
+        )?;
+        assert_eq!(names, vec!["b".to_owned()]);
+        assert_eq!(
+            c.int(
+                "SELECT count(*) AS n FROM t WHERE score >= ?1",
+                args![2.5f64],
+                "n"
+            )?,
+            2
+        );
+        Ok(())
+    })
+    .unwrap();
+    // A write that fails half-way leaves nothing.
+    let err = db(&mut |c| {
+        c.execute("INSERT INTO t(id, name) VALUES (?1, ?2)", args![3i64, "c"])?;
+        c.execute("INSERT INTO t(id, name) VALUES (?1, ?2)", args![4i64, "b"])?;
+        Ok(())
+    })
+    .unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    db(&mut |c| {
+        assert_eq!(c.int("SELECT count(*) AS n FROM t", args![], "n")?, 2);
+        // RETURNING and ON CONFLICT on both.
+        let r = c.one(
+            "INSERT INTO t(id, name) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET note = ?2 RETURNING id, note",
+            args![2i64, "updated"],
+        )?.unwrap();
+        assert_eq!((r.i64("id")?, r.opt_text("note")?), (2, Some("updated".to_owned())));
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(SCHEMA).unwrap();
+    let conn = std::cell::RefCell::new(conn);
+    suite(&|f| {
+        let mut c = conn.borrow_mut();
+        let tx = c.transaction()?;
+        f(&*tx)?;
+        tx.commit()?;
+        Ok(())
+    });
+}
+
+#[test]
+fn postgres() {
+    let Some(test) = testing::database("storage sql suite") else {
+        return;
+    };
+    let pool = Pool::connect(&test.url, 2).unwrap();
+    pool.migrate(&[SCHEMA]).unwrap();
+    // Migrating again is a no-op at the same version.
+    assert_eq!(pool.migrate(&[SCHEMA]).unwrap(), 1);
+    suite(&|f| pool.run_blocking(false, |c| f(c)));
+    assert!(pool.place().starts_with("postgres://"));
+    // A wrong address is "unavailable", naming where.
+    let err = Pool::connect("postgres://nobody@127.0.0.1:1/none?connect_timeout=2", 1).unwrap_err();
+    assert!(
+        matches!(&err, Error::Unavailable(m) if m.contains("127.0.0.1:1")),
+        "{err:?}"
+    );
+}
