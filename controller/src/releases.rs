@@ -64,7 +64,7 @@ pub fn store_binary(
             r.version, r.arch
         )));
     }
-    let io = |e: std::io::Error| DbError::Sqlite(format!("{}: {e}", path.display()));
+    let io = |e: std::io::Error| DbError::Backend(format!("{}: {e}", path.display()));
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d).map_err(io)?;
     }

@@ -115,7 +115,7 @@ pub async fn start_with_clock(
 ) -> Result<Running, ServerError> {
     std::fs::create_dir_all(&config.controller.state_dir).map_err(|e| ServerError::Db {
         path: config.controller.state_dir.display().to_string(),
-        source: DbError::Sqlite(e.to_string()),
+        source: DbError::Backend(e.to_string()),
     })?;
     let key = Arc::new(storefleet_support::keyfile::load_or_create(
         &config.key_path(),
@@ -383,7 +383,7 @@ fn owner_only(state_dir: &std::path::Path, db: &std::path::Path) {
 /// On a database with nobody in it: an `admin` user with a random password and an API
 /// token, written owner-only into the state directory (never to the log).
 async fn bootstrap(db: &db::Db, config: &Config) -> Result<Option<FirstLogin>, DbError> {
-    if db.read(auth::has_principals).await? {
+    if db.read(|c| auth::has_principals(c)).await? {
         return Ok(None);
     }
     let password = auth::random_secret()[..16].to_owned();
@@ -405,7 +405,7 @@ async fn bootstrap(db: &db::Db, config: &Config) -> Result<Option<FirstLogin>, D
         .await?;
     let write = |path: std::path::PathBuf, text: &str| {
         storefleet_support::keyfile::write_private(&path, format!("{text}\n").as_bytes())
-            .map_err(|e| DbError::Sqlite(e.to_string()))
+            .map_err(|e| DbError::Backend(e.to_string()))
     };
     write(config.admin_token_path(), &api_token)?;
     write(

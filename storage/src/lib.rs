@@ -7,7 +7,9 @@
 //! repository enforces (the last admin, a token's role, a ticket's lifecycle) exists once
 //! and both backends run the same shared tests. SQL is written in the subset both speak:
 //! `?N` parameters (rewritten to `$N` for PostgreSQL), `ON CONFLICT`, `RETURNING`,
-//! `coalesce`; integers are 64-bit, booleans are parameters of either kind. Where a backend
+//! `coalesce`; integers are 64-bit, booleans are parameters of either kind; a parameter
+//! only tested with `IS NULL` is given its type (`CAST(?1 AS TEXT) IS NULL`), which
+//! PostgreSQL needs. Where a backend
 //! has a faster way (PostgreSQL's `unnest` for batched telemetry), a repository asks
 //! [`Sql::dialect`].
 //!
@@ -39,9 +41,13 @@ pub enum Error {
     /// enabled admin).
     #[error("{0}")]
     Conflict(String),
-    /// The storage is stopping or cannot be reached.
+    /// The database cannot be reached now (a lost connection, a server restarting); the
+    /// same request may work later.
     #[error("the database is not available: {0}")]
     Unavailable(String),
+    /// The storage has stopped (the controller is stopping); nothing more will work.
+    #[error("the database has stopped")]
+    Closed,
 }
 
 impl From<rusqlite::Error> for Error {

@@ -262,7 +262,7 @@ impl Pool {
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| Error::Unavailable("the pool is closed".into()))?;
+            .map_err(|_| Error::Closed)?;
         let pool = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -307,6 +307,12 @@ impl Pool {
                 let version: i64 = tx
                     .query_opt("SELECT version FROM schema_version", &[])?
                     .map_or(0, |r| r.get(0));
+                if version as usize > migrations.len() {
+                    return Err(Error::Backend(format!(
+                        "the database has schema version {version}, newer than this controller knows ({}); run a newer controller",
+                        migrations.len()
+                    )));
+                }
                 let Some(step) = migrations.get(version as usize) else {
                     return Ok(version as u32);
                 };

@@ -123,6 +123,12 @@ fn postgres() {
     pool.migrate(&[SCHEMA]).unwrap();
     // Migrating again is a no-op at the same version.
     assert_eq!(pool.migrate(&[SCHEMA]).unwrap(), 1);
+    // A controller that knows fewer migrations than the database has refuses it.
+    let err = pool.migrate(&[]).unwrap_err().to_string();
+    assert!(
+        err.contains("schema version 1, newer than this controller knows (0)"),
+        "{err}"
+    );
     suite(&|f| pool.run_blocking(false, |c| f(c)));
     assert!(pool.place().starts_with("postgres://"));
     // A wrong address is "unavailable", naming where.

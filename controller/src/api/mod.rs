@@ -61,7 +61,14 @@ impl From<DbError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the controller is stopping".into(),
             ),
-            DbError::Sqlite(m) => {
+            DbError::Unavailable(m) => {
+                tracing::error!(error = %m, "Database unavailable while serving a request");
+                ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is not available; try again shortly".into(),
+                )
+            }
+            DbError::Backend(m) => {
                 tracing::error!(error = %m, "Database error while serving a request");
                 ApiError(
                     StatusCode::INTERNAL_SERVER_ERROR,

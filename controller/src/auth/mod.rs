@@ -9,6 +9,8 @@
 pub mod limit;
 pub mod password;
 pub mod roles;
+#[cfg(test)]
+mod tests;
 pub mod tokens;
 pub mod users;
 
@@ -21,7 +23,7 @@ pub use users::{
 
 use base64::Engine as _;
 use rand::RngCore as _;
-use rusqlite::Connection;
+use storefleet_storage::{args, Sql, SqlExt as _};
 
 use crate::db::DbError;
 
@@ -52,11 +54,11 @@ pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Whether anyone can sign in or call the API yet.
-pub fn has_principals(c: &Connection) -> Result<bool, DbError> {
-    let n: i64 = c.query_row(
-        "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL)",
-        [],
-        |r| r.get(0),
+pub fn has_principals(c: &dyn Sql) -> Result<bool, DbError> {
+    let n = c.int(
+        "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL) AS n",
+        args![],
+        "n",
     )?;
     Ok(n > 0)
 }

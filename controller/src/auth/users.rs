@@ -1,8 +1,8 @@
 //! Users: a name, a role, a password, sessions; disabled users can neither sign in nor use
 //! their tokens. The last enabled admin cannot be demoted, disabled or deleted.
 
-use rusqlite::{params, Connection, OptionalExtension as _};
 use serde::{Deserialize, Serialize};
+use storefleet_storage::{args, Row, Sql, SqlExt as _};
 
 use super::{hash_password, random_secret, sha256, Role};
 use crate::db::DbError;
@@ -44,16 +44,24 @@ fn check_password_rules(password: &str) -> Result<(), DbError> {
     Ok(())
 }
 
-fn role_of(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Role> {
-    let s: String = r.get(i)?;
+fn role_of(r: &Row, column: &str) -> Result<Role, DbError> {
     // An unknown role in the database reads as the least one.
-    Ok(Role::parse(&s).unwrap_or(Role::Viewer))
+    Ok(Role::parse(&r.text(column)?).unwrap_or(Role::Viewer))
+}
+
+fn user_of(r: &Row) -> Result<User, DbError> {
+    Ok(User {
+        name: r.text("name")?,
+        role: role_of(r, "role")?,
+        created_at: r.i64("created_at")?,
+        disabled_at: r.opt_i64("disabled_at")?,
+    })
 }
 
 /// Creates a user, or sets an existing user's password (and role, when given). Ends the
 /// user's sessions when the password changes.
 pub fn set_user(
-    c: &Connection,
+    c: &dyn Sql,
     name: &str,
     password: &str,
     role: Option<Role>,
@@ -67,13 +75,13 @@ pub fn set_user(
         None => {
             c.execute(
                 "INSERT INTO users(name, pw_hash, created_at, role) VALUES (?1, ?2, ?3, ?4)",
-                params![name, hash, now, role.unwrap_or(Role::Viewer).as_str()],
+                args![name, hash, now, role.unwrap_or(Role::Viewer).as_str()],
             )?;
         }
         Some(_) => {
             c.execute(
                 "UPDATE users SET pw_hash = ?2 WHERE name = ?1",
-                params![name, hash],
+                args![name, hash],
             )?;
             end_sessions_of(c, name, None)?;
             if let Some(r) = role {
@@ -86,7 +94,7 @@ pub fn set_user(
 
 /// A new user; refused when the name is taken.
 pub fn create(
-    c: &Connection,
+    c: &dyn Sql,
     name: &str,
     password: &str,
     role: Role,
@@ -100,43 +108,31 @@ pub fn create(
 }
 
 /// One user.
-pub fn get(c: &Connection, name: &str) -> Result<Option<User>, DbError> {
-    Ok(c.query_row(
+pub fn get(c: &dyn Sql, name: &str) -> Result<Option<User>, DbError> {
+    c.one(
         "SELECT name, role, created_at, disabled_at FROM users WHERE name = ?1",
-        [name],
-        |r| {
-            Ok(User {
-                name: r.get(0)?,
-                role: role_of(r, 1)?,
-                created_at: r.get(2)?,
-                disabled_at: r.get(3)?,
-            })
-        },
-    )
-    .optional()?)
+        args![name],
+    )?
+    .as_ref()
+    .map(user_of)
+    .transpose()
 }
 
 /// All users by name.
-pub fn list(c: &Connection) -> Result<Vec<User>, DbError> {
-    let mut st =
-        c.prepare("SELECT name, role, created_at, disabled_at FROM users ORDER BY name")?;
-    let rows = st.query_map([], |r| {
-        Ok(User {
-            name: r.get(0)?,
-            role: role_of(r, 1)?,
-            created_at: r.get(2)?,
-            disabled_at: r.get(3)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn list(c: &dyn Sql) -> Result<Vec<User>, DbError> {
+    c.all(
+        "SELECT name, role, created_at, disabled_at FROM users ORDER BY name",
+        args![],
+        user_of,
+    )
 }
 
 /// Refuses a change that would leave no enabled admin.
-fn keep_an_admin(c: &Connection, name: &str) -> Result<(), DbError> {
-    let others: i64 = c.query_row(
-        "SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND name != ?1",
-        [name],
-        |r| r.get(0),
+fn keep_an_admin(c: &dyn Sql, name: &str) -> Result<(), DbError> {
+    let others = c.int(
+        "SELECT count(*) AS n FROM users WHERE role = 'admin' AND disabled_at IS NULL AND name != ?1",
+        args![name],
+        "n",
     )?;
     if others == 0 {
         return Err(DbError::Conflict(format!(
@@ -147,34 +143,34 @@ fn keep_an_admin(c: &Connection, name: &str) -> Result<(), DbError> {
 }
 
 /// Changes a user's role; their tokens keep at most the new role.
-pub fn set_role(c: &Connection, name: &str, role: Role) -> Result<User, DbError> {
+pub fn set_role(c: &dyn Sql, name: &str, role: Role) -> Result<User, DbError> {
     let u = get(c, name)?.ok_or_else(|| DbError::NotFound(format!("no user {name:?}")))?;
     if u.role == Role::Admin && role != Role::Admin {
         keep_an_admin(c, name)?;
     }
     c.execute(
         "UPDATE users SET role = ?2 WHERE name = ?1",
-        params![name, role.as_str()],
+        args![name, role.as_str()],
     )?;
     // Tokens above the new role come down to it.
     for r in Role::ALL.into_iter().filter(|r| *r > role) {
         c.execute(
             "UPDATE api_tokens SET role = ?2 WHERE user_name = ?1 AND role = ?3",
-            params![name, role.as_str(), r.as_str()],
+            args![name, role.as_str(), r.as_str()],
         )?;
     }
     get(c, name)?.ok_or_else(|| DbError::NotFound(name.to_owned()))
 }
 
 /// Disables or enables a user; a disabled user's sessions end.
-pub fn set_disabled(c: &Connection, name: &str, disabled: bool, now: i64) -> Result<User, DbError> {
+pub fn set_disabled(c: &dyn Sql, name: &str, disabled: bool, now: i64) -> Result<User, DbError> {
     let u = get(c, name)?.ok_or_else(|| DbError::NotFound(format!("no user {name:?}")))?;
     if disabled && u.role == Role::Admin {
         keep_an_admin(c, name)?;
     }
     c.execute(
         "UPDATE users SET disabled_at = CASE WHEN ?2 THEN coalesce(disabled_at, ?3) END WHERE name = ?1",
-        params![name, disabled, now],
+        args![name, disabled, now],
     )?;
     if disabled {
         end_sessions_of(c, name, None)?;
@@ -183,7 +179,7 @@ pub fn set_disabled(c: &Connection, name: &str, disabled: bool, now: i64) -> Res
 }
 
 /// Deletes a user with their sessions; their tokens are revoked.
-pub fn delete(c: &Connection, name: &str, now: i64) -> Result<(), DbError> {
+pub fn delete(c: &dyn Sql, name: &str, now: i64) -> Result<(), DbError> {
     let u = get(c, name)?.ok_or_else(|| DbError::NotFound(format!("no user {name:?}")))?;
     if u.role == Role::Admin {
         keep_an_admin(c, name)?;
@@ -191,15 +187,15 @@ pub fn delete(c: &Connection, name: &str, now: i64) -> Result<(), DbError> {
     end_sessions_of(c, name, None)?;
     c.execute(
         "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE user_name = ?1",
-        params![name, now],
+        args![name, now],
     )?;
-    c.execute("DELETE FROM users WHERE name = ?1", [name])?;
+    c.execute("DELETE FROM users WHERE name = ?1", args![name])?;
     Ok(())
 }
 
 /// Changes a password; every session of the user ends but `keep` (the caller's own).
 pub fn change_password(
-    c: &Connection,
+    c: &dyn Sql,
     name: &str,
     password: &str,
     keep: Option<&str>,
@@ -210,70 +206,69 @@ pub fn change_password(
     }
     c.execute(
         "UPDATE users SET pw_hash = ?2 WHERE name = ?1",
-        params![name, hash_password(password)],
+        args![name, hash_password(password)],
     )?;
     end_sessions_of(c, name, keep)
 }
 
-fn end_sessions_of(c: &Connection, name: &str, keep: Option<&str>) -> Result<u64, DbError> {
+fn end_sessions_of(c: &dyn Sql, name: &str, keep: Option<&str>) -> Result<u64, DbError> {
     let keep = keep.map(sha256).unwrap_or_default();
-    let n = c.execute(
+    c.execute(
         "DELETE FROM sessions WHERE user_name = ?1 AND token_hash != ?2",
-        params![name, keep],
-    )?;
-    Ok(n as u64)
+        args![name, keep],
+    )
 }
 
 /// Replaces a user's stored hash (an older kind upgraded at sign-in).
-pub fn replace_hash(c: &Connection, name: &str, hash: &str) -> Result<(), DbError> {
+pub fn replace_hash(c: &dyn Sql, name: &str, hash: &str) -> Result<(), DbError> {
     c.execute(
         "UPDATE users SET pw_hash = ?2 WHERE name = ?1",
-        params![name, hash],
+        args![name, hash],
     )?;
     Ok(())
 }
 
 /// The stored password hash of an enabled user (checked off the writer thread).
-pub fn password_hash(c: &Connection, name: &str) -> Result<Option<String>, DbError> {
-    Ok(c.query_row(
+pub fn password_hash(c: &dyn Sql, name: &str) -> Result<Option<String>, DbError> {
+    c.one(
         "SELECT pw_hash FROM users WHERE name = ?1 AND disabled_at IS NULL",
-        [name],
-        |r| r.get(0),
-    )
-    .optional()?)
+        args![name],
+    )?
+    .map(|r| r.text("pw_hash"))
+    .transpose()
 }
 
 /// Starts a session for `user`; returns the cookie value.
-pub fn create_session(c: &Connection, user: &str, now: i64, hours: u64) -> Result<String, DbError> {
+pub fn create_session(c: &dyn Sql, user: &str, now: i64, hours: u64) -> Result<String, DbError> {
     let secret = random_secret();
-    c.execute("DELETE FROM sessions WHERE expires_at < ?1", [now])?;
+    c.execute("DELETE FROM sessions WHERE expires_at < ?1", args![now])?;
     c.execute(
         "INSERT INTO sessions(token_hash, user_name, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-        params![sha256(&secret), user, now, now + (hours as i64) * 3_600_000],
+        args![sha256(&secret), user, now, now + (hours as i64) * 3_600_000],
     )?;
     Ok(secret)
 }
 
 /// The enabled user of a live session, with their role.
 pub fn session_user(
-    c: &Connection,
+    c: &dyn Sql,
     cookie: &str,
     now: i64,
 ) -> Result<Option<(String, Role)>, DbError> {
-    Ok(c.query_row(
+    c.one(
         "SELECT u.name, u.role FROM sessions s JOIN users u ON u.name = s.user_name
          WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled_at IS NULL",
-        params![sha256(cookie), now],
-        |r| Ok((r.get(0)?, role_of(r, 1)?)),
-    )
-    .optional()?)
+        args![sha256(cookie), now],
+    )?
+    .map(|r| Ok((r.text("name")?, role_of(&r, "role")?)))
+    .transpose()
 }
 
 /// Ends a session.
-pub fn end_session(c: &Connection, cookie: &str) -> Result<(), DbError> {
+pub fn end_session(c: &dyn Sql, cookie: &str) -> Result<(), DbError> {
     c.execute(
         "DELETE FROM sessions WHERE token_hash = ?1",
-        [sha256(cookie)],
+        args![sha256(cookie)],
     )?;
     Ok(())
 }

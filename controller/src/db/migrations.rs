@@ -416,7 +416,7 @@ pub fn apply(conn: &mut Connection) -> Result<(), DbError> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let newest = MIGRATIONS.len() as i64;
     if current > newest {
-        return Err(DbError::Sqlite(format!(
+        return Err(DbError::Backend(format!(
             "the database has schema version {current}, newer than this controller knows ({newest}); run a newer controller"
         )));
     }

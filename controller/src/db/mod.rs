@@ -10,6 +10,9 @@
 //! Schema changes are ordered migrations ([`migrations`]) numbered by `PRAGMA user_version`.
 
 pub mod migrations;
+pub mod postgres;
+#[cfg(test)]
+pub mod testing;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -23,31 +26,8 @@ pub const MAX_GROUP: usize = 512;
 /// Jobs waiting for the writer, at most; callers wait beyond that.
 const QUEUE: usize = 1024;
 
-/// Errors from the database and from the operations on it.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum DbError {
-    /// SQLite failed (I/O, full disk, corruption, a bug in a query).
-    #[error("database: {0}")]
-    Sqlite(String),
-    /// The thing asked for does not exist.
-    #[error("{0}")]
-    NotFound(String),
-    /// The request is not acceptable (bad value, wrong state).
-    #[error("{0}")]
-    Invalid(String),
-    /// The request clashes with what is there (duplicate key).
-    #[error("{0}")]
-    Conflict(String),
-    /// The writer thread is gone (the controller is stopping).
-    #[error("the database writer has stopped")]
-    Closed,
-}
-
-impl From<rusqlite::Error> for DbError {
-    fn from(e: rusqlite::Error) -> Self {
-        DbError::Sqlite(e.to_string())
-    }
-}
+/// Errors from the database and from the operations on it: the storage-neutral error.
+pub use storefleet_storage::Error as DbError;
 
 type Finish = Box<dyn FnOnce(Result<(), DbError>) + Send>;
 /// A queued write: given the connection it runs and says whether it succeeded; given an
@@ -75,10 +55,10 @@ impl std::fmt::Debug for Db {
 pub fn open(path: &Path, synchronous_full: bool) -> Result<Db, DbError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
-            .map_err(|e| DbError::Sqlite(format!("{}: {e}", dir.display())))?;
+            .map_err(|e| DbError::Backend(format!("{}: {e}", dir.display())))?;
     }
     let mut conn =
-        Connection::open(path).map_err(|e| DbError::Sqlite(format!("{}: {e}", path.display())))?;
+        Connection::open(path).map_err(|e| DbError::Backend(format!("{}: {e}", path.display())))?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(
@@ -93,7 +73,7 @@ pub fn open(path: &Path, synchronous_full: bool) -> Result<Db, DbError> {
     std::thread::Builder::new()
         .name("db-writer".into())
         .spawn(move || writer(conn, &rx))
-        .map_err(|e| DbError::Sqlite(format!("cannot start the writer thread: {e}")))?;
+        .map_err(|e| DbError::Backend(format!("cannot start the writer thread: {e}")))?;
     Ok(Db {
         jobs: tx,
         readers: Arc::new(Mutex::new(Vec::new())),

@@ -86,11 +86,11 @@ pub fn phase_note(p: &Phase) -> String {
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<String, DbError> {
-    serde_json::to_string(v).map_err(|e| DbError::Sqlite(format!("encoding: {e}")))
+    serde_json::to_string(v).map_err(|e| DbError::Backend(format!("encoding: {e}")))
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T, DbError> {
-    serde_json::from_str(s).map_err(|e| DbError::Sqlite(format!("stored {what}: {e}")))
+    serde_json::from_str(s).map_err(|e| DbError::Backend(format!("stored {what}: {e}")))
 }
 
 /// A spec from its stored name and JSON columns (action, selector, plan, window).
@@ -404,7 +404,7 @@ pub fn load(c: &Connection, id: &str) -> Result<Option<Active>, DbError> {
     })? {
         let (agent, region, wave, state, sent_at, store, command) = t?;
         let state = TargetState::from_stored(&state, sent_at).ok_or_else(|| {
-            DbError::Sqlite(format!("task {id}: target {agent} has state {state:?}"))
+            DbError::Backend(format!("task {id}: target {agent} has state {state:?}"))
         })?;
         places.insert(agent.clone(), (store, command));
         targets.push(Target {
@@ -421,7 +421,7 @@ pub fn load(c: &Connection, id: &str) -> Result<Option<Active>, DbError> {
         phase_from(&phase, &note),
         finished.is_some(),
     )
-    .map_err(|e| DbError::Sqlite(format!("task {id}: {e}")))?;
+    .map_err(|e| DbError::Backend(format!("task {id}: {e}")))?;
     Ok(Some(Active {
         id: id.to_owned(),
         spec,

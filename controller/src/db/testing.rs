@@ -1,0 +1,35 @@
+//! One repository suite, run on both backends: SQLite (a migrated file, each job in its own
+//! transaction) and PostgreSQL (a fresh database from `STOREFLEET_TEST_PG`, skipped with a
+//! note when unset).
+
+use storefleet_storage::postgres::{testing, Pool};
+use storefleet_storage::Sql;
+
+use super::DbError;
+
+/// A job run in one transaction: committed when it returns `Ok`, rolled back otherwise.
+pub type Job<'a> = &'a mut dyn FnMut(&dyn Sql) -> Result<(), DbError>;
+
+/// A backend under test, running jobs.
+pub type Backend<'a> = &'a dyn Fn(Job<'_>) -> Result<(), DbError>;
+
+/// Runs `suite` on SQLite, then on PostgreSQL when the machine has one for tests.
+pub fn on_each_backend(test: &str, suite: impl Fn(&str, Backend<'_>)) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("controller.db");
+    drop(super::open(&path, false).unwrap());
+    let conn = std::cell::RefCell::new(rusqlite::Connection::open(&path).unwrap());
+    suite("sqlite", &|job| {
+        let mut c = conn.borrow_mut();
+        let tx = c.transaction()?;
+        job(&*tx)?;
+        tx.commit()?;
+        Ok(())
+    });
+    let Some(db) = testing::database(test) else {
+        return;
+    };
+    let pool = Pool::connect(&db.url, 2).unwrap();
+    pool.migrate(super::postgres::MIGRATIONS).unwrap();
+    suite("postgres", &|job| pool.run_blocking(false, |c| job(c)));
+}
