@@ -6,9 +6,9 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection, OptionalExtension as _, Row};
 use serde::{Deserialize, Serialize};
 use storefleet_protocol::PublicKey;
+use storefleet_storage::{args, Row, Sql, SqlExt as _};
 
 use crate::db::DbError;
 
@@ -52,23 +52,23 @@ pub struct Judge {
 }
 
 impl Judge {
-    fn row(&self, r: &Row<'_>) -> rusqlite::Result<Agent> {
-        let presence: String = r.get(6)?;
-        let last_seen: Option<i64> = r.get(9)?;
-        let revoked_at: Option<i64> = r.get(10)?;
+    fn row(&self, r: &Row) -> Result<Agent, DbError> {
+        let presence = r.text("presence")?;
+        let last_seen = r.opt_i64("last_seen")?;
+        let revoked_at = r.opt_i64("revoked_at")?;
         let online = presence == "online"
             && revoked_at.is_none()
             && last_seen.is_some_and(|t| self.now - t <= self.offline_after_ms);
         Ok(Agent {
-            id: r.get(0)?,
-            store: r.get(1)?,
-            public_key: r.get(2)?,
-            hostname: r.get(3)?,
-            agent_version: r.get(4)?,
-            enrolled_at: r.get(5)?,
+            id: r.text("id")?,
+            store: r.text("store_code")?,
+            public_key: r.text("public_key")?,
+            hostname: r.text("hostname")?,
+            agent_version: r.text("agent_version")?,
+            enrolled_at: r.i64("enrolled_at")?,
             presence,
-            presence_at: r.get(7)?,
-            started_at: r.get(8)?,
+            presence_at: r.opt_i64("presence_at")?,
+            started_at: r.opt_i64("started_at")?,
             last_seen,
             online,
             revoked_at,
@@ -76,37 +76,38 @@ impl Judge {
     }
 
     /// Agents, optionally of one store.
-    pub fn list(&self, c: &Connection, store: Option<&str>) -> Result<Vec<Agent>, DbError> {
-        let mut st = c.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM agents WHERE (?1 IS NULL OR store_code = ?1) ORDER BY store_code, id"
-        ))?;
-        let rows = st.query_map([store], |r| self.row(r))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    pub fn list(&self, c: &dyn Sql, store: Option<&str>) -> Result<Vec<Agent>, DbError> {
+        c.all(
+            &format!(
+                "SELECT {COLUMNS} FROM agents WHERE (CAST(?1 AS TEXT) IS NULL OR store_code = ?1) ORDER BY store_code, id"
+            ),
+            args![store],
+            |r| self.row(r),
+        )
     }
 
     /// One agent.
-    pub fn get(&self, c: &Connection, id: &str) -> Result<Option<Agent>, DbError> {
-        Ok(c.query_row(
+    pub fn get(&self, c: &dyn Sql, id: &str) -> Result<Option<Agent>, DbError> {
+        c.one(
             &format!("SELECT {COLUMNS} FROM agents WHERE id = ?1"),
-            [id],
-            |r| self.row(r),
-        )
-        .optional()?)
+            args![id],
+        )?
+        .map(|r| self.row(&r))
+        .transpose()
     }
 }
 
 /// The registered keys of agents that are not revoked, with their stores.
-pub fn keys(c: &Connection) -> Result<HashMap<String, (PublicKey, String)>, DbError> {
-    let mut st =
-        c.prepare("SELECT id, public_key, store_code FROM agents WHERE revoked_at IS NULL")?;
+pub fn keys(c: &dyn Sql) -> Result<HashMap<String, (PublicKey, String)>, DbError> {
     let mut out = HashMap::new();
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
-        let id: String = r.get(0)?;
-        let key: String = r.get(1)?;
-        match PublicKey::from_base64(&key) {
+    for r in c.query(
+        "SELECT id, public_key, store_code FROM agents WHERE revoked_at IS NULL",
+        args![],
+    )? {
+        let id = r.text("id")?;
+        match PublicKey::from_base64(&r.text("public_key")?) {
             Ok(k) => {
-                out.insert(id, (k, r.get(2)?));
+                out.insert(id, (k, r.text("store_code")?));
             }
             Err(e) => {
                 tracing::error!(agent_id = %id, error = %e, "Registered key unreadable; agent ignored");
@@ -117,10 +118,10 @@ pub fn keys(c: &Connection) -> Result<HashMap<String, (PublicKey, String)>, DbEr
 }
 
 /// Revokes an agent's key: its messages are refused from now on.
-pub fn revoke(c: &Connection, id: &str, now: i64) -> Result<(), DbError> {
+pub fn revoke(c: &dyn Sql, id: &str, now: i64) -> Result<(), DbError> {
     let n = c.execute(
         "UPDATE agents SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
-        params![id, now],
+        args![id, now],
     )?;
     if n == 0 {
         return Err(DbError::NotFound(format!("no agent {id:?}")));

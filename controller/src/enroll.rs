@@ -14,11 +14,11 @@
 
 use base64::Engine as _;
 use rand::RngCore as _;
-use rusqlite::{params, Connection, OptionalExtension as _};
 use serde::{Deserialize, Serialize};
 use storefleet_protocol::enroll::{EnrollRequest, EnrollResponse, EnrollToken};
 use storefleet_protocol::topic::valid_agent_id;
 use storefleet_protocol::PublicKey;
+use storefleet_storage::{args, Row, Sql, SqlExt as _};
 
 use crate::db::DbError;
 use crate::stores;
@@ -94,7 +94,7 @@ fn random_b64(n: usize) -> String {
 
 /// Creates a token; returns its listing and its text (shown once).
 pub fn create(
-    c: &Connection,
+    c: &dyn Sql,
     req: &NewToken,
     by: &str,
     default_ttl_hours: u64,
@@ -129,7 +129,7 @@ pub fn create(
     c.execute(
         "INSERT INTO enroll_tokens(id, secret_hash, store_code, created_at, created_by, expires_at, max_uses, note)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![id, EnrollToken::secret_hash(&secret), req.store, now, by, exp, max_uses, req.note],
+        args![&id, EnrollToken::secret_hash(&secret), &req.store, now, by, exp, max_uses, &req.note],
     )?;
     let token = EnrollToken {
         id: id.clone(),
@@ -149,44 +149,45 @@ pub fn create(
 const COLUMNS: &str =
     "id, store_code, created_by, created_at, expires_at, max_uses, uses, revoked_at, note";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+fn from_row(r: &Row) -> Result<TokenInfo, DbError> {
     Ok(TokenInfo {
-        id: r.get(0)?,
-        store: r.get(1)?,
-        created_by: r.get(2)?,
-        created_at: r.get(3)?,
-        expires_at: r.get(4)?,
-        max_uses: r.get(5)?,
-        uses: r.get(6)?,
-        revoked_at: r.get(7)?,
-        note: r.get(8)?,
+        id: r.text("id")?,
+        store: r.text("store_code")?,
+        created_by: r.text("created_by")?,
+        created_at: r.i64("created_at")?,
+        expires_at: r.i64("expires_at")?,
+        max_uses: r.opt_i64("max_uses")?,
+        uses: r.i64("uses")?,
+        revoked_at: r.opt_i64("revoked_at")?,
+        note: r.text("note")?,
     })
 }
 
 /// One token.
-pub fn get(c: &Connection, id: &str) -> Result<Option<TokenInfo>, DbError> {
-    Ok(c.query_row(
+pub fn get(c: &dyn Sql, id: &str) -> Result<Option<TokenInfo>, DbError> {
+    c.one(
         &format!("SELECT {COLUMNS} FROM enroll_tokens WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()?)
+        args![id],
+    )?
+    .as_ref()
+    .map(from_row)
+    .transpose()
 }
 
 /// All tokens, newest first.
-pub fn list(c: &Connection) -> Result<Vec<TokenInfo>, DbError> {
-    let mut st = c.prepare(&format!(
-        "SELECT {COLUMNS} FROM enroll_tokens ORDER BY created_at DESC"
-    ))?;
-    let rows = st.query_map([], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn list(c: &dyn Sql) -> Result<Vec<TokenInfo>, DbError> {
+    c.all(
+        &format!("SELECT {COLUMNS} FROM enroll_tokens ORDER BY created_at DESC"),
+        args![],
+        from_row,
+    )
 }
 
 /// Revokes a token; revoking twice is not an error.
-pub fn revoke(c: &Connection, id: &str, now: i64) -> Result<TokenInfo, DbError> {
+pub fn revoke(c: &dyn Sql, id: &str, now: i64) -> Result<TokenInfo, DbError> {
     let n = c.execute(
         "UPDATE enroll_tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
-        params![id, now],
+        args![id, now],
     )?;
     if n == 0 {
         return Err(DbError::NotFound(format!("no enrollment token {id:?}")));
@@ -199,7 +200,7 @@ pub fn revoke(c: &Connection, id: &str, now: i64) -> Result<TokenInfo, DbError> 
 /// With `broker_password`, the agent also gets a password for an external broker (its
 /// Mosquitto hash is kept for `broker-config`).
 pub fn redeem(
-    c: &Connection,
+    c: &dyn Sql,
     req: &EnrollRequest,
     mqtt_url: &str,
     broker_password: bool,
@@ -207,30 +208,27 @@ pub fn redeem(
 ) -> Result<EnrollResponse, DbError> {
     let refuse = |m: String| DbError::Invalid(format!("enrollment refused: {m}"));
     let token = EnrollToken::decode(&req.token).map_err(|e| refuse(e.to_string()))?;
-    type TokenRow = (Vec<u8>, String, i64, Option<i64>, i64, Option<i64>);
-    let row: Option<TokenRow> = c
-        .query_row(
-            "SELECT secret_hash, store_code, expires_at, max_uses, uses, revoked_at
-             FROM enroll_tokens WHERE id = ?1",
-            [&token.id],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            },
-        )
-        .optional()?;
-    let Some((hash, store, expires_at, max_uses, uses, revoked_at)) = row else {
+    let Some(row) = c.one(
+        "SELECT secret_hash, store_code, expires_at, max_uses, uses, revoked_at
+         FROM enroll_tokens WHERE id = ?1",
+        args![&token.id],
+    )?
+    else {
         return Err(refuse(format!(
             "token {} is not known to this controller",
             token.id
         )));
     };
+    let (hash, store, expires_at) = (
+        row.blob("secret_hash")?,
+        row.text("store_code")?,
+        row.i64("expires_at")?,
+    );
+    let (max_uses, uses, revoked_at) = (
+        row.opt_i64("max_uses")?,
+        row.i64("uses")?,
+        row.opt_i64("revoked_at")?,
+    );
     if !crate::auth::same_bytes(&hash, &EnrollToken::secret_hash(&token.secret)) {
         return Err(refuse(format!("token {} has a wrong secret", token.id)));
     }
@@ -286,14 +284,16 @@ pub fn redeem(
             (req.ts - now) / 1000
         )));
     }
-    let bound: Option<(String, Option<i64>, Option<i64>)> = c
-        .query_row(
-            "SELECT public_key, revoked_at, reenroll_until FROM agents WHERE id = ?1",
-            [&req.agent_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    if let Some((old_key, revoked_at, reenroll_until)) = bound {
+    let bound = c.one(
+        "SELECT public_key, revoked_at, reenroll_until FROM agents WHERE id = ?1",
+        args![&req.agent_id],
+    )?;
+    if let Some(r) = bound {
+        let (old_key, revoked_at, reenroll_until) = (
+            r.text("public_key")?,
+            r.opt_i64("revoked_at")?,
+            r.opt_i64("reenroll_until")?,
+        );
         let reenroll = reenroll_until.is_some_and(|until| now <= until);
         if !reenroll && revoked_at.is_some() {
             return Err(refuse(format!(
@@ -309,23 +309,37 @@ pub fn redeem(
             )));
         }
     }
-    c.execute(
-        "UPDATE enroll_tokens SET uses = uses + 1 WHERE id = ?1",
-        [&token.id],
+    // Counted only while uses are left, so that two gateways redeeming a single-use token
+    // at once (on two replicas) cannot both get it.
+    let counted = c.execute(
+        "UPDATE enroll_tokens SET uses = uses + 1
+         WHERE id = ?1 AND (max_uses IS NULL OR uses < max_uses)",
+        args![&token.id],
     )?;
+    if counted == 0 {
+        return Err(refuse(format!("token {} was already used", token.id)));
+    }
     c.execute(
         "INSERT INTO agents(id, public_key, store_code, enrolled_at, token_id, hostname, agent_version)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT(id) DO UPDATE SET public_key = ?2, store_code = ?3, enrolled_at = ?4,
              token_id = ?5, hostname = ?6, agent_version = ?7, revoked_at = NULL,
              reenroll_until = NULL",
-        params![req.agent_id, key.to_base64(), store, now, token.id, req.hostname, req.agent_version],
+        args![
+            &req.agent_id,
+            key.to_base64(),
+            &store,
+            now,
+            &token.id,
+            &req.hostname,
+            &req.agent_version
+        ],
     )?;
     let mqtt_password = if broker_password {
         let p = crate::broker_config::new_agent_password();
         c.execute(
             "UPDATE agents SET broker_pw_hash = ?2 WHERE id = ?1",
-            params![req.agent_id, crate::broker_config::mosquitto_hash(&p)],
+            args![&req.agent_id, crate::broker_config::mosquitto_hash(&p)],
         )?;
         p
     } else {
@@ -342,12 +356,12 @@ pub fn redeem(
 
 /// An admin's re-enrollment of `agent_id`: its current key is revoked now, and one new key
 /// may enroll it with a valid token until the returned deadline (ms).
-pub fn allow_reenroll(c: &Connection, agent_id: &str, now: i64) -> Result<i64, DbError> {
+pub fn allow_reenroll(c: &dyn Sql, agent_id: &str, now: i64) -> Result<i64, DbError> {
     let until = now + REENROLL_WINDOW_MS;
     let n = c.execute(
         "UPDATE agents SET revoked_at = coalesce(revoked_at, ?2), reenroll_until = ?3
          WHERE id = ?1",
-        params![agent_id, now, until],
+        args![agent_id, now, until],
     )?;
     if n == 0 {
         return Err(DbError::NotFound(format!("no agent {agent_id:?}")));

@@ -1,7 +1,7 @@
 //! Events as stored from agents: listing with filters.
 
-use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
+use storefleet_storage::{args, Sql, SqlExt as _};
 
 use crate::db::DbError;
 
@@ -47,28 +47,27 @@ pub struct Filter {
 }
 
 /// Events matching `f`, newest first.
-pub fn list(c: &Connection, f: &Filter) -> Result<Vec<StoredEvent>, DbError> {
-    let mut st = c.prepare_cached(
-        "SELECT id, agent_id, store_code, event_id, ts, device, code, severity, message, data FROM events
-         WHERE (?1 IS NULL OR store_code = ?1) AND (?2 IS NULL OR device = ?2) AND (?3 IS NULL OR agent_id = ?3)
-           AND (?4 IS NULL OR ts >= ?4)
-         ORDER BY ts DESC, id DESC LIMIT ?5",
-    )?;
+pub fn list(c: &dyn Sql, f: &Filter) -> Result<Vec<StoredEvent>, DbError> {
     let limit = f.limit.unwrap_or(100).clamp(1, 5000);
-    let rows = st.query_map(params![f.store, f.device, f.agent, f.since, limit], |r| {
-        let data: String = r.get(9)?;
-        Ok(StoredEvent {
-            id: r.get(0)?,
-            agent_id: r.get(1)?,
-            store: r.get(2)?,
-            event_id: r.get(3)?,
-            ts: r.get(4)?,
-            device: r.get(5)?,
-            code: r.get(6)?,
-            severity: r.get(7)?,
-            message: r.get(8)?,
-            data: serde_json::from_str(&data).unwrap_or_default(),
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    c.all(
+        "SELECT id, agent_id, store_code, event_id, ts, device, code, severity, message, data FROM events
+         WHERE (CAST(?1 AS TEXT) IS NULL OR store_code = ?1) AND (CAST(?2 AS TEXT) IS NULL OR device = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR agent_id = ?3) AND (CAST(?4 AS BIGINT) IS NULL OR ts >= ?4)
+         ORDER BY ts DESC, id DESC LIMIT ?5",
+        args![f.store.as_deref(), f.device.as_deref(), f.agent.as_deref(), f.since, limit],
+        |r| {
+            Ok(StoredEvent {
+                id: r.i64("id")?,
+                agent_id: r.text("agent_id")?,
+                store: r.text("store_code")?,
+                event_id: r.text("event_id")?,
+                ts: r.i64("ts")?,
+                device: r.text("device")?,
+                code: r.text("code")?,
+                severity: r.text("severity")?,
+                message: r.text("message")?,
+                data: serde_json::from_str(&r.text("data")?).unwrap_or_default(),
+            })
+        },
+    )
 }

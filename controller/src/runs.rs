@@ -1,8 +1,8 @@
 //! Routine runs as reported by agents: what each store's agent did by itself or for a task,
 //! with every step's result. Listing with filters.
 
-use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
+use storefleet_storage::{args, Sql, SqlExt as _};
 
 use crate::db::DbError;
 
@@ -56,37 +56,40 @@ pub struct Filter {
 }
 
 /// Runs matching `f`, newest first.
-pub fn list(c: &Connection, f: &Filter) -> Result<Vec<StoredRun>, DbError> {
-    let mut st = c.prepare_cached(
+pub fn list(c: &dyn Sql, f: &Filter) -> Result<Vec<StoredRun>, DbError> {
+    let limit = f.limit.unwrap_or(100).clamp(1, 5000);
+    c.all(
         "SELECT agent_id, id, store_code, routine, version, trigger_type, trigger_detail, device,
                 started_at, finished_at, outcome, reason, steps
          FROM routine_runs
-         WHERE (?1 IS NULL OR store_code = ?1) AND (?2 IS NULL OR agent_id = ?2)
-           AND (?3 IS NULL OR routine = ?3) AND (?4 IS NULL OR outcome = ?4)
-           AND (?5 IS NULL OR finished_at >= ?5)
+         WHERE (CAST(?1 AS TEXT) IS NULL OR store_code = ?1) AND (CAST(?2 AS TEXT) IS NULL OR agent_id = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR routine = ?3) AND (CAST(?4 AS TEXT) IS NULL OR outcome = ?4)
+           AND (CAST(?5 AS BIGINT) IS NULL OR finished_at >= ?5)
          ORDER BY finished_at DESC LIMIT ?6",
-    )?;
-    let limit = f.limit.unwrap_or(100).clamp(1, 5000);
-    let rows = st.query_map(
-        params![f.store, f.agent, f.routine, f.outcome, f.since, limit],
+        args![
+            f.store.as_deref(),
+            f.agent.as_deref(),
+            f.routine.as_deref(),
+            f.outcome.as_deref(),
+            f.since,
+            limit
+        ],
         |r| {
-            let steps: String = r.get(12)?;
             Ok(StoredRun {
-                agent_id: r.get(0)?,
-                id: r.get(1)?,
-                store: r.get(2)?,
-                routine: r.get(3)?,
-                version: r.get(4)?,
-                trigger: r.get(5)?,
-                trigger_detail: r.get(6)?,
-                device: r.get(7)?,
-                started_at: r.get(8)?,
-                finished_at: r.get(9)?,
-                outcome: r.get(10)?,
-                reason: r.get(11)?,
-                steps: serde_json::from_str(&steps).unwrap_or_default(),
+                agent_id: r.text("agent_id")?,
+                id: r.text("id")?,
+                store: r.text("store_code")?,
+                routine: r.text("routine")?,
+                version: r.int("version")?,
+                trigger: r.text("trigger_type")?,
+                trigger_detail: r.text("trigger_detail")?,
+                device: r.opt_text("device")?,
+                started_at: r.i64("started_at")?,
+                finished_at: r.i64("finished_at")?,
+                outcome: r.text("outcome")?,
+                reason: r.text("reason")?,
+                steps: serde_json::from_str(&r.text("steps")?).unwrap_or_default(),
             })
         },
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    )
 }

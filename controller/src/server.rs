@@ -144,7 +144,10 @@ pub async fn start_with_clock(
     .map_err(db_err(&config))?;
     owner_only(&config.controller.state_dir, &config.database_path());
     let first_login = bootstrap(&db, &config).await.map_err(db_err(&config))?;
-    let keys = db.read(agents::keys).await.map_err(db_err(&config))?;
+    let keys = db
+        .read(|c| agents::keys(c))
+        .await
+        .map_err(db_err(&config))?;
     let registry = Registry::new(keys);
     // The controller's own broker credentials: its secret at the embedded broker, or what
     // the config gives for an external one.

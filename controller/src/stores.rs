@@ -1,7 +1,7 @@
 //! Stores: the places gateways belong to, with region, address, time zone and hours.
 
-use rusqlite::{params, Connection, OptionalExtension as _, Row};
 use serde::{Deserialize, Serialize};
+use storefleet_storage::{args, Row, Sql, SqlExt as _};
 
 use crate::db::DbError;
 
@@ -44,15 +44,15 @@ pub fn valid_code(code: &str) -> bool {
 
 const COLUMNS: &str = "code, name, region, address, timezone, trading_hours, tags";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Store> {
+fn from_row(r: &Row) -> Result<Store, DbError> {
     Ok(Store {
-        code: r.get(0)?,
-        name: r.get(1)?,
-        region: r.get(2)?,
-        address: r.get(3)?,
-        timezone: r.get(4)?,
-        trading_hours: r.get(5)?,
-        tags: split_tags(&r.get::<_, String>(6)?),
+        code: r.text("code")?,
+        name: r.text("name")?,
+        region: r.text("region")?,
+        address: r.text("address")?,
+        timezone: r.text("timezone")?,
+        trading_hours: r.text("trading_hours")?,
+        tags: split_tags(&r.text("tags")?),
     })
 }
 
@@ -91,7 +91,7 @@ fn split_tags(s: &str) -> Vec<String> {
 }
 
 /// Creates a store, or updates it when `upsert` and it exists.
-pub fn put(c: &Connection, s: &Store, upsert: bool, now: i64) -> Result<(), DbError> {
+pub fn put(c: &dyn Sql, s: &Store, upsert: bool, now: i64) -> Result<(), DbError> {
     validate(s)?;
     let exists = get(c, &s.code)?.is_some();
     if exists && !upsert {
@@ -102,13 +102,13 @@ pub fn put(c: &Connection, s: &Store, upsert: bool, now: i64) -> Result<(), DbEr
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT(code) DO UPDATE SET name = ?2, region = ?3, address = ?4, timezone = ?5,
              trading_hours = ?6, tags = ?8",
-        params![
-            s.code,
-            s.name,
-            s.region,
-            s.address,
-            s.timezone,
-            s.trading_hours,
+        args![
+            &s.code,
+            &s.name,
+            &s.region,
+            &s.address,
+            &s.timezone,
+            &s.trading_hours,
             now,
             s.tags.join(",")
         ],
@@ -117,18 +117,21 @@ pub fn put(c: &Connection, s: &Store, upsert: bool, now: i64) -> Result<(), DbEr
 }
 
 /// One store.
-pub fn get(c: &Connection, code: &str) -> Result<Option<Store>, DbError> {
-    Ok(c.query_row(
+pub fn get(c: &dyn Sql, code: &str) -> Result<Option<Store>, DbError> {
+    c.one(
         &format!("SELECT {COLUMNS} FROM stores WHERE code = ?1"),
-        [code],
-        from_row,
-    )
-    .optional()?)
+        args![code],
+    )?
+    .as_ref()
+    .map(from_row)
+    .transpose()
 }
 
 /// All stores, by code.
-pub fn list(c: &Connection) -> Result<Vec<Store>, DbError> {
-    let mut st = c.prepare_cached(&format!("SELECT {COLUMNS} FROM stores ORDER BY code"))?;
-    let rows = st.query_map([], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn list(c: &dyn Sql) -> Result<Vec<Store>, DbError> {
+    c.all(
+        &format!("SELECT {COLUMNS} FROM stores ORDER BY code"),
+        args![],
+        from_row,
+    )
 }

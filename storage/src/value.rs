@@ -147,6 +147,18 @@ impl Row {
         }
     }
 
+    /// An integer column as a narrower integer type; a value out of its range is an error
+    /// naming the column.
+    pub fn int<T: TryFrom<i64>>(&self, name: &str) -> Result<T, Error> {
+        let v = self.i64(name)?;
+        T::try_from(v).map_err(|_| {
+            Error::Backend(format!(
+                "column {name:?}: {v} is out of range for {}",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+
     /// An integer column that may be NULL.
     pub fn opt_i64(&self, name: &str) -> Result<Option<i64>, Error> {
         match self.value(name)? {

@@ -9,8 +9,6 @@
 pub mod limit;
 pub mod password;
 pub mod roles;
-#[cfg(test)]
-mod tests;
 pub mod tokens;
 pub mod users;
 

@@ -12,6 +12,8 @@
 pub mod migrations;
 pub mod postgres;
 #[cfg(test)]
+mod suite;
+#[cfg(test)]
 pub mod testing;
 
 use std::path::{Path, PathBuf};

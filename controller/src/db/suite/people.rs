@@ -4,9 +4,9 @@
 
 use storefleet_storage::SqlExt as _;
 
-use super::tokens::{self, NewToken};
-use super::{has_principals, users, Role};
-use crate::db::testing::on_each_backend;
+use crate::auth::tokens::{self, NewToken};
+use crate::auth::{has_principals, users, Role};
+use crate::db::testing::{on_each_backend, Job};
 use crate::db::DbError;
 
 fn token(name: &str, role: Option<Role>) -> NewToken {
@@ -19,8 +19,7 @@ fn token(name: &str, role: Option<Role>) -> NewToken {
 #[test]
 fn users_sessions_and_tokens_keep_their_rules_on_both_backends() {
     on_each_backend("auth repository", |backend, db| {
-        let fails =
-            |job: super::super::db::testing::Job<'_>| -> DbError { db(job).expect_err(backend) };
+        let fails = |job: Job<'_>| -> DbError { db(job).expect_err(backend) };
         db(&mut |c| {
             assert!(!has_principals(c)?, "{backend}: empty");
             let ana = users::create(c, "ana", "first-password", Role::Admin, 1_000)?;

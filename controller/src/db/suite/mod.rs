@@ -1,0 +1,5 @@
+//! The repositories' shared suite: each test runs on SQLite and on PostgreSQL
+//! ([`super::testing::on_each_backend`]).
+
+mod gateways;
+mod people;
