@@ -14,8 +14,8 @@ use std::num::NonZeroU32;
 
 use base64::Engine as _;
 use rand::RngCore as _;
-use rusqlite::Connection;
 use serde::Serialize;
+use storefleet_storage::{args, Sql, SqlExt as _};
 
 use crate::db::DbError;
 
@@ -90,20 +90,20 @@ pub struct MosquittoFiles {
 /// The files for the controller's user `controller_user` (whose password hashes as
 /// `controller_hash`) and every enrolled, unrevoked agent with a broker password.
 pub fn mosquitto_files(
-    c: &Connection,
+    c: &dyn Sql,
     controller_user: &str,
     controller_hash: &str,
     dir: &str,
 ) -> Result<MosquittoFiles, DbError> {
     let mut passwd = format!("{controller_user}:{controller_hash}\n");
-    let mut st = c.prepare(
+    let rows = c.all(
         "SELECT id, broker_pw_hash FROM agents
          WHERE revoked_at IS NULL AND broker_pw_hash IS NOT NULL ORDER BY id",
+        args![],
+        |r| Ok((r.text("id")?, r.text("broker_pw_hash")?)),
     )?;
     let mut agents = 0;
-    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    for row in rows {
-        let (id, hash) = row?;
+    for (id, hash) in rows {
         let _ = writeln!(passwd, "{id}:{hash}");
         agents += 1;
     }

@@ -2,9 +2,9 @@
 //! tickets they can carry, and whether they are available. Auto-assignment
 //! (`tickets::assign`) picks among them.
 
-use rusqlite::{params, Connection, OptionalExtension as _, Row};
 use serde::{Deserialize, Serialize};
 use storefleet_schedule::StoreTime;
+use storefleet_storage::{args, Row, Sql, SqlExt as _};
 
 use crate::db::DbError;
 
@@ -65,17 +65,17 @@ fn list_field(s: &str) -> Vec<String> {
         .collect()
 }
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Engineer> {
+fn from_row(r: &Row) -> Result<Engineer, DbError> {
     Ok(Engineer {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        skills: list_field(&r.get::<_, String>(2)?),
-        regions: list_field(&r.get::<_, String>(3)?),
-        timezone: r.get(4)?,
-        shift: r.get(5)?,
-        capacity: r.get(6)?,
-        status: r.get(7)?,
-        phone: r.get(8)?,
+        id: r.text("id")?,
+        name: r.text("name")?,
+        skills: list_field(&r.text("skills")?),
+        regions: list_field(&r.text("regions")?),
+        timezone: r.text("timezone")?,
+        shift: r.text("shift")?,
+        capacity: r.int("capacity")?,
+        status: r.text("status")?,
+        phone: r.text("phone")?,
     })
 }
 
@@ -111,48 +111,51 @@ pub fn validate(e: &Engineer) -> Result<(), DbError> {
 }
 
 /// Creates or replaces an engineer.
-pub fn put(c: &Connection, e: &Engineer, now: i64) -> Result<(), DbError> {
+pub fn put(c: &dyn Sql, e: &Engineer, now: i64) -> Result<(), DbError> {
     validate(e)?;
-    c.prepare_cached(
+    c.execute(
         "INSERT INTO engineers(id, name, skills, regions, timezone, shift, capacity, status, phone, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT(id) DO UPDATE SET name = ?2, skills = ?3, regions = ?4, timezone = ?5,
            shift = ?6, capacity = ?7, status = ?8, phone = ?9",
-    )?
-    .execute(params![
-        e.id,
-        e.name,
-        e.skills.join(","),
-        e.regions.join(","),
-        e.timezone,
-        e.shift,
-        e.capacity,
-        e.status,
-        e.phone,
-        now
-    ])?;
+        args![
+            &e.id,
+            &e.name,
+            e.skills.join(","),
+            e.regions.join(","),
+            &e.timezone,
+            &e.shift,
+            e.capacity,
+            &e.status,
+            &e.phone,
+            now
+        ],
+    )?;
     Ok(())
 }
 
 /// One engineer.
-pub fn get(c: &Connection, id: &str) -> Result<Option<Engineer>, DbError> {
-    Ok(c.query_row(
+pub fn get(c: &dyn Sql, id: &str) -> Result<Option<Engineer>, DbError> {
+    c.one(
         &format!("SELECT {COLUMNS} FROM engineers WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()?)
+        args![id],
+    )?
+    .as_ref()
+    .map(from_row)
+    .transpose()
 }
 
 /// Every engineer, by id.
-pub fn list(c: &Connection) -> Result<Vec<Engineer>, DbError> {
-    let mut st = c.prepare_cached(&format!("SELECT {COLUMNS} FROM engineers ORDER BY id"))?;
-    let rows = st.query_map([], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn list(c: &dyn Sql) -> Result<Vec<Engineer>, DbError> {
+    c.all(
+        &format!("SELECT {COLUMNS} FROM engineers ORDER BY id"),
+        args![],
+        from_row,
+    )
 }
 
 /// Sets an engineer's status (`available`, `off`, ...).
-pub fn set_status(c: &Connection, id: &str, status: &str) -> Result<(), DbError> {
+pub fn set_status(c: &dyn Sql, id: &str, status: &str) -> Result<(), DbError> {
     if status.trim().is_empty() || status.len() > 32 {
         return Err(DbError::Invalid(
             "engineer status: `available`, or a word such as `off` or `sick`".into(),
@@ -160,7 +163,7 @@ pub fn set_status(c: &Connection, id: &str, status: &str) -> Result<(), DbError>
     }
     let n = c.execute(
         "UPDATE engineers SET status = ?2 WHERE id = ?1",
-        params![id, status],
+        args![id, status],
     )?;
     if n == 0 {
         return Err(DbError::NotFound(format!("no engineer {id}")));
@@ -169,12 +172,14 @@ pub fn set_status(c: &Connection, id: &str, status: &str) -> Result<(), DbError>
 }
 
 /// Open tickets assigned to each engineer.
-pub fn loads(c: &Connection) -> Result<std::collections::HashMap<String, u32>, DbError> {
-    let mut st = c.prepare_cached(
-        "SELECT engineer_id, COUNT(*) FROM tickets
-         WHERE engineer_id IS NOT NULL AND status NOT IN ('resolved', 'closed', 'cancelled')
-         GROUP BY engineer_id",
-    )?;
-    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn loads(c: &dyn Sql) -> Result<std::collections::HashMap<String, u32>, DbError> {
+    Ok(c.all(
+        "SELECT engineer_id, COUNT(*) AS n FROM tickets
+             WHERE engineer_id IS NOT NULL AND status NOT IN ('resolved', 'closed', 'cancelled')
+             GROUP BY engineer_id",
+        args![],
+        |r| Ok((r.text("engineer_id")?, r.int("n")?)),
+    )?
+    .into_iter()
+    .collect())
 }

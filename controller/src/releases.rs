@@ -9,10 +9,10 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OptionalExtension as _};
 use serde::Serialize;
 use storefleet_protocol::release::{check_arch, check_version, sha256_hex, Release};
 use storefleet_protocol::PublicKey;
+use storefleet_storage::{args, Row, Sql, SqlExt as _};
 
 use crate::db::DbError;
 
@@ -80,15 +80,12 @@ pub fn store_binary(
 }
 
 /// Records a release whose binary [`store_binary`] kept.
-pub fn record(c: &Connection, r: &Release, by: &str, now: i64) -> Result<(), DbError> {
-    let existing: Option<String> = c
-        .query_row(
-            "SELECT sha256 FROM releases WHERE version = ?1 AND arch = ?2",
-            params![r.version, r.arch],
-            |row| row.get(0),
-        )
-        .optional()?;
-    match existing {
+pub fn record(c: &dyn Sql, r: &Release, by: &str, now: i64) -> Result<(), DbError> {
+    let existing = c.one(
+        "SELECT sha256 FROM releases WHERE version = ?1 AND arch = ?2",
+        args![&r.version, &r.arch],
+    )?;
+    match existing.map(|row| row.text("sha256")).transpose()? {
         Some(h) if h == r.sha256 => Ok(()),
         Some(_) => Err(DbError::Conflict(format!(
             "release {} for {} is already published with another binary",
@@ -98,47 +95,45 @@ pub fn record(c: &Connection, r: &Release, by: &str, now: i64) -> Result<(), DbE
             c.execute(
                 "INSERT INTO releases(version, arch, size, sha256, signature, published_at, published_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![r.version, r.arch, r.size as i64, r.sha256, r.signature, now, by],
+                args![&r.version, &r.arch, r.size, &r.sha256, &r.signature, now, by],
             )?;
             Ok(())
         }
     }
 }
 
-fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Published> {
+fn from_row(row: &Row) -> Result<Published, DbError> {
     Ok(Published {
         release: Release {
-            version: row.get(0)?,
-            arch: row.get(1)?,
-            size: row.get::<_, i64>(2)? as u64,
-            sha256: row.get(3)?,
-            signature: row.get(4)?,
+            version: row.text("version")?,
+            arch: row.text("arch")?,
+            size: row.int("size")?,
+            sha256: row.text("sha256")?,
+            signature: row.text("signature")?,
         },
-        published_at: row.get(5)?,
-        published_by: row.get(6)?,
+        published_at: row.i64("published_at")?,
+        published_by: row.text("published_by")?,
     })
 }
 
 const COLUMNS: &str = "version, arch, size, sha256, signature, published_at, published_by";
 
 /// Every release, newest first.
-pub fn list(c: &Connection) -> Result<Vec<Published>, DbError> {
-    let mut st = c.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM releases ORDER BY published_at DESC, version, arch"
-    ))?;
-    let rows = st.query_map([], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn list(c: &dyn Sql) -> Result<Vec<Published>, DbError> {
+    c.all(
+        &format!("SELECT {COLUMNS} FROM releases ORDER BY published_at DESC, version, arch"),
+        args![],
+        from_row,
+    )
 }
 
 /// The manifests of `version`, one per architecture it was published for.
-pub fn manifests(c: &Connection, version: &str) -> Result<Vec<Release>, DbError> {
-    let mut st = c.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM releases WHERE version = ?1 ORDER BY arch"
-    ))?;
-    let rows = st.query_map([version], from_row)?;
-    Ok(rows
-        .map(|r| r.map(|p| p.release))
-        .collect::<Result<_, _>>()?)
+pub fn manifests(c: &dyn Sql, version: &str) -> Result<Vec<Release>, DbError> {
+    c.all(
+        &format!("SELECT {COLUMNS} FROM releases WHERE version = ?1 ORDER BY arch"),
+        args![version],
+        |r| Ok(from_row(r)?.release),
+    )
 }
 
 #[cfg(test)]
@@ -149,7 +144,7 @@ mod tests {
     #[test]
     fn only_signed_matching_releases_are_kept_and_never_replaced() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = Connection::open_in_memory().unwrap();
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
         crate::db::migrations::apply(&mut c).unwrap();
         let key = SigningKey::generate().unwrap();
         let pk = key.public_key();

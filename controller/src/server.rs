@@ -386,7 +386,7 @@ fn owner_only(state_dir: &std::path::Path, db: &std::path::Path) {
 /// On a database with nobody in it: an `admin` user with a random password and an API
 /// token, written owner-only into the state directory (never to the log).
 async fn bootstrap(db: &db::Db, config: &Config) -> Result<Option<FirstLogin>, DbError> {
-    if db.read(|c| auth::has_principals(c)).await? {
+    if db.read_sql(auth::has_principals).await? {
         return Ok(None);
     }
     let password = auth::random_secret()[..16].to_owned();

@@ -13,8 +13,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{params, Connection};
 use serde::Serialize;
+use storefleet_storage::{args, Sql, SqlExt as _};
 use storefleet_support::http::{self, Request};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -29,7 +29,7 @@ const BATCH: i64 = 50;
 
 /// Queues `event` with `payload` for every hook that wants it.
 pub fn enqueue(
-    c: &Connection,
+    c: &dyn Sql,
     hooks: &[WebhookConfig],
     event: &str,
     payload: &serde_json::Value,
@@ -41,10 +41,10 @@ pub fn enqueue(
         .filter(|h| h.events.is_empty() || h.events.iter().any(|e| e == event))
     {
         let body = serde_json::json!({ "event": event, "at": now, "data": payload }).to_string();
-        c.prepare_cached(
+        c.execute(
             "INSERT INTO webhook_outbox(hook, event, body, created_at, next_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-        )?
-        .execute(params![h.name, event, body, now])?;
+            args![&h.name, event, body, now],
+        )?;
         n += 1;
     }
     Ok(n)
@@ -84,20 +84,21 @@ pub struct Counts {
 }
 
 /// How many deliveries are in each state.
-pub fn counts(c: &Connection) -> Result<Counts, DbError> {
-    Ok(c.query_row(
-        "SELECT COALESCE(SUM(delivered_at IS NULL AND failed_at IS NULL), 0),
-                COALESCE(SUM(delivered_at IS NOT NULL), 0), COALESCE(SUM(failed_at IS NOT NULL), 0)
-         FROM webhook_outbox",
-        [],
-        |r| {
-            Ok(Counts {
-                pending: r.get(0)?,
-                delivered: r.get(1)?,
-                failed: r.get(2)?,
-            })
-        },
-    )?)
+pub fn counts(c: &dyn Sql) -> Result<Counts, DbError> {
+    let r = c
+        .one(
+            "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND failed_at IS NULL) AS pending,
+                    count(*) FILTER (WHERE delivered_at IS NOT NULL) AS delivered,
+                    count(*) FILTER (WHERE failed_at IS NOT NULL) AS failed
+             FROM webhook_outbox",
+            args![],
+        )?
+        .ok_or_else(|| DbError::Backend("webhook counts: no row".into()))?;
+    Ok(Counts {
+        pending: r.i64("pending")?,
+        delivered: r.i64("delivered")?,
+        failed: r.i64("failed")?,
+    })
 }
 
 struct Due {
@@ -122,22 +123,22 @@ pub async fn deliver(
     loop {
         let t = now();
         let due = db
-            .read(move |c| {
-                let mut st = c.prepare_cached(
+            .read_sql(move |c| {
+                c.all(
                     "SELECT id, hook, event, body, attempts FROM webhook_outbox
                      WHERE delivered_at IS NULL AND failed_at IS NULL AND next_at <= ?1
                      ORDER BY next_at, id LIMIT ?2",
-                )?;
-                let rows = st.query_map(params![t, BATCH], |r| {
-                    Ok(Due {
-                        id: r.get(0)?,
-                        hook: r.get(1)?,
-                        event: r.get(2)?,
-                        body: r.get(3)?,
-                        attempts: r.get(4)?,
-                    })
-                })?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                    args![t, BATCH],
+                    |r| {
+                        Ok(Due {
+                            id: r.i64("id")?,
+                            hook: r.text("hook")?,
+                            event: r.text("event")?,
+                            body: r.text("body")?,
+                            attempts: r.i64("attempts")?,
+                        })
+                    },
+                )
             })
             .await;
         let due = match due {
@@ -155,19 +156,19 @@ pub async fn deliver(
             };
             let (id, attempts, t) = (d.id, d.attempts + 1, now());
             let r = db
-                .write(move |c| {
+                .write_sql(move |c| {
                     match &outcome {
                         Ok(()) => c.execute(
                             "UPDATE webhook_outbox SET delivered_at = ?2, attempts = ?3, last_error = '' WHERE id = ?1",
-                            params![id, t, attempts],
+                            args![id, t, attempts],
                         )?,
                         Err(e) if attempts >= MAX_ATTEMPTS => c.execute(
                             "UPDATE webhook_outbox SET failed_at = ?2, attempts = ?3, last_error = ?4 WHERE id = ?1",
-                            params![id, t, attempts, e],
+                            args![id, t, attempts, e.as_str()],
                         )?,
                         Err(e) => c.execute(
                             "UPDATE webhook_outbox SET next_at = ?2, attempts = ?3, last_error = ?4 WHERE id = ?1",
-                            params![id, t + backoff_ms(attempts - 1), attempts, e],
+                            args![id, t + backoff_ms(attempts - 1), attempts, e.as_str()],
                         )?,
                     };
                     Ok(outcome)

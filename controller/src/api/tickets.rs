@@ -379,7 +379,7 @@ pub(super) async fn kpis(
 }
 
 pub(super) async fn webhooks(State(s): State<AppState>, _p: Principal) -> ApiResult<Json<Value>> {
-    let counts = s.db.read(crate::webhooks::counts).await?;
+    let counts = s.db.read_sql(crate::webhooks::counts).await?;
     let hooks: Vec<Value> = s
         .tickets
         .hooks

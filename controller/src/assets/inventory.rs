@@ -1,8 +1,7 @@
 //! Applying an agent's inventory report to the asset records and the live device table.
 
-use rusqlite::types::Value;
-use rusqlite::{params, Connection};
 use storefleet_protocol::message::Inventory;
+use storefleet_storage::{args, Sql, SqlExt as _, Value};
 
 use super::identity::{decide, Candidate, Decision, Observed};
 use super::record;
@@ -17,7 +16,7 @@ pub struct Applied {
     pub changes: u32,
 }
 
-fn candidates(c: &Connection, kind: &str, o: &Observed) -> Result<Vec<Candidate>, DbError> {
+fn candidates(c: &dyn Sql, kind: &str, o: &Observed) -> Result<Vec<Candidate>, DbError> {
     let mut clauses = vec!["(store_code = ?2 AND slot = ?3)".to_owned()];
     let mut args: Vec<Value> = vec![
         Value::Text(kind.to_owned()),
@@ -40,23 +39,21 @@ fn candidates(c: &Connection, kind: &str, o: &Observed) -> Result<Vec<Candidate>
         "SELECT id, store_code, slot, agent_id, serial, macs FROM assets WHERE kind = ?1 AND ({}) ORDER BY id",
         clauses.join(" OR ")
     );
-    let mut st = c.prepare_cached(&sql)?;
-    let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| {
-        let macs: String = r.get(5)?;
+    c.all(&sql, &args, |r| {
         Ok(Candidate {
-            id: r.get(0)?,
-            store: r.get(1)?,
-            slot: r.get(2)?,
-            agent_id: r.get(3)?,
-            serial: r.get(4)?,
-            macs: macs
+            id: r.i64("id")?,
+            store: r.opt_text("store_code")?,
+            slot: r.opt_text("slot")?,
+            agent_id: r.opt_text("agent_id")?,
+            serial: r.text("serial")?,
+            macs: r
+                .text("macs")?
                 .split(',')
                 .filter(|m| !m.is_empty())
                 .map(str::to_owned)
                 .collect(),
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    })
 }
 
 /// Text columns an agent reports, in this order.
@@ -81,7 +78,7 @@ struct Report {
 }
 
 fn upsert(
-    c: &Connection,
+    c: &dyn Sql,
     decision: &Decision,
     r: &Report,
     now: i64,
@@ -90,26 +87,31 @@ fn upsert(
     let actor = format!("agent:{}", r.agent_id);
     let id = match decision {
         Decision::New { displaces } => {
-            c.prepare_cached(
+            let v = &r.values;
+            let id = c.int(
                 "INSERT INTO assets(kind, class, vendor, model, serial, firmware, hostname, macs, store_code, slot,
                      agent_id, parent_id, attrs, first_seen, last_seen, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?14)",
-            )?
-            .execute(params![
-                r.kind, r.values[0], r.values[1], r.values[2], r.values[3], r.values[4], r.values[5],
-                r.values[6], r.values[7], r.values[8], r.agent_id, r.parent_id,
-                serde_json::Value::Object(r.facts.clone()).to_string(), now
-            ])?;
-            let id = c.last_insert_rowid();
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?14)
+                 RETURNING id",
+                args![
+                    r.kind, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+                    &r.agent_id, r.parent_id,
+                    serde_json::Value::Object(r.facts.clone()).to_string(), now
+                ],
+                "id",
+            )?;
             out.created += 1;
             let what = format!("{} {} in {}", r.kind, r.values[8], r.values[7]);
             record(c, id, now, &actor, "created", None, Some(&what))?;
             if let Some(old) = displaces {
-                let slot: Option<String> =
-                    c.query_row("SELECT slot FROM assets WHERE id = ?1", [old], |x| x.get(0))?;
+                let slot = c
+                    .one("SELECT slot FROM assets WHERE id = ?1", args![*old])?
+                    .map(|x| x.opt_text("slot"))
+                    .transpose()?
+                    .flatten();
                 c.execute(
                     "UPDATE assets SET slot = NULL, updated_at = ?2 WHERE id = ?1",
-                    params![old, now],
+                    args![*old, now],
                 )?;
                 record(c, *old, now, &actor, "slot", slot.as_deref(), None)?;
                 record(
@@ -126,25 +128,29 @@ fn upsert(
             id
         }
         Decision::Existing(id, _) => {
-            let (current, attrs, agent, parent): ([String; 9], String, Option<String>, Option<i64>) = c.query_row(
-                "SELECT class, vendor, model, serial, firmware, hostname, macs, coalesce(store_code, ''), coalesce(slot, ''),
-                        attrs, agent_id, parent_id FROM assets WHERE id = ?1",
-                [id],
-                |x| {
-                    Ok((
-                        [x.get(0)?, x.get(1)?, x.get(2)?, x.get(3)?, x.get(4)?, x.get(5)?, x.get(6)?, x.get(7)?, x.get(8)?],
-                        x.get(9)?,
-                        x.get(10)?,
-                        x.get(11)?,
-                    ))
-                },
-            )?;
+            let x = c
+                .one(
+                    "SELECT class, vendor, model, serial, firmware, hostname, macs,
+                            coalesce(store_code, '') AS store_code, coalesce(slot, '') AS slot,
+                            attrs, agent_id, parent_id FROM assets WHERE id = ?1",
+                    args![*id],
+                )?
+                .ok_or_else(|| DbError::NotFound(format!("no asset {id}")))?;
+            let mut current: [String; 9] = Default::default();
+            for (i, col) in REPORTED.iter().enumerate() {
+                current[i] = x.text(col)?;
+            }
+            let (attrs, agent, parent) = (
+                x.text("attrs")?,
+                x.opt_text("agent_id")?,
+                x.opt_i64("parent_id")?,
+            );
             for (i, col) in REPORTED.iter().enumerate() {
                 let new = &r.values[i];
                 if !new.is_empty() && *new != current[i] {
                     c.execute(
                         &format!("UPDATE assets SET {col} = ?2, updated_at = ?3 WHERE id = ?1"),
-                        params![id, new, now],
+                        args![*id, new, now],
                     )?;
                     let field = match *col {
                         "store_code" => "store",
@@ -157,7 +163,7 @@ fn upsert(
             if agent.as_deref() != Some(r.agent_id.as_str()) {
                 c.execute(
                     "UPDATE assets SET agent_id = ?2 WHERE id = ?1",
-                    params![id, r.agent_id],
+                    args![*id, &r.agent_id],
                 )?;
                 record(
                     c,
@@ -173,7 +179,7 @@ fn upsert(
             if r.parent_id.is_some() && r.parent_id != parent {
                 c.execute(
                     "UPDATE assets SET parent_id = ?2 WHERE id = ?1",
-                    params![id, r.parent_id],
+                    args![*id, r.parent_id],
                 )?;
                 record(
                     c,
@@ -209,11 +215,13 @@ fn upsert(
             if attrs_changed {
                 c.execute(
                     "UPDATE assets SET attrs = ?2, updated_at = ?3 WHERE id = ?1",
-                    params![id, serde_json::Value::Object(merged).to_string(), now],
+                    args![*id, serde_json::Value::Object(merged).to_string(), now],
                 )?;
             }
-            c.prepare_cached("UPDATE assets SET last_seen = ?2 WHERE id = ?1")?
-                .execute(params![id, now])?;
+            c.execute(
+                "UPDATE assets SET last_seen = ?2 WHERE id = ?1",
+                args![*id, now],
+            )?;
             *id
         }
     };
@@ -222,7 +230,7 @@ fn upsert(
 
 /// Applies `inv` from `agent_id` of `store` at `now`.
 pub fn apply(
-    c: &Connection,
+    c: &dyn Sql,
     agent_id: &str,
     store: &str,
     inv: &Inventory,
@@ -277,7 +285,7 @@ pub fn apply(
     let gateway_id = upsert(c, &decision, &report, now, &mut out)?;
     c.execute(
         "UPDATE agents SET hostname = ?2, agent_version = ?3 WHERE id = ?1",
-        params![agent_id, g.hostname, g.agent_version],
+        args![agent_id, &g.hostname, &g.agent_version],
     )?;
 
     for d in &inv.devices {
@@ -312,18 +320,18 @@ pub fn apply(
             facts,
         };
         upsert(c, &decision, &report, now, &mut out)?;
-        c.prepare_cached(
+        c.execute(
             "INSERT INTO devices(store_code, device, agent_id, class, interval_ms) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(store_code, device) DO UPDATE SET agent_id = ?3, class = ?4,
-                 interval_ms = coalesce(?5, interval_ms)",
-        )?
-        .execute(params![
-            store,
-            d.id,
-            agent_id,
-            d.class,
-            d.interval_secs.map(|s| i64::from(s) * 1000)
-        ])?;
+                 interval_ms = coalesce(?5, devices.interval_ms)",
+            args![
+                store,
+                &d.id,
+                agent_id,
+                &d.class,
+                d.interval_secs.map(|s| i64::from(s) * 1000)
+            ],
+        )?;
     }
     Ok(out)
 }

@@ -9,8 +9,8 @@ pub mod identity;
 pub mod inventory;
 pub mod query;
 
-use rusqlite::{params, Connection, OptionalExtension as _, Row};
 use serde::{Deserialize, Serialize};
+use storefleet_storage::{args, Row, Sql, SqlExt as _};
 
 use crate::db::DbError;
 
@@ -86,69 +86,68 @@ pub struct Change {
     pub after: Option<String>,
 }
 
-/// Columns of `assets a JOIN stores s`, in [`from_row`] order.
+/// Columns of `assets a JOIN stores s`, as [`from_row`] reads them.
 pub const SELECT: &str =
-    "SELECT a.id, a.kind, a.store_code, coalesce(s.region, ''), a.slot, a.agent_id,
+    "SELECT a.id, a.kind, a.store_code, coalesce(s.region, '') AS region, a.slot, a.agent_id,
     a.class, a.vendor, a.model, a.serial, a.firmware, a.hostname, a.macs, a.lifecycle,
     a.purchase_date, a.warranty_end, a.parent_id, a.attrs, a.first_seen, a.last_seen, a.updated_at
     FROM assets a LEFT JOIN stores s ON s.code = a.store_code";
 
 /// Reads a row selected with [`SELECT`].
-pub fn from_row(r: &Row<'_>) -> rusqlite::Result<Asset> {
-    let attrs: String = r.get(17)?;
+pub fn from_row(r: &Row) -> Result<Asset, DbError> {
     Ok(Asset {
-        id: r.get(0)?,
-        kind: r.get(1)?,
-        store: r.get(2)?,
-        region: r.get(3)?,
-        slot: r.get(4)?,
-        agent_id: r.get(5)?,
-        class: r.get(6)?,
-        vendor: r.get(7)?,
-        model: r.get(8)?,
-        serial: r.get(9)?,
-        firmware: r.get(10)?,
-        hostname: r.get(11)?,
-        macs: r.get(12)?,
-        lifecycle: r.get(13)?,
-        purchase_date: r.get(14)?,
-        warranty_end: r.get(15)?,
-        parent_id: r.get(16)?,
-        attrs: serde_json::from_str(&attrs).unwrap_or_default(),
-        first_seen: r.get(18)?,
-        last_seen: r.get(19)?,
-        updated_at: r.get(20)?,
+        id: r.i64("id")?,
+        kind: r.text("kind")?,
+        store: r.opt_text("store_code")?,
+        region: r.text("region")?,
+        slot: r.opt_text("slot")?,
+        agent_id: r.opt_text("agent_id")?,
+        class: r.text("class")?,
+        vendor: r.text("vendor")?,
+        model: r.text("model")?,
+        serial: r.text("serial")?,
+        firmware: r.text("firmware")?,
+        hostname: r.text("hostname")?,
+        macs: r.text("macs")?,
+        lifecycle: r.text("lifecycle")?,
+        purchase_date: r.text("purchase_date")?,
+        warranty_end: r.text("warranty_end")?,
+        parent_id: r.opt_i64("parent_id")?,
+        attrs: serde_json::from_str(&r.text("attrs")?).unwrap_or_default(),
+        first_seen: r.i64("first_seen")?,
+        last_seen: r.opt_i64("last_seen")?,
+        updated_at: r.i64("updated_at")?,
     })
 }
 
 /// One asset.
-pub fn get(c: &Connection, id: i64) -> Result<Option<Asset>, DbError> {
-    Ok(
-        c.query_row(&format!("{SELECT} WHERE a.id = ?1"), [id], from_row)
-            .optional()?,
-    )
+pub fn get(c: &dyn Sql, id: i64) -> Result<Option<Asset>, DbError> {
+    c.one(&format!("{SELECT} WHERE a.id = ?1"), args![id])?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 /// An asset's history, oldest first.
-pub fn history(c: &Connection, id: i64) -> Result<Vec<Change>, DbError> {
-    let mut st = c.prepare_cached(
+pub fn history(c: &dyn Sql, id: i64) -> Result<Vec<Change>, DbError> {
+    c.all(
         "SELECT ts, actor, field, before, after FROM asset_history WHERE asset_id = ?1 ORDER BY id",
-    )?;
-    let rows = st.query_map([id], |r| {
-        Ok(Change {
-            ts: r.get(0)?,
-            actor: r.get(1)?,
-            field: r.get(2)?,
-            before: r.get(3)?,
-            after: r.get(4)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        args![id],
+        |r| {
+            Ok(Change {
+                ts: r.i64("ts")?,
+                actor: r.text("actor")?,
+                field: r.text("field")?,
+                before: r.opt_text("before")?,
+                after: r.opt_text("after")?,
+            })
+        },
+    )
 }
 
 /// Appends one change to an asset's history.
 pub fn record(
-    c: &Connection,
+    c: &dyn Sql,
     asset: i64,
     now: i64,
     actor: &str,
@@ -156,10 +155,10 @@ pub fn record(
     before: Option<&str>,
     after: Option<&str>,
 ) -> Result<(), DbError> {
-    c.prepare_cached(
+    c.execute(
         "INSERT INTO asset_history(asset_id, ts, actor, field, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![asset, now, actor, field, before, after])?;
+        args![asset, now, actor, field, before, after],
+    )?;
     Ok(())
 }
 
@@ -203,7 +202,7 @@ pub fn valid_date(s: &str) -> bool {
 }
 
 /// Applies a person's edit, recording each changed field. Returns the asset after.
-pub fn edit(c: &Connection, id: i64, e: &Edit, actor: &str, now: i64) -> Result<Asset, DbError> {
+pub fn edit(c: &dyn Sql, id: i64, e: &Edit, actor: &str, now: i64) -> Result<Asset, DbError> {
     if let Some(l) = &e.lifecycle {
         if !LIFECYCLES.contains(&l.as_str()) {
             return Err(DbError::Invalid(format!(
@@ -230,7 +229,7 @@ pub fn edit(c: &Connection, id: i64, e: &Edit, actor: &str, now: i64) -> Result<
             if new != old {
                 c.execute(
                     &format!("UPDATE assets SET {field} = ?2, updated_at = ?3 WHERE id = ?1"),
-                    params![id, new, now],
+                    args![id, new, now],
                 )?;
                 record(c, id, now, actor, field, Some(old), Some(new))?;
             }
@@ -259,7 +258,7 @@ pub fn edit(c: &Connection, id: i64, e: &Edit, actor: &str, now: i64) -> Result<
         if new != before.parent_id {
             c.execute(
                 "UPDATE assets SET parent_id = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id, new, now],
+                args![id, new, now],
             )?;
             record(
                 c,
@@ -296,7 +295,7 @@ pub fn edit(c: &Connection, id: i64, e: &Edit, actor: &str, now: i64) -> Result<
         }
         c.execute(
             "UPDATE assets SET attrs = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, serde_json::Value::Object(merged).to_string(), now],
+            args![id, serde_json::Value::Object(merged).to_string(), now],
         )?;
     }
     get(c, id)?.ok_or_else(|| DbError::NotFound(format!("no asset {id}")))

@@ -1,8 +1,7 @@
 //! Searching asset records and exporting them as CSV.
 
-use rusqlite::types::Value;
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
+use storefleet_storage::{Sql, SqlExt as _, Value};
 
 use super::{from_row, Asset, SELECT};
 use crate::db::DbError;
@@ -55,7 +54,7 @@ fn set(v: Option<&String>) -> Option<&str> {
 }
 
 /// Assets matching `f`, ordered by store and slot, with the total count before paging.
-pub fn search(c: &Connection, f: &Filter, now_ms: i64) -> Result<(Vec<Asset>, u64), DbError> {
+pub fn search(c: &dyn Sql, f: &Filter, now_ms: i64) -> Result<(Vec<Asset>, u64), DbError> {
     let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<Value> = Vec::new();
     let mut eq = |col: &str, v: Option<&str>| {
@@ -80,37 +79,57 @@ pub fn search(c: &Connection, f: &Filter, now_ms: i64) -> Result<(Vec<Asset>, u6
         );
         args.push(Value::Text(like));
         let n = args.len();
-        clauses.push(format!(
-            "(a.serial LIKE ?{n} ESCAPE '\\' OR a.model LIKE ?{n} ESCAPE '\\' OR a.vendor LIKE ?{n} ESCAPE '\\' \
-             OR a.hostname LIKE ?{n} ESCAPE '\\' OR a.slot LIKE ?{n} ESCAPE '\\' OR a.class LIKE ?{n} ESCAPE '\\')"
-        ));
+        // Case-insensitive on both backends (SQLite's LIKE is, PostgreSQL's is not).
+        let any = [
+            "a.serial",
+            "a.model",
+            "a.vendor",
+            "a.hostname",
+            "a.slot",
+            "a.class",
+        ]
+        .map(|col| format!("lower({col}) LIKE lower(?{n}) ESCAPE '\\'"))
+        .join(" OR ");
+        clauses.push(format!("({any})"));
     }
     if let Some(days) = f.warranty_days {
-        args.push(Value::Integer(now_ms / 1000));
+        // The last day counted, as the `YYYY-MM-DD` text warranty ends are kept in.
+        let until = jiff::Timestamp::from_millisecond(now_ms)
+            .ok()
+            .and_then(|t| {
+                t.checked_add(jiff::SignedDuration::from_hours(i64::from(days) * 24))
+                    .ok()
+            })
+            .map_or_else(
+                || "9999-12-31".to_owned(),
+                |t| t.strftime("%Y-%m-%d").to_string(),
+            );
+        args.push(Value::Text(until));
         let n = args.len();
-        clauses.push(format!(
-            "(a.warranty_end != '' AND a.warranty_end <= date(?{n}, 'unixepoch', '+{days} days'))"
-        ));
+        clauses.push(format!("(a.warranty_end != '' AND a.warranty_end <= ?{n})"));
     }
     let filter = if clauses.is_empty() {
         String::new()
     } else {
         format!(" WHERE {}", clauses.join(" AND "))
     };
-    let total: i64 = c.query_row(
+    let total = c.int(
         &format!(
-            "SELECT count(*) FROM assets a LEFT JOIN stores s ON s.code = a.store_code{filter}"
+            "SELECT count(*) AS n FROM assets a LEFT JOIN stores s ON s.code = a.store_code{filter}"
         ),
-        rusqlite::params_from_iter(args.iter()),
-        |r| r.get(0),
+        &args,
+        "n",
     )?;
     let limit = f.limit.unwrap_or(200).clamp(1, 10_000);
     let offset = f.offset.unwrap_or(0);
-    let mut st = c.prepare(&format!(
-        "{SELECT}{filter} ORDER BY a.store_code, a.kind DESC, a.slot, a.id LIMIT {limit} OFFSET {offset}"
-    ))?;
-    let rows = st.query_map(rusqlite::params_from_iter(args.iter()), from_row)?;
-    Ok((rows.collect::<Result<_, _>>()?, total as u64))
+    let rows = c.all(
+        &format!(
+            "{SELECT}{filter} ORDER BY a.store_code, a.kind DESC, a.slot, a.id LIMIT {limit} OFFSET {offset}"
+        ),
+        &args,
+        from_row,
+    )?;
+    Ok((rows, total as u64))
 }
 
 /// The CSV header, in [`csv_row`] order.

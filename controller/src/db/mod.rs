@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
+use storefleet_storage::Sql;
 use tokio::sync::oneshot;
 
 /// Jobs taken into one transaction, at most.
@@ -148,6 +149,25 @@ impl Db {
             .map_err(|_| DbError::Closed)?
             .map_err(|_| DbError::Closed)?;
         rx.await.map_err(|_| DbError::Closed)?
+    }
+
+    /// Runs `f` in the writer's transaction through the storage-neutral interface (what a
+    /// repository written for both backends uses); returns its value once committed.
+    pub async fn write_sql<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, DbError> + Send + 'static,
+    {
+        self.write(move |c| f(c)).await
+    }
+
+    /// Runs `f` on a read-only connection through the storage-neutral interface.
+    pub async fn read_sql<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, DbError> + Send + 'static,
+    {
+        self.read(move |c| f(c)).await
     }
 
     /// Runs `f` on a read-only connection on the blocking pool.

@@ -1,5 +1,6 @@
 //! The repositories' shared suite: each test runs on SQLite and on PostgreSQL
 //! ([`super::testing::on_each_backend`]).
 
+mod assets;
 mod gateways;
 mod people;

@@ -1,0 +1,154 @@
+//! Asset records on both backends: an agent's inventory creates the gateway and its devices
+//! once, a later report changes only what changed and says so in the history, a replaced
+//! device moves its slot to the new record, a person's edit is recorded with its actor, and
+//! search matches case-insensitively and by warranty.
+
+use storefleet_protocol::message::{Device, Gateway, Inventory, Nic};
+
+use crate::assets::{self, inventory, query};
+use crate::db::testing::on_each_backend;
+use crate::stores::{self, Store};
+
+fn inv(printer_serial: &str, firmware: &str) -> Inventory {
+    Inventory {
+        gateway: Gateway {
+            hostname: "gw-s1".into(),
+            os: "Debian".into(),
+            os_version: "12".into(),
+            arch: "aarch64".into(),
+            cpu_count: 4,
+            nics: vec![Nic {
+                name: "eth0".into(),
+                mac: "AA:BB:CC:00:11:22".into(),
+            }],
+            serial: Some("GW-001".into()),
+            agent_version: "0.1.0".into(),
+            ..Gateway::default()
+        },
+        devices: vec![Device {
+            id: "printer-1".into(),
+            class: "receipt-printer".into(),
+            vendor: Some("Epson".into()),
+            model: Some("TM-T88VI".into()),
+            serial: Some(printer_serial.into()),
+            firmware: Some(firmware.into()),
+            ..Device::default()
+        }],
+    }
+}
+
+#[test]
+fn inventory_history_edits_and_search_on_both_backends() {
+    on_each_backend("asset records", |backend, db| {
+        db(&mut |c| {
+            let store = Store {
+                code: "S1".into(),
+                name: "One".into(),
+                region: "north".into(),
+                address: String::new(),
+                timezone: "UTC".into(),
+                trading_hours: String::new(),
+                tags: Vec::new(),
+            };
+            stores::put(c, &store, false, 1)?;
+            let first = inventory::apply(c, "gw-s1", "S1", &inv("P-1", "1.0"), 1_000)?;
+            assert_eq!(first.created, 2, "{backend}: gateway and printer");
+            let again = inventory::apply(c, "gw-s1", "S1", &inv("P-1", "1.0"), 2_000)?;
+            assert_eq!(
+                (again.created, again.changes),
+                (0, 0),
+                "{backend}: nothing new"
+            );
+            let newer = inventory::apply(c, "gw-s1", "S1", &inv("P-1", "1.1"), 3_000)?;
+            assert_eq!(
+                (newer.created, newer.changes),
+                (0, 1),
+                "{backend}: firmware only"
+            );
+
+            let (all, total) = query::search(c, &query::Filter::default(), 3_000)?;
+            assert_eq!(total, 2);
+            let printer = all.iter().find(|a| a.kind == "device").unwrap();
+            let gateway = all.iter().find(|a| a.kind == "gateway").unwrap();
+            assert_eq!(
+                (
+                    printer.firmware.as_str(),
+                    printer.parent_id,
+                    printer.region.as_str()
+                ),
+                ("1.1", Some(gateway.id), "north")
+            );
+            assert_eq!(gateway.macs, "aa:bb:cc:00:11:22");
+            assert_eq!(gateway.attrs["arch"], "aarch64");
+            let history = assets::history(c, printer.id)?;
+            let fields: Vec<_> = history.iter().map(|h| h.field.as_str()).collect();
+            assert_eq!(fields, ["created", "firmware"], "{backend}");
+            assert_eq!(
+                (
+                    history[1].before.as_deref(),
+                    history[1].after.as_deref(),
+                    history[1].actor.as_str()
+                ),
+                (Some("1.0"), Some("1.1"), "agent:gw-s1")
+            );
+
+            // A new printer in the same slot: a new record, the old one leaves the slot.
+            let swapped = inventory::apply(c, "gw-s1", "S1", &inv("P-2", "1.1"), 4_000)?;
+            assert_eq!(swapped.created, 1, "{backend}");
+            let old = assets::get(c, printer.id)?.unwrap();
+            assert_eq!(old.slot, None);
+            let replaced = assets::history(c, printer.id)?;
+            assert_eq!(
+                replaced.last().map(|h| h.field.as_str()),
+                Some("replaced_by")
+            );
+
+            // A person's edit, with its actor; a bad value names the field.
+            let edit = assets::Edit {
+                lifecycle: Some("in_repair".into()),
+                warranty_end: Some("1970-01-20".into()),
+                attrs: Some(serde_json::from_str(r#"{"asset_tag": "T-9"}"#).unwrap()),
+                ..assets::Edit::default()
+            };
+            let after = assets::edit(c, old.id, &edit, "user:ana", 5_000)?;
+            assert_eq!(
+                (after.lifecycle.as_str(), after.attrs["asset_tag"].as_str()),
+                ("in_repair", Some("T-9"))
+            );
+            let last = assets::history(c, old.id)?.pop().unwrap();
+            assert_eq!(
+                (last.field.as_str(), last.actor.as_str()),
+                ("attrs.asset_tag", "user:ana")
+            );
+            let bad = assets::Edit {
+                lifecycle: Some("lost".into()),
+                ..assets::Edit::default()
+            };
+            let e = assets::edit(c, old.id, &bad, "user:ana", 5_001).unwrap_err();
+            assert!(e.to_string().contains("lifecycle"), "{e}");
+
+            // Search: any case; warranty ending within 10 days of day 12 (1970-01-13).
+            let q = query::Filter {
+                q: Some("tm-t88".into()),
+                ..query::Filter::default()
+            };
+            assert_eq!(
+                query::search(c, &q, 5_000)?.1,
+                2,
+                "{backend}: both printers, any case"
+            );
+            let w = query::Filter {
+                warranty_days: Some(10),
+                ..query::Filter::default()
+            };
+            assert_eq!(query::search(c, &w, 12 * 86_400_000)?.1, 1, "{backend}");
+            assert_eq!(
+                query::search(c, &w, 5 * 86_400_000)?.1,
+                0,
+                "{backend}: ends after day 15"
+            );
+            Ok(())
+        })
+        .unwrap();
+    });
+}
