@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
+use storefleet_storage::{args, Sql, SqlExt as _};
 
 use crate::agents::{Agent, Judge};
 use crate::config::PresenceSection;
@@ -71,17 +71,17 @@ pub struct DeviceState {
 
 /// All devices, optionally of one store, judged by `rules`.
 pub fn devices(
-    c: &Connection,
+    c: &dyn Sql,
     store: Option<&str>,
     rules: &Rules,
 ) -> Result<Vec<DeviceState>, DbError> {
-    let mut st = c.prepare_cached(
+    c.all(
         "SELECT store_code, device, class, agent_id, last_seen, interval_ms, state, state_at, state_note
-         FROM devices WHERE (?1 IS NULL OR store_code = ?1) ORDER BY store_code, device",
-    )?;
-    let rows = st.query_map(params![store], |r| {
-        let last_seen: Option<i64> = r.get(4)?;
-        let interval: Option<i64> = r.get(5)?;
+         FROM devices WHERE (CAST(?1 AS TEXT) IS NULL OR store_code = ?1) ORDER BY store_code, device",
+        args![store],
+        |r| {
+        let last_seen = r.opt_i64("last_seen")?;
+        let interval = r.opt_i64("interval_ms")?;
         let interval_ms = interval
             .filter(|i| *i > 0)
             .unwrap_or(rules.default_interval_ms);
@@ -90,19 +90,19 @@ pub fn devices(
             None => false,
         };
         Ok(DeviceState {
-            store: r.get(0)?,
-            device: r.get(1)?,
-            class: r.get(2)?,
-            agent_id: r.get(3)?,
+            store: r.text("store_code")?,
+            device: r.text("device")?,
+            class: r.text("class")?,
+            agent_id: r.text("agent_id")?,
             last_seen,
             interval_ms,
-            state: r.get(6)?,
-            state_at: r.get(7)?,
-            note: r.get(8)?,
+            state: r.text("state")?,
+            state_at: r.opt_i64("state_at")?,
+            note: r.text("state_note")?,
             stale,
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        },
+    )
 }
 
 /// One store's summary line.
@@ -204,7 +204,7 @@ pub fn problems(agents: &[Agent], devices: &[DeviceState]) -> Vec<Problem> {
 }
 
 /// Builds the overview.
-pub fn overview(c: &Connection, rules: &Rules) -> Result<Overview, DbError> {
+pub fn overview(c: &dyn Sql, rules: &Rules) -> Result<Overview, DbError> {
     let all_stores = stores::list(c)?;
     let agents = rules.judge().list(c, None)?;
     let devs = devices(c, None, rules)?;
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn a_device_is_stale_after_its_intervals_pass_without_data() {
-        let mut c = Connection::open_in_memory().unwrap();
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
         crate::db::migrations::apply(&mut c).unwrap();
         let now = 10_000_000;
         // 10 s interval known; 60 s default for the other.

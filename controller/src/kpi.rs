@@ -14,8 +14,8 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
+use storefleet_storage::{args, Sql};
 
 use crate::db::DbError;
 
@@ -96,7 +96,7 @@ struct Acc {
 const DAY: i64 = 86_400_000;
 
 /// Computes the KPIs of `[from, to)`.
-pub fn compute(c: &Connection, from: i64, to: i64) -> Result<Kpis, DbError> {
+pub fn compute(c: &dyn Sql, from: i64, to: i64) -> Result<Kpis, DbError> {
     if to <= from {
         return Err(DbError::Invalid("period: `to` must be after `from`".into()));
     }
@@ -110,24 +110,20 @@ pub fn compute(c: &Connection, from: i64, to: i64) -> Result<Kpis, DbError> {
         })
     }
     // Alert episodes.
-    let mut st = c.prepare_cached(
-        "SELECT COALESCE(s.region, ''), a.since, a.fired_at, a.cleared_at, a.disposition, a.ticket_id
+    let rows = c.query(
+        "SELECT COALESCE(s.region, '') AS region, a.since, a.fired_at, a.cleared_at, a.disposition, a.ticket_id
          FROM alerts a LEFT JOIN stores s ON s.code = a.store_code
          WHERE a.fired_at >= ?1 AND a.fired_at < ?2 AND a.disposition != 'muted' ORDER BY a.fired_at",
+        args![from, to],
     )?;
-    let rows = st.query_map(params![from, to], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, Option<i64>>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, Option<i64>>(5)?,
-        ))
-    })?;
     let mut tickets_seen = std::collections::HashSet::new();
-    for row in rows {
-        let (region, since, fired, cleared, disposition, ticket) = row?;
+    for r in rows {
+        let (region, since, fired) = (r.text("region")?, r.i64("since")?, r.i64("fired_at")?);
+        let (cleared, disposition, ticket) = (
+            r.opt_i64("cleared_at")?,
+            r.text("disposition")?,
+            r.opt_i64("ticket_id")?,
+        );
         // Alerts that joined one ticket (the device down, then its routine escalating)
         // are one fault, detected when the first fired.
         if ticket.is_some_and(|t| !tickets_seen.insert(t)) {
@@ -146,19 +142,14 @@ pub fn compute(c: &Connection, from: i64, to: i64) -> Result<Kpis, DbError> {
         }
     }
     // Tickets opened (manual ones are faults people reported).
-    let mut st = c.prepare_cached(
-        "SELECT COALESCE(s.region, ''), t.source, t.opened_at FROM tickets t LEFT JOIN stores s ON s.code = t.store_code
+    let rows = c.query(
+        "SELECT COALESCE(s.region, '') AS region, t.source, t.opened_at
+         FROM tickets t LEFT JOIN stores s ON s.code = t.store_code
          WHERE t.opened_at >= ?1 AND t.opened_at < ?2",
+        args![from, to],
     )?;
-    let rows = st.query_map(params![from, to], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (region, source, opened) = row?;
+    for r in rows {
+        let (region, source, opened) = (r.text("region")?, r.text("source")?, r.i64("opened_at")?);
         let a = by.entry(region).or_default();
         a.f.tickets_opened += 1;
         if source == "manual" {
@@ -167,27 +158,26 @@ pub fn compute(c: &Connection, from: i64, to: i64) -> Result<Kpis, DbError> {
         day(&mut days, opened).opened += 1;
     }
     // Tickets resolved.
-    let mut st = c.prepare_cached(
-        "SELECT COALESCE(s.region, ''), t.opened_at, t.fault_since, t.resolved_at, t.on_site_at,
-                t.accepted_at, t.response_due + t.held_ms, t.resolution_due + t.held_ms
+    let rows = c.query(
+        "SELECT COALESCE(s.region, '') AS region, t.opened_at, t.fault_since, t.resolved_at, t.on_site_at,
+                t.accepted_at, t.response_due + t.held_ms AS response_due,
+                t.resolution_due + t.held_ms AS resolution_due
          FROM tickets t LEFT JOIN stores s ON s.code = t.store_code
          WHERE t.resolved_at >= ?1 AND t.resolved_at < ?2",
+        args![from, to],
     )?;
-    let rows = st.query_map(params![from, to], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, Option<i64>>(2)?,
-            r.get::<_, i64>(3)?,
-            r.get::<_, Option<i64>>(4)?,
-            r.get::<_, Option<i64>>(5)?,
-            r.get::<_, i64>(6)?,
-            r.get::<_, i64>(7)?,
-        ))
-    })?;
-    for row in rows {
-        let (region, opened, since, resolved, on_site, accepted, response_due, resolution_due) =
-            row?;
+    for r in rows {
+        let (region, opened, since) = (
+            r.text("region")?,
+            r.i64("opened_at")?,
+            r.opt_i64("fault_since")?,
+        );
+        let (resolved, on_site, accepted) = (
+            r.i64("resolved_at")?,
+            r.opt_i64("on_site_at")?,
+            r.opt_i64("accepted_at")?,
+        );
+        let (response_due, resolution_due) = (r.i64("response_due")?, r.i64("resolution_due")?);
         let a = by.entry(region).or_default();
         a.f.tickets_resolved += 1;
         a.resolve_sum += (resolved - since.unwrap_or(opened).min(opened)).max(0) as f64;
@@ -201,21 +191,17 @@ pub fn compute(c: &Connection, from: i64, to: i64) -> Result<Kpis, DbError> {
         day(&mut days, resolved).resolved += 1;
     }
     // Automatic self-heal runs.
-    let mut st = c.prepare_cached(
-        "SELECT COALESCE(s.region, ''), SUM(r.outcome = 'healed'), SUM(r.outcome IN ('failed', 'escalated'))
+    let rows = c.query(
+        "SELECT COALESCE(s.region, '') AS region,
+                count(*) FILTER (WHERE r.outcome = 'healed') AS healed,
+                count(*) FILTER (WHERE r.outcome IN ('failed', 'escalated')) AS failed
          FROM routine_runs r LEFT JOIN stores s ON s.code = r.store_code
          WHERE r.finished_at >= ?1 AND r.finished_at < ?2 AND r.trigger_type IN ('condition', 'task')
-         GROUP BY 1",
+         GROUP BY COALESCE(s.region, '')",
+        args![from, to],
     )?;
-    let rows = st.query_map(params![from, to], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (region, healed, failed) = row?;
+    for r in rows {
+        let (region, healed, failed) = (r.text("region")?, r.i64("healed")?, r.i64("failed")?);
         let a = by.entry(region).or_default();
         a.f.self_heal_healed += healed as u64;
         a.f.self_heal_failed += failed as u64;
@@ -271,24 +257,27 @@ fn finish(a: Acc) -> Figures {
 mod tests {
     use super::*;
 
-    fn db() -> Connection {
-        let mut c = Connection::open_in_memory().unwrap();
-        crate::db::migrations::apply(&mut c).unwrap();
-        c.execute_batch(
-            "INSERT INTO stores(code, name, region, created_at) VALUES ('S1', 'a', 'north', 0), ('S2', 'b', 'south', 0);",
-        )
-        .unwrap();
-        c
-    }
-
     #[test]
     fn figures_count_what_happened_per_region_and_fleet_wide() {
-        let c = db();
+        crate::db::testing::on_each_backend("kpis", |backend, db| {
+            db(&mut |c| {
+                figures(c, backend);
+                Ok(())
+            })
+            .unwrap();
+        });
+    }
+
+    fn figures(c: &dyn Sql, backend: &str) {
+        c.execute(
+            "INSERT INTO stores(code, name, region, created_at) VALUES ('S1', 'a', 'north', 0), ('S2', 'b', 'south', 0)",
+            args![],
+        )
+        .unwrap();
         // Two faults in the north: one healed (no ticket), one with a ticket resolved
         // remotely (its device alert and its routine's escalation: one fault); a manual
         // ticket in the south resolved on site, late.
-        c.execute_batch(
-            "INSERT INTO alerts(rule, store_code, subject, since, fired_at, cleared_at, disposition, ticket_id)
+        let setup = "INSERT INTO alerts(rule, store_code, subject, since, fired_at, cleared_at, disposition, ticket_id)
                VALUES ('printer-down', 'S1', 'p', 1000, 61000, 200000, 'healed', NULL),
                       ('printer-down', 'S1', 'p', 300000, 330000, NULL, 'ticket', 1),
                       ('routine-escalated', 'S1', 'p', 340000, 340000, NULL, 'ticket', 1);
@@ -301,12 +290,13 @@ mod tests {
                  started_at, finished_at, outcome, reason, steps, received_at)
                VALUES ('a', 'r1', 'S1', 'x', 1, 'condition', '', 100000, 110000, 'healed', '', '[]', 0),
                       ('a', 'r2', 'S1', 'x', 1, 'condition', '', 400000, 410000, 'failed', '', '[]', 0),
-                      ('a', 'r3', 'S1', 'x', 1, 'manual', '', 400000, 410000, 'failed', '', '[]', 0);",
-        )
-        .unwrap();
-        let k = compute(&c, 0, DAY).unwrap();
+                      ('a', 'r3', 'S1', 'x', 1, 'manual', '', 400000, 410000, 'failed', '', '[]', 0)";
+        for statement in setup.split(";\n") {
+            c.execute(statement, args![]).unwrap();
+        }
+        let k = compute(c, 0, DAY).unwrap();
         let n = &k.regions["north"];
-        assert_eq!(n.faults, 2);
+        assert_eq!(n.faults, 2, "{backend}");
         assert_eq!(n.detected_automatically_share, Some(1.0));
         assert_eq!(n.mean_time_to_detect_ms, Some(45_000.0));
         assert_eq!(n.self_heal_success_rate, Some(0.5));
@@ -326,6 +316,6 @@ mod tests {
         assert_eq!(k.days.len(), 1);
         assert_eq!(k.days[0].opened, 2);
         assert_eq!(k.days[0].healed, 1);
-        assert!(compute(&c, 5, 5).is_err());
+        assert!(compute(c, 5, 5).is_err());
     }
 }

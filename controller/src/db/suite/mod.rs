@@ -4,3 +4,4 @@
 mod assets;
 mod gateways;
 mod people;
+mod telemetry;

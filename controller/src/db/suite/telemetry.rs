@@ -1,0 +1,73 @@
+//! Telemetry read back and pruned on both backends: each resolution is kept for its own
+//! retention, series are listed by store and device, samples come oldest first.
+
+use storefleet_storage::{args, Sql, SqlExt as _};
+
+use crate::config::TelemetrySection;
+use crate::db::testing::on_each_backend;
+use crate::db::DbError;
+use crate::telemetry::{prune, samples, series};
+
+fn count(c: &dyn Sql, sql: &str) -> Result<i64, DbError> {
+    c.int(sql, args![], "n")
+}
+
+#[test]
+fn pruning_keeps_each_resolution_for_its_own_retention_on_both_backends() {
+    on_each_backend("telemetry", |backend, db| {
+        let day = 86_400_000i64;
+        let now = 1000 * day;
+        db(&mut |c| {
+            c.execute(
+                "INSERT INTO series(id, store_code, device, metric, last_t, last_v) VALUES (1, 'S', '', 'm', ?1, 1.5)",
+                args![now - day],
+            )?;
+            c.execute(
+                "INSERT INTO series(id, store_code, device, metric) VALUES (2, 'S', 'ups', 'charge')",
+                args![],
+            )?;
+            for age in [1, 8, 60, 100, 800] {
+                let t = now - age * day;
+                c.execute("INSERT INTO points(series_id, t, v) VALUES (1, ?1, ?2)", args![t, age as f64])?;
+                for res in [60, 3600] {
+                    c.execute(
+                        "INSERT INTO rollups(series_id, res, bucket, n, sum, min, max) VALUES (1, ?1, ?2, 2, 3.0, 1.0, 2.0)",
+                        args![res, t],
+                    )?;
+                }
+            }
+            let raw = samples(c, 1, 0, now, 0, 3)?;
+            assert_eq!(raw.iter().map(|s| s.v).collect::<Vec<_>>(), [60.0, 8.0, 1.0], "{backend}: newest 3, oldest first");
+            let hours = samples(c, 1, now - 10 * day, now, 3600, 10)?;
+            assert_eq!((hours.len(), hours[0].v, hours[0].min, hours[0].max), (2, 1.5, 1.0, 2.0));
+            let all = series(c, "S", None)?;
+            assert_eq!(all.iter().map(|s| s.metric.as_str()).collect::<Vec<_>>(), ["m", "charge"]);
+            assert_eq!((all[0].last_t, all[0].last_v), (Some(now - day), Some(1.5)));
+            assert_eq!(series(c, "S", Some("ups"))?.len(), 1);
+            assert!(crate::telemetry::exists(c, 2)? && !crate::telemetry::exists(c, 3)?);
+            Ok(())
+        })
+        .unwrap();
+        db(&mut |c| {
+            let r = TelemetrySection::default(); // 7, 90, 730 days
+            assert_eq!(prune(c, &r, now)?, 4 + 2 + 1, "{backend}");
+            assert_eq!(
+                count(c, "SELECT count(*) AS n FROM points")?,
+                1,
+                "{backend}: raw: the 1-day-old point"
+            );
+            assert_eq!(
+                count(c, "SELECT count(*) AS n FROM rollups WHERE res = 60")?,
+                3,
+                "{backend}: 1, 8, 60 days"
+            );
+            assert_eq!(
+                count(c, "SELECT count(*) AS n FROM rollups WHERE res = 3600")?,
+                4,
+                "{backend}: all but 800"
+            );
+            Ok(())
+        })
+        .unwrap();
+    });
+}
