@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, OptionalExtension as _};
 use storefleet_protocol::message::{CommandResult, CommandStatus};
+use storefleet_storage::{args, Row, Sql, SqlExt as _};
 
 use super::{TargetRow, TaskSpec, TaskSummary, WaveProgress};
 use crate::db::DbError;
@@ -110,7 +110,7 @@ fn spec_from(
 /// Creates task `id` from `spec`: resolves its targets now and stores them with their waves.
 /// Returns the number of targets.
 pub fn create(
-    c: &Connection,
+    c: &dyn Sql,
     id: &str,
     spec: &TaskSpec,
     created_by: &str,
@@ -139,7 +139,7 @@ pub fn create(
     c.execute(
         "INSERT INTO tasks(id, name, kind, action, selector, plan, run_window, phase, created_by, created_at)
          VALUES (?1, ?2, ?9, ?3, ?4, ?5, ?6, 'running', ?7, ?8)",
-        params![
+        args![
             id,
             name,
             json(&spec.action)?,
@@ -151,35 +151,36 @@ pub fn create(
             spec.action.kind()
         ],
     )?;
-    let mut st = c.prepare_cached(
-        "INSERT INTO task_targets(task_id, agent_id, pos, store_code, region, wave, state, command_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7)",
-    )?;
     for (pos, (t, wave)) in targets.iter().zip(waves).enumerate() {
-        st.execute(params![
-            id,
-            t.agent,
-            pos as i64,
-            t.store,
-            t.region,
-            wave as i64,
-            format!("{id}.{pos}")
-        ])?;
+        c.execute(
+            "INSERT INTO task_targets(task_id, agent_id, pos, store_code, region, wave, state, command_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7)",
+            args![
+                id,
+                &t.agent,
+                pos,
+                &t.store,
+                &t.region,
+                wave,
+                format!("{id}.{pos}")
+            ],
+        )?;
     }
     Ok(targets.len())
 }
 
 /// Asks the engine to pause, resume or cancel a task.
-pub fn request(c: &Connection, id: &str, r: Request) -> Result<(), DbError> {
-    let phase: Option<String> = c
-        .query_row("SELECT phase FROM tasks WHERE id = ?1", [id], |r| r.get(0))
-        .optional()?;
+pub fn request(c: &dyn Sql, id: &str, r: Request) -> Result<(), DbError> {
+    let phase = c
+        .one("SELECT phase FROM tasks WHERE id = ?1", args![id])?
+        .map(|r| r.text("phase"))
+        .transpose()?;
     match phase.as_deref() {
         None => Err(DbError::NotFound(format!("task {id} not found"))),
         Some("running" | "paused") => {
             c.execute(
                 "UPDATE tasks SET request = ?2 WHERE id = ?1",
-                params![id, r.as_str()],
+                args![id, r.as_str()],
             )?;
             Ok(())
         }
@@ -191,52 +192,54 @@ pub fn request(c: &Connection, id: &str, r: Request) -> Result<(), DbError> {
 
 const SUMMARY: &str = "SELECT id, name, phase, phase_note, action, selector, plan, run_window, created_by, created_at, finished_at, waves_opened FROM tasks";
 
-fn summary(c: &Connection, r: &rusqlite::Row<'_>) -> Result<TaskSummary, DbError> {
-    let id: String = r.get(0)?;
-    let spec = spec_from(r.get(1)?, [r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?])?;
-    let opened: Vec<Option<i64>> = from_json(&r.get::<_, String>(11)?, "task waves")?;
+fn summary(c: &dyn Sql, r: &Row) -> Result<TaskSummary, DbError> {
+    let id = r.text("id")?;
+    let spec = spec_from(
+        r.text("name")?,
+        [
+            r.text("action")?,
+            r.text("selector")?,
+            r.text("plan")?,
+            r.text("run_window")?,
+        ],
+    )?;
+    let opened: Vec<Option<i64>> = from_json(&r.text("waves_opened")?, "task waves")?;
     let mut counts = BTreeMap::new();
     let mut total = 0;
-    let mut st =
-        c.prepare_cached("SELECT state, count(*) FROM task_targets WHERE task_id = ?1 GROUP BY 1")?;
-    for row in st.query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-        let (state, n) = row?;
-        total += n as u64;
-        counts.insert(state, n as u64);
+    for row in c.query(
+        "SELECT state, count(*) AS n FROM task_targets WHERE task_id = ?1 GROUP BY state",
+        args![&id],
+    )? {
+        let n: u64 = row.int("n")?;
+        total += n;
+        counts.insert(row.text("state")?, n);
     }
     let mut waves = Vec::new();
-    let mut st = c.prepare_cached(
-        "SELECT wave, count(*),
-                sum(state NOT IN ('queued', 'sent', 'running')),
-                sum(state IN ('failed', 'timed_out', 'rejected'))
+    for row in c.query(
+        "SELECT wave, count(*) AS n,
+                count(*) FILTER (WHERE state NOT IN ('queued', 'sent', 'running')) AS done,
+                count(*) FILTER (WHERE state IN ('failed', 'timed_out', 'rejected')) AS failures
          FROM task_targets WHERE task_id = ?1 GROUP BY wave ORDER BY wave",
-    )?;
-    for row in st.query_map([&id], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, i64>(3)?,
-        ))
-    })? {
-        let (wave, n, done, failures) = row?;
+        args![&id],
+    )? {
+        let wave: u32 = row.int("wave")?;
         waves.push(WaveProgress {
-            wave: wave as u32,
-            targets: n as u64,
-            finished: done as u64,
-            failures: failures as u64,
+            wave,
+            targets: row.int("n")?,
+            finished: row.int("done")?,
+            failures: row.int("failures")?,
             opened_at: opened.get(wave as usize).copied().flatten(),
         });
     }
     Ok(TaskSummary {
         name: spec.name.clone(),
         id,
-        phase: r.get(2)?,
-        phase_note: r.get(3)?,
+        phase: r.text("phase")?,
+        phase_note: r.text("phase_note")?,
         spec,
-        created_by: r.get(8)?,
-        created_at: r.get(9)?,
-        finished_at: r.get(10)?,
+        created_by: r.text("created_by")?,
+        created_at: r.i64("created_at")?,
+        finished_at: r.opt_i64("finished_at")?,
         counts,
         total,
         waves,
@@ -244,68 +247,63 @@ fn summary(c: &Connection, r: &rusqlite::Row<'_>) -> Result<TaskSummary, DbError
 }
 
 /// One task with its progress.
-pub fn get(c: &Connection, id: &str) -> Result<TaskSummary, DbError> {
-    let mut st = c.prepare_cached(&format!("{SUMMARY} WHERE id = ?1"))?;
-    let mut rows = st.query([id])?;
-    match rows.next()? {
-        Some(r) => summary(c, r),
+pub fn get(c: &dyn Sql, id: &str) -> Result<TaskSummary, DbError> {
+    match c.one(&format!("{SUMMARY} WHERE id = ?1"), args![id])? {
+        Some(r) => summary(c, &r),
         None => Err(DbError::NotFound(format!("task {id} not found"))),
     }
 }
 
 /// The newest tasks first.
-pub fn list(c: &Connection, limit: usize) -> Result<Vec<TaskSummary>, DbError> {
-    let mut st = c.prepare_cached(&format!(
-        "{SUMMARY} ORDER BY created_at DESC, id DESC LIMIT ?1"
-    ))?;
-    let mut rows = st.query([limit as i64])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(summary(c, r)?);
-    }
-    Ok(out)
+pub fn list(c: &dyn Sql, limit: usize) -> Result<Vec<TaskSummary>, DbError> {
+    c.query(
+        &format!("{SUMMARY} ORDER BY created_at DESC, id DESC LIMIT ?1"),
+        args![limit],
+    )?
+    .iter()
+    .map(|r| summary(c, r))
+    .collect()
 }
 
 /// A task's targets in rollout order, optionally only those in `state`.
-pub fn targets(c: &Connection, id: &str, state: Option<&str>) -> Result<Vec<TargetRow>, DbError> {
-    if c.query_row("SELECT 1 FROM tasks WHERE id = ?1", [id], |_| Ok(()))
-        .optional()?
+pub fn targets(c: &dyn Sql, id: &str, state: Option<&str>) -> Result<Vec<TargetRow>, DbError> {
+    if c.one("SELECT 1 AS one FROM tasks WHERE id = ?1", args![id])?
         .is_none()
     {
         return Err(DbError::NotFound(format!("task {id} not found")));
     }
-    let mut st = c.prepare_cached(
+    c.all(
         "SELECT agent_id, store_code, region, wave, state, sent_at, started_at, finished_at, command_id, outcome, message
-         FROM task_targets WHERE task_id = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY pos",
-    )?;
-    let rows = st.query_map(params![id, state], |r| {
-        Ok(TargetRow {
-            agent: r.get(0)?,
-            store: r.get(1)?,
-            region: r.get(2)?,
-            wave: r.get::<_, i64>(3)? as u32,
-            state: r.get(4)?,
-            sent_at: r.get(5)?,
-            started_at: r.get(6)?,
-            finished_at: r.get(7)?,
-            command_id: r.get(8)?,
-            outcome: r.get(9)?,
-            message: r.get(10)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+         FROM task_targets WHERE task_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR state = ?2) ORDER BY pos",
+        args![id, state],
+        |r| {
+            Ok(TargetRow {
+                agent: r.text("agent_id")?,
+                store: r.text("store_code")?,
+                region: r.text("region")?,
+                wave: r.int("wave")?,
+                state: r.text("state")?,
+                sent_at: r.opt_i64("sent_at")?,
+                started_at: r.opt_i64("started_at")?,
+                finished_at: r.opt_i64("finished_at")?,
+                command_id: r.text("command_id")?,
+                outcome: r.text("outcome")?,
+                message: r.text("message")?,
+            })
+        },
+    )
 }
 
 /// Ingest: what an agent reported about a command. Only the target's own agent counts, a
 /// final report is kept once (a redelivery changes nothing), and a start after the end is
 /// ignored. Returns whether a task target took it.
-pub fn report(c: &Connection, agent: &str, r: &CommandResult) -> Result<bool, DbError> {
+pub fn report(c: &dyn Sql, agent: &str, r: &CommandResult) -> Result<bool, DbError> {
     let n = if r.status == CommandStatus::Running {
-        c.prepare_cached(
+        c.execute(
             "UPDATE task_targets SET started_at = ?3, pending = 1
              WHERE command_id = ?1 AND agent_id = ?2 AND started_at IS NULL AND reported IS NULL",
+            args![&r.command_id, agent, r.finished_at],
         )?
-        .execute(params![r.command_id, agent, r.finished_at])?
     } else {
         let reported = match r.status {
             CommandStatus::Ok => "ok",
@@ -319,11 +317,11 @@ pub fn report(c: &Connection, agent: &str, r: &CommandResult) -> Result<bool, Db
             .and_then(|v| v.as_str())
             .unwrap_or_default();
         let message: String = r.message.chars().take(500).collect();
-        c.prepare_cached(
+        c.execute(
             "UPDATE task_targets SET reported = ?3, outcome = ?4, message = ?5, pending = 1
              WHERE command_id = ?1 AND agent_id = ?2 AND reported IS NULL",
+            args![&r.command_id, agent, reported, outcome, message],
         )?
-        .execute(params![r.command_id, agent, reported, outcome, message])?
     };
     Ok(n > 0)
 }
@@ -343,66 +341,50 @@ pub struct Active {
 }
 
 /// Unfinished tasks with any pending operator request.
-pub fn unfinished(c: &Connection) -> Result<Vec<(String, Option<Request>)>, DbError> {
-    let mut st = c.prepare_cached(
+pub fn unfinished(c: &dyn Sql) -> Result<Vec<(String, Option<Request>)>, DbError> {
+    c.all(
         "SELECT id, request FROM tasks WHERE finished_at IS NULL ORDER BY created_at, id",
-    )?;
-    let rows = st.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, Option<String>>(1)?
-                .as_deref()
-                .and_then(Request::parse),
-        ))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        args![],
+        |r| {
+            Ok((
+                r.text("id")?,
+                r.opt_text("request")?.as_deref().and_then(Request::parse),
+            ))
+        },
+    )
 }
 
 /// A task with its rollout restored, if it exists.
-pub fn load(c: &Connection, id: &str) -> Result<Option<Active>, DbError> {
-    let row = c
-        .query_row(
-            "SELECT name, action, selector, plan, run_window, phase, phase_note, waves_opened, finished_at
-             FROM tasks WHERE id = ?1",
-            [id],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    [
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                    ],
-                    (r.get::<_, String>(5)?, r.get::<_, String>(6)?),
-                    r.get::<_, String>(7)?,
-                    r.get::<_, Option<i64>>(8)?,
-                ))
-            },
-        )
-        .optional()?;
-    let Some((name, [action, select, plan, window], (phase, note), opened, finished)) = row else {
+pub fn load(c: &dyn Sql, id: &str) -> Result<Option<Active>, DbError> {
+    let Some(row) = c.one(
+        "SELECT name, action, selector, plan, run_window, phase, phase_note, waves_opened, finished_at
+         FROM tasks WHERE id = ?1",
+        args![id],
+    )?
+    else {
         return Ok(None);
     };
-    let spec = spec_from(name, [action, select, plan, window])?;
+    let spec = spec_from(
+        row.text("name")?,
+        [
+            row.text("action")?,
+            row.text("selector")?,
+            row.text("plan")?,
+            row.text("run_window")?,
+        ],
+    )?;
+    let (phase, note) = (row.text("phase")?, row.text("phase_note")?);
+    let (opened, finished) = (row.text("waves_opened")?, row.opt_i64("finished_at")?);
     let mut targets = Vec::new();
     let mut places = std::collections::HashMap::new();
-    let mut st = c.prepare_cached(
+    for t in c.query(
         "SELECT agent_id, region, wave, state, sent_at, store_code, command_id
          FROM task_targets WHERE task_id = ?1 ORDER BY pos",
-    )?;
-    for t in st.query_map([id], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, Option<i64>>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, String>(6)?,
-        ))
-    })? {
-        let (agent, region, wave, state, sent_at, store, command) = t?;
+        args![id],
+    )? {
+        let (agent, region, wave) = (t.text("agent_id")?, t.text("region")?, t.int("wave")?);
+        let (state, sent_at) = (t.text("state")?, t.opt_i64("sent_at")?);
+        let (store, command) = (t.text("store_code")?, t.text("command_id")?);
         let state = TargetState::from_stored(&state, sent_at).ok_or_else(|| {
             DbError::Backend(format!("task {id}: target {agent} has state {state:?}"))
         })?;
@@ -410,7 +392,7 @@ pub fn load(c: &Connection, id: &str) -> Result<Option<Active>, DbError> {
         targets.push(Target {
             agent,
             region,
-            wave: wave as usize,
+            wave,
             state,
         });
     }
@@ -443,83 +425,76 @@ pub struct Report {
 }
 
 /// Reports on `task` the engine has not taken yet.
-pub fn pending_reports(c: &Connection, task: &str) -> Result<Vec<Report>, DbError> {
-    let mut st = c.prepare_cached(
-        "SELECT agent_id, started_at IS NOT NULL, reported FROM task_targets
+pub fn pending_reports(c: &dyn Sql, task: &str) -> Result<Vec<Report>, DbError> {
+    c.all(
+        "SELECT agent_id, started_at IS NOT NULL AS started, reported FROM task_targets
          WHERE task_id = ?1 AND pending = 1",
-    )?;
-    let rows = st.query_map([task], |r| {
-        Ok(Report {
-            agent: r.get(0)?,
-            started: r.get(1)?,
-            reported: r.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        args![task],
+        |r| {
+            Ok(Report {
+                agent: r.text("agent_id")?,
+                started: r.bool("started")?,
+                reported: r.opt_text("reported")?,
+            })
+        },
+    )
 }
 
 /// Marks `reports` taken, unless the row changed since (a final report that came after
 /// the start was read stays pending for the next turn).
-pub fn clear_reports(c: &Connection, task: &str, reports: &[Report]) -> Result<(), DbError> {
-    let mut st = c.prepare_cached(
-        "UPDATE task_targets SET pending = 0
-         WHERE task_id = ?1 AND agent_id = ?2 AND reported IS ?3",
-    )?;
+pub fn clear_reports(c: &dyn Sql, task: &str, reports: &[Report]) -> Result<(), DbError> {
     for r in reports {
-        st.execute(params![task, r.agent, r.reported])?;
+        c.execute(
+            "UPDATE task_targets SET pending = 0
+             WHERE task_id = ?1 AND agent_id = ?2 AND reported IS NOT DISTINCT FROM ?3",
+            args![task, &r.agent, r.reported.as_deref()],
+        )?;
     }
     Ok(())
 }
 
 /// Stores the engine's view of a task after a step: changed targets, waves, phase.
 pub fn save(
-    c: &Connection,
+    c: &dyn Sql,
     task: &str,
     changed: &[(String, TargetState)],
     r: &Rollout,
     now: i64,
 ) -> Result<(), DbError> {
-    let mut st = c.prepare_cached(
-        "UPDATE task_targets SET state = ?3,
-             sent_at = CASE WHEN ?4 IS NULL THEN sent_at ELSE ?4 END,
-             finished_at = CASE WHEN ?5 THEN coalesce(finished_at, ?6) ELSE finished_at END
-         WHERE task_id = ?1 AND agent_id = ?2",
-    )?;
     for (agent, state) in changed {
         let sent = match state {
             TargetState::Sent { at } | TargetState::Running { sent: at } => Some(*at),
             _ => None,
         };
-        st.execute(params![
-            task,
-            agent,
-            state.as_str(),
-            sent,
-            state.is_final(),
-            now
-        ])?;
+        c.execute(
+            "UPDATE task_targets SET state = ?3,
+                 sent_at = coalesce(?4, sent_at),
+                 finished_at = CASE WHEN ?5 THEN coalesce(finished_at, ?6) ELSE finished_at END
+             WHERE task_id = ?1 AND agent_id = ?2",
+            args![task, agent, state.as_str(), sent, state.is_final(), now],
+        )?;
     }
-    c.prepare_cached(
+    c.execute(
         "UPDATE tasks SET phase = ?2, phase_note = ?3, waves_opened = ?4,
              finished_at = CASE WHEN ?5 THEN coalesce(finished_at, ?6) ELSE NULL END
          WHERE id = ?1",
-    )?
-    .execute(params![
-        task,
-        phase_name(r.phase()),
-        phase_note(r.phase()),
-        json(&r.opened())?,
-        r.finished(),
-        now
-    ])?;
+        args![
+            task,
+            phase_name(r.phase()),
+            phase_note(r.phase()),
+            json(&r.opened())?,
+            r.finished(),
+            now
+        ],
+    )?;
     Ok(())
 }
 
 /// Clears an operator request once the engine has applied it (unless a newer one came).
-pub fn clear_request(c: &Connection, task: &str, applied: Request) -> Result<(), DbError> {
+pub fn clear_request(c: &dyn Sql, task: &str, applied: Request) -> Result<(), DbError> {
     c.execute(
         "UPDATE tasks SET request = NULL WHERE id = ?1 AND request = ?2",
-        params![task, applied.as_str()],
+        args![task, applied.as_str()],
     )?;
     Ok(())
 }

@@ -22,6 +22,7 @@ use storefleet_protocol::{
     now_ms, Direction, Envelope, Kind, Message, SigningKey, Topic, CONTROLLER_ID,
 };
 use storefleet_schedule::{StoreTime, Window};
+use storefleet_storage::{args, SqlExt as _};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -106,22 +107,19 @@ impl Sequencer {
         if self.end - self.next < n {
             let want = n.max(SEQ_BLOCK);
             let floor = (now_ms().max(0) as u64).saturating_mul(1000);
+            // One statement, so that two engines (replicas in a failover) never take the
+            // same block.
             let end = db
-                .write(move |c| {
-                    let stored: u64 = c
-                        .query_row(
-                            "SELECT value FROM meta WHERE key = 'downlink_seq'",
-                            [],
-                            |r| r.get::<_, i64>(0),
-                        )
-                        .map_or(0, |v| v.max(0) as u64);
-                    let end = stored.max(floor) + want;
-                    c.execute(
-                        "INSERT INTO meta(key, value) VALUES ('downlink_seq', ?1)
-                         ON CONFLICT(key) DO UPDATE SET value = ?1",
-                        [end as i64],
+                .write_sql(move |c| {
+                    let end = c.int(
+                        "INSERT INTO meta(key, value) VALUES ('downlink_seq', CAST(?1 AS BIGINT) + ?2)
+                         ON CONFLICT(key) DO UPDATE
+                         SET value = CASE WHEN meta.value > ?1 THEN meta.value ELSE ?1 END + ?2
+                         RETURNING value",
+                        args![floor, want],
+                        "value",
                     )?;
-                    Ok(end)
+                    Ok(end.max(0) as u64)
                 })
                 .await?;
             self.next = end - want;
@@ -269,7 +267,7 @@ type Facts = (HashSet<String>, Vec<(String, String, String)>);
 
 impl Engine {
     async fn turn(&mut self) -> Result<(), DbError> {
-        let unfinished = self.db.read(db::unfinished).await?;
+        let unfinished = self.db.read_sql(db::unfinished).await?;
         let ids: HashSet<String> = unfinished.iter().map(|(id, _)| id.clone()).collect();
         for (id, request) in unfinished {
             if !self.tasks.contains_key(&id) {
@@ -290,20 +288,27 @@ impl Engine {
         let offline_after = self.offline_after_ms;
         let (online, stores): Facts = self
             .db
-            .read(move |c| {
-                let mut online = HashSet::new();
-                let mut st = c.prepare_cached(
-                    "SELECT id FROM agents WHERE revoked_at IS NULL AND presence = 'online'
-                     AND last_seen >= ?1",
+            .read_sql(move |c| {
+                let online = c
+                    .all(
+                        "SELECT id FROM agents WHERE revoked_at IS NULL AND presence = 'online'
+                         AND last_seen >= ?1",
+                        args![judge_now - offline_after],
+                        |r| r.text("id"),
+                    )?
+                    .into_iter()
+                    .collect();
+                let stores = c.all(
+                    "SELECT code, timezone, trading_hours FROM stores",
+                    args![],
+                    |r| {
+                        Ok((
+                            r.text("code")?,
+                            r.text("timezone")?,
+                            r.text("trading_hours")?,
+                        ))
+                    },
                 )?;
-                for id in st.query_map([judge_now - offline_after], |r| r.get::<_, String>(0))? {
-                    online.insert(id?);
-                }
-                let mut st =
-                    c.prepare_cached("SELECT code, timezone, trading_hours FROM stores")?;
-                let stores = st
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect::<Result<_, _>>()?;
                 Ok((online, stores))
             })
             .await?;

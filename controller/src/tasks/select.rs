@@ -4,8 +4,8 @@
 use std::cmp::Ordering;
 use std::collections::HashSet;
 
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
+use storefleet_storage::{args, Sql, SqlExt as _};
 
 use crate::db::DbError;
 
@@ -81,7 +81,7 @@ impl Selector {
     }
 
     /// The agents (not revoked) that match, ordered by store code then agent id.
-    pub fn resolve(&self, c: &Connection) -> Result<Vec<Candidate>, DbError> {
+    pub fn resolve(&self, c: &dyn Sql) -> Result<Vec<Candidate>, DbError> {
         self.validate()?;
         let version = (!self.agent_version.is_empty())
             .then(|| VersionReq::parse(&self.agent_version))
@@ -90,36 +90,35 @@ impl Selector {
             None
         } else {
             let mut set = HashSet::new();
-            let mut st = c.prepare_cached(
-                "SELECT store_code FROM devices WHERE class = ?1
-                 UNION SELECT store_code FROM assets WHERE class = ?1 AND lifecycle = 'active' AND store_code IS NOT NULL",
-            )?;
             for class in &self.device_classes {
-                for s in st.query_map([class], |r| r.get::<_, String>(0))? {
-                    set.insert(s?);
-                }
+                set.extend(c.all(
+                    "SELECT store_code FROM devices WHERE class = ?1
+                     UNION SELECT store_code FROM assets WHERE class = ?1 AND lifecycle = 'active' AND store_code IS NOT NULL",
+                    args![class],
+                    |r| r.text("store_code"),
+                )?);
             }
             Some(set)
         };
-        let mut st = c.prepare_cached(
+        let rows = c.all(
             "SELECT a.id, a.store_code, s.region, s.tags, a.agent_version
              FROM agents a JOIN stores s ON s.code = a.store_code
              WHERE a.revoked_at IS NULL ORDER BY a.store_code, a.id",
+            args![],
+            |r| {
+                Ok((
+                    r.text("id")?,
+                    r.text("store_code")?,
+                    r.text("region")?,
+                    r.text("tags")?,
+                    r.text("agent_version")?,
+                ))
+            },
         )?;
-        let rows = st.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })?;
         // An empty criterion matches everything.
         let any = |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
         let mut out = Vec::new();
-        for row in rows {
-            let (agent, store, region, tags, agent_version) = row?;
+        for (agent, store, region, tags, agent_version) in rows {
             let matches = self.all
                 || (any(&self.regions, &region)
                     && any(&self.stores, &store)

@@ -4,4 +4,5 @@
 mod assets;
 mod gateways;
 mod people;
+mod tasks;
 mod telemetry;
