@@ -137,10 +137,13 @@ fn main() {
             state
                 .db
                 .write(move |c| {
-                    c.execute("INSERT OR IGNORE INTO stores(code, name, created_at) VALUES (?1, 'Bench', 0)", [format!("B{i}")])?;
+                    c.execute(
+                        "INSERT INTO stores(code, name, created_at) VALUES (?1, 'Bench', 0) ON CONFLICT DO NOTHING",
+                        storefleet_storage::args![format!("B{i}")],
+                    )?;
                     c.execute(
                         "INSERT INTO agents(id, public_key, store_code, enrolled_at) VALUES (?1, ?2, ?3, 0)",
-                        rusqlite::params![id2, pk, format!("B{i}")],
+                        storefleet_storage::args![id2, pk, format!("B{i}")],
                     )?;
                     Ok(())
                 })
@@ -173,7 +176,11 @@ fn main() {
             assert!(start.elapsed() < Duration::from_secs(600), "ingest stalled at {}", state.stats.stored_total());
         }
         let secs = start.elapsed().as_secs_f64();
-        let rows: i64 = state.db.read(|c| Ok(c.query_row("SELECT count(*) FROM points", [], |r| r.get(0))?)).await.unwrap();
+        let rows = state
+            .db
+            .read(|c| storefleet_storage::SqlExt::int(c, "SELECT count(*) AS n FROM points", &[], "n"))
+            .await
+            .unwrap();
         assert_eq!(rows as usize, total_points, "every point is a row");
         let ingest = total_points as f64 / secs;
         let raw = tokio::task::spawn_blocking(move || raw_insert(total_points, full)).await.unwrap();

@@ -214,11 +214,12 @@ fn main() {
                 loop {
                     let rows: Vec<(String, i64)> = db
                         .read(|c| {
-                            let mut st = c.prepare_cached(
+                            storefleet_storage::SqlExt::all(
+                                c,
                                 "SELECT store_code, opened_at FROM tickets WHERE rule = 'printer-down'",
-                            )?;
-                            let r = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                            Ok(r.collect::<Result<_, _>>()?)
+                                &[],
+                                |r| Ok((r.text("store_code")?, r.i64("opened_at")?)),
+                            )
                         })
                         .await
                         .unwrap();

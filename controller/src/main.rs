@@ -121,7 +121,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         Cmd::SetPassword { ref user, role } => {
             let config = load(&cli)?;
             let password = cli::users::stdin_line(&format!("new password for {user}"))?;
-            let db = storefleet_controller::db::open(&config.database_path(), true)?;
+            let db = config.open_database()?;
             let user = user.clone();
             runtime()?.block_on(db.write(move |c| {
                 storefleet_controller::auth::set_user(

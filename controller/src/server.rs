@@ -97,7 +97,7 @@ impl Running {
 
 fn db_err(config: &Config) -> impl FnOnce(DbError) -> ServerError + '_ {
     move |source| ServerError::Db {
-        path: config.database_path().display().to_string(),
+        path: config.database_place(),
         source,
     }
 }
@@ -137,12 +137,16 @@ pub async fn start_with_clock(
             source,
         })?;
 
-    let db = db::open(
-        &config.database_path(),
-        config.database.synchronous == "full",
-    )
-    .map_err(db_err(&config))?;
-    owner_only(&config.controller.state_dir, &config.database_path());
+    let db = config.open_database().map_err(db_err(&config))?;
+    owner_only(
+        &config.controller.state_dir,
+        config
+            .database
+            .url
+            .is_empty()
+            .then(|| config.database_path())
+            .as_deref(),
+    );
     let first_login = bootstrap(&db, &config).await.map_err(db_err(&config))?;
     let keys = db
         .read(|c| agents::keys(c))
@@ -365,7 +369,7 @@ pub async fn start_with_clock(
 
 /// The state directory (0700) and the database with its WAL files (0600) readable by the
 /// controller's user only: they hold password hashes, tokens' hashes and every store's data.
-fn owner_only(state_dir: &std::path::Path, db: &std::path::Path) {
+fn owner_only(state_dir: &std::path::Path, db: Option<&std::path::Path>) {
     use std::os::unix::fs::PermissionsExt as _;
     let set = |p: &std::path::Path, mode: u32| {
         if let Err(e) = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)) {
@@ -375,6 +379,7 @@ fn owner_only(state_dir: &std::path::Path, db: &std::path::Path) {
         }
     };
     set(state_dir, 0o700);
+    let Some(db) = db else { return };
     for suffix in ["", "-wal", "-shm"] {
         set(
             std::path::Path::new(&format!("{}{suffix}", db.display())),
@@ -386,7 +391,7 @@ fn owner_only(state_dir: &std::path::Path, db: &std::path::Path) {
 /// On a database with nobody in it: an `admin` user with a random password and an API
 /// token, written owner-only into the state directory (never to the log).
 async fn bootstrap(db: &db::Db, config: &Config) -> Result<Option<FirstLogin>, DbError> {
-    if db.read_sql(auth::has_principals).await? {
+    if db.read(auth::has_principals).await? {
         return Ok(None);
     }
     let password = auth::random_secret()[..16].to_owned();

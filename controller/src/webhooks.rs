@@ -123,7 +123,7 @@ pub async fn deliver(
     loop {
         let t = now();
         let due = db
-            .read_sql(move |c| {
+            .read(move |c| {
                 c.all(
                     "SELECT id, hook, event, body, attempts FROM webhook_outbox
                      WHERE delivered_at IS NULL AND failed_at IS NULL AND next_at <= ?1
@@ -156,7 +156,7 @@ pub async fn deliver(
             };
             let (id, attempts, t) = (d.id, d.attempts + 1, now());
             let r = db
-                .write_sql(move |c| {
+                .write(move |c| {
                     match &outcome {
                         Ok(()) => c.execute(
                             "UPDATE webhook_outbox SET delivered_at = ?2, attempts = ?3, last_error = '' WHERE id = ?1",

@@ -138,11 +138,40 @@ impl Sql for Tx<'_> {
     }
 }
 
+/// Runs `f` where rust-postgres' synchronous client may block: on this thread, or on a
+/// thread of its own when this one drives an async runtime (the client runs a runtime of
+/// its own, which cannot start inside another).
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+/// Idle connections; closed off any async runtime when the pool goes.
+struct Idle(Mutex<Vec<Conn>>);
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        let conns = std::mem::take(
+            self.0
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if !conns.is_empty() {
+            off_runtime(move || drop(conns));
+        }
+    }
+}
+
 /// Connections to one PostgreSQL database; cheap to clone.
 #[derive(Clone)]
 pub struct Pool {
     config: Arc<postgres::Config>,
-    idle: Arc<Mutex<Vec<Conn>>>,
+    idle: Arc<Idle>,
     permits: Arc<Semaphore>,
     /// Where it is, without a password (for logs and errors).
     place: Arc<str>,
@@ -188,7 +217,7 @@ impl Pool {
         let pool = Pool {
             place: place_of(&config).into(),
             config: Arc::new(config),
-            idle: Arc::new(Mutex::new(Vec::new())),
+            idle: Arc::new(Idle(Mutex::new(Vec::new()))),
             permits: Arc::new(Semaphore::new(max.max(1))),
         };
         let conn = pool.open()?;
@@ -202,9 +231,7 @@ impl Pool {
     }
 
     fn open(&self) -> Result<Conn, Error> {
-        let client = self
-            .config
-            .connect(NoTls)
+        let client = off_runtime(|| self.config.connect(NoTls))
             .map_err(|e| Error::Unavailable(format!("{}: {e}", self.place)))?;
         Ok(Conn {
             client,
@@ -213,7 +240,7 @@ impl Pool {
     }
 
     fn take(&self) -> Result<Conn, Error> {
-        let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let idle = self.idle.0.lock().ok().and_then(|mut v| v.pop());
         match idle {
             Some(c) if !c.client.is_closed() => Ok(c),
             _ => self.open(),
@@ -222,16 +249,25 @@ impl Pool {
 
     fn put(&self, conn: Conn) {
         if conn.client.is_closed() {
+            off_runtime(move || drop(conn));
             return;
         }
-        if let Ok(mut v) = self.idle.lock() {
+        if let Ok(mut v) = self.idle.0.lock() {
             v.push(conn);
         }
     }
 
     /// Runs `f` in a transaction on a pooled connection on this thread: committed when it
     /// returns `Ok`, rolled back otherwise.
-    pub fn run_blocking<T>(
+    pub fn run_blocking<T: Send>(
+        &self,
+        read_only: bool,
+        f: impl FnOnce(&dyn Sql) -> Result<T, Error> + Send,
+    ) -> Result<T, Error> {
+        off_runtime(|| self.run_here(read_only, f))
+    }
+
+    fn run_here<T>(
         &self,
         read_only: bool,
         f: impl FnOnce(&dyn Sql) -> Result<T, Error>,
@@ -266,7 +302,7 @@ impl Pool {
         let pool = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            pool.run_blocking(read_only, f)
+            pool.run_here(read_only, f)
         })
         .await
         .map_err(|e| Error::Unavailable(format!("a database job stopped: {e}")))?
@@ -294,6 +330,10 @@ impl Pool {
     /// its own transaction, under an advisory lock so that replicas starting together
     /// migrate once.
     pub fn migrate(&self, migrations: &[&str]) -> Result<u32, Error> {
+        off_runtime(|| self.migrate_here(migrations))
+    }
+
+    fn migrate_here(&self, migrations: &[&str]) -> Result<u32, Error> {
         let mut conn = self.take()?;
         let result = (|| {
             let client = &mut conn.client;
@@ -350,6 +390,10 @@ pub mod testing {
     /// A new empty database on `STOREFLEET_TEST_PG` (a URL whose user may create
     /// databases), or `None` with a note on stderr when it is not set.
     pub fn database(test: &str) -> Option<TestDb> {
+        super::off_runtime(|| make(test))
+    }
+
+    fn make(test: &str) -> Option<TestDb> {
         let Ok(admin) = std::env::var("STOREFLEET_TEST_PG") else {
             eprintln!("{test}: skipped on PostgreSQL (set STOREFLEET_TEST_PG=postgres://user@host:port/db; .ci/run does)");
             return None;
@@ -381,12 +425,14 @@ pub mod testing {
 
     impl Drop for TestDb {
         fn drop(&mut self) {
-            if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-                let _ = c.batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    self.name
-                ));
-            }
+            super::off_runtime(|| {
+                if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+                    let _ = c.batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        self.name
+                    ));
+                }
+            });
         }
     }
 }

@@ -16,7 +16,7 @@ const SCHEMA: &str = "CREATE TABLE t (
 )";
 
 /// Runs a job in one transaction of the backend under test.
-type Job<'a> = &'a mut dyn FnMut(&dyn Sql) -> Result<(), Error>;
+type Job<'a> = &'a mut (dyn FnMut(&dyn Sql) -> Result<(), Error> + Send);
 
 fn suite(db: &dyn Fn(Job<'_>) -> Result<(), Error>) {
     db(&mut |c| {

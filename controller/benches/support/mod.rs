@@ -77,18 +77,18 @@ pub async fn register(
             for (i, (id, pk, store)) in rows.iter().enumerate() {
                 c.execute(
                     "INSERT INTO stores(code, name, region, timezone, trading_hours, created_at) VALUES (?1, ?1, ?2, 'Europe/Berlin', 'Mo-Sa 08:00-20:00', 0)",
-                    rusqlite::params![store, regions[i % regions.len()]],
+                    storefleet_storage::args![store, regions[i % regions.len()]],
                 )?;
                 c.execute(
                     "INSERT INTO agents(id, public_key, store_code, enrolled_at, agent_version, presence, presence_at, last_seen)
                      VALUES (?1, ?2, ?3, 0, '0.1.0', 'online', ?4, ?4)",
-                    rusqlite::params![id, pk, store, now],
+                    storefleet_storage::args![id, pk, store, now],
                 )?;
                 for (d, class) in &devices {
                     c.execute(
                         "INSERT INTO devices(store_code, device, agent_id, class, interval_ms, last_seen, state, state_at)
                          VALUES (?1, ?2, ?3, ?4, 10000, ?5, 'ok', ?5)",
-                        rusqlite::params![store, d, id, class, now],
+                        storefleet_storage::args![store, *d, id, *class, now],
                     )?;
                 }
             }

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{params, Connection};
+use storefleet_storage::{args, Sql, SqlExt as _};
 
 use super::eval::{AlertKey, Observation, Reading};
 use super::{Condition, Rule};
@@ -66,7 +66,7 @@ pub struct Snapshot {
 }
 
 /// Reads what `rules` need at `rules_at.now`.
-pub fn snapshot(c: &Connection, rules: &[Rule], at: &Rules) -> Result<Snapshot, DbError> {
+pub fn snapshot(c: &dyn Sql, rules: &[Rule], at: &Rules) -> Result<Snapshot, DbError> {
     let agents = at.judge().list(c, None)?;
     let devices = fleet::devices(c, None, at)?;
     let metrics: HashSet<&str> = rules
@@ -77,18 +77,17 @@ pub fn snapshot(c: &Connection, rules: &[Rule], at: &Rules) -> Result<Snapshot, 
         })
         .collect();
     let mut latest = Vec::new();
-    {
-        let mut st = c.prepare_cached(
-            "SELECT s.store_code, s.device, COALESCE(d.class, ''), s.last_t, s.last_v
+    for m in metrics {
+        latest.extend(c.all(
+            "SELECT s.store_code, s.device, COALESCE(d.class, '') AS class, s.last_t, s.last_v
              FROM series s LEFT JOIN devices d ON d.store_code = s.store_code AND d.device = s.device
              WHERE s.metric = ?1 AND s.last_t >= ?2",
-        )?;
-        for m in metrics {
-            let rows = st.query_map(params![m, at.now - MAX_READING_AGE_MS], |r| {
-                let device: String = r.get(1)?;
-                let class: String = r.get(2)?;
+            args![m, at.now - MAX_READING_AGE_MS],
+            |r| {
+                let device = r.text("device")?;
+                let class = r.text("class")?;
                 Ok(Latest {
-                    store: r.get(0)?,
+                    store: r.text("store_code")?,
                     class: if device.is_empty() {
                         "gateway".into()
                     } else {
@@ -96,37 +95,30 @@ pub fn snapshot(c: &Connection, rules: &[Rule], at: &Rules) -> Result<Snapshot, 
                     },
                     device,
                     metric: m.to_owned(),
-                    t: r.get(3)?,
-                    v: r.get(4)?,
+                    t: r.i64("last_t")?,
+                    v: r.f64("last_v")?,
                 })
-            })?;
-            for l in rows {
-                latest.push(l?);
-            }
-        }
+            },
+        )?);
     }
     let mut events = Vec::new();
-    {
-        let mut st = c.prepare_cached(
-            "SELECT store_code, device, ts, message FROM events WHERE code = ?1 AND ts >= ?2 ORDER BY ts",
-        )?;
-        for r in rules {
-            if let Condition::Event { codes, hold_secs } = &r.when {
-                let from = at.now - (*hold_secs as i64) * 1000;
-                for code in codes {
-                    let rows = st.query_map(params![code, from], |row| {
+    for r in rules {
+        if let Condition::Event { codes, hold_secs } = &r.when {
+            let from = at.now - (*hold_secs as i64) * 1000;
+            for code in codes {
+                events.extend(c.all(
+                    "SELECT store_code, device, ts, message FROM events WHERE code = ?1 AND ts >= ?2 ORDER BY ts",
+                    args![code, from],
+                    |row| {
                         Ok(RecentEvent {
-                            store: row.get(0)?,
-                            device: row.get(1)?,
+                            store: row.text("store_code")?,
+                            device: row.text("device")?,
                             code: code.clone(),
-                            ts: row.get(2)?,
-                            message: row.get(3)?,
+                            ts: row.i64("ts")?,
+                            message: row.text("message")?,
                         })
-                    })?;
-                    for e in rows {
-                        events.push(e?);
-                    }
-                }
+                    },
+                )?);
             }
         }
     }

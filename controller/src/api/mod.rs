@@ -236,7 +236,7 @@ async fn render_ticket_metrics(s: &AppState, out: &mut String) {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
         );
     }
-    if let Ok(w) = s.db.read_sql(crate::webhooks::counts).await {
+    if let Ok(w) = s.db.read(crate::webhooks::counts).await {
         let _ = writeln!(out, "# HELP storefleet_webhook_deliveries Webhook deliveries by state\n# TYPE storefleet_webhook_deliveries gauge");
         for (state, v) in [
             ("pending", w.pending),

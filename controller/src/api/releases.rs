@@ -21,7 +21,7 @@ pub(super) async fn list(
     State(s): State<AppState>,
     _p: Principal,
 ) -> ApiResult<Json<Vec<Published>>> {
-    Ok(Json(s.db.read_sql(releases::list).await?))
+    Ok(Json(s.db.read(releases::list).await?))
 }
 
 /// `PUT /api/v1/releases/{version}/{arch}`: the binary as the body, the manifest's

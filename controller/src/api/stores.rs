@@ -11,7 +11,7 @@ use crate::state::AppState;
 use crate::stores::{self, Store};
 
 pub(super) async fn list(State(s): State<AppState>, _p: Principal) -> ApiResult<Json<Vec<Store>>> {
-    Ok(Json(s.db.read_sql(stores::list).await?))
+    Ok(Json(s.db.read(stores::list).await?))
 }
 
 pub(super) async fn get(

@@ -5,7 +5,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use rusqlite::params;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -220,25 +219,7 @@ pub(super) async fn alerts(
     let q = query(q)?;
     Ok(Json(
         s.db.read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT id, rule, store_code, subject, since, fired_at, cleared_at, detail, disposition, note, ticket_id
-                 FROM alerts WHERE (?1 = 0 OR cleared_at IS NULL) AND (?2 IS NULL OR store_code = ?2)
-                 ORDER BY fired_at DESC LIMIT ?3",
-            )?;
-            let rows = st.query_map(
-                params![q.open, q.store, q.limit.unwrap_or(200).clamp(1, 5000)],
-                |r| {
-                    Ok(json!({
-                        "id": r.get::<_, i64>(0)?, "rule": r.get::<_, String>(1)?,
-                        "store": r.get::<_, String>(2)?, "subject": r.get::<_, String>(3)?,
-                        "since": r.get::<_, i64>(4)?, "fired_at": r.get::<_, i64>(5)?,
-                        "cleared_at": r.get::<_, Option<i64>>(6)?, "detail": r.get::<_, String>(7)?,
-                        "disposition": r.get::<_, String>(8)?, "note": r.get::<_, String>(9)?,
-                        "ticket": r.get::<_, Option<i64>>(10)?,
-                    }))
-                },
-            )?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            crate::tickets::standing::alerts(c, q.open, q.store.as_deref(), q.limit.unwrap_or(200))
         })
         .await?,
     ))
@@ -292,23 +273,9 @@ pub(super) async fn silence_create(
         created_by: p.actor,
     };
     let mut out = sil.clone();
-    out.id = s
-        .db
-        .write(move |c| {
-            if crate::stores::get(c, &sil.store)?.is_none() {
-                return Err(crate::db::DbError::Invalid(format!(
-                    "store {:?} does not exist",
-                    sil.store
-                )));
-            }
-            c.execute(
-                "INSERT INTO silences(store_code, device, rule, starts_at, ends_at, reason, created_by, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![sil.store, sil.device, sil.rule, sil.starts_at, sil.ends_at, sil.reason, sil.created_by, now],
-            )?;
-            Ok(c.last_insert_rowid())
-        })
-        .await?;
+    out.id =
+        s.db.write(move |c| crate::tickets::standing::create_silence(c, &sil, now))
+            .await?;
     s.ticket_wake.notify_one();
     Ok((StatusCode::CREATED, Json(out)))
 }
@@ -330,15 +297,10 @@ pub(super) async fn silence_delete(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let now = s.clock.now();
-    let n =
-        s.db.write(move |c| {
-            Ok(c.execute(
-                "UPDATE silences SET ends_at = ?2 WHERE id = ?1 AND ends_at > ?2",
-                params![id, now],
-            )?)
-        })
-        .await?;
-    if n == 0 {
+    let ended =
+        s.db.write(move |c| crate::tickets::standing::end_silence(c, id, now))
+            .await?;
+    if !ended {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("no active silence {id}"),
@@ -379,7 +341,7 @@ pub(super) async fn kpis(
 }
 
 pub(super) async fn webhooks(State(s): State<AppState>, _p: Principal) -> ApiResult<Json<Value>> {
-    let counts = s.db.read_sql(crate::webhooks::counts).await?;
+    let counts = s.db.read(crate::webhooks::counts).await?;
     let hooks: Vec<Value> = s
         .tickets
         .hooks

@@ -15,7 +15,7 @@ pub(super) async fn list(
     State(s): State<AppState>,
     _p: Principal,
 ) -> ApiResult<Json<Vec<TokenInfo>>> {
-    Ok(Json(s.db.read_sql(enroll::list).await?))
+    Ok(Json(s.db.read(enroll::list).await?))
 }
 
 /// The endpoints tokens point agents to.

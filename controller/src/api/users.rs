@@ -18,7 +18,7 @@ pub(super) async fn me(p: Principal) -> Json<Value> {
 }
 
 pub(super) async fn list(State(s): State<AppState>, _p: Principal) -> ApiResult<Json<Vec<User>>> {
-    Ok(Json(s.db.read_sql(users::list).await?))
+    Ok(Json(s.db.read(users::list).await?))
 }
 
 #[derive(Debug, Deserialize)]

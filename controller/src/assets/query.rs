@@ -132,6 +132,24 @@ pub fn search(c: &dyn Sql, f: &Filter, now_ms: i64) -> Result<(Vec<Asset>, u64),
     Ok((rows, total as u64))
 }
 
+/// The asset classes in use, for filters.
+pub fn classes(c: &dyn Sql) -> Result<Vec<String>, DbError> {
+    c.all(
+        "SELECT DISTINCT class FROM assets WHERE class != '' ORDER BY class",
+        &[],
+        |r| r.text("class"),
+    )
+}
+
+/// The stores' regions, for filters.
+pub fn regions(c: &dyn Sql) -> Result<Vec<String>, DbError> {
+    c.all(
+        "SELECT DISTINCT region FROM stores WHERE region != '' ORDER BY region",
+        &[],
+        |r| r.text("region"),
+    )
+}
+
 /// The CSV header, in [`csv_row`] order.
 pub const CSV_HEADER: &str = "id,kind,store,region,slot,class,vendor,model,serial,firmware,hostname,lifecycle,purchase_date,warranty_end,parent_id,agent_id,last_seen_ms";
 

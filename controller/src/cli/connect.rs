@@ -16,8 +16,7 @@ pub struct Connect {
         long,
         short,
         env = "STOREFLEET_CONFIG",
-        default_value = "/etc/storefleet/controller.toml",
-        global = true
+        default_value = "/etc/storefleet/controller.toml"
     )]
     pub config: PathBuf,
     /// Admin commands: the API's URL (default: the config's public URL).

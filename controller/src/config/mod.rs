@@ -173,15 +173,19 @@ impl Default for MqttSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSection {
+    /// PostgreSQL (`postgres://user:password@host:5432/db`), for several replicas; empty:
+    /// SQLite at `path`.
+    pub url: String,
     /// SQLite file; empty: `controller.db` in the state directory.
     pub path: PathBuf,
-    /// `full` or `normal`.
+    /// SQLite: `full` or `normal`.
     pub synchronous: String,
 }
 
 impl Default for DatabaseSection {
     fn default() -> Self {
         DatabaseSection {
+            url: String::new(),
             path: PathBuf::new(),
             synchronous: "full".into(),
         }
@@ -358,6 +362,13 @@ impl Config {
         if self.mqtt.client_id.is_empty() {
             return Err(bad("mqtt.client_id", "a client id"));
         }
+        let url = &self.database.url;
+        if !url.is_empty() && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            return Err(bad(
+                "database.url",
+                "empty (SQLite) or postgres://user:password@host:5432/database",
+            ));
+        }
         if !matches!(self.database.synchronous.as_str(), "full" | "normal") {
             return Err(bad("database.synchronous", "\"full\" or \"normal\""));
         }
@@ -390,6 +401,34 @@ impl Config {
     }
 
     /// The database file.
+    /// Where the data is, for messages: the SQLite file, or the PostgreSQL URL without its
+    /// password.
+    pub fn database_place(&self) -> String {
+        if self.database.url.is_empty() {
+            return self.database_path().display().to_string();
+        }
+        // postgres://user:password@host/db -> postgres://user@host/db
+        let url = &self.database.url;
+        match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                let userinfo = &url[scheme + 3..at];
+                let user = userinfo.split(':').next().unwrap_or_default();
+                format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+            }
+            _ => url.clone(),
+        }
+    }
+
+    /// Opens the configured database: PostgreSQL at `database.url`, else SQLite.
+    pub fn open_database(&self) -> Result<crate::db::Db, crate::db::DbError> {
+        if self.database.url.is_empty() {
+            crate::db::open(&self.database_path(), self.database.synchronous == "full")
+        } else {
+            crate::db::connect(&self.database.url)
+        }
+    }
+
+    /// The SQLite file (when `database.url` is empty).
     pub fn database_path(&self) -> PathBuf {
         if self.database.path.as_os_str().is_empty() {
             self.controller.state_dir.join("controller.db")

@@ -1,13 +1,17 @@
-//! The controller's database: one SQLite file in WAL mode with one writer.
+//! The controller's database: SQLite (the default, one file) or PostgreSQL
+//! (`[database] url`, for several replicas), both behind [`Db`], which hands repositories a
+//! storage-neutral connection ([`Sql`]) for a write transaction or a read.
 //!
-//! A dedicated thread owns the only writing connection and is fed by a bounded channel.
+//! SQLite runs in WAL mode with one writer. A dedicated thread owns the only writing connection and is fed by a bounded channel.
 //! It takes every job waiting in the queue (up to [`MAX_GROUP`]) into one transaction,
 //! each job in its own savepoint, and commits once: under load many small writes share
 //! one fsync, and one failing job rolls back alone. A job's caller hears back only after
 //! the commit, so "written" means on disk. Readers use their own read-only connections
 //! (WAL lets them run beside the writer) on tokio's blocking pool.
 //!
-//! Schema changes are ordered migrations ([`migrations`]) numbered by `PRAGMA user_version`.
+//! Schema changes are ordered migrations ([`migrations`]) numbered by `PRAGMA user_version`;
+//! PostgreSQL has its own ([`postgres`]), kept alike by a test. On PostgreSQL a write is one
+//! transaction on a pooled connection ([`storefleet_storage::postgres::Pool`]).
 
 pub mod migrations;
 pub mod postgres;
@@ -20,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
+use storefleet_storage::postgres::Pool;
 use storefleet_storage::Sql;
 use tokio::sync::oneshot;
 
@@ -40,7 +45,17 @@ type Job = Box<dyn FnOnce(Result<&Connection, DbError>) -> (bool, Finish) + Send
 
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
-pub struct Db {
+pub struct Db(Backend);
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Sqlite),
+    Postgres(Pool),
+}
+
+/// SQLite: the writer thread's queue and a few read-only connections.
+#[derive(Clone)]
+struct Sqlite {
     jobs: std::sync::mpsc::SyncSender<Job>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
@@ -48,10 +63,18 @@ pub struct Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_tuple("Db").field(&self.place()).finish()
     }
+}
+
+/// Connections to PostgreSQL per controller, at most.
+pub const POSTGRES_CONNECTIONS: usize = 16;
+
+/// Connects to PostgreSQL at `url` and brings its schema up to date.
+pub fn connect(url: &str) -> Result<Db, DbError> {
+    let pool = Pool::connect(url, POSTGRES_CONNECTIONS)?;
+    pool.migrate(postgres::MIGRATIONS)?;
+    Ok(Db(Backend::Postgres(pool)))
 }
 
 /// Opens (creating if needed) and migrates the database, and starts its writer thread.
@@ -77,11 +100,11 @@ pub fn open(path: &Path, synchronous_full: bool) -> Result<Db, DbError> {
         .name("db-writer".into())
         .spawn(move || writer(conn, &rx))
         .map_err(|e| DbError::Backend(format!("cannot start the writer thread: {e}")))?;
-    Ok(Db {
+    Ok(Db(Backend::Sqlite(Sqlite {
         jobs: tx,
         readers: Arc::new(Mutex::new(Vec::new())),
         path: path.to_owned(),
-    })
+    })))
 }
 
 fn writer(mut conn: Connection, rx: &std::sync::mpsc::Receiver<Job>) {
@@ -124,15 +147,66 @@ fn writer(mut conn: Connection, rx: &std::sync::mpsc::Receiver<Job>) {
 }
 
 impl Db {
-    /// Runs `f` in the writer's transaction; returns its value once committed.
+    /// Where the data is: the SQLite file, or the PostgreSQL server and database (without a
+    /// password).
+    pub fn place(&self) -> String {
+        match &self.0 {
+            Backend::Sqlite(s) => s.path.display().to_string(),
+            Backend::Postgres(p) => p.place().to_owned(),
+        }
+    }
+
+    /// Runs `f` in a write transaction; returns its value once committed (on SQLite, in
+    /// the writer's group commit: `f` runs in its own savepoint).
     pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, DbError> + Send + 'static,
+    {
+        match &self.0 {
+            Backend::Sqlite(s) => s.write(f).await,
+            Backend::Postgres(p) => p.write(f).await,
+        }
+    }
+
+    /// Runs `f` on a read-only connection, off the async threads.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, DbError> + Send + 'static,
+    {
+        match &self.0 {
+            Backend::Sqlite(s) => {
+                let s = s.clone();
+                tokio::task::spawn_blocking(move || s.read_blocking(f))
+                    .await
+                    .map_err(|_| DbError::Closed)?
+            }
+            Backend::Postgres(p) => p.read(f).await,
+        }
+    }
+
+    /// Runs `f` on a read-only connection on this thread.
+    pub fn read_blocking<T: Send>(
+        &self,
+        f: impl FnOnce(&dyn Sql) -> Result<T, DbError> + Send,
+    ) -> Result<T, DbError> {
+        match &self.0 {
+            Backend::Sqlite(s) => s.read_blocking(f),
+            Backend::Postgres(p) => p.run_blocking(true, f),
+        }
+    }
+}
+
+impl Sqlite {
+    async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, DbError> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         let job: Job = Box::new(move |c: Result<&Connection, DbError>| {
-            let r = c.and_then(f);
+            let r = c.and_then(|c| f(c));
             let ok = r.is_ok();
             let finish: Finish = Box::new(move |committed: Result<(), DbError>| {
                 let _ = reply.send(match (r, committed) {
@@ -151,41 +225,9 @@ impl Db {
         rx.await.map_err(|_| DbError::Closed)?
     }
 
-    /// Runs `f` in the writer's transaction through the storage-neutral interface (what a
-    /// repository written for both backends uses); returns its value once committed.
-    pub async fn write_sql<T, F>(&self, f: F) -> Result<T, DbError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&dyn Sql) -> Result<T, DbError> + Send + 'static,
-    {
-        self.write(move |c| f(c)).await
-    }
-
-    /// Runs `f` on a read-only connection through the storage-neutral interface.
-    pub async fn read_sql<T, F>(&self, f: F) -> Result<T, DbError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&dyn Sql) -> Result<T, DbError> + Send + 'static,
-    {
-        self.read(move |c| f(c)).await
-    }
-
-    /// Runs `f` on a read-only connection on the blocking pool.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
-    {
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || db.read_blocking(f))
-            .await
-            .map_err(|_| DbError::Closed)?
-    }
-
-    /// Runs `f` on a read-only connection on this thread.
-    pub fn read_blocking<T>(
+    fn read_blocking<T>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, DbError>,
+        f: impl FnOnce(&dyn Sql) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
         let conn = self.readers.lock().ok().and_then(|mut v| v.pop());
         let conn = match conn {
@@ -225,7 +267,7 @@ mod tests {
                 db.write(move |c| {
                     c.execute(
                         "INSERT INTO stores(code, name, created_at) VALUES (?1, 'x', 0)",
-                        [format!("S{i}")],
+                        storefleet_storage::args![format!("S{i}")],
                     )?;
                     if i % 10 == 0 {
                         return Err(DbError::Invalid("no".into()));
@@ -242,8 +284,10 @@ mod tests {
             }
         }
         assert_eq!(failed, 5);
-        let n: i64 = db
-            .read(|c| Ok(c.query_row("SELECT count(*) FROM stores", [], |r| r.get(0))?))
+        let n = db
+            .read(|c| {
+                storefleet_storage::SqlExt::int(c, "SELECT count(*) AS n FROM stores", &[], "n")
+            })
             .await
             .unwrap();
         assert_eq!(n, 45);

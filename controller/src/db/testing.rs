@@ -8,7 +8,7 @@ use storefleet_storage::Sql;
 use super::DbError;
 
 /// A job run in one transaction: committed when it returns `Ok`, rolled back otherwise.
-pub type Job<'a> = &'a mut dyn FnMut(&dyn Sql) -> Result<(), DbError>;
+pub type Job<'a> = &'a mut (dyn FnMut(&dyn Sql) -> Result<(), DbError> + Send);
 
 /// A backend under test, running jobs.
 pub type Backend<'a> = &'a dyn Fn(Job<'_>) -> Result<(), DbError>;

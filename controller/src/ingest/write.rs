@@ -7,12 +7,12 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection, OptionalExtension as _};
 use storefleet_protocol::message::{
     CommandResult, CommandStatus, Event, Message, Presence, PresenceState, Severity, TelemetryBatch,
 };
 use storefleet_protocol::routine::{RunRecord, Trigger};
 use storefleet_protocol::Envelope;
+use storefleet_storage::{args, Sql, SqlExt as _};
 
 use crate::assets::inventory;
 use crate::db::DbError;
@@ -71,7 +71,7 @@ impl Agg {
 pub const ROLLUPS: [i64; 2] = [60, 3600];
 
 struct Batch<'c> {
-    c: &'c Connection,
+    c: &'c dyn Sql,
     series: HashMap<(String, String, String), i64>,
     rollups: HashMap<(i64, i64, i64), Agg>,
     last_seen: HashMap<String, i64>,
@@ -80,7 +80,7 @@ struct Batch<'c> {
 }
 
 /// Stores `msgs` received at `now`.
-pub fn apply(c: &Connection, msgs: &[Verified], now: i64) -> Result<Outcome, DbError> {
+pub fn apply(c: &dyn Sql, msgs: &[Verified], now: i64) -> Result<Outcome, DbError> {
     let mut b = Batch {
         c,
         series: HashMap::new(),
@@ -89,11 +89,13 @@ pub fn apply(c: &Connection, msgs: &[Verified], now: i64) -> Result<Outcome, DbE
         device_seen: HashMap::new(),
         out: Outcome::default(),
     };
-    let mut seen =
-        c.prepare_cached("INSERT OR IGNORE INTO received(agent_id, seq, at) VALUES (?1, ?2, ?3)")?;
     for m in msgs {
         let env = &m.envelope;
-        if seen.execute(params![env.from, env.seq as i64, now])? == 0 {
+        let first = c.execute(
+            "INSERT INTO received(agent_id, seq, at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            args![&env.from, env.seq, now],
+        )?;
+        if first == 0 {
             b.out.duplicates += 1;
             continue;
         }
@@ -138,13 +140,12 @@ impl Batch<'_> {
             PresenceState::Online => ("online", ts),
             PresenceState::Offline => ("offline", now.max(ts)),
         };
-        self.c
-            .prepare_cached(
-                "UPDATE agents SET presence = ?2, presence_at = ?3, started_at = ?4, agent_version = ?5,
-                   presence_seq = ?6
-                 WHERE id = ?1 AND (presence_seq IS NULL OR presence_seq < ?6)",
-            )?
-            .execute(params![agent, state, at, p.started_at, p.agent_version, seq as i64])?;
+        self.c.execute(
+            "UPDATE agents SET presence = ?2, presence_at = ?3, started_at = ?4, agent_version = ?5,
+               presence_seq = ?6
+             WHERE id = ?1 AND (presence_seq IS NULL OR presence_seq < ?6)",
+            args![agent, state, at, p.started_at, &p.agent_version, seq],
+        )?;
         Ok(())
     }
 
@@ -154,21 +155,17 @@ impl Batch<'_> {
             return Ok(*id);
         }
         let c = self.c;
-        let found: Option<i64> = c
-            .prepare_cached(
-                "SELECT id FROM series WHERE store_code = ?1 AND device = ?2 AND metric = ?3",
-            )?
-            .query_row(params![store, device, metric], |r| r.get(0))
-            .optional()?;
+        let found = c.one(
+            "SELECT id FROM series WHERE store_code = ?1 AND device = ?2 AND metric = ?3",
+            args![store, device, metric],
+        )?;
         let id = match found {
-            Some(id) => id,
-            None => {
-                c.prepare_cached(
-                    "INSERT INTO series(store_code, device, metric) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![store, device, metric])?;
-                c.last_insert_rowid()
-            }
+            Some(r) => r.i64("id")?,
+            None => c.int(
+                "INSERT INTO series(store_code, device, metric) VALUES (?1, ?2, ?3) RETURNING id",
+                args![store, device, metric],
+                "id",
+            )?,
         };
         self.series.insert(key, id);
         Ok(id)
@@ -185,14 +182,15 @@ impl Batch<'_> {
             let mut min_gap: Option<i64> = None;
             let mut prev_t: Option<i64> = None;
             {
-                let mut ins = self.c.prepare_cached(
-                    "INSERT OR REPLACE INTO points(series_id, t, v) VALUES (?1, ?2, ?3)",
-                )?;
                 for p in &s.points {
                     if !p.v.is_finite() {
                         continue;
                     }
-                    ins.execute(params![sid, p.t, p.v])?;
+                    self.c.execute(
+                        "INSERT INTO points(series_id, t, v) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(series_id, t) DO UPDATE SET v = excluded.v",
+                        args![sid, p.t, p.v],
+                    )?;
                     self.out.points += 1;
                     let (n, sum, min, max) = match p.agg {
                         Some(a) => (
@@ -225,11 +223,10 @@ impl Batch<'_> {
                 }
             }
             if let Some((lt, lv)) = last {
-                self.c
-                    .prepare_cached(
-                        "UPDATE series SET last_t = ?2, last_v = ?3 WHERE id = ?1 AND (last_t IS NULL OR last_t <= ?2)",
-                    )?
-                    .execute(params![sid, lt, lv])?;
+                self.c.execute(
+                    "UPDATE series SET last_t = ?2, last_v = ?3 WHERE id = ?1 AND (last_t IS NULL OR last_t <= ?2)",
+                    args![sid, lt, lv],
+                )?;
                 if !device.is_empty() {
                     let e = self
                         .device_seen
@@ -248,36 +245,34 @@ impl Batch<'_> {
     fn event(&mut self, agent: &str, store: &str, e: &Event, now: i64) -> Result<(), DbError> {
         let device = e.device.clone().unwrap_or_default();
         let sev = severity(e.severity);
-        self.c
-            .prepare_cached(
-                "INSERT OR IGNORE INTO events(agent_id, store_code, event_id, ts, device, code, severity, message, data, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?
-            .execute(params![
+        self.c.execute(
+            "INSERT INTO events(agent_id, store_code, event_id, ts, device, code, severity, message, data, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
+            args![
                 agent,
                 store,
-                e.id,
+                &e.id,
                 e.ts,
-                device,
-                e.code,
+                &device,
+                &e.code,
                 sev,
-                e.message,
+                &e.message,
                 serde_json::Value::Object(e.data.clone()).to_string(),
                 now
-            ])?;
+            ],
+        )?;
         let state = match e.code.as_str() {
             "device.down" => Some("down"),
             "device.up" => Some("up"),
             _ => None,
         };
         if let (Some(state), false) = (state, device.is_empty()) {
-            self.c
-                .prepare_cached(
-                    "INSERT INTO devices(store_code, device, agent_id, state, state_at, state_note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT(store_code, device) DO UPDATE SET state = ?4, state_at = ?5, state_note = ?6
-                     WHERE state_at IS NULL OR state_at <= ?5",
-                )?
-                .execute(params![store, device, agent, state, e.ts, e.message])?;
+            self.c.execute(
+                "INSERT INTO devices(store_code, device, agent_id, state, state_at, state_note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(store_code, device) DO UPDATE SET state = ?4, state_at = ?5, state_note = ?6
+                 WHERE devices.state_at IS NULL OR devices.state_at <= ?5",
+                args![store, &device, agent, state, e.ts, &e.message],
+            )?;
         }
         Ok(())
     }
@@ -296,29 +291,29 @@ impl Batch<'_> {
             Trigger::Manual => ("manual", String::new()),
         };
         let steps = serde_json::to_string(&r.steps).unwrap_or_else(|_| "[]".into());
-        self.c
-            .prepare_cached(
-                "INSERT OR IGNORE INTO routine_runs(agent_id, id, store_code, routine, version,
-                   trigger_type, trigger_detail, device, started_at, finished_at, outcome, reason,
-                   steps, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            )?
-            .execute(params![
+        self.c.execute(
+            "INSERT INTO routine_runs(agent_id, id, store_code, routine, version,
+               trigger_type, trigger_detail, device, started_at, finished_at, outcome, reason,
+               steps, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT DO NOTHING",
+            args![
                 agent,
-                r.id,
+                &r.id,
                 store,
-                r.routine,
+                &r.routine,
                 r.version,
                 ttype,
                 detail,
-                r.device,
+                r.device.as_deref(),
                 r.started_at,
                 r.finished_at,
                 r.outcome.as_str(),
-                r.reason,
+                &r.reason,
                 steps,
                 now
-            ])?;
+            ],
+        )?;
         self.out.runs += 1;
         Ok(())
     }
@@ -357,28 +352,33 @@ impl Batch<'_> {
     }
 
     fn finish(&mut self) -> Result<(), DbError> {
+        // Scalar min/max differ between the backends (SQLite's min(a, b), PostgreSQL's
+        // LEAST/GREATEST): CASE says the same on both.
         let c = self.c;
-        let mut up = c.prepare_cached(
-            "INSERT INTO rollups(series_id, res, bucket, n, sum, min, max) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT(series_id, res, bucket) DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum,
-                 min = min(min, excluded.min), max = max(max, excluded.max)",
-        )?;
         for ((sid, res, bucket), a) in self.rollups.drain() {
-            up.execute(params![sid, res, bucket, a.n, a.sum, a.min, a.max])?;
+            c.execute(
+                "INSERT INTO rollups(series_id, res, bucket, n, sum, min, max) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(series_id, res, bucket) DO UPDATE SET
+                     n = rollups.n + excluded.n, sum = rollups.sum + excluded.sum,
+                     min = CASE WHEN excluded.min < rollups.min THEN excluded.min ELSE rollups.min END,
+                     max = CASE WHEN excluded.max > rollups.max THEN excluded.max ELSE rollups.max END",
+                args![sid, res, bucket, a.n, a.sum, a.min, a.max],
+            )?;
         }
-        let mut seen = c.prepare_cached(
-            "UPDATE agents SET last_seen = max(coalesce(last_seen, 0), ?2) WHERE id = ?1",
-        )?;
         for (agent, t) in self.last_seen.drain() {
-            seen.execute(params![agent, t])?;
+            c.execute(
+                "UPDATE agents SET last_seen = ?2 WHERE id = ?1 AND (last_seen IS NULL OR last_seen < ?2)",
+                args![agent, t],
+            )?;
         }
-        let mut dev = c.prepare_cached(
-            "INSERT INTO devices(store_code, device, agent_id, last_seen, interval_ms) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(store_code, device) DO UPDATE SET agent_id = ?3,
-                 last_seen = max(coalesce(last_seen, 0), ?4), interval_ms = coalesce(interval_ms, ?5)",
-        )?;
         for ((store, device), (t, agent, gap)) in self.device_seen.drain() {
-            dev.execute(params![store, device, agent, t, gap])?;
+            c.execute(
+                "INSERT INTO devices(store_code, device, agent_id, last_seen, interval_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(store_code, device) DO UPDATE SET agent_id = ?3,
+                     last_seen = CASE WHEN devices.last_seen > ?4 THEN devices.last_seen ELSE ?4 END,
+                     interval_ms = coalesce(devices.interval_ms, ?5)",
+                args![store, device, agent, t, gap],
+            )?;
         }
         Ok(())
     }

@@ -110,7 +110,7 @@ impl Sequencer {
             // One statement, so that two engines (replicas in a failover) never take the
             // same block.
             let end = db
-                .write_sql(move |c| {
+                .write(move |c| {
                     let end = c.int(
                         "INSERT INTO meta(key, value) VALUES ('downlink_seq', CAST(?1 AS BIGINT) + ?2)
                          ON CONFLICT(key) DO UPDATE
@@ -267,7 +267,7 @@ type Facts = (HashSet<String>, Vec<(String, String, String)>);
 
 impl Engine {
     async fn turn(&mut self) -> Result<(), DbError> {
-        let unfinished = self.db.read_sql(db::unfinished).await?;
+        let unfinished = self.db.read(db::unfinished).await?;
         let ids: HashSet<String> = unfinished.iter().map(|(id, _)| id.clone()).collect();
         for (id, request) in unfinished {
             if !self.tasks.contains_key(&id) {
@@ -288,7 +288,7 @@ impl Engine {
         let offline_after = self.offline_after_ms;
         let (online, stores): Facts = self
             .db
-            .read_sql(move |c| {
+            .read(move |c| {
                 let online = c
                     .all(
                         "SELECT id FROM agents WHERE revoked_at IS NULL AND presence = 'online'

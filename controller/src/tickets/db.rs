@@ -1,83 +1,84 @@
-//! Tickets in SQLite: opening, reading, acting on them, escalating; each change with its
+//! Tickets in the database: opening, reading, acting on them, escalating; each change with its
 //! timeline entry and its webhook deliveries in the same transaction.
 
-use rusqlite::{params, Connection, OptionalExtension as _, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use storefleet_storage::{args, Row, Sql, SqlExt as _, Value};
 
 use super::lifecycle::{self, Action, Lifecycle, Status};
 use super::{Ctx, Entry, Ticket, TicketAsset};
 use crate::db::DbError;
 use crate::webhooks;
 
-const COLUMNS: &str = "t.id, t.title, t.store_code, COALESCE(s.name, ''), COALESCE(s.region, ''),
-    COALESCE(s.address, ''), COALESCE(s.timezone, 'UTC'), COALESCE(s.trading_hours, ''), t.source, t.rule,
+const COLUMNS: &str = "t.id, t.title, t.store_code, COALESCE(s.name, '') AS store_name,
+    COALESCE(s.region, '') AS region, COALESCE(s.address, '') AS address,
+    COALESCE(s.timezone, 'UTC') AS timezone, COALESCE(s.trading_hours, '') AS trading_hours, t.source, t.rule,
     t.skill, t.severity, t.impact, t.priority, t.status, t.engineer_id, t.escalation, t.vendor_repair,
     t.opened_at, t.detected_at, t.fault_since, t.accepted_at, t.on_site_at, t.resolved_at, t.closed_at,
     t.response_due, t.resolution_due, t.held_ms, t.report, t.rating, t.reopened, t.dedupe_key";
 
 const FROM: &str = "FROM tickets t LEFT JOIN stores s ON s.code = t.store_code";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Ticket> {
+fn from_row(r: &Row) -> Result<Ticket, DbError> {
     // Deadlines as they stand: moved by the time spent on hold.
-    let held_ms: i64 = r.get(27)?;
+    let held_ms = r.i64("held_ms")?;
     Ok(Ticket {
-        id: r.get(0)?,
-        title: r.get(1)?,
-        store: r.get(2)?,
-        store_name: r.get(3)?,
-        region: r.get(4)?,
-        address: r.get(5)?,
-        timezone: r.get(6)?,
-        trading_hours: r.get(7)?,
-        source: r.get(8)?,
-        rule: r.get(9)?,
-        skill: r.get(10)?,
-        severity: r.get(11)?,
-        impact: r.get(12)?,
-        priority: r.get(13)?,
-        status: r.get(14)?,
-        engineer: r.get(15)?,
-        escalation: r.get(16)?,
-        vendor_repair: r.get(17)?,
-        opened_at: r.get(18)?,
-        detected_at: r.get(19)?,
-        fault_since: r.get(20)?,
-        accepted_at: r.get(21)?,
-        on_site_at: r.get(22)?,
-        resolved_at: r.get(23)?,
-        closed_at: r.get(24)?,
-        response_due: r.get::<_, i64>(25)? + held_ms,
-        resolution_due: r.get::<_, i64>(26)? + held_ms,
+        id: r.i64("id")?,
+        title: r.text("title")?,
+        store: r.text("store_code")?,
+        store_name: r.text("store_name")?,
+        region: r.text("region")?,
+        address: r.text("address")?,
+        timezone: r.text("timezone")?,
+        trading_hours: r.text("trading_hours")?,
+        source: r.text("source")?,
+        rule: r.text("rule")?,
+        skill: r.text("skill")?,
+        severity: r.text("severity")?,
+        impact: r.text("impact")?,
+        priority: r.int("priority")?,
+        status: r.text("status")?,
+        engineer: r.opt_text("engineer_id")?,
+        escalation: r.int("escalation")?,
+        vendor_repair: r.bool("vendor_repair")?,
+        opened_at: r.i64("opened_at")?,
+        detected_at: r.opt_i64("detected_at")?,
+        fault_since: r.opt_i64("fault_since")?,
+        accepted_at: r.opt_i64("accepted_at")?,
+        on_site_at: r.opt_i64("on_site_at")?,
+        resolved_at: r.opt_i64("resolved_at")?,
+        closed_at: r.opt_i64("closed_at")?,
+        response_due: r.i64("response_due")? + held_ms,
+        resolution_due: r.i64("resolution_due")? + held_ms,
         held_ms,
-        report: r.get(28)?,
-        rating: r.get(29)?,
-        reopened: r.get(30)?,
-        dedupe_key: r.get(31)?,
+        report: r.text("report")?,
+        rating: r.opt_i64("rating")?.map(|x| x.clamp(0, 255) as u8),
+        reopened: r.int("reopened")?,
+        dedupe_key: r.text("dedupe_key")?,
         assets: Vec::new(),
     })
 }
 
-fn assets(c: &Connection, id: i64) -> Result<Vec<TicketAsset>, DbError> {
+fn assets(c: &dyn Sql, id: i64) -> Result<Vec<TicketAsset>, DbError> {
     let today = today(storefleet_protocol::now_ms());
-    let mut st = c.prepare_cached(
-        "SELECT a.id, COALESCE(a.slot, a.hostname), a.class, a.vendor, a.model, a.serial, a.warranty_end
+    c.all(
+        "SELECT a.id, COALESCE(a.slot, a.hostname) AS slot, a.class, a.vendor, a.model, a.serial, a.warranty_end
          FROM ticket_assets ta JOIN assets a ON a.id = ta.asset_id WHERE ta.ticket_id = ?1 ORDER BY a.id",
-    )?;
-    let rows = st.query_map([id], |r| {
-        let warranty_end: String = r.get(6)?;
-        Ok(TicketAsset {
-            id: r.get(0)?,
-            slot: r.get(1)?,
-            class: r.get(2)?,
-            vendor: r.get(3)?,
-            model: r.get(4)?,
-            serial: r.get(5)?,
-            under_warranty: !warranty_end.is_empty() && warranty_end >= today,
-            warranty_end,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        args![id],
+        |r| {
+            let warranty_end = r.text("warranty_end")?;
+            Ok(TicketAsset {
+                id: r.i64("id")?,
+                slot: r.text("slot")?,
+                class: r.text("class")?,
+                vendor: r.text("vendor")?,
+                model: r.text("model")?,
+                serial: r.text("serial")?,
+                under_warranty: !warranty_end.is_empty() && warranty_end >= today,
+                warranty_end,
+            })
+        },
+    )
 }
 
 /// `YYYY-MM-DD` (UTC) of `ms`.
@@ -88,14 +89,15 @@ pub fn today(ms: i64) -> String {
 }
 
 /// One ticket with its assets.
-pub fn get(c: &Connection, id: i64) -> Result<Option<Ticket>, DbError> {
+pub fn get(c: &dyn Sql, id: i64) -> Result<Option<Ticket>, DbError> {
     let t = c
-        .query_row(
+        .one(
             &format!("SELECT {COLUMNS} {FROM} WHERE t.id = ?1"),
-            [id],
-            from_row,
-        )
-        .optional()?;
+            args![id],
+        )?
+        .as_ref()
+        .map(from_row)
+        .transpose()?;
     match t {
         Some(mut t) => {
             t.assets = assets(c, id)?;
@@ -105,7 +107,7 @@ pub fn get(c: &Connection, id: i64) -> Result<Option<Ticket>, DbError> {
     }
 }
 
-fn must(c: &Connection, id: i64) -> Result<Ticket, DbError> {
+fn must(c: &dyn Sql, id: i64) -> Result<Ticket, DbError> {
     get(c, id)?.ok_or_else(|| DbError::NotFound(format!("no ticket {id}")))
 }
 
@@ -126,7 +128,7 @@ pub struct Filter {
 }
 
 /// Tickets matching `f`: open ones by priority and deadline, then the newest.
-pub fn list(c: &Connection, f: &Filter) -> Result<Vec<Ticket>, DbError> {
+pub fn list(c: &dyn Sql, f: &Filter) -> Result<Vec<Ticket>, DbError> {
     if let Some(s) = f.status.as_deref() {
         if s != "open" && Status::parse(s).is_none() {
             return Err(DbError::Invalid(format!(
@@ -135,45 +137,50 @@ pub fn list(c: &Connection, f: &Filter) -> Result<Vec<Ticket>, DbError> {
             )));
         }
     }
-    let mut st = c.prepare_cached(&format!(
-        "SELECT {COLUMNS} {FROM}
-         WHERE (?1 IS NULL OR (?1 = 'open' AND t.status NOT IN ('resolved', 'closed', 'cancelled')) OR t.status = ?1)
-           AND (?2 IS NULL OR t.store_code = ?2) AND (?3 IS NULL OR s.region = ?3)
-           AND (?4 IS NULL OR t.engineer_id = ?4)
-         ORDER BY t.status IN ('resolved', 'closed', 'cancelled'), t.priority, t.resolution_due, t.id DESC
-         LIMIT ?5"
-    ))?;
     let limit = f.limit.unwrap_or(200).clamp(1, 5000);
-    let rows = st.query_map(
-        params![f.status, f.store, f.region, f.engineer, limit],
+    c.all(
+        &format!(
+            "SELECT {COLUMNS} {FROM}
+             WHERE (CAST(?1 AS TEXT) IS NULL OR (?1 = 'open' AND t.status NOT IN ('resolved', 'closed', 'cancelled'))
+                    OR t.status = ?1)
+               AND (CAST(?2 AS TEXT) IS NULL OR t.store_code = ?2) AND (CAST(?3 AS TEXT) IS NULL OR s.region = ?3)
+               AND (CAST(?4 AS TEXT) IS NULL OR t.engineer_id = ?4)
+             ORDER BY t.status IN ('resolved', 'closed', 'cancelled'), t.priority, t.resolution_due, t.id DESC
+             LIMIT ?5"
+        ),
+        args![
+            f.status.as_deref(),
+            f.store.as_deref(),
+            f.region.as_deref(),
+            f.engineer.as_deref(),
+            limit
+        ],
         from_row,
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    )
 }
 
 /// A ticket's timeline, oldest first.
-pub fn timeline(c: &Connection, id: i64) -> Result<Vec<Entry>, DbError> {
-    let mut st = c.prepare_cached(
+pub fn timeline(c: &dyn Sql, id: i64) -> Result<Vec<Entry>, DbError> {
+    c.all(
         "SELECT id, ts, kind, actor, text, data FROM ticket_timeline WHERE ticket_id = ?1 ORDER BY ts, id",
-    )?;
-    let rows = st.query_map([id], |r| {
-        let data: String = r.get(5)?;
-        Ok(Entry {
-            id: r.get(0)?,
-            ts: r.get(1)?,
-            kind: r.get(2)?,
-            actor: r.get(3)?,
-            text: r.get(4)?,
-            data: serde_json::from_str(&data).unwrap_or_default(),
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        args![id],
+        |r| {
+            Ok(Entry {
+                id: r.i64("id")?,
+                ts: r.i64("ts")?,
+                kind: r.text("kind")?,
+                actor: r.text("actor")?,
+                text: r.text("text")?,
+                data: serde_json::from_str(&r.text("data")?).unwrap_or_default(),
+            })
+        },
+    )
 }
 
 /// Adds a timeline entry; with `reference`, only once per ticket. `true` when added.
 #[allow(clippy::too_many_arguments)]
 pub fn add_entry(
-    c: &Connection,
+    c: &dyn Sql,
     id: i64,
     ts: i64,
     kind: &str,
@@ -182,20 +189,11 @@ pub fn add_entry(
     data: &serde_json::Value,
     reference: Option<&str>,
 ) -> Result<bool, DbError> {
-    let n = c
-        .prepare_cached(
-            "INSERT OR IGNORE INTO ticket_timeline(ticket_id, ts, kind, actor, text, data, ref)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?
-        .execute(params![
-            id,
-            ts,
-            kind,
-            actor,
-            text,
-            data.to_string(),
-            reference
-        ])?;
+    let n = c.execute(
+        "INSERT INTO ticket_timeline(ticket_id, ts, kind, actor, text, data, ref)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+        args![id, ts, kind, actor, text, data.to_string(), reference],
+    )?;
     Ok(n > 0)
 }
 
@@ -260,7 +258,7 @@ pub fn payload(t: &Ticket, ctx: &Ctx) -> serde_json::Value {
     })
 }
 
-fn notify(c: &Connection, ctx: &Ctx, event: &str, id: i64, now: i64) -> Result<(), DbError> {
+fn notify(c: &dyn Sql, ctx: &Ctx, event: &str, id: i64, now: i64) -> Result<(), DbError> {
     if ctx.hooks.is_empty() {
         return Ok(());
     }
@@ -271,7 +269,7 @@ fn notify(c: &Connection, ctx: &Ctx, event: &str, id: i64, now: i64) -> Result<(
 
 /// Opens a ticket (`source` is `auto` or `manual`); returns its id.
 pub fn create(
-    c: &Connection,
+    c: &dyn Sql,
     ctx: &Ctx,
     n: &NewTicket,
     source: &str,
@@ -291,33 +289,34 @@ pub fn create(
     }
     let priority = lifecycle::priority(n.severity, n.impact);
     let clock = lifecycle::sla(now, ctx.settings.sla(priority), 0, None, now);
-    c.prepare_cached(
+    let id = c.int(
         "INSERT INTO tickets(dedupe_key, title, store_code, source, rule, skill, severity, impact, priority,
            status, escalation, opened_at, detected_at, fault_since, response_due, resolution_due, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'new', ?10, ?11, ?12, ?13, ?14, ?15, ?11)",
-    )?
-    .execute(params![
-        n.dedupe_key,
-        n.title,
-        n.store,
-        source,
-        n.rule,
-        n.skill,
-        name(&n.severity),
-        name(&n.impact),
-        priority,
-        n.escalation,
-        now,
-        n.detected_at,
-        n.fault_since,
-        clock.response_due,
-        clock.resolution_due,
-    ])?;
-    let id = c.last_insert_rowid();
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'new', ?10, ?11, ?12, ?13, ?14, ?15, ?11)
+         RETURNING id",
+        args![
+            &n.dedupe_key,
+            &n.title,
+            &n.store,
+            source,
+            &n.rule,
+            &n.skill,
+            name(&n.severity),
+            name(&n.impact),
+            priority,
+            n.escalation,
+            now,
+            n.detected_at,
+            n.fault_since,
+            clock.response_due,
+            clock.resolution_due
+        ],
+        "id",
+    )?;
     if n.dedupe_key.is_empty() {
         c.execute(
             "UPDATE tickets SET dedupe_key = ?2 WHERE id = ?1",
-            params![id, format!("manual/{id}")],
+            args![id, format!("manual/{id}")],
         )?;
     }
     if let Some(device) = &n.device {
@@ -345,28 +344,30 @@ pub fn create(
 /// Puts the assets of `device` in `store` (a device slot, or an agent id for the gateway)
 /// on ticket `id`, and flags vendor repair when one is under warranty.
 pub fn link_assets(
-    c: &Connection,
+    c: &dyn Sql,
     id: i64,
     store: &str,
     device: &str,
     now: i64,
 ) -> Result<(), DbError> {
-    c.prepare_cached(
-        "INSERT OR IGNORE INTO ticket_assets(ticket_id, asset_id)
-         SELECT ?1, id FROM assets WHERE store_code = ?2 AND lifecycle != 'retired'
-           AND (slot = ?3 OR (kind = 'gateway' AND agent_id = ?3))",
-    )?
-    .execute(params![id, store, device])?;
-    let under: bool = c.query_row(
-        "SELECT EXISTS(SELECT 1 FROM ticket_assets ta JOIN assets a ON a.id = ta.asset_id
-                       WHERE ta.ticket_id = ?1 AND a.warranty_end != '' AND a.warranty_end >= ?2)",
-        params![id, today(now)],
-        |r| r.get(0),
+    c.execute(
+        "INSERT INTO ticket_assets(ticket_id, asset_id)
+         SELECT CAST(?1 AS BIGINT), id FROM assets WHERE store_code = ?2 AND lifecycle != 'retired'
+           AND (slot = ?3 OR (kind = 'gateway' AND agent_id = ?3))
+         ON CONFLICT DO NOTHING",
+        args![id, store, device],
     )?;
+    let under = c
+        .one(
+            "SELECT 1 AS one FROM ticket_assets ta JOIN assets a ON a.id = ta.asset_id
+             WHERE ta.ticket_id = ?1 AND a.warranty_end != '' AND a.warranty_end >= ?2 LIMIT 1",
+            args![id, today(now)],
+        )?
+        .is_some();
     if under {
         let changed = c.execute(
             "UPDATE tickets SET vendor_repair = 1 WHERE id = ?1 AND vendor_repair = 0",
-            [id],
+            args![id],
         )?;
         if changed > 0 {
             add_entry(
@@ -387,43 +388,38 @@ pub fn link_assets(
 /// After an inventory of `store` recorded new or changed assets: they join the open
 /// tickets of the store's firing alerts that concern them (a ticket may open before the
 /// gateway's first inventory arrives).
-pub fn link_reported_assets(c: &Connection, store: &str, now: i64) -> Result<(), DbError> {
-    let mut st = c.prepare_cached(
+pub fn link_reported_assets(c: &dyn Sql, store: &str, now: i64) -> Result<(), DbError> {
+    let open = c.all(
         "SELECT DISTINCT ticket_id, subject FROM alerts
          WHERE store_code = ?1 AND cleared_at IS NULL AND ticket_id IS NOT NULL",
+        args![store],
+        |r| Ok((r.i64("ticket_id")?, r.text("subject")?)),
     )?;
-    let open: Vec<(i64, String)> = st
-        .query_map([store], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
     for (ticket, subject) in open {
         link_assets(c, ticket, store, &subject, now)?;
     }
     Ok(())
 }
 
-fn lifecycle_of(c: &Connection, id: i64) -> Result<Lifecycle, DbError> {
-    c.query_row(
-        "SELECT status, held_from, engineer_id, hold_since, held_ms FROM tickets WHERE id = ?1",
-        [id],
-        |r| {
-            let s: String = r.get(0)?;
-            let h: Option<String> = r.get(1)?;
-            Ok(Lifecycle {
-                status: Status::parse(&s).unwrap_or(Status::New),
-                held_from: h.as_deref().and_then(Status::parse),
-                engineer: r.get(2)?,
-                hold_since: r.get(3)?,
-                held_ms: r.get(4)?,
-            })
-        },
-    )
-    .optional()?
-    .ok_or_else(|| DbError::NotFound(format!("no ticket {id}")))
+fn lifecycle_of(c: &dyn Sql, id: i64) -> Result<Lifecycle, DbError> {
+    let r = c
+        .one(
+            "SELECT status, held_from, engineer_id, hold_since, held_ms FROM tickets WHERE id = ?1",
+            args![id],
+        )?
+        .ok_or_else(|| DbError::NotFound(format!("no ticket {id}")))?;
+    Ok(Lifecycle {
+        status: Status::parse(&r.text("status")?).unwrap_or(Status::New),
+        held_from: r.opt_text("held_from")?.as_deref().and_then(Status::parse),
+        engineer: r.opt_text("engineer_id")?,
+        hold_since: r.opt_i64("hold_since")?,
+        held_ms: r.i64("held_ms")?,
+    })
 }
 
 /// Applies `a` to ticket `id` as `actor`; records it and tells the webhooks.
 pub fn act(
-    c: &Connection,
+    c: &dyn Sql,
     ctx: &Ctx,
     id: i64,
     a: &Action,
@@ -437,23 +433,23 @@ pub fn act(
         }
     }
     let after = lifecycle::apply(&before, a, now).map_err(DbError::Invalid)?;
-    c.prepare_cached(
+    c.execute(
         "UPDATE tickets SET status = ?2, held_from = ?3, engineer_id = ?4, hold_since = ?5, held_ms = ?6,
            updated_at = ?7 WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        after.status.name(),
-        after.held_from.map(Status::name),
-        after.engineer,
-        after.hold_since,
-        after.held_ms,
-        now
-    ])?;
-    let set = |col: &str, v: &dyn rusqlite::ToSql| -> Result<(), DbError> {
+        args![
+            id,
+            after.status.name(),
+            after.held_from.map(Status::name),
+            after.engineer.as_deref(),
+            after.hold_since,
+            after.held_ms,
+            now
+        ],
+    )?;
+    let set = |col: &str, v: Value| -> Result<(), DbError> {
         c.execute(
             &format!("UPDATE tickets SET {col} = ?2 WHERE id = ?1"),
-            params![id, v],
+            &[Value::from(id), v],
         )?;
         Ok(())
     };
@@ -465,19 +461,19 @@ pub fn act(
         }
         Action::Unassign => "Back to the dispatch queue".to_owned(),
         Action::Accept => {
-            set("accepted_at", &now)?;
+            set("accepted_at", now.into())?;
             "Accepted".to_owned()
         }
         Action::EnRoute => "On the way".to_owned(),
         Action::CheckIn => {
-            set("on_site_at", &now)?;
+            set("on_site_at", now.into())?;
             "Checked in on site".to_owned()
         }
         Action::Hold { reason } => format!("On hold: {reason} (SLA clock stopped)"),
         Action::Resume => "Resumed (SLA clock running)".to_owned(),
         Action::Resolve { report } => {
-            set("resolved_at", &now)?;
-            set("report", report)?;
+            set("resolved_at", now.into())?;
+            set("report", report.into())?;
             event = Some("ticket.resolved");
             if report.is_empty() {
                 "Resolved".to_owned()
@@ -486,15 +482,15 @@ pub fn act(
             }
         }
         Action::Close { rating } => {
-            set("closed_at", &now)?;
-            set("rating", rating)?;
+            set("closed_at", now.into())?;
+            set("rating", (*rating).into())?;
             format!("Closed, rated {rating}/5")
         }
         Action::Cancel { reason } => format!("Cancelled: {reason}"),
         Action::Reopen => {
             c.execute(
                 "UPDATE tickets SET resolved_at = NULL, reopened = reopened + 1 WHERE id = ?1",
-                [id],
+                args![id],
             )?;
             event = Some("ticket.reopened");
             "Reopened".to_owned()
@@ -530,7 +526,7 @@ pub fn act(
 /// Raises ticket `id` to escalation `level` (only upwards), optionally raising its priority
 /// by one; records why and tells the webhooks.
 pub fn escalate(
-    c: &Connection,
+    c: &dyn Sql,
     ctx: &Ctx,
     id: i64,
     level: u8,
@@ -538,17 +534,16 @@ pub fn escalate(
     reason: &str,
     now: i64,
 ) -> Result<bool, DbError> {
-    let n = c.execute(
-        "UPDATE tickets SET escalation = ?2, priority = MAX(1, priority - ?3), updated_at = ?4
-         WHERE id = ?1 AND escalation < ?2",
-        params![id, level, i64::from(raise_priority), now],
+    let raised = c.one(
+        "UPDATE tickets SET escalation = ?2,
+             priority = CASE WHEN priority - ?3 < 1 THEN 1 ELSE priority - ?3 END, updated_at = ?4
+         WHERE id = ?1 AND escalation < ?2 RETURNING priority",
+        args![id, level, i64::from(raise_priority), now],
     )?;
-    if n == 0 {
+    let Some(raised) = raised else {
         return Ok(false);
-    }
-    let p: u8 = c.query_row("SELECT priority FROM tickets WHERE id = ?1", [id], |r| {
-        r.get(0)
-    })?;
+    };
+    let p: u8 = raised.int("priority")?;
     add_entry(
         c,
         id,

@@ -4,8 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{params, Connection, OptionalExtension as _};
 use serde_json::json;
+use storefleet_storage::{args, Sql, SqlExt as _};
 
 use super::db::{self as tdb, NewTicket};
 use super::lifecycle::Action;
@@ -28,101 +28,91 @@ struct OpenAlert {
     ticket: Option<i64>,
 }
 
-fn open_alerts(c: &Connection) -> Result<Vec<OpenAlert>, DbError> {
-    let mut st = c.prepare_cached(
+fn open_alerts(c: &dyn Sql) -> Result<Vec<OpenAlert>, DbError> {
+    c.all(
         "SELECT id, rule, store_code, subject, since, fired_at, detail, disposition, ticket_id
          FROM alerts WHERE cleared_at IS NULL ORDER BY fired_at, id",
-    )?;
-    let rows = st.query_map([], |r| {
-        Ok(OpenAlert {
-            id: r.get(0)?,
-            key: AlertKey {
-                rule: r.get(1)?,
-                store: r.get(2)?,
-                subject: r.get(3)?,
-            },
-            since: r.get(4)?,
-            fired_at: r.get(5)?,
-            detail: r.get(6)?,
-            disposition: r.get(7)?,
-            ticket: r.get(8)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        args![],
+        |r| {
+            Ok(OpenAlert {
+                id: r.i64("id")?,
+                key: AlertKey {
+                    rule: r.text("rule")?,
+                    store: r.text("store_code")?,
+                    subject: r.text("subject")?,
+                },
+                since: r.i64("since")?,
+                fired_at: r.i64("fired_at")?,
+                detail: r.text("detail")?,
+                disposition: r.text("disposition")?,
+                ticket: r.opt_i64("ticket_id")?,
+            })
+        },
+    )
 }
 
 /// The alerts firing now (for restoring the evaluator after a restart).
-pub fn firing(c: &Connection) -> Result<Vec<(AlertKey, i64, i64)>, DbError> {
+pub fn firing(c: &dyn Sql) -> Result<Vec<(AlertKey, i64, i64)>, DbError> {
     Ok(open_alerts(c)?
         .into_iter()
         .map(|a| (a.key, a.since, a.fired_at))
         .collect())
 }
 
-fn runs(c: &Connection, store: &str, from: i64) -> Result<Vec<(Run, serde_json::Value)>, DbError> {
-    let mut st = c.prepare_cached(
+fn runs(c: &dyn Sql, store: &str, from: i64) -> Result<Vec<(Run, serde_json::Value)>, DbError> {
+    c.all(
         "SELECT id, routine, device, started_at, finished_at, outcome, steps, reason, trigger_type
          FROM routine_runs WHERE store_code = ?1 AND finished_at >= ?2 ORDER BY finished_at",
-    )?;
-    let rows = st.query_map(params![store, from], |r| {
-        let steps: String = r.get(6)?;
-        let run = Run {
-            id: r.get(0)?,
-            routine: r.get(1)?,
-            device: r.get(2)?,
-            started_at: r.get(3)?,
-            finished_at: r.get(4)?,
-            outcome: r.get(5)?,
-        };
-        let data = json!({
-            "run_id": run.id, "routine": run.routine, "device": run.device,
-            "started_at": run.started_at, "finished_at": run.finished_at, "outcome": run.outcome,
-            "reason": r.get::<_, String>(7)?, "trigger": r.get::<_, String>(8)?,
-            "steps": serde_json::from_str::<serde_json::Value>(&steps).unwrap_or_default(),
-        });
-        Ok((run, data))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        args![store, from],
+        |r| {
+            let run = Run {
+                id: r.text("id")?,
+                routine: r.text("routine")?,
+                device: r.opt_text("device")?,
+                started_at: r.i64("started_at")?,
+                finished_at: r.i64("finished_at")?,
+                outcome: r.text("outcome")?,
+            };
+            let data = json!({
+                "run_id": run.id, "routine": run.routine, "device": run.device,
+                "started_at": run.started_at, "finished_at": run.finished_at, "outcome": run.outcome,
+                "reason": r.text("reason")?, "trigger": r.text("trigger_type")?,
+                "steps": serde_json::from_str::<serde_json::Value>(&r.text("steps")?).unwrap_or_default(),
+            });
+            Ok((run, data))
+        },
+    )
 }
 
 fn set_disposition(
-    c: &Connection,
+    c: &dyn Sql,
     id: i64,
     d: &str,
     note: &str,
     ticket: Option<i64>,
 ) -> Result<(), DbError> {
-    c.prepare_cached(
+    c.execute(
         "UPDATE alerts SET disposition = ?2, note = ?3, ticket_id = ?4 WHERE id = ?1",
-    )?
-    .execute(params![id, d, note, ticket])?;
+        args![id, d, note, ticket],
+    )?;
     Ok(())
 }
 
 /// The device's readings around the fault, for the timeline.
 fn telemetry(
-    c: &Connection,
+    c: &dyn Sql,
     store: &str,
     device: &str,
     until: i64,
 ) -> Result<serde_json::Value, DbError> {
-    let mut st = c.prepare_cached(
+    let mut by: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+    let rows = c.all(
         "SELECT s.metric, p.t, p.v FROM series s JOIN points p ON p.series_id = s.id
          WHERE s.store_code = ?1 AND s.device = ?2 AND p.t BETWEEN ?3 AND ?4 ORDER BY s.metric, p.t",
+        args![store, device, until - TELEMETRY_BEFORE_MS, until],
+        |r| Ok((r.text("metric")?, r.i64("t")?, r.f64("v")?)),
     )?;
-    let mut by: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
-    let rows = st.query_map(
-        params![store, device, until - TELEMETRY_BEFORE_MS, until],
-        |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, f64>(2)?,
-            ))
-        },
-    )?;
-    for row in rows {
-        let (m, t, v) = row?;
+    for (m, t, v) in rows {
         if let Some(a) = by
             .entry(m)
             .or_insert_with(|| serde_json::Value::Array(Vec::new()))
@@ -142,7 +132,7 @@ fn telemetry(
 }
 
 /// Runs one pass.
-pub fn run(c: &Connection, i: &Input<'_>) -> Result<Report, DbError> {
+pub fn run(c: &dyn Sql, i: &Input<'_>) -> Result<Report, DbError> {
     let mut rep = Report::default();
     let now = i.now;
     for ch in i.changes {
@@ -154,10 +144,10 @@ pub fn run(c: &Connection, i: &Input<'_>) -> Result<Report, DbError> {
                 detail,
             } => {
                 rep.fired += 1;
-                c.prepare_cached(
+                c.execute(
                     "INSERT INTO alerts(rule, store_code, subject, since, fired_at, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![key.rule, key.store, key.subject, since, at, detail])?;
+                    args![&key.rule, &key.store, &key.subject, *since, *at, detail],
+                )?;
             }
             Change::Cleared {
                 key, clear_since, ..
@@ -165,18 +155,18 @@ pub fn run(c: &Connection, i: &Input<'_>) -> Result<Report, DbError> {
                 rep.cleared += 1;
                 // No open row (cleared by hand, or never recorded) is no ticket; a failing
                 // query is an error like any other.
-                let ticket: Option<i64> = c
-                    .query_row(
+                let ticket = c
+                    .one(
                         "SELECT ticket_id FROM alerts WHERE rule = ?1 AND store_code = ?2 AND subject = ?3 AND cleared_at IS NULL",
-                        params![key.rule, key.store, key.subject],
-                        |r| r.get(0),
-                    )
-                    .optional()?
+                        args![&key.rule, &key.store, &key.subject],
+                    )?
+                    .map(|r| r.opt_i64("ticket_id"))
+                    .transpose()?
                     .flatten();
-                c.prepare_cached(
+                c.execute(
                     "UPDATE alerts SET cleared_at = ?4 WHERE rule = ?1 AND store_code = ?2 AND subject = ?3 AND cleared_at IS NULL",
-                )?
-                .execute(params![key.rule, key.store, key.subject, clear_since])?;
+                    args![&key.rule, &key.store, &key.subject, *clear_since],
+                )?;
                 if let Some(t) = ticket {
                     tdb::add_entry(
                         c,
@@ -199,7 +189,7 @@ pub fn run(c: &Connection, i: &Input<'_>) -> Result<Report, DbError> {
     Ok(rep)
 }
 
-fn place_alerts(c: &Connection, i: &Input<'_>, rep: &mut Report) -> Result<(), DbError> {
+fn place_alerts(c: &dyn Sql, i: &Input<'_>, rep: &mut Report) -> Result<(), DbError> {
     let now = i.now;
     let alerts = open_alerts(c)?;
     let offline_stores: HashSet<String> = alerts
@@ -407,7 +397,7 @@ fn place_alerts(c: &Connection, i: &Input<'_>, rep: &mut Report) -> Result<(), D
 }
 
 fn add_runs(
-    c: &Connection,
+    c: &dyn Sql,
     ticket: i64,
     a: &OpenAlert,
     runs: &[(Run, serde_json::Value)],

@@ -1,8 +1,8 @@
 //! The upkeep part of a ticket pass: resolving tickets whose alerts cleared, escalating
 //! what nears or breaches its SLA, assigning what waits in the dispatch queue.
 
-use rusqlite::Connection;
 use serde_json::json;
+use storefleet_storage::{args, Sql, SqlExt as _};
 
 use super::assign::{self, Candidate, Need};
 use super::db as tdb;
@@ -10,22 +10,24 @@ use super::lifecycle::{self, Action, SlaState, Status};
 use super::{Ctx, Input, Report};
 use crate::db::DbError;
 
-pub(super) fn resolve_cleared(
-    c: &Connection,
-    i: &Input<'_>,
-    rep: &mut Report,
-) -> Result<(), DbError> {
-    let mut st = c.prepare_cached(
-        "SELECT t.id, t.status, t.rule, MAX(a.cleared_at), SUM(a.cleared_at IS NULL) FROM tickets t
-         JOIN alerts a ON a.ticket_id = t.id
+pub(super) fn resolve_cleared(c: &dyn Sql, i: &Input<'_>, rep: &mut Report) -> Result<(), DbError> {
+    let rows = c.all(
+        "SELECT t.id, t.status, t.rule, MAX(a.cleared_at) AS cleared,
+                count(*) FILTER (WHERE a.cleared_at IS NULL) AS still_open
+         FROM tickets t JOIN alerts a ON a.ticket_id = t.id
          WHERE t.source = 'auto' AND t.status NOT IN ('resolved', 'closed', 'cancelled')
-         GROUP BY t.id",
+         GROUP BY t.id, t.status, t.rule",
+        args![],
+        |r| {
+            Ok((
+                r.i64("id")?,
+                r.text("status")?,
+                r.text("rule")?,
+                r.opt_i64("cleared")?,
+                r.i64("still_open")?,
+            ))
+        },
     )?;
-    let rows: Vec<(i64, String, String, Option<i64>, i64)> = st
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
-        .collect::<Result<_, _>>()?;
     for (id, status, rule, cleared, still_open) in rows {
         let Some(cleared) = cleared else { continue };
         if still_open > 0 {
@@ -58,7 +60,7 @@ pub(super) fn resolve_cleared(
     Ok(())
 }
 
-pub(super) fn sla(c: &Connection, i: &Input<'_>, rep: &mut Report) -> Result<(), DbError> {
+pub(super) fn sla(c: &dyn Sql, i: &Input<'_>, rep: &mut Report) -> Result<(), DbError> {
     let open = tdb::list(
         c,
         &tdb::Filter {
@@ -103,7 +105,7 @@ pub(super) fn sla(c: &Connection, i: &Input<'_>, rep: &mut Report) -> Result<(),
 }
 
 pub(super) fn assign_queue(
-    c: &Connection,
+    c: &dyn Sql,
     ctx: &Ctx,
     now: i64,
     exclude: &[String],

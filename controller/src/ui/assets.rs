@@ -24,15 +24,10 @@ pub(super) async fn registry(
     let f2 = f.clone();
     let ((items, total), classes, regions) =
         s.db.read(move |c| {
-            let distinct = |sql: &str| -> Result<Vec<String>, crate::db::DbError> {
-                let mut st = c.prepare_cached(sql)?;
-                let rows = st.query_map([], |r| r.get(0))?;
-                Ok(rows.collect::<Result<_, _>>()?)
-            };
             Ok((
                 query::search(c, &f2, now_ms())?,
-                distinct("SELECT DISTINCT class FROM assets WHERE class != '' ORDER BY 1")?,
-                distinct("SELECT DISTINCT region FROM stores WHERE region != '' ORDER BY 1")?,
+                query::classes(c)?,
+                query::regions(c)?,
             ))
         })
         .await?;

@@ -11,6 +11,25 @@ use storefleet_support::http::{self, Request};
 pub use storefleet_testkit::agent::{post_json, AgentHome};
 use storefleet_testkit::free_port;
 
+/// With `STOREFLEET_TEST_DATABASE=postgres` (and `STOREFLEET_TEST_PG`), every controller of
+/// the suite runs on a fresh PostgreSQL database instead of SQLite: the whole suite on the
+/// second backend.
+pub fn test_database() -> Option<storefleet_storage::postgres::testing::TestDb> {
+    if std::env::var("STOREFLEET_TEST_DATABASE").as_deref() != Ok("postgres") {
+        return None;
+    }
+    let db = storefleet_storage::postgres::testing::database("suite on PostgreSQL");
+    assert!(
+        db.is_some(),
+        "STOREFLEET_TEST_DATABASE=postgres needs STOREFLEET_TEST_PG"
+    );
+    db
+}
+
+/// Databases of in-process controllers, dropped when the test binary ends its tests.
+static IN_PROCESS_DATABASES: std::sync::Mutex<Vec<storefleet_storage::postgres::testing::TestDb>> =
+    std::sync::Mutex::new(Vec::new());
+
 /// The config of a controller run in this process: state in `dir/controller`, HTTP and the
 /// embedded broker on free loopback ports.
 pub fn in_process_config(dir: &std::path::Path) -> storefleet_controller::config::Config {
@@ -19,6 +38,10 @@ pub fn in_process_config(dir: &std::path::Path) -> storefleet_controller::config
     config.http.listen = ([127, 0, 0, 1], 0).into();
     config.mqtt.listen = ([127, 0, 0, 1], 0).into();
     config.database.synchronous = "normal".into();
+    if let Some(db) = test_database() {
+        config.database.url.clone_from(&db.url);
+        IN_PROCESS_DATABASES.lock().unwrap().push(db);
+    }
     config
 }
 
@@ -59,6 +82,8 @@ pub struct Controller {
     pub client_id: String,
     /// Whether the broker is external (then its session is cleared at the end).
     pub external: bool,
+    /// Its PostgreSQL database, when the suite runs on PostgreSQL (dropped with it).
+    _database: Option<storefleet_storage::postgres::testing::TestDb>,
     /// The first admin API token.
     pub token: String,
     /// The process's open-files limit, when the test sets one.
@@ -96,9 +121,11 @@ impl Controller {
                 (a, format!("listen = \"{a}\"\nclient_id = \"{client_id}\""))
             }
         };
+        let database = test_database();
         let config = format!(
-            "[controller]\nstate_dir = \"{}\"\n\n[http]\nlisten = \"{http}\"\n\n[mqtt]\n{mqtt_section}\n\n[database]\nsynchronous = \"normal\"\n",
-            dir.path().join("state").display()
+            "[controller]\nstate_dir = \"{}\"\n\n[http]\nlisten = \"{http}\"\n\n[mqtt]\n{mqtt_section}\n\n[database]\nsynchronous = \"normal\"\nurl = \"{}\"\n",
+            dir.path().join("state").display(),
+            database.as_ref().map_or("", |d| d.url.as_str())
         );
         std::fs::write(dir.path().join("controller.toml"), config).unwrap();
         if !extra.is_empty() {
@@ -112,6 +139,7 @@ impl Controller {
             mqtt,
             client_id,
             external: external.is_some(),
+            _database: database,
             token: String::new(),
             nofile,
         };

@@ -473,13 +473,17 @@ async fn updates_resume_after_a_kill_roll_back_a_crashing_version_and_refuse_for
         )
         .unwrap()
     };
-    let db = rusqlite::Connection::open(state_root.join("controller.db")).unwrap();
-    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-    db.execute(
-        "UPDATE releases SET signature = ?1, sha256 = ?2, size = ?3 WHERE version = '0.1.4-forged'",
-        rusqlite::params![forged.signature, forged.sha256, forged.size as i64],
-    )
+    // Beside the running controller, as a second writer.
+    let db = ctl.config().open_database().unwrap();
+    db.write(move |c| {
+        c.execute(
+            "UPDATE releases SET signature = ?1, sha256 = ?2, size = ?3 WHERE version = '0.1.4-forged'",
+            storefleet_storage::args![forged.signature, forged.sha256, forged.size],
+        )
+    })
+    .await
     .unwrap();
+    drop(db);
     let fifth = push(&ctl, "0.1.4-forged", "30s");
     let t = finished(&ctl, &home, &fifth).await;
     assert_eq!(t["state"], "rejected", "{t}");

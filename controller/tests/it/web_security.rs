@@ -269,11 +269,13 @@ async fn old_password_hashes_are_upgraded_and_files_are_owner_only() {
     let state = ctl.dir.path().join("state");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&state), 0o700);
-    assert_eq!(mode(&state.join("controller.db")), 0o600);
+    let config = ctl.config();
+    if config.database.url.is_empty() {
+        assert_eq!(mode(&state.join("controller.db")), 0o600);
+    }
 
     // A user from an older controller, hashed with PBKDF2.
     ctl.kill();
-    let db = rusqlite::Connection::open(state.join("controller.db")).unwrap();
     let salt = [9u8; 16];
     let mut out = [0u8; 32];
     ring::pbkdf2::derive(
@@ -288,23 +290,32 @@ async fn old_password_hashes_are_upgraded_and_files_are_owner_only() {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
     };
     let old = format!("pbkdf2-sha256$100000${}${}", b64(&salt), b64(&out));
-    db.execute(
-        "INSERT INTO users(name, pw_hash, created_at) VALUES ('veteran', ?1, 0)",
-        [&old],
-    )
+    let db = config.open_database().unwrap();
+    db.write(move |c| {
+        c.execute(
+            "INSERT INTO users(name, pw_hash, created_at) VALUES ('veteran', ?1, 0)",
+            storefleet_storage::args![old],
+        )
+    })
+    .await
     .unwrap();
     drop(db);
     ctl.spawn();
     let a = login(&ctl, [127, 0, 0, 1], "veteran", "an old password").await;
     assert_eq!(a.status, 303, "{}", a.body);
     ctl.kill();
-    let db = rusqlite::Connection::open(state.join("controller.db")).unwrap();
-    let now: String = db
-        .query_row(
-            "SELECT pw_hash FROM users WHERE name = 'veteran'",
-            [],
-            |r| r.get(0),
-        )
+    let db = config.open_database().unwrap();
+    let now = db
+        .read(|c| {
+            storefleet_storage::SqlExt::one(
+                c,
+                "SELECT pw_hash FROM users WHERE name = 'veteran'",
+                &[],
+            )?
+            .unwrap()
+            .text("pw_hash")
+        })
+        .await
         .unwrap();
     assert!(now.starts_with("argon2id$v=19$m=19456,t=2,p=1$"), "{now}");
 }
