@@ -409,6 +409,30 @@ pub mod testing {
         );
         let mut client = postgres::Client::connect(&admin, postgres::NoTls)
             .unwrap_or_else(|e| panic!("STOREFLEET_TEST_PG={admin}: {e}"));
+        // Databases of test processes that are gone (killed, or holding them to the end).
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| {
+            let names = client
+                .query(
+                    "SELECT datname::text FROM pg_database WHERE datname LIKE 'sf_test_%'",
+                    &[],
+                )
+                .map(|rows| {
+                    rows.iter()
+                        .map(|r| r.get::<_, String>(0))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            for name in names {
+                let pid = name.split('_').nth(2).unwrap_or_default();
+                if pid != std::process::id().to_string()
+                    && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                {
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                }
+            }
+        });
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
