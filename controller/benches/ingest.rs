@@ -7,6 +7,8 @@
 //!
 //! Without `STOREFLEET_TEST_MQTT` the embedded broker is used. `BENCH_POINTS` (default
 //! 1,000,000) sets the volume; `BENCH_SYNC=normal` measures with `synchronous = NORMAL`.
+//! `BENCH_DATABASE=postgres` (with `STOREFLEET_TEST_PG`) measures PostgreSQL instead, in a
+//! fresh database, beside a raw insert there (multi-row statements, 50,000 per transaction).
 //! The publisher keeps at most 400 messages ahead of what the controller has stored, so the
 //! figure is sustained throughput (and no broker queue limit is hit).
 
@@ -97,8 +99,44 @@ fn raw_insert(total_points: usize, full: bool) -> f64 {
     total_points as f64 / start.elapsed().as_secs_f64()
 }
 
+/// The same points inserted raw into PostgreSQL: 1,000 rows a statement, 50,000 a transaction.
+fn raw_insert_pg(url: &str, total_points: usize) -> f64 {
+    use std::fmt::Write as _;
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    c.batch_execute("CREATE TABLE raw_points (series_id BIGINT NOT NULL, t BIGINT NOT NULL, v DOUBLE PRECISION NOT NULL, PRIMARY KEY (series_id, t))")
+        .unwrap();
+    let start = Instant::now();
+    let mut done = 0;
+    while done < total_points {
+        let mut tx = c.transaction().unwrap();
+        let end = (done + 50_000).min(total_points);
+        for chunk in (done..end).collect::<Vec<_>>().chunks(1000) {
+            let mut sql = String::from("INSERT INTO raw_points(series_id, t, v) VALUES ");
+            for (k, i) in chunk.iter().enumerate() {
+                let sep = if k == 0 { "" } else { "," };
+                let _ = write!(
+                    sql,
+                    "{sep}({}, {}, {})",
+                    i % 200,
+                    (i / 200) * 100,
+                    (*i as f64).sin()
+                );
+            }
+            sql.push_str(" ON CONFLICT (series_id, t) DO UPDATE SET v = excluded.v");
+            tx.batch_execute(&sql).unwrap();
+        }
+        tx.commit().unwrap();
+        done = end;
+    }
+    total_points as f64 / start.elapsed().as_secs_f64()
+}
+
 fn main() {
     let total = env_u64("BENCH_POINTS", 1_000_000) as usize;
+    let pg = (std::env::var("BENCH_DATABASE").as_deref() == Ok("postgres")).then(|| {
+        storefleet_storage::postgres::testing::database("ingest bench")
+            .expect("BENCH_DATABASE=postgres needs STOREFLEET_TEST_PG")
+    });
     let full = std::env::var("BENCH_SYNC").map_or(true, |v| v != "normal");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -112,6 +150,9 @@ fn main() {
         // Plain HTTP: the figures stay comparable with earlier runs.
         config.http.tls = false;
         config.database.synchronous = if full { "full" } else { "normal" }.into();
+        if let Some(db) = &pg {
+            config.database.url.clone_from(&db.url);
+        }
         config.mqtt.client_id = format!("bench-ingest-{}", std::process::id());
         let external = std::env::var("STOREFLEET_TEST_MQTT").ok();
         let broker = match &external {
@@ -183,15 +224,23 @@ fn main() {
             .unwrap();
         assert_eq!(rows as usize, total_points, "every point is a row");
         let ingest = total_points as f64 / secs;
-        let raw = tokio::task::spawn_blocking(move || raw_insert(total_points, full)).await.unwrap();
+        let pg_url = pg.as_ref().map(|d| d.url.clone());
+        let raw = tokio::task::spawn_blocking(move || match pg_url {
+            Some(url) => raw_insert_pg(&url, total_points),
+            None => raw_insert(total_points, full),
+        })
+        .await
+        .unwrap();
         let broker_name = if external.is_some() { "Mosquitto" } else { "embedded rumqttd" };
         let sync = if full { "FULL" } else { "NORMAL" };
-        println!("ingest via {broker_name} into SQLite (synchronous {sync}), {total_points} points from {AGENTS} agents:");
+        let database = if pg.is_some() { "PostgreSQL".to_owned() } else { format!("SQLite (synchronous {sync})") };
+        println!("ingest via {broker_name} into {database}, {total_points} points from {AGENTS} agents:");
         println!("  controller ingest      {ingest:>12.0} points/s  ({secs:.2} s; verify, dedupe, raw + 1 min + 1 h rollups, acks)");
         println!("  raw batched insert     {raw:>12.0} points/s  (same points, points table only)");
         println!("  ratio                  {:>11.0} %", ingest / raw * 100.0);
         token.cancel();
         running.wait().await;
+        drop(pg);
         if let Some(a) = external {
             let _ = storefleet_support::broker::clear_session(a.parse().unwrap(), &format!("bench-ingest-{}", std::process::id()));
         }

@@ -89,7 +89,12 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::CheckConfig => {
-            print!("{}", toml::to_string_pretty(&load(&cli)?)?);
+            let mut config = load(&cli)?;
+            // Printed for people (and pasted into tickets): no database password.
+            if !config.database.url.is_empty() {
+                config.database.url = config.database_place();
+            }
+            print!("{}", toml::to_string_pretty(&config)?);
             Ok(())
         }
         Cmd::TlsPin => {

@@ -535,5 +535,26 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("database.synchronous"));
+        let mut c = Config::default();
+        c.database.url = "mysql://root@db/x".into();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("database.url"));
+    }
+
+    #[test]
+    fn the_database_is_named_without_its_password() {
+        let mut c = Config::default();
+        assert!(c.database_place().ends_with("controller.db"));
+        c.database.url = "postgres://storefleet:s3cret@db.example:5432/fleet".into();
+        assert!(c.validate().is_ok());
+        assert_eq!(
+            c.database_place(),
+            "postgres://storefleet@db.example:5432/fleet"
+        );
+        c.database.url = "postgresql://db.example/fleet".into();
+        assert_eq!(c.database_place(), "postgresql://db.example/fleet");
     }
 }

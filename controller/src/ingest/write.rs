@@ -6,13 +6,14 @@
 //! per-hour rollups (aggregates from the agent count with their `n`).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use storefleet_protocol::message::{
     CommandResult, CommandStatus, Event, Message, Presence, PresenceState, Severity, TelemetryBatch,
 };
 use storefleet_protocol::routine::{RunRecord, Trigger};
 use storefleet_protocol::Envelope;
-use storefleet_storage::{args, Sql, SqlExt as _};
+use storefleet_storage::{args, Sql, SqlExt as _, Value};
 
 use crate::assets::inventory;
 use crate::db::DbError;
@@ -74,6 +75,9 @@ struct Batch<'c> {
     c: &'c dyn Sql,
     series: HashMap<(String, String, String), i64>,
     rollups: HashMap<(i64, i64, i64), Agg>,
+    /// Raw points of the batch by (series, time), the last value of a time winning; written
+    /// in multi-row statements at the end.
+    points: HashMap<(i64, i64), f64>,
     last_seen: HashMap<String, i64>,
     device_seen: HashMap<(String, String), (i64, String, Option<i64>)>,
     out: Outcome,
@@ -85,6 +89,7 @@ pub fn apply(c: &dyn Sql, msgs: &[Verified], now: i64) -> Result<Outcome, DbErro
         c,
         series: HashMap::new(),
         rollups: HashMap::new(),
+        points: HashMap::new(),
         last_seen: HashMap::new(),
         device_seen: HashMap::new(),
         out: Outcome::default(),
@@ -186,11 +191,7 @@ impl Batch<'_> {
                     if !p.v.is_finite() {
                         continue;
                     }
-                    self.c.execute(
-                        "INSERT INTO points(series_id, t, v) VALUES (?1, ?2, ?3)
-                         ON CONFLICT(series_id, t) DO UPDATE SET v = excluded.v",
-                        args![sid, p.t, p.v],
-                    )?;
+                    self.points.insert((sid, p.t), p.v);
                     self.out.points += 1;
                     let (n, sum, min, max) = match p.agg {
                         Some(a) => (
@@ -352,19 +353,46 @@ impl Batch<'_> {
     }
 
     fn finish(&mut self) -> Result<(), DbError> {
+        let c = self.c;
+        let points: Vec<Vec<Value>> = self
+            .points
+            .drain()
+            .map(|((sid, t), v)| vec![sid.into(), t.into(), v.into()])
+            .collect();
+        many(
+            c,
+            "INSERT INTO points(series_id, t, v) VALUES ",
+            3,
+            " ON CONFLICT(series_id, t) DO UPDATE SET v = excluded.v",
+            &points,
+        )?;
         // Scalar min/max differ between the backends (SQLite's min(a, b), PostgreSQL's
         // LEAST/GREATEST): CASE says the same on both.
-        let c = self.c;
-        for ((sid, res, bucket), a) in self.rollups.drain() {
-            c.execute(
-                "INSERT INTO rollups(series_id, res, bucket, n, sum, min, max) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT(series_id, res, bucket) DO UPDATE SET
-                     n = rollups.n + excluded.n, sum = rollups.sum + excluded.sum,
-                     min = CASE WHEN excluded.min < rollups.min THEN excluded.min ELSE rollups.min END,
-                     max = CASE WHEN excluded.max > rollups.max THEN excluded.max ELSE rollups.max END",
-                args![sid, res, bucket, a.n, a.sum, a.min, a.max],
-            )?;
-        }
+        let rollups: Vec<Vec<Value>> = self
+            .rollups
+            .drain()
+            .map(|((sid, res, bucket), a)| {
+                vec![
+                    sid.into(),
+                    res.into(),
+                    bucket.into(),
+                    a.n.into(),
+                    a.sum.into(),
+                    a.min.into(),
+                    a.max.into(),
+                ]
+            })
+            .collect();
+        many(
+            c,
+            "INSERT INTO rollups(series_id, res, bucket, n, sum, min, max) VALUES ",
+            7,
+            " ON CONFLICT(series_id, res, bucket) DO UPDATE SET
+                 n = rollups.n + excluded.n, sum = rollups.sum + excluded.sum,
+                 min = CASE WHEN excluded.min < rollups.min THEN excluded.min ELSE rollups.min END,
+                 max = CASE WHEN excluded.max > rollups.max THEN excluded.max ELSE rollups.max END",
+            &rollups,
+        )?;
         for (agent, t) in self.last_seen.drain() {
             c.execute(
                 "UPDATE agents SET last_seen = ?2 WHERE id = ?1 AND (last_seen IS NULL OR last_seen < ?2)",
@@ -382,6 +410,47 @@ impl Batch<'_> {
         }
         Ok(())
     }
+}
+
+/// Rows per multi-row statement, largest first: a batch's rows go out in as few statements
+/// as these sizes allow, and each backend prepares at most this many shapes per table.
+const ROWS_PER_STATEMENT: [usize; 3] = [256, 16, 1];
+
+/// Writes `rows` (each `width` values, no two with the same key) as
+/// `{head}(?1, ...), (...), ...{tail}`: one round trip per statement, not per row.
+fn many(
+    c: &dyn Sql,
+    head: &str,
+    width: usize,
+    tail: &str,
+    rows: &[Vec<Value>],
+) -> Result<(), DbError> {
+    let mut rest = rows;
+    for size in ROWS_PER_STATEMENT {
+        if rest.len() < size {
+            continue;
+        }
+        let mut sql = String::with_capacity(head.len() + tail.len() + size * width * 6);
+        sql.push_str(head);
+        for r in 0..size {
+            sql.push_str(if r == 0 { "(" } else { ", (" });
+            for k in 0..width {
+                if k > 0 {
+                    sql.push_str(", ");
+                }
+                let _ = write!(sql, "?{}", r * width + k + 1);
+            }
+            sql.push(')');
+        }
+        sql.push_str(tail);
+        while rest.len() >= size {
+            let (now, later) = rest.split_at(size);
+            let params: Vec<Value> = now.iter().flatten().cloned().collect();
+            c.execute(&sql, &params)?;
+            rest = later;
+        }
+    }
+    Ok(())
 }
 
 /// The stored name of a severity.

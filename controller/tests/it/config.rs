@@ -30,6 +30,26 @@ fn check(files: &[(&str, &str)], env: &[(&str, &str)]) -> (bool, String, String)
 }
 
 #[test]
+fn check_config_prints_the_database_without_its_password() {
+    let (ok, out, err) = check(
+        &[
+            (
+                "controller.d/20-database.toml",
+                "[database]\nurl = \"postgres://storefleet:s3cret-pw@db.example:5432/fleet\"\n",
+            ),
+            ("controller.toml", ""),
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("postgres://storefleet@db.example:5432/fleet"),
+        "{out}"
+    );
+    assert!(!out.contains("s3cret-pw"), "{out}");
+}
+
+#[test]
 fn broken_configs_name_the_file_the_key_and_what_was_expected() {
     let (ok, _, err) = check(&[("controller.toml", "[http\nlisten = 1")], &[]);
     assert!(
