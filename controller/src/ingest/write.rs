@@ -354,9 +354,11 @@ impl Batch<'_> {
 
     fn finish(&mut self) -> Result<(), DbError> {
         let c = self.c;
-        let points: Vec<Vec<Value>> = self
-            .points
-            .drain()
+        // In key order: the tables' B-trees take sorted rows fastest.
+        let mut points: Vec<_> = self.points.drain().collect();
+        points.sort_unstable_by_key(|p| p.0);
+        let points: Vec<Vec<Value>> = points
+            .into_iter()
             .map(|((sid, t), v)| vec![sid.into(), t.into(), v.into()])
             .collect();
         many(
@@ -368,9 +370,10 @@ impl Batch<'_> {
         )?;
         // Scalar min/max differ between the backends (SQLite's min(a, b), PostgreSQL's
         // LEAST/GREATEST): CASE says the same on both.
-        let rollups: Vec<Vec<Value>> = self
-            .rollups
-            .drain()
+        let mut rollups: Vec<_> = self.rollups.drain().collect();
+        rollups.sort_unstable_by_key(|r| r.0);
+        let rollups: Vec<Vec<Value>> = rollups
+            .into_iter()
             .map(|((sid, res, bucket), a)| {
                 vec![
                     sid.into(),
