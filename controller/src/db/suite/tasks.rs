@@ -80,8 +80,10 @@ fn tasks_targets_reports_and_requests_on_both_backends() {
             assert_eq!((rows[0].state.as_str(), rows[0].finished_at), ("succeeded", Some(3_000)), "{backend}");
             assert_eq!((rows[1].state.as_str(), rows[1].sent_at, rows[1].finished_at), ("sent", Some(2_000), None));
             assert_eq!(db::targets(c, "T1", Some("sent"))?.len(), 1);
+            // Reloaded, the rollout carries what was saved.
             active = db::load(c, "T1")?.unwrap();
-            assert_eq!(active.rollout.opened(), db::load(c, "T1")?.unwrap().rollout.opened());
+            assert_eq!(active.rollout.state_of("gw-1"), Some(TargetState::Succeeded), "{backend}");
+            assert_eq!(active.rollout.state_of("gw-2"), Some(TargetState::Sent { at: 2_000 }));
 
             // Requests while running; the list, newest first.
             db::request(c, "T1", Request::Pause)?;
