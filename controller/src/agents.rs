@@ -117,6 +117,22 @@ pub fn keys(c: &dyn Sql) -> Result<HashMap<String, (PublicKey, String)>, DbError
     Ok(out)
 }
 
+/// One unrevoked agent's key and store; `None` when it is unknown, revoked, or its key
+/// unreadable.
+pub fn key(c: &dyn Sql, id: &str) -> Result<Option<(PublicKey, String)>, DbError> {
+    let Some(r) = c.one(
+        "SELECT public_key, store_code FROM agents WHERE id = ?1 AND revoked_at IS NULL",
+        args![id],
+    )?
+    else {
+        return Ok(None);
+    };
+    let store = r.text("store_code")?;
+    Ok(PublicKey::from_base64(&r.text("public_key")?)
+        .ok()
+        .map(|k| (k, store)))
+}
+
 /// Revokes an agent's key: its messages are refused from now on.
 pub fn revoke(c: &dyn Sql, id: &str, now: i64) -> Result<(), DbError> {
     let n = c.execute(

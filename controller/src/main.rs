@@ -49,6 +49,15 @@ enum Cmd {
         #[arg(long, value_parser = parse_role)]
         role: Option<storefleet_controller::auth::Role>,
     },
+    /// Copy this controller's SQLite database into an empty PostgreSQL database and verify
+    /// the copy (rows and a checksum per table). Stop the controller first; afterwards set
+    /// `[database] url` and start it again.
+    MigrateDb {
+        /// The PostgreSQL URL (postgres://user:password@host:5432/db), or @FILE to read it
+        /// from a file (keeps the password out of the process list).
+        #[arg(long)]
+        to: String,
+    },
     #[command(flatten)]
     Admin(AdminCmd),
 }
@@ -138,6 +147,39 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 )
             }))?;
             println!("password set");
+            Ok(())
+        }
+        Cmd::MigrateDb { ref to } => {
+            let config = load(&cli)?;
+            anyhow::ensure!(
+                config.database.url.is_empty(),
+                "this controller already uses PostgreSQL ({}); migrate-db copies its SQLite database",
+                config.database_place()
+            );
+            let url = match to.strip_prefix('@') {
+                Some(file) => std::fs::read_to_string(file)
+                    .map_err(|e| anyhow::anyhow!("{file}: {e}"))?
+                    .trim()
+                    .to_owned(),
+                None => to.clone(),
+            };
+            let from = config.database_path();
+            println!(
+                "copying {} into {}",
+                from.display(),
+                storefleet_storage::postgres::place(&url)
+            );
+            let copied = storefleet_controller::db::copy::sqlite_to_postgres(&from, &url, |t| {
+                println!(
+                    "{:<28} {:>10} rows  checksum {}",
+                    t.table, t.rows, t.checksum
+                );
+            })?;
+            let rows: u64 = copied.iter().map(|t| t.rows).sum();
+            println!(
+                "done: {} tables, {rows} rows, each the same in both; now set [database] url and start the controller",
+                copied.len()
+            );
             Ok(())
         }
         Cmd::Admin(cli::AdminCmd::Release {

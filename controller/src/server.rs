@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use storefleet_protocol::{now_ms, PublicKey};
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -234,29 +233,43 @@ pub async fn start_with_clock(
             token.clone(),
         ));
     }
-    let task_wake = Arc::new(Notify::new());
-    let ticket_wake = Arc::new(Notify::new());
-    let webhook_wake = Arc::new(Notify::new());
+    let signals =
+        crate::cluster::Signals::local().replicate(&db, registry.clone(), &token, &tracker);
+    let uplink = storefleet_protocol::topic::Topic::uplink_filter();
     ingest::start(
         &ingest::Settings {
             url: broker_url.clone(),
-            client_id: config.mqtt.client_id.clone(),
+            client_id: config.mqtt_client_id(""),
+            filter: if config.controller.replica.is_empty() {
+                uplink
+            } else {
+                format!("$share/{}/{uplink}", config.mqtt.share_group)
+            },
             login: login.clone(),
         },
         ingest::Shared {
             db: db.clone(),
             registry: registry.clone(),
             stats: stats.clone(),
-            task_reports: task_wake.clone(),
-            stored: ticket_wake.clone(),
+            signals: signals.clone(),
         },
         token.clone(),
         &tracker,
     )?;
-    engine::start(
-        engine::Settings {
+    // Checked here, so that a broker URL the engine cannot use stops the start.
+    crate::broker_auth::mqtt_options(&broker_url, &config.mqtt_client_id("tasks"), &login)
+        .map_err(|e| ServerError::Engine(engine::EngineError::new(e)))?;
+
+    let tickets = tickets::Ctx {
+        settings: config.tickets.clone(),
+        hooks: Arc::new(config.webhooks.clone()),
+        public_url: config.public_url(),
+    };
+    let ticket_counters = Arc::new(tickets::engine::Counters::default());
+    let engines = Engines {
+        task: engine::Settings {
             url: broker_url,
-            client_id: format!("{}-tasks", config.mqtt.client_id),
+            client_id: config.mqtt_client_id("tasks"),
             login: login.clone(),
             offline_after_ms: (config.presence.offline_after_secs as i64) * 1000,
             clock: clock.clone(),
@@ -266,45 +279,20 @@ pub async fn start_with_clock(
                 config.releases.download_url.clone()
             },
         },
-        db.clone(),
-        key.clone(),
-        task_wake.clone(),
-        token.clone(),
-        &tracker,
-    )?;
-
-    let tickets = tickets::Ctx {
-        settings: config.tickets.clone(),
-        hooks: Arc::new(config.webhooks.clone()),
-        public_url: config.public_url(),
-    };
-    let ticket_counters = Arc::new(tickets::engine::Counters::default());
-    tickets::engine::start(
-        tickets::engine::Settings {
+        tickets: tickets::engine::Settings {
             rules: Arc::new(alerts::effective(&config.rules)),
             ctx: tickets.clone(),
             presence: config.presence.clone(),
             clock: clock.clone(),
         },
-        db.clone(),
-        ticket_wake.clone(),
-        webhook_wake.clone(),
-        ticket_counters.clone(),
-        token.clone(),
-        &tracker,
-    )
-    .await
-    .map_err(db_err(&config))?;
-    {
-        let c = clock.clone();
-        tracker.spawn(webhooks::deliver(
-            db.clone(),
-            tickets.hooks.clone(),
-            webhook_wake.clone(),
-            move || c.now(),
-            token.clone(),
-        ));
-    }
+        retention: config.telemetry.clone(),
+        db: db.clone(),
+        key: key.clone(),
+        signals: signals.clone(),
+        counters: ticket_counters.clone(),
+        tracker: tracker.clone(),
+    };
+    let lease = crate::cluster::lease::run(&db, &token, &tracker, move |t| engines.start(t));
 
     let config = Arc::new(config);
     let state = AppState {
@@ -313,10 +301,9 @@ pub async fn start_with_clock(
         registry,
         stats,
         key: key.clone(),
-        task_wake,
+        signals,
+        lease,
         tickets,
-        ticket_wake,
-        webhook_wake,
         ticket_counters,
         clock,
         release_key: storefleet_protocol::PublicKey::from_base64(&config.releases.public_key).ok(),
@@ -354,7 +341,6 @@ pub async fn start_with_clock(
         state.http_stats.clone(),
         token.clone(),
     ));
-    tracker.spawn(housekeeping(db, config.clone(), token.clone()));
     tracing::info!(http = %config.http.listen, public_url = %config.public_url(), mqtt = %config.advertised_mqtt_url(), "Controller running");
     Ok(Running {
         http: config.http.listen,
@@ -433,9 +419,71 @@ async fn bootstrap(db: &db::Db, config: &Config) -> Result<Option<FirstLogin>, D
     }))
 }
 
-async fn housekeeping(db: db::Db, config: Arc<Config>, token: CancellationToken) {
+/// What the replica holding the engine lease runs.
+struct Engines {
+    task: engine::Settings,
+    tickets: tickets::engine::Settings,
+    retention: crate::config::TelemetrySection,
+    db: db::Db,
+    key: Arc<storefleet_protocol::SigningKey>,
+    signals: crate::cluster::Signals,
+    counters: Arc<tickets::engine::Counters>,
+    tracker: TaskTracker,
+}
+
+impl Engines {
+    /// Starts the task, ticket and webhook engines and housekeeping; they run until
+    /// `token` is cancelled (the lease lost, or the controller stopping).
+    fn start(&self, token: CancellationToken) {
+        use crate::cluster::Wake;
+        let (db, tracker, signals) = (&self.db, &self.tracker, &self.signals);
+        if let Err(e) = engine::start(
+            self.task.clone(),
+            db.clone(),
+            self.key.clone(),
+            signals.notify(Wake::Tasks),
+            token.clone(),
+            tracker,
+        ) {
+            tracing::error!(error = %e, "The task engine cannot start");
+        }
+        let (settings, t, tr) = (self.tickets.clone(), token.clone(), tracker.clone());
+        let (d, s, counters) = (db.clone(), signals.clone(), self.counters.clone());
+        tracker.spawn(async move {
+            let started = tickets::engine::start(
+                settings,
+                d,
+                s.notify(Wake::Tickets),
+                s.notify(Wake::Webhooks),
+                counters,
+                t,
+                &tr,
+            )
+            .await;
+            if let Err(e) = started {
+                tracing::error!(error = %e, "The ticket engine cannot start");
+            }
+        });
+        let hooks = self.tickets.ctx.hooks.clone();
+        let clock = self.tickets.clock.clone();
+        tracker.spawn(webhooks::deliver(
+            db.clone(),
+            hooks,
+            signals.notify(Wake::Webhooks),
+            move || clock.now(),
+            token.clone(),
+        ));
+        tracker.spawn(housekeeping(db.clone(), self.retention.clone(), token));
+    }
+}
+
+async fn housekeeping(
+    db: db::Db,
+    retention: crate::config::TelemetrySection,
+    token: CancellationToken,
+) {
     loop {
-        let retention = config.telemetry.clone();
+        let retention = retention.clone();
         match db
             .write(move |c| telemetry::prune(c, &retention, now_ms()))
             .await

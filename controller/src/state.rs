@@ -22,14 +22,13 @@ pub struct AppState {
     pub stats: Arc<Stats>,
     /// The controller's signing key.
     pub key: Arc<SigningKey>,
-    /// Wakes the task engine (a task was pushed, paused, resumed or cancelled).
-    pub task_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the engines (here and on the replica that runs them) and tells every
+    /// replica of key changes.
+    pub signals: crate::cluster::Signals,
+    /// Whether this replica runs the engines.
+    pub lease: crate::cluster::Lease,
     /// Ticket settings and webhooks.
     pub tickets: crate::tickets::Ctx,
-    /// Wakes the ticket engine (a ticket or engineer changed).
-    pub ticket_wake: Arc<tokio::sync::Notify>,
-    /// Wakes webhook delivery.
-    pub webhook_wake: Arc<tokio::sync::Notify>,
     /// The ticket engine's counters.
     pub ticket_counters: Arc<crate::tickets::engine::Counters>,
     /// The ticket engine's clock.

@@ -14,6 +14,9 @@ use postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 use postgres::{Client, NoTls, Statement, Transaction};
 use tokio::sync::Semaphore;
 
+mod session;
+pub use session::{Notification, Session};
+
 use crate::sql::dollar_params;
 use crate::{Dialect, Error, Row, Sql, Value};
 
@@ -182,6 +185,15 @@ impl std::fmt::Debug for Pool {
         f.debug_struct("Pool")
             .field("place", &self.place)
             .finish_non_exhaustive()
+    }
+}
+
+/// Where the connection string `url` points, without its password (for messages); what
+/// cannot be read as a connection string is named as such, never echoed.
+pub fn place(url: &str) -> String {
+    match postgres::Config::from_str(url) {
+        Ok(c) => place_of(&c),
+        Err(_) => "an unreadable PostgreSQL URL".to_owned(),
     }
 }
 

@@ -138,3 +138,63 @@ fn postgres() {
         "{err:?}"
     );
 }
+
+#[test]
+fn postgres_sessions_hold_locks_and_hear_notifications() {
+    let Some(test) = testing::database("storage sessions") else {
+        return;
+    };
+    let pool = Pool::connect(&test.url, 2).unwrap();
+    // A session-level lock: one holder at a time, free again when its session ends.
+    let mut first = pool.session().unwrap();
+    let mut second = pool.session().unwrap();
+    assert!(first.try_lock(42).unwrap());
+    assert!(!second.try_lock(42).unwrap(), "held by the first session");
+    first.check().unwrap();
+    drop(first);
+    let mut taken = false;
+    for _ in 0..50 {
+        if second.try_lock(42).unwrap() {
+            taken = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(taken, "the lock is free once its session is gone");
+
+    // LISTEN: what a transaction notifies is heard once it commits, in order.
+    let mut ear = pool.session().unwrap();
+    ear.listen("sf_test_channel").unwrap();
+    assert!(ear.listen("bad channel; drop").is_err());
+    pool.run_blocking(false, |c| {
+        for p in ["one", "two"] {
+            c.execute("SELECT pg_notify('sf_test_channel', ?1)", &[p.into()])?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let mut heard = Vec::new();
+    for _ in 0..10 {
+        heard.extend(
+            ear.notifications(std::time::Duration::from_millis(500))
+                .unwrap()
+                .into_iter()
+                .map(|n| (n.channel, n.payload)),
+        );
+        if heard.len() >= 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        heard,
+        [
+            ("sf_test_channel".to_owned(), "one".to_owned()),
+            ("sf_test_channel".to_owned(), "two".to_owned())
+        ]
+    );
+    // Nothing more: an empty wait.
+    assert!(ear
+        .notifications(std::time::Duration::from_millis(100))
+        .unwrap()
+        .is_empty());
+}

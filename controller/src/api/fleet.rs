@@ -68,6 +68,7 @@ pub(super) async fn revoke_agent(
     let i = id.clone();
     s.db.write(move |c| agents::revoke(c, &i, now_ms())).await?;
     s.registry.remove(&id);
+    s.signals.key_changed(&id);
     tracing::info!(agent_id = %id, by = %p.actor, "Agent key revoked");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -82,6 +83,7 @@ pub(super) async fn reenroll_agent(
         s.db.write(move |c| crate::enroll::allow_reenroll(c, &i, now_ms()))
             .await?;
     s.registry.remove(&id);
+    s.signals.key_changed(&id);
     tracing::warn!(agent_id = %id, by = %p.actor, until, "Agent opened for re-enrollment; its key is revoked");
     Ok(Json(
         serde_json::json!({ "agent_id": id, "reenroll_until": until }),

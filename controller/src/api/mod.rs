@@ -173,6 +173,8 @@ async fn health(
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "ingest_connected": s.stats.connected(),
+        "replica": s.config.controller.replica,
+        "engines": s.lease.held(),
     }))
 }
 
@@ -184,6 +186,11 @@ async fn metrics(
     s.http_stats.render(&mut out);
     {
         use std::fmt::Write as _;
+        let _ = writeln!(
+            out,
+            "# HELP storefleet_controller_engines_held Whether this replica holds the engine lease (runs the task, ticket and webhook engines)\n# TYPE storefleet_controller_engines_held gauge\nstorefleet_controller_engines_held {}",
+            u8::from(s.lease.held())
+        );
         let _ = writeln!(
             out,
             "# HELP storefleet_broker_connections_refused_total Connections the embedded broker refused (credentials or client id)\n# TYPE storefleet_broker_connections_refused_total counter\nstorefleet_broker_connections_refused_total {}",

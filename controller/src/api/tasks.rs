@@ -38,7 +38,7 @@ async fn push(s: &AppState, spec: TaskSpec, actor: String) -> ApiResult<TaskSumm
         })
         .await?;
     tracing::info!(task = %id, targets = summary.total, name = %summary.name, "Task pushed");
-    s.task_wake.notify_one();
+    s.signals.wake(crate::cluster::Wake::Tasks);
     Ok(summary)
 }
 
@@ -177,7 +177,7 @@ async fn request(
         })
         .await?;
     tracing::info!(task = %id, request = r.as_str(), by = %p.actor, "Task request");
-    s.task_wake.notify_one();
+    s.signals.wake(crate::cluster::Wake::Tasks);
     Ok(Json(summary))
 }
 

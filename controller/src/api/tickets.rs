@@ -69,8 +69,8 @@ pub(super) async fn create(
         })
         .await?;
     tracing::info!(ticket = t.id, store = %t.store, "Ticket opened by hand");
-    s.ticket_wake.notify_one();
-    s.webhook_wake.notify_one();
+    s.signals.wake(crate::cluster::Wake::Tickets);
+    s.signals.wake(crate::cluster::Wake::Webhooks);
     Ok((StatusCode::CREATED, Json(t)))
 }
 
@@ -134,8 +134,8 @@ pub async fn do_act(s: &AppState, id: i64, a: Action, p: &Principal) -> ApiResul
         s.db.write(move |c| tdb::act(c, &ctx, id, &a, &actor, now))
             .await?;
     tracing::info!(ticket = id, action = name, status = %t.status, by = %p.actor, "Ticket action");
-    s.ticket_wake.notify_one();
-    s.webhook_wake.notify_one();
+    s.signals.wake(crate::cluster::Wake::Tickets);
+    s.signals.wake(crate::cluster::Wake::Webhooks);
     Ok(t)
 }
 
@@ -174,7 +174,7 @@ pub(super) async fn engineer_put(
     let now = s.clock.now();
     let saved = e.clone();
     s.db.write(move |c| engineers::put(c, &saved, now)).await?;
-    s.ticket_wake.notify_one();
+    s.signals.wake(crate::cluster::Wake::Tickets);
     Ok(Json(e))
 }
 
@@ -198,7 +198,7 @@ pub(super) async fn engineer_status(
     let st = b.status.clone();
     s.db.write(move |c| engineers::set_status(c, &id, &st))
         .await?;
-    s.ticket_wake.notify_one();
+    s.signals.wake(crate::cluster::Wake::Tickets);
     Ok(Json(json!({"status": b.status})))
 }
 
@@ -276,7 +276,7 @@ pub(super) async fn silence_create(
     out.id =
         s.db.write(move |c| crate::tickets::standing::create_silence(c, &sil, now))
             .await?;
-    s.ticket_wake.notify_one();
+    s.signals.wake(crate::cluster::Wake::Tickets);
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -306,7 +306,7 @@ pub(super) async fn silence_delete(
             format!("no active silence {id}"),
         ));
     }
-    s.ticket_wake.notify_one();
+    s.signals.wake(crate::cluster::Wake::Tickets);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -81,5 +81,6 @@ pub(super) async fn enroll(
     if let Ok(key) = PublicKey::from_base64(&req.public_key) {
         s.registry.insert(&resp.agent_id, key, &resp.store);
     }
+    s.signals.key_changed(&resp.agent_id);
     Ok(Json(resp))
 }

@@ -64,6 +64,9 @@ pub struct ControllerSection {
     /// The URL agents and the CLI use to reach the API; empty: `https://<http.listen>`
     /// (`http://` without TLS).
     pub public_url: String,
+    /// This replica's name when several controllers share one PostgreSQL database and an
+    /// external broker; empty: the only controller.
+    pub replica: String,
 }
 
 impl Default for ControllerSection {
@@ -71,6 +74,7 @@ impl Default for ControllerSection {
         ControllerSection {
             state_dir: PathBuf::from("/var/lib/storefleet-controller"),
             public_url: String::new(),
+            replica: String::new(),
         }
     }
 }
@@ -140,8 +144,10 @@ pub struct MqttSection {
     pub tls_listen: Option<SocketAddr>,
     /// Broker URL given to agents in enrollment tokens; empty: derived.
     pub advertised_url: String,
-    /// The controller's MQTT client id.
+    /// The controller's MQTT client id (a replica's ids end in `-<replica>`).
     pub client_id: String,
+    /// The shared-subscription group through which replicas split the agents' uplink.
+    pub share_group: String,
     /// Connections the embedded broker accepts.
     pub max_connections: usize,
     /// The controller's username at an external broker (the embedded one needs none).
@@ -161,6 +167,7 @@ impl Default for MqttSection {
             tls_listen: None,
             advertised_url: String::new(),
             client_id: "storefleet-controller".into(),
+            share_group: "storefleet".into(),
             max_connections: 20_000,
             username: String::new(),
             password_file: PathBuf::new(),
@@ -362,6 +369,43 @@ impl Config {
         if self.mqtt.client_id.is_empty() {
             return Err(bad("mqtt.client_id", "a client id"));
         }
+        let group = &self.mqtt.share_group;
+        if group.is_empty()
+            || group.len() > 64
+            || !group
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(bad(
+                "mqtt.share_group",
+                "1 to 64 letters, digits, '-' or '_'",
+            ));
+        }
+        let replica = &self.controller.replica;
+        if !replica.is_empty() {
+            if replica.len() > 32
+                || !replica
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                return Err(bad(
+                    "controller.replica",
+                    "1 to 32 lower-case letters, digits or '-'",
+                ));
+            }
+            if self.database.url.is_empty() {
+                return Err(bad(
+                    "controller.replica",
+                    "replicas share one PostgreSQL database: set database.url too",
+                ));
+            }
+            if self.mqtt.url.is_empty() {
+                return Err(bad(
+                    "controller.replica",
+                    "replicas share one external broker with shared subscriptions: set mqtt.url too",
+                ));
+            }
+        }
         let url = &self.database.url;
         if !url.is_empty() && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
             return Err(bad(
@@ -400,23 +444,26 @@ impl Config {
         tickets::validate(&self.tickets, &self.rules, &self.webhooks)
     }
 
-    /// The database file.
+    /// The MQTT client id of this replica's connection for `purpose` ("" for ingest,
+    /// "tasks" for the task engine's downlink).
+    pub fn mqtt_client_id(&self, purpose: &str) -> String {
+        let mut id = self.mqtt.client_id.clone();
+        for part in [purpose, self.controller.replica.as_str()] {
+            if !part.is_empty() {
+                id.push('-');
+                id.push_str(part);
+            }
+        }
+        id
+    }
+
     /// Where the data is, for messages: the SQLite file, or the PostgreSQL URL without its
     /// password.
     pub fn database_place(&self) -> String {
         if self.database.url.is_empty() {
             return self.database_path().display().to_string();
         }
-        // postgres://user:password@host/db -> postgres://user@host/db
-        let url = &self.database.url;
-        match (url.find("://"), url.rfind('@')) {
-            (Some(scheme), Some(at)) if at > scheme => {
-                let userinfo = &url[scheme + 3..at];
-                let user = userinfo.split(':').next().unwrap_or_default();
-                format!("{}{user}{}", &url[..scheme + 3], &url[at..])
-            }
-            _ => url.clone(),
-        }
+        storefleet_storage::postgres::place(&self.database.url)
     }
 
     /// Opens the configured database: PostgreSQL at `database.url`, else SQLite.

@@ -13,6 +13,7 @@
 //! PostgreSQL has its own ([`postgres`]), kept alike by a test. On PostgreSQL a write is one
 //! transaction on a pooled connection ([`storefleet_storage::postgres::Pool`]).
 
+pub mod copy;
 pub mod migrations;
 pub mod postgres;
 #[cfg(test)]
@@ -153,6 +154,22 @@ impl Db {
         match &self.0 {
             Backend::Sqlite(s) => s.path.display().to_string(),
             Backend::Postgres(p) => p.place().to_owned(),
+        }
+    }
+
+    /// Whether other processes may share this database (PostgreSQL): several replicas.
+    pub fn shared(&self) -> bool {
+        matches!(self.0, Backend::Postgres(_))
+    }
+
+    /// A PostgreSQL connection of its own, outside the pool (an advisory lock, LISTEN);
+    /// blocks. SQLite has none.
+    pub fn session(&self) -> Result<storefleet_storage::postgres::Session, DbError> {
+        match &self.0 {
+            Backend::Sqlite(_) => Err(DbError::Invalid(
+                "a SQLite database has no sessions of its own".into(),
+            )),
+            Backend::Postgres(p) => p.session(),
         }
     }
 

@@ -22,7 +22,7 @@ use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
 use storefleet_protocol::topic::Topic;
 use storefleet_protocol::verify::KeyLookup;
 use storefleet_protocol::{now_ms, PublicKey, Verifier};
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -30,6 +30,7 @@ use ack::AckOrder;
 pub use stats::Stats;
 use write::Verified;
 
+use crate::cluster::Wake;
 use crate::db::Db;
 
 /// Messages in one database batch, at most.
@@ -64,6 +65,13 @@ impl Registry {
         }
     }
 
+    /// Replaces every key (read again from the database).
+    pub fn replace(&self, keys: HashMap<String, (PublicKey, String)>) {
+        if let Ok(mut m) = self.0.write() {
+            *m = keys;
+        }
+    }
+
     /// Forgets an agent (revoked).
     pub fn remove(&self, agent: &str) {
         if let Ok(mut m) = self.0.write() {
@@ -90,6 +98,9 @@ pub struct Settings {
     pub url: String,
     /// MQTT client id (a persistent session).
     pub client_id: String,
+    /// What to subscribe to: the uplink filter, or the shared subscription to it through
+    /// which replicas split the agents' messages.
+    pub filter: String,
     /// How to log in to the broker.
     pub login: crate::broker_auth::BrokerLogin,
 }
@@ -111,10 +122,9 @@ pub struct Shared {
     pub registry: Registry,
     /// Counters.
     pub stats: Arc<Stats>,
-    /// Woken when a stored batch carried a report on a fleet task's target.
-    pub task_reports: Arc<Notify>,
-    /// Woken when a batch was stored (the ticket engine evaluates the rules).
-    pub stored: Arc<Notify>,
+    /// Wakes the task engine when a stored batch carried a report on a fleet task's
+    /// target, and the ticket engine when a batch was stored (it evaluates the rules).
+    pub signals: crate::cluster::Signals,
 }
 
 /// Starts ingest on `tracker`; it runs until `token` is cancelled.
@@ -137,6 +147,7 @@ pub fn start(
     tracker.spawn(poll(
         eventloop,
         client.clone(),
+        settings.filter.clone(),
         tx,
         shared.stats.clone(),
         token.clone(),
@@ -148,6 +159,7 @@ pub fn start(
 async fn poll(
     mut eventloop: rumqttc::EventLoop,
     client: AsyncClient,
+    filter: String,
     tx: mpsc::Sender<Publish>,
     stats: Arc<Stats>,
     token: CancellationToken,
@@ -163,11 +175,8 @@ async fn poll(
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 delay = Duration::from_millis(100);
                 stats.set_connected(true);
-                tracing::info!("Ingest connected to the broker");
-                if let Err(e) = client
-                    .subscribe(Topic::uplink_filter(), QoS::AtLeastOnce)
-                    .await
-                {
+                tracing::info!(filter = %filter, "Ingest connected to the broker");
+                if let Err(e) = client.subscribe(filter.as_str(), QoS::AtLeastOnce).await {
                     tracing::error!(error = %e, "Cannot subscribe to agent uplinks");
                 }
             }
@@ -354,12 +363,11 @@ async fn flush(
     let Ok(permit) = writes.clone().acquire_owned().await else {
         return;
     };
-    let (acker, db, stats, notify, stored) = (
+    let (acker, db, stats, signals) = (
         acker.clone(),
         shared.db.clone(),
         shared.stats.clone(),
-        shared.task_reports.clone(),
-        shared.stored.clone(),
+        shared.signals.clone(),
     );
     tracker.spawn(async move {
         let msgs = Arc::new(batch.msgs);
@@ -370,9 +378,9 @@ async fn flush(
                 Ok(outcome) => {
                     stats.stored(&outcome);
                     if outcome.task_reports > 0 {
-                        notify.notify_one();
+                        signals.wake(Wake::Tasks);
                     }
-                    stored.notify_one();
+                    signals.wake(Wake::Tickets);
                     break;
                 }
                 Err(crate::db::DbError::Closed) => return,

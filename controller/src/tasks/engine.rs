@@ -76,6 +76,7 @@ impl Clock {
 }
 
 /// What the engine needs.
+#[derive(Clone)]
 pub struct Settings {
     /// Broker URL.
     pub url: String,
@@ -95,6 +96,13 @@ pub struct Settings {
 #[derive(Debug, thiserror::Error)]
 #[error("task engine: {0}")]
 pub struct EngineError(String);
+
+impl EngineError {
+    /// An error saying `why`.
+    pub fn new(why: String) -> EngineError {
+        EngineError(why)
+    }
+}
 
 /// Hands out the controller's downlink sequence numbers.
 struct Sequencer {

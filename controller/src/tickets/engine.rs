@@ -29,6 +29,7 @@ use crate::tasks::engine::Clock;
 const MIN_GAP: Duration = Duration::from_millis(200);
 
 /// What the engine needs.
+#[derive(Clone)]
 pub struct Settings {
     /// Rules in force.
     pub rules: Arc<Vec<Rule>>,

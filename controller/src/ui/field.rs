@@ -213,7 +213,7 @@ pub(super) async fn status(
     {
         Ok(()) => {
             tracing::info!(engineer = ?f.engineer, status = ?f.status, by = ?user.0, "Engineer status");
-            s.ticket_wake.notify_one();
+            s.signals.wake(crate::cluster::Wake::Tickets);
             Redirect::to(&format!("/field?engineer={}", url_encode(&f.engineer))).into_response()
         }
         Err(e) => PageError::from(e).into_response(),

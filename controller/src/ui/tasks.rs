@@ -205,7 +205,7 @@ async fn request(s: AppState, user: User, id: String, r: Request) -> Response {
     match s.db.write(move |c| tasks::request(c, &task, r)).await {
         Ok(()) => {
             tracing::info!(task = %id, request = r.as_str(), by = %user.0, "Task request");
-            s.task_wake.notify_one();
+            s.signals.wake(crate::cluster::Wake::Tasks);
             Redirect::to(&format!("/tasks/{}", url_encode(&id))).into_response()
         }
         Err(e) => PageError::from(e).into_response(),

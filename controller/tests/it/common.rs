@@ -127,6 +127,27 @@ impl Controller {
             dir.path().join("state").display(),
             database.as_ref().map_or("", |d| d.url.as_str())
         );
+        Controller::from_files(
+            dir,
+            (http, mqtt, client_id),
+            (&config, extra),
+            external.is_some(),
+            database,
+            nofile,
+        )
+    }
+
+    /// Writes `config` (and `extra` as a drop-in) into `dir` and starts the controller;
+    /// reads the first admin token from `dir/state/admin-token` (made at first start, or
+    /// put there beforehand).
+    pub fn from_files(
+        dir: tempfile::TempDir,
+        (http, mqtt, client_id): (SocketAddr, SocketAddr, String),
+        (config, extra): (&str, &str),
+        external: bool,
+        database: Option<storefleet_storage::postgres::testing::TestDb>,
+        nofile: Option<u64>,
+    ) -> Controller {
         std::fs::write(dir.path().join("controller.toml"), config).unwrap();
         if !extra.is_empty() {
             std::fs::create_dir_all(dir.path().join("controller.d")).unwrap();
@@ -138,7 +159,7 @@ impl Controller {
             http,
             mqtt,
             client_id,
-            external: external.is_some(),
+            external,
             _database: database,
             token: String::new(),
             nofile,

@@ -116,3 +116,36 @@ fn broken_configs_name_the_file_the_key_and_what_was_expected() {
         "{out}"
     );
 }
+
+#[test]
+fn a_replica_needs_postgresql_an_external_broker_and_a_plain_name() {
+    let db = "[database]\nurl = \"postgres://sf@db:5432/sf\"\n";
+    let broker = "[mqtt]\nurl = \"mqtt://broker:1883\"\n";
+    for (config, wanted) in [
+        (
+            format!("[controller]\nreplica = \"a\"\n{broker}"),
+            "database.url",
+        ),
+        (format!("[controller]\nreplica = \"a\"\n{db}"), "mqtt.url"),
+        (
+            format!("[controller]\nreplica = \"A/1\"\n{db}{broker}"),
+            "lower-case",
+        ),
+        (
+            format!("[mqtt]\nurl = \"mqtt://broker:1883\"\nshare_group = \"a/b\"\n{db}"),
+            "mqtt.share_group",
+        ),
+    ] {
+        let (ok, _, err) = check(&[("controller.toml", &config)], &[]);
+        assert!(!ok && err.contains(wanted), "{config}: {err}");
+    }
+    let (ok, out, err) = check(
+        &[(
+            "controller.toml",
+            &format!("[controller]\nreplica = \"b-2\"\n{db}{broker}"),
+        )],
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("replica = \"b-2\""), "{out}");
+}

@@ -118,7 +118,7 @@ impl Fleet {
     }
 }
 
-fn write_routine(store_dir: &Path, till: &str) {
+pub(crate) fn write_routine(store_dir: &Path, till: &str) {
     let d = store_dir.join("routines.d");
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(
@@ -131,7 +131,7 @@ fn write_routine(store_dir: &Path, till: &str) {
     .unwrap();
 }
 
-fn count(t: &Value, state: &str) -> u64 {
+pub(crate) fn count(t: &Value, state: &str) -> u64 {
     t["counts"][state].as_u64().unwrap_or(0)
 }
 

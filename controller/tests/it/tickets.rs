@@ -440,15 +440,15 @@ async fn a_flapping_ups_opens_one_ticket_resolves_after_grace_and_reopens_on_rec
 }
 
 /// A webhook receiver: answers 500 while `failing` is set, else 204, and keeps what it got.
-struct Receiver {
-    addr: SocketAddr,
-    got: Arc<Mutex<Vec<(String, String, String)>>>,
-    failing: Arc<std::sync::atomic::AtomicBool>,
-    attempts: Arc<std::sync::atomic::AtomicU32>,
+pub(crate) struct Receiver {
+    pub addr: SocketAddr,
+    pub got: Arc<Mutex<Vec<(String, String, String)>>>,
+    pub failing: Arc<std::sync::atomic::AtomicBool>,
+    pub attempts: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub async fn start() -> Receiver {
         use axum::http::{HeaderMap, StatusCode};
         let got = Arc::new(Mutex::new(Vec::new()));
         let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));
