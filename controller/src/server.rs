@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use storefleet_protocol::{now_ms, PublicKey};
+use storefleet_storage::SqlExt as _;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -377,13 +378,15 @@ fn owner_only(state_dir: &std::path::Path, db: Option<&std::path::Path>) {
 /// On a database with nobody in it: an `admin` user with a random password and an API
 /// token, written owner-only into the state directory (never to the log).
 async fn bootstrap(db: &db::Db, config: &Config) -> Result<Option<FirstLogin>, DbError> {
-    if db.read(auth::has_principals).await? {
-        return Ok(None);
-    }
     let password = auth::random_secret()[..16].to_owned();
     let p = password.clone();
-    let (_, api_token) = db
+    // Replicas starting together on an empty database: one makes the admin.
+    let made = db
         .write(move |c| {
+            c.take_turn("first-start")?;
+            if auth::has_principals(c)? {
+                return Ok(None);
+            }
             auth::set_user(c, "admin", &p, Some(auth::Role::Admin), now_ms())?;
             auth::create_api_token(
                 c,
@@ -395,8 +398,12 @@ async fn bootstrap(db: &db::Db, config: &Config) -> Result<Option<FirstLogin>, D
                 },
                 now_ms(),
             )
+            .map(Some)
         })
         .await?;
+    let Some((_, api_token)) = made else {
+        return Ok(None);
+    };
     let write = |path: std::path::PathBuf, text: &str| {
         storefleet_support::keyfile::write_private(&path, format!("{text}\n").as_bytes())
             .map_err(|e| DbError::Backend(e.to_string()))

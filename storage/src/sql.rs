@@ -40,6 +40,21 @@ pub trait SqlExt: Sql {
         self.query(sql, params)?.iter().map(f).collect()
     }
 
+    /// Makes this transaction take turns, until it ends, with every other transaction that
+    /// calls this with the same `topic`, so that a check-then-act rule (the last admin
+    /// kept, the first start's admin made once) holds with several writers: on PostgreSQL
+    /// a transaction-level advisory lock, after which the transaction's next statements see
+    /// what the previous holder committed. SQLite has one writer: nothing to do.
+    fn take_turn(&self, topic: &str) -> Result<(), Error> {
+        if self.dialect() == Dialect::Postgres {
+            self.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(?1))",
+                &[Value::Text(format!("storefleet:{topic}"))],
+            )?;
+        }
+        Ok(())
+    }
+
     /// The integer in the first column named `name` of the first row (a count).
     fn int(&self, sql: &str, params: &[Value], name: &str) -> Result<i64, Error> {
         match self.one(sql, params)? {

@@ -198,3 +198,53 @@ fn postgres_sessions_hold_locks_and_hear_notifications() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn postgres_transactions_that_take_turns_see_each_others_writes() {
+    let Some(test) = testing::database("storage turns") else {
+        return;
+    };
+    let pool = Pool::connect(&test.url, 4).unwrap();
+    pool.run_blocking(false, |c| {
+        c.execute("CREATE TABLE turns (n BIGINT NOT NULL)", &[])?;
+        Ok(())
+    })
+    .unwrap();
+    // A holds its turn while it writes slowly; B, starting later, counts what it sees.
+    let seen_by_b = |turns: bool| {
+        let (a_pool, b_pool) = (pool.clone(), pool.clone());
+        let a = std::thread::spawn(move || {
+            a_pool
+                .run_blocking(false, |c| {
+                    if turns {
+                        c.take_turn("turns")?;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(400));
+                    c.execute("INSERT INTO turns(n) VALUES (1)", &[])?;
+                    Ok(())
+                })
+                .unwrap();
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let n = b_pool
+            .run_blocking(false, |c| {
+                if turns {
+                    c.take_turn("turns")?;
+                }
+                c.int("SELECT count(*) AS n FROM turns", &[], "n")
+            })
+            .unwrap();
+        a.join().unwrap();
+        n
+    };
+    assert_eq!(
+        seen_by_b(false),
+        0,
+        "without turns B reads before A commits"
+    );
+    assert_eq!(
+        seen_by_b(true),
+        2,
+        "with turns B waits for A's commit (and the first row)"
+    );
+}

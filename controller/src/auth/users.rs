@@ -129,6 +129,8 @@ pub fn list(c: &dyn Sql) -> Result<Vec<User>, DbError> {
 
 /// Refuses a change that would leave no enabled admin.
 fn keep_an_admin(c: &dyn Sql, name: &str) -> Result<(), DbError> {
+    // Two replicas demoting the last two admins at once: the second sees the first's.
+    c.take_turn("admins")?;
     let others = c.int(
         "SELECT count(*) AS n FROM users WHERE role = 'admin' AND disabled_at IS NULL AND name != ?1",
         args![name],
