@@ -13,9 +13,17 @@
 //!   has elapsed (the fault's time + `for_secs`) to the ticket being committed and visible
 //!   to a reader polling every 5 ms (so up to 5 ms of it is the poll). p50/p99/max.
 //!
+//! - With `BENCH_REPLICAS=2` (PostgreSQL at `STOREFLEET_TEST_PG`, Mosquitto at
+//!   `STOREFLEET_TEST_MQTT`): a second replica in this process shares the uplink through the
+//!   shared subscription, so about half the faults are stored by the replica that does not
+//!   run the ticket engine and reach it by NOTIFY; then the replica with the engines stops
+//!   and the time until the other runs them is reported.
+//!
 //! ```sh
 //! cargo bench -p storefleet-controller --bench tickets
 //! BENCH_STORES=2000 BENCH_FAULTS=400 cargo bench -p storefleet-controller --bench tickets
+//! BENCH_REPLICAS=2 BENCH_STORES=10000 BENCH_FAULTS=400 STOREFLEET_TEST_MQTT=127.0.0.1:1883 \
+//!   STOREFLEET_TEST_PG=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p storefleet-controller --bench tickets
 //! ```
 
 mod support;
@@ -91,9 +99,20 @@ fn main() {
         printer.for_secs = FOR_SECS;
         printer.routine = None;
         config.rules = vec![printer];
+        let replicas = env_u64("BENCH_REPLICAS", 1);
+        let _database = (replicas > 1).then(|| {
+            let db = storefleet_storage::postgres::testing::database("tickets bench")
+                .expect("BENCH_REPLICAS needs STOREFLEET_TEST_PG");
+            assert!(!config.mqtt.url.is_empty(), "BENCH_REPLICAS needs STOREFLEET_TEST_MQTT");
+            config.database.url.clone_from(&db.url);
+            config.controller.replica = "a".into();
+            config.mqtt.share_group = format!("bench-{}", std::process::id());
+            db
+        });
         let presence = config.presence.clone();
         let rules = alerts::effective(&config.rules);
         let token = CancellationToken::new();
+        let second_config = config.clone();
         let running = storefleet_controller::server::start(config, token.clone())
             .await
             .unwrap();
@@ -120,6 +139,23 @@ fn main() {
             .collect();
         let devices = DEVICES.iter().map(|(d, class, _)| (*d, *class)).collect();
         support::register(&state, &gateways, &REGIONS, devices).await;
+        // The second replica starts once the fleet is registered (it reads the keys then).
+        let (second_token, second) = if replicas > 1 {
+            let mut c = second_config;
+            c.controller.replica = "b".into();
+            c.controller.state_dir = dir.path().join("state-b");
+            std::fs::create_dir_all(&c.controller.state_dir).unwrap();
+            std::fs::copy(
+                state.config.key_path(),
+                c.controller.state_dir.join("controller.key"),
+            )
+            .unwrap();
+            let t = CancellationToken::new();
+            let r = storefleet_controller::server::start(c, t.clone()).await.unwrap();
+            (Some(t), Some(r))
+        } else {
+            (None, None)
+        };
 
         // Connections of 100 agents each; every agent sends a telemetry batch of its
         // devices every 5 s (2,000 points/s for 1,000 stores) for the whole bench.
@@ -285,7 +321,28 @@ fn main() {
             percentile(&opened, 0.5),
             percentile(&opened, 0.99),
         );
-        token.cancel();
-        running.wait().await;
+        if let (Some(t2), Some(second)) = (second_token, second) {
+            // The replica with the engines stops; the other takes them.
+            assert!(state.lease.held() && !second.state.lease.held());
+            let other = second.state.lease.clone();
+            let stopped = Instant::now();
+            token.cancel();
+            running.wait().await;
+            while !other.held() {
+                assert!(stopped.elapsed() < Duration::from_secs(30), "no failover");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let (a, b) = (state.stats.stored_total(), second.state.stats.stored_total());
+            println!(
+                "2 replicas: replica a (engines) stored {a} messages, replica b {b} (the shared subscription splits the uplink); \
+                 the engines moved to replica b {:.0} ms after replica a was told to stop",
+                stopped.elapsed().as_secs_f64() * 1000.0
+            );
+            t2.cancel();
+            second.wait().await;
+        } else {
+            token.cancel();
+            running.wait().await;
+        }
     });
 }

@@ -169,12 +169,16 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 from.display(),
                 storefleet_storage::postgres::place(&url)
             );
-            let copied = storefleet_controller::db::copy::sqlite_to_postgres(&from, &url, |t| {
-                println!(
-                    "{:<28} {:>10} rows  checksum {}",
-                    t.table, t.rows, t.checksum
-                );
-            })?;
+            let copied = storefleet_controller::db::copy::sqlite_to_postgres(
+                &from,
+                (&url, config.database_tls(&url)?),
+                |t| {
+                    println!(
+                        "{:<28} {:>10} rows  checksum {}",
+                        t.table, t.rows, t.checksum
+                    );
+                },
+            )?;
             let rows: u64 = copied.iter().map(|t| t.rows).sum();
             println!(
                 "done: {} tables, {rows} rows, each the same in both; now set [database] url and start the controller",

@@ -174,6 +174,8 @@ impl Drop for Idle {
 #[derive(Clone)]
 pub struct Pool {
     config: Arc<postgres::Config>,
+    /// TLS to the server (verified), or none.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     idle: Arc<Idle>,
     permits: Arc<Semaphore>,
     /// Where it is, without a password (for logs and errors).
@@ -186,6 +188,12 @@ impl std::fmt::Debug for Pool {
             .field("place", &self.place)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether the connection string `url` asks for TLS (`sslmode=require`).
+pub fn wants_tls(url: &str) -> bool {
+    postgres::Config::from_str(url)
+        .is_ok_and(|c| c.get_ssl_mode() == postgres::config::SslMode::Require)
 }
 
 /// Where the connection string `url` points, without its password (for messages); what
@@ -209,9 +217,12 @@ fn place_of(config: &postgres::Config) -> String {
         .collect::<Vec<_>>()
         .join(",");
     let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config
+        .get_user()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
     format!(
-        "postgres://{}@{host}:{port}/{}",
-        config.get_user().unwrap_or(""),
+        "postgres://{user}{host}:{port}/{}",
         config.get_dbname().unwrap_or("")
     )
 }
@@ -220,8 +231,22 @@ impl Pool {
     /// A pool of at most `max` connections to `url` (`postgres://user@host:port/db` or the
     /// key=value form); connects once to check it.
     pub fn connect(url: &str, max: usize) -> Result<Pool, Error> {
+        Pool::connect_tls(url, max, None)
+    }
+
+    /// [`Pool::connect`], over TLS when `tls` is given: then TLS is required
+    /// (`sslmode=require`) and the server's certificate is checked against the roots of
+    /// `tls` and the host name, as `verify-full` does.
+    pub fn connect_tls(
+        url: &str,
+        max: usize,
+        tls: Option<rustls::ClientConfig>,
+    ) -> Result<Pool, Error> {
         let mut config = postgres::Config::from_str(url)
             .map_err(|e| Error::Invalid(format!("database url: {e}")))?;
+        if tls.is_some() {
+            config.ssl_mode(postgres::config::SslMode::Require);
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
@@ -229,6 +254,7 @@ impl Pool {
         let pool = Pool {
             place: place_of(&config).into(),
             config: Arc::new(config),
+            tls: tls.map(tokio_postgres_rustls::MakeRustlsConnect::new),
             idle: Arc::new(Idle(Mutex::new(Vec::new()))),
             permits: Arc::new(Semaphore::new(max.max(1))),
         };
@@ -242,9 +268,29 @@ impl Pool {
         &self.place
     }
 
+    /// A new connection with `config` (the pool's, or one changed from it).
+    fn dial(&self, config: &postgres::Config) -> Result<Client, Error> {
+        off_runtime(|| match &self.tls {
+            Some(tls) => config.connect(tls.clone()),
+            None => config.connect(NoTls),
+        })
+        .map_err(|e| {
+            // The whole chain: "error performing TLS handshake" alone does not say why.
+            let mut why = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                let text = c.to_string();
+                if !why.contains(&text) {
+                    why = format!("{why}: {text}");
+                }
+                cause = c.source();
+            }
+            Error::Unavailable(format!("{}: {why}", self.place))
+        })
+    }
+
     fn open(&self) -> Result<Conn, Error> {
-        let client = off_runtime(|| self.config.connect(NoTls))
-            .map_err(|e| Error::Unavailable(format!("{}: {e}", self.place)))?;
+        let client = self.dial(&self.config)?;
         Ok(Conn {
             client,
             statements: HashMap::new(),

@@ -248,3 +248,98 @@ fn postgres_transactions_that_take_turns_see_each_others_writes() {
         "with turns B waits for A's commit (and the first row)"
     );
 }
+
+/// The machine's PostgreSQL serves TLS with Debian's self-signed "snakeoil" certificate
+/// (for `localhost`); trusting that certificate, a pool connects over TLS and nothing
+/// else: the wrong name or an unknown certificate is refused.
+#[test]
+fn postgres_over_tls_checks_the_certificate_and_the_name() {
+    let snakeoil = std::path::Path::new("/etc/ssl/certs/ssl-cert-snakeoil.pem");
+    let Some(test) = testing::database("storage tls") else {
+        return;
+    };
+    if !snakeoil.exists() {
+        eprintln!(
+            "skipped: no /etc/ssl/certs/ssl-cert-snakeoil.pem (Debian's PostgreSQL serves it)"
+        );
+        return;
+    }
+    let plain = Pool::connect(&test.url, 1).unwrap();
+    let ssl_on = plain
+        .run_blocking(true, |c| {
+            c.one("SHOW ssl", &[]).map(|r| r.map(|r| r.text("ssl")))
+        })
+        .unwrap()
+        .transpose()
+        .unwrap();
+    if ssl_on.as_deref() != Some("on") || !test.url.contains("@127.0.0.1") {
+        eprintln!(
+            "skipped: PostgreSQL at {} serves no TLS, or not at 127.0.0.1",
+            plain.place()
+        );
+        return;
+    }
+    use rustls::pki_types::pem::PemObject as _;
+    let trusting = |pem: &std::path::Path| {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls::pki_types::CertificateDer::pem_file_iter(pem).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+    };
+    let on = |host: &str| test.url.replacen("127.0.0.1", host, 1);
+    let pool = Pool::connect_tls(&on("localhost"), 1, Some(trusting(snakeoil))).unwrap();
+    let ssl = pool
+        .run_blocking(true, |c| {
+            c.one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .map(|r| r.map(|r| r.bool("ssl")))
+        })
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(ssl, "the connection is encrypted");
+    // 127.0.0.1 is not a name on the certificate.
+    let err = Pool::connect_tls(&on("127.0.0.1"), 1, Some(trusting(snakeoil))).unwrap_err();
+    assert!(
+        matches!(&err, Error::Unavailable(m) if m.contains("certificate")),
+        "{err:?}"
+    );
+    // Another CA's trust does not vouch for it.
+    let other = tempfile::tempdir().unwrap();
+    let pem = other.path().join("other.pem");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-days",
+            "1",
+            "-keyout",
+        ])
+        .arg(other.path().join("other.key"))
+        .arg("-out")
+        .arg(&pem)
+        .output();
+    if made.is_ok_and(|o| o.status.success()) {
+        let err = Pool::connect_tls(&on("localhost"), 1, Some(trusting(&pem))).unwrap_err();
+        assert!(
+            matches!(&err, Error::Unavailable(m) if m.contains("certificate")),
+            "{err:?}"
+        );
+    }
+}

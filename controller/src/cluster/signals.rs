@@ -140,6 +140,7 @@ impl Signals {
 
     fn listen(&self, db: &Db, registry: &Registry, token: &CancellationToken) {
         let mut delay = Duration::from_millis(200);
+        let mut first = true;
         while !token.is_cancelled() {
             let session = db.session().and_then(|mut s| {
                 s.listen(CHANNEL)?;
@@ -156,7 +157,12 @@ impl Signals {
             };
             delay = Duration::from_millis(200);
             // Whatever was said while this replica did not listen: read every key again.
-            reload(db, registry);
+            // Not at the first connection: the keys were read at start a moment ago, and
+            // keys added since (by this process) would be lost by a replace.
+            if !first {
+                reload(db, registry);
+            }
+            first = false;
             let mut reloaded = Instant::now();
             // An engine that missed a wake-up only waits for its next tick; wake them anyway.
             for w in [Wake::Tasks, Wake::Tickets, Wake::Webhooks] {

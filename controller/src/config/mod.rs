@@ -187,6 +187,10 @@ pub struct DatabaseSection {
     pub path: PathBuf,
     /// SQLite: `full` or `normal`.
     pub synchronous: String,
+    /// PEM file of the CA certificates to trust for PostgreSQL over TLS; set, TLS is
+    /// required. Empty: TLS only with `sslmode=require` in the URL, checked against the
+    /// system's CAs.
+    pub ca_file: PathBuf,
 }
 
 impl Default for DatabaseSection {
@@ -195,6 +199,7 @@ impl Default for DatabaseSection {
             url: String::new(),
             path: PathBuf::new(),
             synchronous: "full".into(),
+            ca_file: PathBuf::new(),
         }
     }
 }
@@ -413,6 +418,12 @@ impl Config {
                 "empty (SQLite) or postgres://user:password@host:5432/database",
             ));
         }
+        if !self.database.ca_file.as_os_str().is_empty() && self.database.url.is_empty() {
+            return Err(bad(
+                "database.ca_file",
+                "only with database.url (TLS to PostgreSQL)",
+            ));
+        }
         if !matches!(self.database.synchronous.as_str(), "full" | "normal") {
             return Err(bad("database.synchronous", "\"full\" or \"normal\""));
         }
@@ -471,8 +482,27 @@ impl Config {
         if self.database.url.is_empty() {
             crate::db::open(&self.database_path(), self.database.synchronous == "full")
         } else {
-            crate::db::connect(&self.database.url)
+            crate::db::connect(&self.database.url, self.database_tls(&self.database.url)?)
         }
+    }
+
+    /// The TLS settings for PostgreSQL at `url`: with `database.ca_file`, or when the URL
+    /// says `sslmode=require` (the system's CAs); else none.
+    pub fn database_tls(
+        &self,
+        url: &str,
+    ) -> Result<Option<rustls::ClientConfig>, crate::db::DbError> {
+        let ca_file = &self.database.ca_file;
+        if ca_file.as_os_str().is_empty() && !storefleet_storage::postgres::wants_tls(url) {
+            return Ok(None);
+        }
+        let trust = storefleet_support::tls::Trust {
+            pin: None,
+            ca_file: ca_file.clone(),
+        };
+        storefleet_support::tls::trusting(&trust)
+            .map(Some)
+            .map_err(|e| crate::db::DbError::Invalid(format!("database.ca_file: {e}")))
     }
 
     /// The SQLite file (when `database.url` is empty).
@@ -602,6 +632,8 @@ mod tests {
             "postgres://storefleet@db.example:5432/fleet"
         );
         c.database.url = "postgresql://db.example/fleet".into();
-        assert_eq!(c.database_place(), "postgresql://db.example/fleet");
+        assert_eq!(c.database_place(), "postgres://db.example:5432/fleet");
+        c.database.url = "postgres://a:b@".into();
+        assert!(!c.database_place().contains('b'), "{}", c.database_place());
     }
 }

@@ -260,7 +260,7 @@ fn insert(c: &dyn Sql, t: &Table, rows: &[Vec<Value>]) -> Result<(), DbError> {
 /// verifies it; `progress` hears of each table as it is done.
 pub fn sqlite_to_postgres(
     from: &Path,
-    to: &str,
+    (to, tls): (&str, Option<rustls::ClientConfig>),
     mut progress: impl FnMut(&Copied),
 ) -> Result<Vec<Copied>, DbError> {
     if !from.exists() {
@@ -276,7 +276,7 @@ pub fn sqlite_to_postgres(
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| DbError::Backend(format!("{}: {e}", from.display())))?;
-    let pool = Pool::connect(to, 2)?;
+    let pool = Pool::connect_tls(to, 2, tls)?;
     pool.migrate(super::postgres::MIGRATIONS)?;
     let tables = tables(&source)?;
     // Only into an empty database: a second run must not double anything.

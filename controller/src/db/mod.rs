@@ -72,8 +72,9 @@ impl std::fmt::Debug for Db {
 pub const POSTGRES_CONNECTIONS: usize = 16;
 
 /// Connects to PostgreSQL at `url` and brings its schema up to date.
-pub fn connect(url: &str) -> Result<Db, DbError> {
-    let pool = Pool::connect(url, POSTGRES_CONNECTIONS)?;
+/// Over TLS when `tls` is given (then required).
+pub fn connect(url: &str, tls: Option<rustls::ClientConfig>) -> Result<Db, DbError> {
+    let pool = Pool::connect_tls(url, POSTGRES_CONNECTIONS, tls)?;
     pool.migrate(postgres::MIGRATIONS)?;
     Ok(Db(Backend::Postgres(pool)))
 }

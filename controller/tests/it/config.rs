@@ -135,6 +135,10 @@ fn a_replica_needs_postgresql_an_external_broker_and_a_plain_name() {
             format!("[mqtt]\nurl = \"mqtt://broker:1883\"\nshare_group = \"a/b\"\n{db}"),
             "mqtt.share_group",
         ),
+        (
+            "[database]\nca_file = \"/etc/ssl/db-ca.pem\"\n".to_owned(),
+            "database.ca_file",
+        ),
     ] {
         let (ok, _, err) = check(&[("controller.toml", &config)], &[]);
         assert!(!ok && err.contains(wanted), "{config}: {err}");

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::fallible_iterator::FallibleIterator as _;
-use postgres::{Client, NoTls};
+use postgres::Client;
 
-use super::{off_runtime, Pool};
+use super::Pool;
 use crate::Error;
 
 /// How long a silent peer may stay unnoticed: TCP keepalives on a session start after
@@ -58,8 +58,7 @@ impl Pool {
             .keepalives_idle(KEEPALIVE_IDLE)
             .keepalives_interval(Duration::from_secs(1))
             .keepalives_retries(3);
-        let client = off_runtime(|| config.connect(NoTls))
-            .map_err(|e| Error::Unavailable(format!("{}: {e}", self.place)))?;
+        let client = self.dial(&config)?;
         Ok(Session {
             client,
             place: self.place.clone(),
