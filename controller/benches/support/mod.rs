@@ -115,3 +115,51 @@ pub fn bench_mqtt(
     }
     o
 }
+
+/// Mosquitto as `deploy/mosquitto.conf` sets it up for a fleet (its queue limits), on a
+/// free loopback port without persistence: the machine's package, started by the bench and
+/// killed when dropped. `None` without a mosquitto binary (`scripts/install-mosquitto.sh`).
+#[allow(dead_code)] // not every bench starts one
+pub fn fleet_mosquitto(dir: &std::path::Path) -> Option<(KillOnDrop, std::net::SocketAddr)> {
+    let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())?;
+    let port = free_port();
+    let conf: String = include_str!("../../../deploy/mosquitto.conf")
+        .lines()
+        .map(|l| match l.split_whitespace().next() {
+            Some("listener") => format!("listener {port} 127.0.0.1"),
+            Some("persistence") => "persistence false".to_owned(),
+            Some("persistence_location") => String::new(),
+            _ => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = dir.join("mosquitto.conf");
+    std::fs::write(&path, conf).ok()?;
+    let child = std::process::Command::new(bin)
+        .arg("-c")
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return Some((KillOnDrop(child), addr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    None
+}
+
+/// A child process killed when dropped.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
