@@ -5,7 +5,7 @@
 //! is recognised and skipped. Points are stored raw and folded into per-minute and
 //! per-hour rollups (aggregates from the agent count with their `n`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use storefleet_protocol::message::{
@@ -71,14 +71,19 @@ impl Agg {
 /// Rollup resolutions, seconds.
 pub const ROLLUPS: [i64; 2] = [60, 3600];
 
+/// A series' store, device and metric.
+type SeriesKey = (String, String, String);
+
 struct Batch<'c> {
     c: &'c dyn Sql,
-    series: HashMap<(String, String, String), i64>,
+    series: HashMap<SeriesKey, i64>,
     rollups: HashMap<(i64, i64, i64), Agg>,
     /// Raw points of the batch by (series, time), the last value of a time winning; written
     /// in multi-row statements at the end.
     points: HashMap<(i64, i64), f64>,
     last_seen: HashMap<String, i64>,
+    /// The newest reading of each series in the batch, with the series' key.
+    series_last: HashMap<i64, (i64, f64, SeriesKey)>,
     device_seen: HashMap<(String, String), (i64, String, Option<i64>)>,
     out: Outcome,
 }
@@ -91,16 +96,17 @@ pub fn apply(c: &dyn Sql, msgs: &[Verified], now: i64) -> Result<Outcome, DbErro
         rollups: HashMap::new(),
         points: HashMap::new(),
         last_seen: HashMap::new(),
+        series_last: HashMap::new(),
         device_seen: HashMap::new(),
         out: Outcome::default(),
     };
+    let mut fresh = received(c, msgs, now)?;
+    b.known_series(msgs, &fresh)?;
     for m in msgs {
         let env = &m.envelope;
-        let first = c.execute(
-            "INSERT INTO received(agent_id, seq, at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-            args![&env.from, env.seq, now],
-        )?;
-        if first == 0 {
+        // The first of a batch's copies of a message counts; later ones and those stored
+        // before are redeliveries.
+        if !fresh.remove(&(env.from.clone(), env.seq as i64)) {
             b.out.duplicates += 1;
             continue;
         }
@@ -129,7 +135,76 @@ pub fn apply(c: &dyn Sql, msgs: &[Verified], now: i64) -> Result<Outcome, DbErro
     Ok(b.out)
 }
 
+/// Records the batch's `(agent, seq)` pairs in `received`, in key order and multi-row
+/// statements; returns those that were not there before.
+fn received(c: &dyn Sql, msgs: &[Verified], now: i64) -> Result<HashSet<(String, i64)>, DbError> {
+    let keys: BTreeSet<(&str, i64)> = msgs
+        .iter()
+        .map(|m| (m.envelope.from.as_str(), m.envelope.seq as i64))
+        .collect();
+    let rows: Vec<Vec<Value>> = keys
+        .iter()
+        .map(|(agent, seq)| vec![(*agent).into(), (*seq).into(), now.into()])
+        .collect();
+    let new = many_query(
+        c,
+        "INSERT INTO received(agent_id, seq, at) VALUES ",
+        3,
+        " ON CONFLICT DO NOTHING RETURNING agent_id, seq",
+        &rows,
+    )?;
+    new.iter()
+        .map(|r| Ok((r.text("agent_id")?, r.i64("seq")?)))
+        .collect()
+}
+
 impl Batch<'_> {
+    /// Looks up the ids of the series the batch's new telemetry names, in multi-row
+    /// statements (one query per message and series would be a round trip each).
+    fn known_series(
+        &mut self,
+        msgs: &[Verified],
+        fresh: &HashSet<(String, i64)>,
+    ) -> Result<(), DbError> {
+        let mut keys: BTreeSet<(&str, String, &str)> = BTreeSet::new();
+        for m in msgs {
+            let env = &m.envelope;
+            let Message::Telemetry(t) = &env.message else {
+                continue;
+            };
+            if !fresh.contains(&(env.from.clone(), env.seq as i64)) {
+                continue;
+            }
+            for s in &t.series {
+                keys.insert((
+                    m.store.as_str(),
+                    s.device.clone().unwrap_or_default(),
+                    s.metric.as_str(),
+                ));
+            }
+        }
+        let rows: Vec<Vec<Value>> = keys
+            .iter()
+            .map(|(store, device, metric)| {
+                vec![(*store).into(), device.as_str().into(), (*metric).into()]
+            })
+            .collect();
+        let found = many_query(
+            self.c,
+            "SELECT id, store_code, device, metric FROM series WHERE (store_code, device, metric) IN (VALUES ",
+            3,
+            ")",
+            &rows,
+        )?;
+        for r in found {
+            self.series.insert(
+                (r.text("store_code")?, r.text("device")?, r.text("metric")?),
+                r.i64("id")?,
+            );
+        }
+        Ok(())
+    }
+
     fn presence(
         &mut self,
         agent: &str,
@@ -224,10 +299,12 @@ impl Batch<'_> {
                 }
             }
             if let Some((lt, lv)) = last {
-                self.c.execute(
-                    "UPDATE series SET last_t = ?2, last_v = ?3 WHERE id = ?1 AND (last_t IS NULL OR last_t <= ?2)",
-                    args![sid, lt, lv],
-                )?;
+                let e = self.series_last.entry(sid).or_insert_with(|| {
+                    (lt, lv, (store.to_owned(), device.clone(), s.metric.clone()))
+                });
+                if lt >= e.0 {
+                    (e.0, e.1) = (lt, lv);
+                }
                 if !device.is_empty() {
                     let e = self
                         .device_seen
@@ -396,19 +473,60 @@ impl Batch<'_> {
                  max = CASE WHEN excluded.max > rollups.max THEN excluded.max ELSE rollups.max END",
             &rollups,
         )?;
-        for (agent, t) in self.last_seen.drain() {
+        // Every row in key order, so that concurrent batches (replicas, or writes in
+        // flight) lock shared rows in the same order and never deadlock.
+        let mut last: Vec<_> = self.series_last.drain().collect();
+        last.sort_unstable_by_key(|l| l.0);
+        let last: Vec<Vec<Value>> = last
+            .into_iter()
+            .map(|(sid, (t, v, (store, device, metric)))| {
+                vec![
+                    sid.into(),
+                    store.into(),
+                    device.into(),
+                    metric.into(),
+                    t.into(),
+                    v.into(),
+                ]
+            })
+            .collect();
+        many(
+            c,
+            "INSERT INTO series(id, store_code, device, metric, last_t, last_v) VALUES ",
+            6,
+            " ON CONFLICT(id) DO UPDATE SET last_t = excluded.last_t, last_v = excluded.last_v
+               WHERE series.last_t IS NULL OR series.last_t <= excluded.last_t",
+            &last,
+        )?;
+        let mut devices: Vec<_> = self.device_seen.drain().collect();
+        devices.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let devices: Vec<Vec<Value>> = devices
+            .into_iter()
+            .map(|((store, device), (t, agent, gap))| {
+                vec![
+                    store.into(),
+                    device.into(),
+                    agent.into(),
+                    t.into(),
+                    gap.into(),
+                ]
+            })
+            .collect();
+        many(
+            c,
+            "INSERT INTO devices(store_code, device, agent_id, last_seen, interval_ms) VALUES ",
+            5,
+            " ON CONFLICT(store_code, device) DO UPDATE SET agent_id = excluded.agent_id,
+                 last_seen = CASE WHEN devices.last_seen > excluded.last_seen THEN devices.last_seen ELSE excluded.last_seen END,
+                 interval_ms = coalesce(devices.interval_ms, excluded.interval_ms)",
+            &devices,
+        )?;
+        let mut agents: Vec<_> = self.last_seen.drain().collect();
+        agents.sort_unstable();
+        for (agent, t) in agents {
             c.execute(
                 "UPDATE agents SET last_seen = ?2 WHERE id = ?1 AND (last_seen IS NULL OR last_seen < ?2)",
                 args![agent, t],
-            )?;
-        }
-        for ((store, device), (t, agent, gap)) in self.device_seen.drain() {
-            c.execute(
-                "INSERT INTO devices(store_code, device, agent_id, last_seen, interval_ms) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(store_code, device) DO UPDATE SET agent_id = ?3,
-                     last_seen = CASE WHEN devices.last_seen > ?4 THEN devices.last_seen ELSE ?4 END,
-                     interval_ms = coalesce(devices.interval_ms, ?5)",
-                args![store, device, agent, t, gap],
             )?;
         }
         Ok(())
@@ -427,6 +545,33 @@ fn many(
     width: usize,
     tail: &str,
     rows: &[Vec<Value>],
+) -> Result<(), DbError> {
+    many_rows((head, width, tail), rows, |sql, params| {
+        c.execute(sql, params).map(drop)
+    })
+}
+
+/// [`many`] for a statement that returns rows (`RETURNING`, or a `SELECT ... IN (VALUES
+/// ...)`): every statement's rows.
+fn many_query(
+    c: &dyn Sql,
+    head: &str,
+    width: usize,
+    tail: &str,
+    rows: &[Vec<Value>],
+) -> Result<Vec<storefleet_storage::Row>, DbError> {
+    let mut out = Vec::new();
+    many_rows((head, width, tail), rows, |sql, params| {
+        out.extend(c.query(sql, params)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn many_rows(
+    (head, width, tail): (&str, usize, &str),
+    rows: &[Vec<Value>],
+    mut run: impl FnMut(&str, &[Value]) -> Result<(), DbError>,
 ) -> Result<(), DbError> {
     let mut rest = rows;
     for size in ROWS_PER_STATEMENT {
@@ -449,7 +594,7 @@ fn many(
         while rest.len() >= size {
             let (now, later) = rest.split_at(size);
             let params: Vec<Value> = now.iter().flatten().cloned().collect();
-            c.execute(&sql, &params)?;
+            run(&sql, &params)?;
             rest = later;
         }
     }

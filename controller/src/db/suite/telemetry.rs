@@ -71,3 +71,69 @@ fn pruning_keeps_each_resolution_for_its_own_retention_on_both_backends() {
         .unwrap();
     });
 }
+
+#[test]
+fn ingest_stores_each_message_once_on_both_backends() {
+    use crate::ingest::write::{apply, Verified};
+    use storefleet_protocol::message::{Point, Series, TelemetryBatch};
+    use storefleet_protocol::{Envelope, Message};
+    let msg = |seq: u64, t: i64, metric: &str| Verified {
+        store: "S".into(),
+        envelope: Envelope::new(
+            "gw-1",
+            seq,
+            t,
+            Message::Telemetry(TelemetryBatch {
+                backlog: false,
+                series: vec![Series {
+                    device: Some("ups".into()),
+                    metric: metric.into(),
+                    points: vec![Point {
+                        t,
+                        v: seq as f64,
+                        agg: None,
+                    }],
+                }],
+            }),
+        ),
+    };
+    on_each_backend("ingest", |backend, db| {
+        let now = 1_000_000;
+        db(&mut |c| {
+            c.execute(
+                "INSERT INTO stores(code, name, created_at) VALUES ('S', 'S', 0)",
+                args![],
+            )?;
+            // A copy of seq 2 in the same batch counts once.
+            let first = [
+                msg(1, now, "charge"),
+                msg(2, now + 1, "charge"),
+                msg(2, now + 1, "charge"),
+                msg(3, now + 2, "load"),
+            ];
+            let o = apply(c, &first, now)?;
+            assert_eq!((o.stored, o.duplicates, o.points), (3, 1, 3), "{backend}");
+            // Redelivered beside a new one: only the new one is stored, in the known series.
+            let again = [msg(2, now + 1, "charge"), msg(4, now + 3, "charge")];
+            let o = apply(c, &again, now)?;
+            assert_eq!((o.stored, o.duplicates, o.points), (1, 1, 1), "{backend}");
+            assert_eq!(
+                count(c, "SELECT count(*) AS n FROM points")?,
+                4,
+                "{backend}"
+            );
+            assert_eq!(
+                count(c, "SELECT count(*) AS n FROM series")?,
+                2,
+                "{backend}"
+            );
+            assert_eq!(
+                count(c, "SELECT count(*) AS n FROM received")?,
+                4,
+                "{backend}"
+            );
+            Ok(())
+        })
+        .unwrap();
+    });
+}
