@@ -16,6 +16,7 @@
 //! Failures are one storage-neutral [`Error`]: callers see "not found", "invalid",
 //! "conflict", "busy" or "unavailable", never a driver's type.
 
+pub mod many;
 pub mod postgres;
 mod sql;
 pub mod sqlite;

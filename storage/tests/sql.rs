@@ -315,27 +315,9 @@ fn postgres_over_tls_checks_the_certificate_and_the_name() {
     );
     // Another CA's trust does not vouch for it.
     let other = tempfile::tempdir().unwrap();
-    let pem = other.path().join("other.pem");
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-days",
-            "1",
-            "-keyout",
-        ])
-        .arg(other.path().join("other.key"))
-        .arg("-out")
-        .arg(&pem)
-        .output();
-    if made.is_ok_and(|o| o.status.success()) {
+    if storefleet_testkit::certs::have("openssl") {
+        storefleet_testkit::certs::make_ca(other.path(), "other");
+        let pem = other.path().join("other.pem");
         let err = Pool::connect_tls(&on("localhost"), 1, Some(trusting(&pem))).unwrap_err();
         assert!(
             matches!(&err, Error::Unavailable(m) if m.contains("certificate")),

@@ -236,24 +236,12 @@ fn scan(
 
 fn insert(c: &dyn Sql, t: &Table, rows: &[Vec<Value>]) -> Result<(), DbError> {
     let cols: Vec<String> = t.columns.iter().map(|c| quote(c)).collect();
-    let mut sql = format!(
+    let head = format!(
         "INSERT INTO {} ({}) VALUES ",
         quote(&t.name),
         cols.join(", ")
     );
-    let mut params = Vec::with_capacity(rows.len() * cols.len());
-    for (i, row) in rows.iter().enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        let marks: Vec<String> = (0..row.len())
-            .map(|j| format!("?{}", params.len() + j + 1))
-            .collect();
-        let _ = write!(sql, "({})", marks.join(", "));
-        params.extend(row.iter().cloned());
-    }
-    c.execute(&sql, &params)?;
-    Ok(())
+    storefleet_storage::many::many(c, &head, cols.len(), "", rows)
 }
 
 /// Copies the SQLite database at `from` into the (empty) PostgreSQL database at `to` and

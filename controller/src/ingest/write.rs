@@ -6,13 +6,13 @@
 //! per-hour rollups (aggregates from the agent count with their `n`).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::fmt::Write as _;
 
 use storefleet_protocol::message::{
     CommandResult, CommandStatus, Event, Message, Presence, PresenceState, Severity, TelemetryBatch,
 };
 use storefleet_protocol::routine::{RunRecord, Trigger};
 use storefleet_protocol::Envelope;
+use storefleet_storage::many::{many, many_query};
 use storefleet_storage::{args, Sql, SqlExt as _, Value};
 
 use crate::assets::inventory;
@@ -531,74 +531,6 @@ impl Batch<'_> {
         }
         Ok(())
     }
-}
-
-/// Rows per multi-row statement, largest first: a batch's rows go out in as few statements
-/// as these sizes allow, and each backend prepares at most this many shapes per table.
-const ROWS_PER_STATEMENT: [usize; 3] = [256, 16, 1];
-
-/// Writes `rows` (each `width` values, no two with the same key) as
-/// `{head}(?1, ...), (...), ...{tail}`: one round trip per statement, not per row.
-fn many(
-    c: &dyn Sql,
-    head: &str,
-    width: usize,
-    tail: &str,
-    rows: &[Vec<Value>],
-) -> Result<(), DbError> {
-    many_rows((head, width, tail), rows, |sql, params| {
-        c.execute(sql, params).map(drop)
-    })
-}
-
-/// [`many`] for a statement that returns rows (`RETURNING`, or a `SELECT ... IN (VALUES
-/// ...)`): every statement's rows.
-fn many_query(
-    c: &dyn Sql,
-    head: &str,
-    width: usize,
-    tail: &str,
-    rows: &[Vec<Value>],
-) -> Result<Vec<storefleet_storage::Row>, DbError> {
-    let mut out = Vec::new();
-    many_rows((head, width, tail), rows, |sql, params| {
-        out.extend(c.query(sql, params)?);
-        Ok(())
-    })?;
-    Ok(out)
-}
-
-fn many_rows(
-    (head, width, tail): (&str, usize, &str),
-    rows: &[Vec<Value>],
-    mut run: impl FnMut(&str, &[Value]) -> Result<(), DbError>,
-) -> Result<(), DbError> {
-    let mut rest = rows;
-    for size in ROWS_PER_STATEMENT {
-        if rest.len() < size {
-            continue;
-        }
-        let mut sql = String::with_capacity(head.len() + tail.len() + size * width * 6);
-        sql.push_str(head);
-        for r in 0..size {
-            sql.push_str(if r == 0 { "(" } else { ", (" });
-            for k in 0..width {
-                if k > 0 {
-                    sql.push_str(", ");
-                }
-                let _ = write!(sql, "?{}", r * width + k + 1);
-            }
-            sql.push(')');
-        }
-        sql.push_str(tail);
-        while rest.len() >= size {
-            let (now, later) = rest.split_at(size);
-            let params: Vec<Value> = now.iter().flatten().cloned().collect();
-            run(&sql, &params)?;
-            rest = later;
-        }
-    }
-    Ok(())
 }
 
 /// The stored name of a severity.
