@@ -86,6 +86,21 @@ impl Judge {
         )
     }
 
+    /// Only the agents that are offline by this judge (said so, or silent too long),
+    /// not revoked and heard from at least once, of the whole fleet.
+    pub fn offline(&self, c: &dyn Sql) -> Result<Vec<Agent>, DbError> {
+        c.all(
+            &format!(
+                "SELECT {COLUMNS} FROM agents
+                 WHERE revoked_at IS NULL AND last_seen IS NOT NULL
+                   AND NOT (presence = 'online' AND ?1 - last_seen <= ?2)
+                 ORDER BY store_code, id"
+            ),
+            args![self.now, self.offline_after_ms],
+            |r| self.row(r),
+        )
+    }
+
     /// One agent.
     pub fn get(&self, c: &dyn Sql, id: &str) -> Result<Option<Agent>, DbError> {
         c.one(

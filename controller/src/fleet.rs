@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use storefleet_storage::{args, Sql, SqlExt as _};
+use storefleet_storage::{args, Row, Sql, SqlExt as _};
 
 use crate::agents::{Agent, Judge};
 use crate::config::PresenceSection;
@@ -69,6 +69,9 @@ pub struct DeviceState {
     pub stale: bool,
 }
 
+const DEVICE_COLUMNS: &str =
+    "store_code, device, class, agent_id, last_seen, interval_ms, state, state_at, state_note";
+
 /// All devices, optionally of one store, judged by `rules`.
 pub fn devices(
     c: &dyn Sql,
@@ -76,33 +79,58 @@ pub fn devices(
     rules: &Rules,
 ) -> Result<Vec<DeviceState>, DbError> {
     c.all(
-        "SELECT store_code, device, class, agent_id, last_seen, interval_ms, state, state_at, state_note
-         FROM devices WHERE (CAST(?1 AS TEXT) IS NULL OR store_code = ?1) ORDER BY store_code, device",
+        &format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices
+             WHERE (CAST(?1 AS TEXT) IS NULL OR store_code = ?1) ORDER BY store_code, device"
+        ),
         args![store],
-        |r| {
-        let last_seen = r.opt_i64("last_seen")?;
-        let interval = r.opt_i64("interval_ms")?;
-        let interval_ms = interval
-            .filter(|i| *i > 0)
-            .unwrap_or(rules.default_interval_ms);
-        let stale = match last_seen {
-            Some(t) => rules.now - t > interval_ms * i64::from(rules.stale_after_intervals),
-            None => false,
-        };
-        Ok(DeviceState {
-            store: r.text("store_code")?,
-            device: r.text("device")?,
-            class: r.text("class")?,
-            agent_id: r.text("agent_id")?,
-            last_seen,
-            interval_ms,
-            state: r.text("state")?,
-            state_at: r.opt_i64("state_at")?,
-            note: r.text("state_note")?,
-            stale,
-        })
-        },
+        |r| device_row(r, rules),
     )
+}
+
+/// Only the devices that are down or stale by `rules`, of the whole fleet. The database
+/// judges staleness the way [`devices`] does, so a healthy fleet costs a scan, not a
+/// transfer.
+pub fn troubled_devices(c: &dyn Sql, rules: &Rules) -> Result<Vec<DeviceState>, DbError> {
+    c.all(
+        &format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices
+             WHERE state = 'down'
+                OR (last_seen IS NOT NULL AND ?1 - last_seen >
+                    (CASE WHEN interval_ms > 0 THEN interval_ms ELSE ?2 END) * ?3)
+             ORDER BY store_code, device"
+        ),
+        args![
+            rules.now,
+            rules.default_interval_ms,
+            i64::from(rules.stale_after_intervals)
+        ],
+        |r| device_row(r, rules),
+    )
+}
+
+fn device_row(r: &Row, rules: &Rules) -> Result<DeviceState, DbError> {
+    let last_seen = r.opt_i64("last_seen")?;
+    let interval_ms = r
+        .opt_i64("interval_ms")?
+        .filter(|i| *i > 0)
+        .unwrap_or(rules.default_interval_ms);
+    let stale = match last_seen {
+        Some(t) => rules.now - t > interval_ms * i64::from(rules.stale_after_intervals),
+        None => false,
+    };
+    Ok(DeviceState {
+        store: r.text("store_code")?,
+        device: r.text("device")?,
+        class: r.text("class")?,
+        agent_id: r.text("agent_id")?,
+        last_seen,
+        interval_ms,
+        state: r.text("state")?,
+        state_at: r.opt_i64("state_at")?,
+        note: r.text("state_note")?,
+        stale,
+    })
 }
 
 /// One store's summary line.

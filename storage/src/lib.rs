@@ -46,6 +46,10 @@ pub enum Error {
     /// same request may work later.
     #[error("the database is not available: {0}")]
     Unavailable(String),
+    /// The transaction collided with another writer (a deadlock or a serialization
+    /// failure) and was rolled back; running it again as it is should work, at once.
+    #[error("database: {0} (collided with another writer; it can run again)")]
+    Collision(String),
     /// The storage has stopped (the controller is stopping); nothing more will work.
     #[error("the database has stopped")]
     Closed,
@@ -76,6 +80,15 @@ impl From<::postgres::Error> for Error {
                     "already there: {}",
                     d.detail().unwrap_or_else(|| d.message())
                 ))
+            }
+            Some(d)
+                if matches!(
+                    *d.code(),
+                    ::postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+                        | ::postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                ) =>
+            {
+                Error::Collision(format!("postgresql: {}", d.message()))
             }
             Some(d) => Error::Backend(match d.detail() {
                 Some(detail) => format!("postgresql: {} ({detail})", d.message()),

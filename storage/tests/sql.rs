@@ -325,3 +325,55 @@ fn postgres_over_tls_checks_the_certificate_and_the_name() {
         );
     }
 }
+
+/// Two transactions that lock the same rows in opposite order deadlock; PostgreSQL rolls
+/// one back, and that one says it collided (so callers run it again at once instead of
+/// treating it as a failing database).
+#[test]
+fn postgres_a_deadlock_is_a_collision_that_can_run_again() {
+    let Some(test) = testing::database("storage deadlock") else {
+        return;
+    };
+    let pool = Pool::connect(&test.url, 4).unwrap();
+    pool.run_blocking(false, |c| {
+        c.execute(
+            "CREATE TABLE pair (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)",
+            &[],
+        )?;
+        c.execute("INSERT INTO pair VALUES (1, 0), (2, 0)", &[])?;
+        Ok(())
+    })
+    .unwrap();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let writer = |first: i64, second: i64| {
+        let (pool, barrier) = (pool.clone(), barrier.clone());
+        std::thread::spawn(move || {
+            pool.run_blocking(false, move |c| {
+                c.execute("UPDATE pair SET n = n + 1 WHERE id = ?1", args![first])?;
+                barrier.wait();
+                c.execute("UPDATE pair SET n = n + 1 WHERE id = ?1", args![second])?;
+                Ok(())
+            })
+        })
+    };
+    let (a, b) = (writer(1, 2), writer(2, 1));
+    let results = [a.join().unwrap(), b.join().unwrap()];
+    let collided: Vec<&Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(collided.len(), 1, "{results:?}");
+    assert!(
+        matches!(collided[0], Error::Collision(m) if m.contains("deadlock")),
+        "{collided:?}"
+    );
+    // The loser left nothing behind; run again, it goes through.
+    pool.run_blocking(false, |c| {
+        c.execute("UPDATE pair SET n = n + 1 WHERE id IN (1, 2)", &[])?;
+        Ok(())
+    })
+    .unwrap();
+    let total = pool
+        .run_blocking(true, |c| {
+            c.int("SELECT CAST(sum(n) AS BIGINT) AS s FROM pair", &[], "s")
+        })
+        .unwrap();
+    assert_eq!(total, 4);
+}

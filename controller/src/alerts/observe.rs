@@ -50,39 +50,60 @@ pub struct RecentEvent {
     pub message: String,
 }
 
-/// What the rules look at, read in one go.
+/// What the rules look at, read in one go: only the fleet's exceptions (agents offline,
+/// devices down or stale, readings not clear of a threshold, recent events of watched
+/// codes). An alert whose subject is not listed counts as clear, so a healthy store costs
+/// the database a scan and the engine nothing; the cost of a pass follows the number of
+/// problems, not the size of the fleet.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Now, ms.
     pub now: i64,
-    /// Agents with their presence judged.
+    /// Agents judged offline.
     pub agents: Vec<Agent>,
-    /// Devices with state and staleness judged.
+    /// Devices down or stale.
     pub devices: Vec<DeviceState>,
-    /// Newest values of the metrics some rule watches.
+    /// Newest values, of the metrics some rule watches, that are not clear of its
+    /// threshold.
     pub latest: Vec<Latest>,
     /// Events with codes some rule watches, within the longest hold.
     pub events: Vec<RecentEvent>,
 }
 
+/// The values of a metric that are not clear for a rule: at least the clearing threshold
+/// of `above`, at most that of `below`.
+fn not_clear(when: &Condition) -> Option<(&str, Option<f64>, Option<f64>)> {
+    match when {
+        Condition::Metric {
+            metric,
+            above,
+            below,
+            clear_below,
+            clear_above,
+            ..
+        } => Some((
+            metric.as_str(),
+            above.map(|a| clear_below.unwrap_or(a)),
+            below.map(|b| clear_above.unwrap_or(b)),
+        )),
+        _ => None,
+    }
+}
+
 /// Reads what `rules` need at `rules_at.now`.
 pub fn snapshot(c: &dyn Sql, rules: &[Rule], at: &Rules) -> Result<Snapshot, DbError> {
-    let agents = at.judge().list(c, None)?;
-    let devices = fleet::devices(c, None, at)?;
-    let metrics: HashSet<&str> = rules
-        .iter()
-        .filter_map(|r| match &r.when {
-            Condition::Metric { metric, .. } => Some(metric.as_str()),
-            _ => None,
-        })
-        .collect();
+    let agents = at.judge().offline(c)?;
+    let devices = fleet::troubled_devices(c, at)?;
     let mut latest = Vec::new();
-    for m in metrics {
-        latest.extend(c.all(
+    let mut seen: HashSet<(String, String, String)> = HashSet::new();
+    for (m, at_least, at_most) in rules.iter().filter_map(|r| not_clear(&r.when)) {
+        let rows = c.all(
             "SELECT s.store_code, s.device, COALESCE(d.class, '') AS class, s.last_t, s.last_v
              FROM series s LEFT JOIN devices d ON d.store_code = s.store_code AND d.device = s.device
-             WHERE s.metric = ?1 AND s.last_t >= ?2",
-            args![m, at.now - MAX_READING_AGE_MS],
+             WHERE s.metric = ?1 AND s.last_t >= ?2
+               AND (CAST(?3 AS DOUBLE PRECISION) IS NULL OR s.last_v >= ?3)
+               AND (CAST(?4 AS DOUBLE PRECISION) IS NULL OR s.last_v <= ?4)",
+            args![m, at.now - MAX_READING_AGE_MS, at_least, at_most],
             |r| {
                 let device = r.text("device")?;
                 let class = r.text("class")?;
@@ -99,7 +120,12 @@ pub fn snapshot(c: &dyn Sql, rules: &[Rule], at: &Rules) -> Result<Snapshot, DbE
                     v: r.f64("last_v")?,
                 })
             },
-        )?);
+        )?;
+        for l in rows {
+            if seen.insert((l.store.clone(), l.device.clone(), l.metric.clone())) {
+                latest.push(l);
+            }
+        }
     }
     let mut events = Vec::new();
     for r in rules {

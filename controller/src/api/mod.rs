@@ -61,6 +61,13 @@ impl From<DbError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the controller is stopping".into(),
             ),
+            DbError::Collision(m) => {
+                tracing::warn!(error = %m, "A request's transaction collided with another writer");
+                ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the request collided with another change; try again".into(),
+                )
+            }
             DbError::Unavailable(m) => {
                 tracing::error!(error = %m, "Database unavailable while serving a request");
                 ApiError(

@@ -409,6 +409,12 @@ CREATE INDEX sessions_user ON sessions(user_name);
     "
 ALTER TABLE agents ADD COLUMN broker_pw_hash TEXT;
 ",
+    // v9: indexes for the rule engine's exception reads (readings past a threshold,
+    //     recent events of a code).
+    "
+CREATE INDEX series_metric_value ON series(metric, last_v);
+CREATE INDEX events_code_ts ON events(code, ts);
+",
 ];
 
 /// Brings the schema up to the newest version.

@@ -1,9 +1,8 @@
 //! The controller's schema on PostgreSQL.
 //!
-//! The PostgreSQL backend is being built domain by domain behind the storage boundary
-//! (`storefleet-storage`); until every domain runs on it, `[database]` cannot select it and
-//! this schema is not released, so its one migration may still change in place. Types follow
-//! the SQLite schema ([`super::migrations`]): BIGINT for INTEGER, BYTEA for BLOB, DOUBLE
+//! Released with the SQLite schema ([`super::migrations`]) and append only like it: a
+//! change is a new entry here and there, and a test keeps the two alike table by table and
+//! column by column. Types follow SQLite's: BIGINT for INTEGER, BYTEA for BLOB, DOUBLE
 //! PRECISION for REAL.
 
 /// The migrations, in order (see [`storefleet_storage::postgres::Pool::migrate`]).
@@ -344,6 +343,11 @@ CREATE TABLE releases (
     PRIMARY KEY (version, arch)
 );
 CREATE INDEX sessions_user ON sessions(user_name);
+",
+    // 2: SQLite's v9, indexes for the rule engine's exception reads.
+    "
+CREATE INDEX series_metric_value ON series(metric, last_v);
+CREATE INDEX events_code_ts ON events(code, ts);
 ",
 ];
 

@@ -384,6 +384,12 @@ async fn flush(
                     break;
                 }
                 Err(crate::db::DbError::Closed) => return,
+                // Another batch locked the same rows first: this one was rolled back whole
+                // and goes again at once, so the acknowledgements behind it do not stall.
+                Err(crate::db::DbError::Collision(e)) => {
+                    stats.write_failed();
+                    tracing::debug!(error = %e, messages = msgs.len(), "Ingest batch collided with another; storing it again");
+                }
                 Err(e) => {
                     stats.write_failed();
                     tracing::error!(error = %e, messages = msgs.len(), "Cannot store an ingest batch; retrying (not acknowledged, nothing is lost)");

@@ -85,7 +85,28 @@ struct Batch<'c> {
     /// The newest reading of each series in the batch, with the series' key.
     series_last: HashMap<i64, (i64, f64, SeriesKey)>,
     device_seen: HashMap<(String, String), (i64, String, Option<i64>)>,
+    /// The newest state each device reported in the batch (`device.up`/`down` events).
+    device_state: HashMap<(String, String), DeviceState>,
+    /// The presence of each agent with the highest seq in the batch.
+    presence: HashMap<String, PresenceRow>,
+    /// Event rows, in arrival order.
+    events: Vec<Vec<Value>>,
     out: Outcome,
+}
+
+struct DeviceState {
+    state: &'static str,
+    at: i64,
+    note: String,
+    agent: String,
+}
+
+struct PresenceRow {
+    seq: u64,
+    state: &'static str,
+    at: i64,
+    started_at: i64,
+    version: String,
 }
 
 /// Stores `msgs` received at `now`.
@@ -98,6 +119,9 @@ pub fn apply(c: &dyn Sql, msgs: &[Verified], now: i64) -> Result<Outcome, DbErro
         last_seen: HashMap::new(),
         series_last: HashMap::new(),
         device_seen: HashMap::new(),
+        device_state: HashMap::new(),
+        presence: HashMap::new(),
+        events: Vec::new(),
         out: Outcome::default(),
     };
     let mut fresh = received(c, msgs, now)?;
@@ -114,9 +138,9 @@ pub fn apply(c: &dyn Sql, msgs: &[Verified], now: i64) -> Result<Outcome, DbErro
         let ls = b.last_seen.entry(env.from.clone()).or_insert(now);
         *ls = (*ls).max(now);
         match &env.message {
-            Message::Presence(p) => b.presence(&env.from, env.seq, env.ts, now, p)?,
+            Message::Presence(p) => b.presence(&env.from, env.seq, env.ts, now, p),
             Message::Telemetry(t) => b.telemetry(&env.from, &m.store, t)?,
-            Message::Event(e) => b.event(&env.from, &m.store, e, now)?,
+            Message::Event(e) => b.event(&env.from, &m.store, e, now),
             Message::Inventory(i) => {
                 let a = inventory::apply(c, &env.from, &m.store, i, now)?;
                 b.out.assets_created += u64::from(a.created);
@@ -205,14 +229,8 @@ impl Batch<'_> {
         Ok(())
     }
 
-    fn presence(
-        &mut self,
-        agent: &str,
-        seq: u64,
-        ts: i64,
-        now: i64,
-        p: &Presence,
-    ) -> Result<(), DbError> {
+    /// Keeps the agent's presence with the highest seq; [`Self::finish`] writes it.
+    fn presence(&mut self, agent: &str, seq: u64, ts: i64, now: i64, p: &Presence) {
         // A late or redelivered older presence must not overwrite a newer one. Order by
         // seq, not by time: the last will is signed when the agent connects, before its
         // `online` hello, but carries the later seq; it takes effect when it arrives.
@@ -220,13 +238,20 @@ impl Batch<'_> {
             PresenceState::Online => ("online", ts),
             PresenceState::Offline => ("offline", now.max(ts)),
         };
-        self.c.execute(
-            "UPDATE agents SET presence = ?2, presence_at = ?3, started_at = ?4, agent_version = ?5,
-               presence_seq = ?6
-             WHERE id = ?1 AND (presence_seq IS NULL OR presence_seq < ?6)",
-            args![agent, state, at, p.started_at, &p.agent_version, seq],
-        )?;
-        Ok(())
+        let row = PresenceRow {
+            seq,
+            state,
+            at,
+            started_at: p.started_at,
+            version: p.agent_version.clone(),
+        };
+        match self.presence.get_mut(agent) {
+            Some(had) if had.seq >= seq => {}
+            Some(had) => *had = row,
+            None => {
+                self.presence.insert(agent.to_owned(), row);
+            }
+        }
     }
 
     fn series_id(&mut self, store: &str, device: &str, metric: &str) -> Result<i64, DbError> {
@@ -320,39 +345,46 @@ impl Batch<'_> {
         Ok(())
     }
 
-    fn event(&mut self, agent: &str, store: &str, e: &Event, now: i64) -> Result<(), DbError> {
+    /// Keeps an event row for [`Self::finish`], and a device's state when it says
+    /// `device.up` or `device.down` (the newest by time wins).
+    fn event(&mut self, agent: &str, store: &str, e: &Event, now: i64) {
         let device = e.device.clone().unwrap_or_default();
-        let sev = severity(e.severity);
-        self.c.execute(
-            "INSERT INTO events(agent_id, store_code, event_id, ts, device, code, severity, message, data, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
-            args![
-                agent,
-                store,
-                &e.id,
-                e.ts,
-                &device,
-                &e.code,
-                sev,
-                &e.message,
-                serde_json::Value::Object(e.data.clone()).to_string(),
-                now
-            ],
-        )?;
+        self.events.push(vec![
+            agent.into(),
+            store.into(),
+            e.id.as_str().into(),
+            e.ts.into(),
+            device.as_str().into(),
+            e.code.as_str().into(),
+            severity(e.severity).into(),
+            e.message.as_str().into(),
+            serde_json::Value::Object(e.data.clone()).to_string().into(),
+            now.into(),
+        ]);
         let state = match e.code.as_str() {
-            "device.down" => Some("down"),
-            "device.up" => Some("up"),
-            _ => None,
+            "device.down" => "down",
+            "device.up" => "up",
+            _ => return,
         };
-        if let (Some(state), false) = (state, device.is_empty()) {
-            self.c.execute(
-                "INSERT INTO devices(store_code, device, agent_id, state, state_at, state_note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(store_code, device) DO UPDATE SET state = ?4, state_at = ?5, state_note = ?6
-                 WHERE devices.state_at IS NULL OR devices.state_at <= ?5",
-                args![store, &device, agent, state, e.ts, &e.message],
-            )?;
+        if device.is_empty() {
+            return;
         }
-        Ok(())
+        let row = DeviceState {
+            state,
+            at: e.ts,
+            note: e.message.clone(),
+            agent: agent.to_owned(),
+        };
+        match self.device_state.entry((store.to_owned(), device)) {
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                if o.get().at <= e.ts {
+                    o.insert(row);
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(row);
+            }
+        }
     }
 
     fn routine_run(
@@ -426,7 +458,8 @@ impl Batch<'_> {
             message: r.message.clone(),
             data,
         };
-        self.event(agent, store, &e, now)
+        self.event(agent, store, &e, now);
+        Ok(())
     }
 
     fn finish(&mut self) -> Result<(), DbError> {
@@ -498,32 +531,82 @@ impl Batch<'_> {
                WHERE series.last_t IS NULL OR series.last_t <= excluded.last_t",
             &last,
         )?;
-        let mut devices: Vec<_> = self.device_seen.drain().collect();
-        devices.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let devices: Vec<Vec<Value>> = devices
+        self.devices()?;
+        self.agents()?;
+        // New rows only: arrival order is fine (no existing row is locked).
+        many(
+            c,
+            "INSERT INTO events(agent_id, store_code, event_id, ts, device, code, severity, message, data, received_at) VALUES ",
+            10,
+            " ON CONFLICT DO NOTHING",
+            &std::mem::take(&mut self.events),
+        )?;
+        Ok(())
+    }
+
+    /// What the batch saw of each device (its newest data, its interval, its newest
+    /// reported state) in one row per device, in key order.
+    fn devices(&mut self) -> Result<(), DbError> {
+        let mut keys: BTreeSet<(String, String)> = self.device_seen.keys().cloned().collect();
+        keys.extend(self.device_state.keys().cloned());
+        let rows: Vec<Vec<Value>> = keys
             .into_iter()
-            .map(|((store, device), (t, agent, gap))| {
+            .map(|key| {
+                let seen = self.device_seen.remove(&key);
+                let state = self.device_state.remove(&key);
+                let agent = match (&seen, &state) {
+                    (Some((_, agent, _)), _) => agent.clone(),
+                    (None, Some(s)) => s.agent.clone(),
+                    (None, None) => String::new(),
+                };
+                let (store, device) = key;
                 vec![
                     store.into(),
                     device.into(),
                     agent.into(),
-                    t.into(),
-                    gap.into(),
+                    seen.as_ref().map(|s| s.0).into(),
+                    seen.and_then(|s| s.2).into(),
+                    state.as_ref().map_or("unknown", |s| s.state).into(),
+                    state.as_ref().map(|s| s.at).into(),
+                    state.map(|s| s.note).unwrap_or_default().into(),
                 ]
             })
             .collect();
+        // A reported state counts when it is not older than the stored one.
+        const NEWER: &str =
+            "excluded.state_at IS NOT NULL AND (devices.state_at IS NULL OR devices.state_at <= excluded.state_at)";
         many(
-            c,
-            "INSERT INTO devices(store_code, device, agent_id, last_seen, interval_ms) VALUES ",
-            5,
-            " ON CONFLICT(store_code, device) DO UPDATE SET agent_id = excluded.agent_id,
-                 last_seen = CASE WHEN devices.last_seen > excluded.last_seen THEN devices.last_seen ELSE excluded.last_seen END,
-                 interval_ms = coalesce(devices.interval_ms, excluded.interval_ms)",
-            &devices,
-        )?;
+            self.c,
+            "INSERT INTO devices(store_code, device, agent_id, last_seen, interval_ms, state, state_at, state_note) VALUES ",
+            8,
+            &format!(
+                " ON CONFLICT(store_code, device) DO UPDATE SET agent_id = excluded.agent_id,
+                 last_seen = CASE WHEN excluded.last_seen IS NULL OR devices.last_seen > excluded.last_seen
+                             THEN devices.last_seen ELSE excluded.last_seen END,
+                 interval_ms = coalesce(devices.interval_ms, excluded.interval_ms),
+                 state = CASE WHEN {NEWER} THEN excluded.state ELSE devices.state END,
+                 state_note = CASE WHEN {NEWER} THEN excluded.state_note ELSE devices.state_note END,
+                 state_at = CASE WHEN {NEWER} THEN excluded.state_at ELSE devices.state_at END"
+            ),
+            &rows,
+        )
+    }
+
+    /// Each agent's presence (the highest seq) and last message time, agent by agent in
+    /// key order.
+    fn agents(&mut self) -> Result<(), DbError> {
+        let c = self.c;
         let mut agents: Vec<_> = self.last_seen.drain().collect();
         agents.sort_unstable();
         for (agent, t) in agents {
+            if let Some(p) = self.presence.remove(&agent) {
+                c.execute(
+                    "UPDATE agents SET presence = ?2, presence_at = ?3, started_at = ?4, agent_version = ?5,
+                       presence_seq = ?6
+                     WHERE id = ?1 AND (presence_seq IS NULL OR presence_seq < ?6)",
+                    args![&agent, p.state, p.at, p.started_at, p.version, p.seq],
+                )?;
+            }
             c.execute(
                 "UPDATE agents SET last_seen = ?2 WHERE id = ?1 AND (last_seen IS NULL OR last_seen < ?2)",
                 args![agent, t],

@@ -1,6 +1,7 @@
 //! The repositories' shared suite: each test runs on SQLite and on PostgreSQL
 //! ([`super::testing::on_each_backend`]).
 
+mod alerts;
 mod assets;
 mod gateways;
 mod people;

@@ -137,3 +137,127 @@ fn ingest_stores_each_message_once_on_both_backends() {
         .unwrap();
     });
 }
+
+/// What a batch says about a device's state and an agent's presence is written once per
+/// row at the end of the batch: the newest state by time and the presence with the highest
+/// seq win, within the batch and against what is stored.
+#[test]
+fn ingest_keeps_the_newest_device_state_and_presence_on_both_backends() {
+    use crate::ingest::write::{apply, Verified};
+    use storefleet_protocol::message::{
+        Event, Point, Presence, PresenceState, Series, Severity, TelemetryBatch,
+    };
+    use storefleet_protocol::{Envelope, Message};
+    let wrap = |seq: u64, message: Message| Verified {
+        store: "S".into(),
+        envelope: Envelope::new("gw-1", seq, 1_000 + seq as i64, message),
+    };
+    let state = |seq: u64, up: bool, ts: i64| {
+        wrap(
+            seq,
+            Message::Event(Event {
+                id: format!("e{seq}"),
+                ts,
+                device: Some("printer-1".into()),
+                code: if up { "device.up" } else { "device.down" }.into(),
+                severity: Severity::Warning,
+                message: format!("seq {seq}"),
+                data: serde_json::Map::new(),
+            }),
+        )
+    };
+    let presence = |seq: u64, online: bool| {
+        wrap(
+            seq,
+            Message::Presence(Presence {
+                state: if online {
+                    PresenceState::Online
+                } else {
+                    PresenceState::Offline
+                },
+                agent_version: format!("v{seq}"),
+                started_at: 7,
+                reason: None,
+            }),
+        )
+    };
+    let point = |seq: u64, t: i64| {
+        wrap(
+            seq,
+            Message::Telemetry(TelemetryBatch {
+                backlog: false,
+                series: vec![Series {
+                    device: Some("printer-1".into()),
+                    metric: "pages".into(),
+                    points: vec![Point {
+                        t,
+                        v: 1.0,
+                        agg: None,
+                    }],
+                }],
+            }),
+        )
+    };
+    on_each_backend("ingest state", |backend, db| {
+        let read = |c: &dyn Sql| -> Result<(String, String, Option<i64>, String, String), DbError> {
+            let d = c
+                .one(
+                    "SELECT state, state_note, last_seen FROM devices WHERE device = 'printer-1'",
+                    args![],
+                )?
+                .unwrap();
+            let a = c
+                .one(
+                    "SELECT presence, agent_version FROM agents WHERE id = 'gw-1'",
+                    args![],
+                )?
+                .unwrap();
+            Ok((
+                d.text("state")?,
+                d.text("state_note")?,
+                d.opt_i64("last_seen")?,
+                a.text("presence")?,
+                a.text("agent_version")?,
+            ))
+        };
+        db(&mut |c| {
+            c.execute("INSERT INTO stores(code, name, created_at) VALUES ('S', 'S', 0)", args![])?;
+            c.execute(
+                "INSERT INTO agents(id, public_key, store_code, enrolled_at) VALUES ('gw-1', 'k', 'S', 0)",
+                args![],
+            )?;
+            // Out of order within the batch: the down at 200 is newer than the up at 150;
+            // the online hello (seq 5) is newer than the offline (seq 4).
+            let first = [
+                presence(5, true),
+                state(6, false, 200),
+                point(7, 180),
+                state(8, true, 150),
+                presence(4, false),
+            ];
+            apply(c, &first, 1_000)?;
+            assert_eq!(
+                read(c)?,
+                ("down".into(), "seq 6".into(), Some(180), "online".into(), "v5".into()),
+                "{backend}"
+            );
+            // Later batches: an older state and an older presence change nothing, newer
+            // ones do; a device seen only through telemetry keeps its state.
+            apply(c, &[state(9, true, 190), presence(3, false), point(10, 170)], 1_001)?;
+            assert_eq!(
+                read(c)?,
+                ("down".into(), "seq 6".into(), Some(180), "online".into(), "v5".into()),
+                "{backend}"
+            );
+            apply(c, &[state(11, true, 210), presence(12, false)], 1_002)?;
+            assert_eq!(
+                read(c)?,
+                ("up".into(), "seq 11".into(), Some(180), "offline".into(), "v12".into()),
+                "{backend}"
+            );
+            assert_eq!(count(c, "SELECT count(*) AS n FROM events")?, 4, "{backend}");
+            Ok(())
+        })
+        .unwrap();
+    });
+}

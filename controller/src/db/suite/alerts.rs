@@ -1,0 +1,185 @@
+//! The rule engine's read, on both backends: the database hands over only the fleet's
+//! exceptions (agents offline, devices down or stale, readings not clear of a threshold,
+//! recent events of watched codes), judged exactly as the pure rules judge them, including
+//! at the edges.
+
+use storefleet_storage::{args, Sql};
+
+use crate::alerts::eval::Reading;
+use crate::alerts::{builtin, observe};
+use crate::db::testing::on_each_backend;
+use crate::db::DbError;
+use crate::fleet::Rules;
+
+const NOW: i64 = 1_800_000_000_000;
+
+fn agent(c: &dyn Sql, id: &str, presence: &str, last_seen: Option<i64>, revoked: bool) {
+    c.execute(
+        "INSERT INTO agents (id, public_key, store_code, enrolled_at, presence, last_seen, revoked_at)
+         VALUES (?1, 'k', 'S1', 1, ?2, ?3, ?4)",
+        args![id, presence, last_seen, revoked.then_some(NOW - 5)],
+    )
+    .unwrap();
+}
+
+fn device(c: &dyn Sql, id: &str, class: &str, state: &str, seen: Option<i64>, every: Option<i64>) {
+    c.execute(
+        "INSERT INTO devices (store_code, device, agent_id, class, interval_ms, last_seen, state, state_at, state_note)
+         VALUES ('S1', ?1, 'a-on', ?2, ?3, ?4, ?5, ?6, '')",
+        args![id, class, every, seen, state, NOW - 10],
+    )
+    .unwrap();
+}
+
+fn reading(c: &dyn Sql, device: &str, metric: &str, t: i64, v: f64) {
+    c.execute(
+        "INSERT INTO series (store_code, device, metric, last_t, last_v) VALUES ('S1', ?1, ?2, ?3, ?4)",
+        args![device, metric, t, v],
+    )
+    .unwrap();
+}
+
+fn event(c: &dyn Sql, n: i64, code: &str, ts: i64) {
+    c.execute(
+        "INSERT INTO events (agent_id, store_code, event_id, ts, device, code, severity, message, received_at)
+         VALUES ('a-on', 'S1', ?1, ?2, 'printer-1', ?3, 'error', 'gave up', ?2)",
+        args![format!("e{n}"), ts, code],
+    )
+    .unwrap();
+}
+
+fn fleet(c: &dyn Sql) -> Result<(), DbError> {
+    c.execute(
+        "INSERT INTO stores (code, name, created_at) VALUES ('S1', 'One', 1)",
+        args![],
+    )?;
+    agent(c, "a-on", "online", Some(NOW - 1_000), false);
+    agent(c, "a-edge", "online", Some(NOW - 60_000), false);
+    agent(c, "a-silent", "online", Some(NOW - 60_001), false);
+    agent(c, "a-said", "offline", Some(NOW - 1_000), false);
+    agent(c, "a-revoked", "offline", Some(NOW - 1_000), true);
+    agent(c, "a-never", "unknown", None, false);
+    // Three intervals of silence make a device stale; more than that, not exactly that.
+    device(
+        c,
+        "printer-1",
+        "receipt-printer",
+        "down",
+        Some(NOW),
+        Some(10_000),
+    );
+    device(c, "pos-edge", "pos", "up", Some(NOW - 30_000), Some(10_000));
+    device(c, "pos-1", "pos", "up", Some(NOW - 30_001), Some(10_000));
+    // No interval of its own: the default (60 s) counts.
+    device(c, "scale-ok", "scale", "up", Some(NOW - 100_000), None);
+    device(c, "scale-1", "scale", "up", Some(NOW - 180_001), Some(0));
+    device(c, "sign-1", "signage", "unknown", None, None);
+    device(
+        c,
+        "fridge-hot",
+        "fridge-sensor",
+        "up",
+        Some(NOW),
+        Some(600_000),
+    );
+    device(
+        c,
+        "fridge-mid",
+        "fridge-sensor",
+        "up",
+        Some(NOW),
+        Some(600_000),
+    );
+    device(
+        c,
+        "fridge-ok",
+        "fridge-sensor",
+        "up",
+        Some(NOW),
+        Some(600_000),
+    );
+    device(
+        c,
+        "fridge-old",
+        "fridge-sensor",
+        "up",
+        Some(NOW),
+        Some(3_600_000),
+    );
+    // fridge-too-warm: above 8, clears below 6.
+    reading(c, "fridge-hot", "temp_c", NOW - 5, 9.0);
+    reading(c, "fridge-mid", "temp_c", NOW - 5, 7.0);
+    reading(c, "fridge-ok", "temp_c", NOW - 5, 5.5);
+    reading(
+        c,
+        "fridge-old",
+        "temp_c",
+        NOW - observe::MAX_READING_AGE_MS - 1,
+        30.0,
+    );
+    reading(c, "", "host.disk.root.used_pct", NOW - 5, 95.0);
+    reading(c, "", "host.load", NOW - 5, 99.0);
+    event(c, 1, "routine.escalated", NOW - 60_000);
+    event(c, 2, "routine.escalated", NOW - 3_600_001);
+    event(c, 3, "routine.started", NOW - 1);
+    Ok(())
+}
+
+#[test]
+fn the_rule_read_holds_only_the_fleets_exceptions_on_both_backends() {
+    let rules = builtin();
+    let at = Rules {
+        now: NOW,
+        offline_after_ms: 60_000,
+        stale_after_intervals: 3,
+        default_interval_ms: 60_000,
+    };
+    on_each_backend("alert exceptions", |backend, db| {
+        db(&mut |c| fleet(c)).unwrap();
+        db(&mut |c| {
+            let snap = observe::snapshot(c, &rules, &at)?;
+            let agents: Vec<&str> = snap.agents.iter().map(|a| a.id.as_str()).collect();
+            assert_eq!(agents, ["a-said", "a-silent"], "{backend}");
+            let devices: Vec<&str> = snap.devices.iter().map(|d| d.device.as_str()).collect();
+            assert_eq!(devices, ["pos-1", "printer-1", "scale-1"], "{backend}");
+            let mut latest: Vec<(&str, &str, f64)> = snap
+                .latest
+                .iter()
+                .map(|l| (l.device.as_str(), l.class.as_str(), l.v))
+                .collect();
+            latest.sort_by(|a, b| a.0.cmp(b.0));
+            assert_eq!(
+                latest,
+                [
+                    ("", "gateway", 95.0),
+                    ("fridge-hot", "fridge-sensor", 9.0),
+                    ("fridge-mid", "fridge-sensor", 7.0)
+                ],
+                "{backend}"
+            );
+            assert_eq!(snap.events.len(), 1, "{backend}: {:?}", snap.events);
+
+            let mut seen: Vec<(String, Reading)> = observe::observe(&rules, &snap)
+                .into_iter()
+                .map(|o| (o.key.dedupe_key(), o.reading))
+                .collect();
+            seen.sort_by(|a, b| a.0.cmp(&b.0));
+            let want = [
+                ("device-stale/S1/scale-1", Reading::Holds),
+                ("disk-nearly-full/S1/gateway", Reading::Holds),
+                ("fridge-too-warm/S1/fridge-hot", Reading::Holds),
+                ("fridge-too-warm/S1/fridge-mid", Reading::Between),
+                ("gateway-offline/S1/a-said", Reading::Holds),
+                ("gateway-offline/S1/a-silent", Reading::Holds),
+                ("pos-service-down/S1/pos-1", Reading::Holds),
+                ("printer-down/S1/printer-1", Reading::Holds),
+                ("routine-escalated/S1/printer-1", Reading::Holds),
+            ];
+            let want: Vec<(String, Reading)> =
+                want.iter().map(|(k, r)| ((*k).to_owned(), *r)).collect();
+            assert_eq!(seen, want, "{backend}");
+            Ok(())
+        })
+        .unwrap();
+    });
+}
