@@ -49,6 +49,7 @@ pub mod releases;
 pub mod rollout;
 pub mod runs;
 pub mod server;
+pub mod service;
 pub mod state;
 pub mod stores;
 pub mod tasks;

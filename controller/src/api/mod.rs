@@ -27,7 +27,7 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 
 use crate::access::Routes;
-use crate::auth::{self, Access, Role};
+use crate::auth::Access;
 use crate::db::DbError;
 use crate::state::AppState;
 
@@ -103,29 +103,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     })
 }
 
-/// Who is calling, as the access guard ([`crate::access`]) found them.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    /// The actor as written into history: `user:NAME` or `user:NAME/token:TOKEN`.
-    pub actor: String,
-    /// The user.
-    pub user: String,
-    /// The role in force.
-    pub role: Role,
-    /// The id of the token the call came with, if any.
-    pub token: Option<String>,
-}
-
-impl From<auth::Caller> for Principal {
-    fn from(c: auth::Caller) -> Self {
-        Principal {
-            actor: c.actor(),
-            role: c.role,
-            token: c.token.map(|(id, _)| id),
-            user: c.user,
-        }
-    }
-}
+pub use crate::service::Principal;
 
 /// The value of cookie `name` in `headers`.
 pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
@@ -156,19 +134,11 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-impl Principal {
-    /// Refuses unless the caller has at least `role` (for rights finer than a route's).
-    pub fn require(&self, role: Role) -> ApiResult<()> {
-        if self.role >= role {
-            Ok(())
-        } else {
-            Err(ApiError(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "this needs the {role} role; {} has {}",
-                    self.actor, self.role
-                ),
-            ))
+impl From<crate::service::Error> for ApiError {
+    fn from(e: crate::service::Error) -> Self {
+        match e {
+            crate::service::Error::Forbidden(m) => ApiError(StatusCode::FORBIDDEN, m),
+            crate::service::Error::Db(e) => e.into(),
         }
     }
 }

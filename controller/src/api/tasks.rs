@@ -9,6 +9,7 @@ use serde::Deserialize;
 use storefleet_protocol::now_ms;
 
 use super::{parse_json, ApiError, ApiResult, Principal};
+use crate::service::tasks::request;
 use crate::state::AppState;
 use crate::tasks::db::{self as tasks, Request};
 use crate::tasks::{TargetRow, TaskSpec, TaskSummary};
@@ -163,30 +164,12 @@ pub(super) async fn targets(
     ))
 }
 
-async fn request(
-    s: &AppState,
-    p: &Principal,
-    id: String,
-    r: Request,
-) -> ApiResult<Json<TaskSummary>> {
-    let task = id.clone();
-    let summary =
-        s.db.write(move |c| {
-            tasks::request(c, &task, r)?;
-            tasks::get(c, &task)
-        })
-        .await?;
-    tracing::info!(task = %id, request = r.as_str(), by = %p.actor, "Task request");
-    s.signals.wake(crate::cluster::Wake::Tasks);
-    Ok(Json(summary))
-}
-
 pub(super) async fn pause(
     State(s): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TaskSummary>> {
-    request(&s, &p, id, Request::Pause).await
+    Ok(Json(request(&s, &p, &id, Request::Pause).await?))
 }
 
 pub(super) async fn resume(
@@ -194,7 +177,7 @@ pub(super) async fn resume(
     p: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TaskSummary>> {
-    request(&s, &p, id, Request::Resume).await
+    Ok(Json(request(&s, &p, &id, Request::Resume).await?))
 }
 
 pub(super) async fn cancel(
@@ -202,5 +185,5 @@ pub(super) async fn cancel(
     p: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TaskSummary>> {
-    request(&s, &p, id, Request::Cancel).await
+    Ok(Json(request(&s, &p, &id, Request::Cancel).await?))
 }

@@ -9,10 +9,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{parse_json, ApiError, ApiResult, Principal};
-use crate::auth::Role;
 use crate::engineers::{self, Engineer};
+use crate::service::tickets as service;
 use crate::state::AppState;
-use crate::tickets::db::{self as tdb, Filter, NewTicket};
+use crate::tickets::db::{Filter, NewTicket};
 use crate::tickets::lifecycle::Action;
 use crate::tickets::place::Silence;
 use crate::tickets::{Entry, Ticket};
@@ -21,37 +21,12 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
     Ok(q.map_err(|e| ApiError::bad(e.body_text()))?.0)
 }
 
-/// An engineer sees only the tickets assigned to them.
-pub fn own_only(f: &mut Filter, user: &str, role: Role) {
-    if role == Role::Engineer {
-        f.engineer = Some(user.to_owned());
-    }
-}
-
-/// Refuses an engineer a ticket that is not theirs (404, as if it did not exist).
-pub fn may_see(t: &Ticket, user: &str, role: Role) -> ApiResult<()> {
-    if role == Role::Engineer && t.engineer.as_deref() != Some(user) {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!("no ticket {} of yours", t.id),
-        ));
-    }
-    Ok(())
-}
-
-/// What an engineer may do to their own ticket.
-const ENGINEER_ACTIONS: &[&str] = &[
-    "accept", "en_route", "check_in", "hold", "resume", "resolve", "note",
-];
-
 pub(super) async fn list(
     State(s): State<AppState>,
     p: Principal,
     q: Result<Query<Filter>, QueryRejection>,
 ) -> ApiResult<Json<Vec<Ticket>>> {
-    let mut f = query(q)?;
-    own_only(&mut f, &p.user, p.role);
-    Ok(Json(s.db.read(move |c| tdb::list(c, &f)).await?))
+    Ok(Json(service::list(&s, &p, query(q)?).await?))
 }
 
 pub(super) async fn create(
@@ -60,18 +35,7 @@ pub(super) async fn create(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Ticket>)> {
     let n: NewTicket = parse_json(&body)?;
-    let ctx = s.tickets.clone();
-    let now = s.clock.now();
-    let t =
-        s.db.write(move |c| {
-            let id = tdb::create(c, &ctx, &n, "manual", &p.actor, now)?;
-            tdb::get(c, id)?.ok_or_else(|| crate::db::DbError::NotFound("ticket".into()))
-        })
-        .await?;
-    tracing::info!(ticket = t.id, store = %t.store, "Ticket opened by hand");
-    s.signals.wake(crate::cluster::Wake::Tickets);
-    s.signals.wake(crate::cluster::Wake::Webhooks);
-    Ok((StatusCode::CREATED, Json(t)))
+    Ok((StatusCode::CREATED, Json(service::create(&s, &p, n).await?)))
 }
 
 /// A ticket and its timeline.
@@ -86,14 +50,7 @@ pub(super) async fn get(
     p: Principal,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Full>> {
-    let (ticket, timeline) =
-        s.db.read(move |c| {
-            let t = tdb::get(c, id)?
-                .ok_or_else(|| crate::db::DbError::NotFound(format!("no ticket {id}")))?;
-            Ok((t, tdb::timeline(c, id)?))
-        })
-        .await?;
-    may_see(&ticket, &p.user, p.role)?;
+    let (ticket, timeline) = service::get(&s, &p, id).await?;
     Ok(Json(Full { ticket, timeline }))
 }
 
@@ -104,39 +61,7 @@ pub(super) async fn act(
     body: Bytes,
 ) -> ApiResult<Json<Ticket>> {
     let a: Action = parse_json(&body)?;
-    Ok(Json(do_act(&s, id, a, &p).await?))
-}
-
-/// Applies `a` to ticket `id` as `p` (the API and the UI share it). An engineer may only
-/// work a ticket assigned to them, with the steps of the field.
-pub async fn do_act(s: &AppState, id: i64, a: Action, p: &Principal) -> ApiResult<Ticket> {
-    let ctx = s.tickets.clone();
-    let now = s.clock.now();
-    let name = a.name();
-    if p.role == Role::Engineer {
-        let t =
-            s.db.read(move |c| tdb::get(c, id))
-                .await?
-                .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no ticket {id}")))?;
-        may_see(&t, &p.user, p.role)?;
-        if !ENGINEER_ACTIONS.contains(&name) {
-            return Err(ApiError(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "{name} needs the dispatcher role; {} is an engineer",
-                    p.actor
-                ),
-            ));
-        }
-    }
-    let actor = p.actor.clone();
-    let t =
-        s.db.write(move |c| tdb::act(c, &ctx, id, &a, &actor, now))
-            .await?;
-    tracing::info!(ticket = id, action = name, status = %t.status, by = %p.actor, "Ticket action");
-    s.signals.wake(crate::cluster::Wake::Tickets);
-    s.signals.wake(crate::cluster::Wake::Webhooks);
-    Ok(t)
+    Ok(Json(service::act(&s, &p, id, a).await?))
 }
 
 pub(super) async fn engineers_list(
@@ -191,14 +116,7 @@ pub(super) async fn engineer_status(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let b: StatusBody = parse_json(&body)?;
-    if id != p.user {
-        p.require(Role::Dispatcher)?;
-    }
-    tracing::info!(engineer = ?id, status = ?b.status, by = %p.actor, "Engineer status");
-    let st = b.status.clone();
-    s.db.write(move |c| engineers::set_status(c, &id, &st))
-        .await?;
-    s.signals.wake(crate::cluster::Wake::Tickets);
+    service::engineer_status(&s, &p, &id, &b.status).await?;
     Ok(Json(json!({"status": b.status})))
 }
 

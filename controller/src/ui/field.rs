@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::tickets::{allowed, facts, sla_badge, status_label, status_tone};
 use super::{page, url_encode, PageError, PageResult, User};
 use crate::engineers::{self, Engineer};
+use crate::service::Principal;
 use crate::state::AppState;
 use crate::tickets::db::{self as tdb, Filter};
 use crate::tickets::{Entry, Ticket};
@@ -195,25 +196,11 @@ pub(super) struct StatusForm {
 /// An engineer goes off shift or comes back; assignment follows.
 pub(super) async fn status(
     State(s): State<AppState>,
-    user: User,
+    user: Principal,
     Form(f): Form<StatusForm>,
 ) -> Response {
-    if f.engineer != user.0 && user.1 < crate::auth::Role::Dispatcher {
-        return PageError::from(crate::api::ApiError(
-            axum::http::StatusCode::FORBIDDEN,
-            "an engineer changes only their own status".into(),
-        ))
-        .into_response();
-    }
-    let (id, st) = (f.engineer.clone(), f.status.clone());
-    match s
-        .db
-        .write(move |c| engineers::set_status(c, &id, &st))
-        .await
-    {
+    match crate::service::tickets::engineer_status(&s, &user, &f.engineer, &f.status).await {
         Ok(()) => {
-            tracing::info!(engineer = ?f.engineer, status = ?f.status, by = ?user.0, "Engineer status");
-            s.signals.wake(crate::cluster::Wake::Tickets);
             Redirect::to(&format!("/field?engineer={}", url_encode(&f.engineer))).into_response()
         }
         Err(e) => PageError::from(e).into_response(),

@@ -83,6 +83,12 @@ impl From<ApiError> for PageError {
     }
 }
 
+impl From<crate::service::Error> for PageError {
+    fn from(e: crate::service::Error) -> Self {
+        PageError(e.into())
+    }
+}
+
 impl From<crate::db::DbError> for PageError {
     fn from(e: crate::db::DbError) -> Self {
         PageError(e.into())

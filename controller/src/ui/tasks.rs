@@ -8,6 +8,7 @@ use storefleet_protocol::now_ms;
 
 use super::{fmt, page, url_encode, PageError, PageResult, User};
 use crate::rollout::TargetState;
+use crate::service::Principal;
 use crate::state::AppState;
 use crate::tasks::db::{self as tasks, Request};
 use crate::tasks::TaskSummary;
@@ -200,21 +201,16 @@ pub(super) async fn show(
     ))
 }
 
-async fn request(s: AppState, user: User, id: String, r: Request) -> Response {
-    let task = id.clone();
-    match s.db.write(move |c| tasks::request(c, &task, r)).await {
-        Ok(()) => {
-            tracing::info!(task = %id, request = r.as_str(), by = %user.0, "Task request");
-            s.signals.wake(crate::cluster::Wake::Tasks);
-            Redirect::to(&format!("/tasks/{}", url_encode(&id))).into_response()
-        }
+async fn request(s: AppState, user: Principal, id: String, r: Request) -> Response {
+    match crate::service::tasks::request(&s, &user, &id, r).await {
+        Ok(_) => Redirect::to(&format!("/tasks/{}", url_encode(&id))).into_response(),
         Err(e) => PageError::from(e).into_response(),
     }
 }
 
 pub(super) async fn pause(
     State(s): State<AppState>,
-    user: User,
+    user: Principal,
     Path(id): Path<String>,
 ) -> Response {
     request(s, user, id, Request::Pause).await
@@ -222,7 +218,7 @@ pub(super) async fn pause(
 
 pub(super) async fn resume(
     State(s): State<AppState>,
-    user: User,
+    user: Principal,
     Path(id): Path<String>,
 ) -> Response {
     request(s, user, id, Request::Resume).await
@@ -230,7 +226,7 @@ pub(super) async fn resume(
 
 pub(super) async fn cancel(
     State(s): State<AppState>,
-    user: User,
+    user: Principal,
     Path(id): Path<String>,
 ) -> Response {
     request(s, user, id, Request::Cancel).await

@@ -8,8 +8,8 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::{chart, fmt, not_found, page, url_encode, PageError, PageResult, User};
-use crate::api::tickets::do_act;
 use crate::engineers::{self, Engineer};
+use crate::service::tickets as service;
 use crate::state::AppState;
 use crate::telemetry::Sample;
 use crate::tickets::db::{self as tdb, Filter};
@@ -190,7 +190,7 @@ pub(super) async fn act(
         Ok(a) => a,
         Err(e) => return PageError::from(crate::api::ApiError::bad(e)).into_response(),
     };
-    match do_act(&s, id, a, &user).await {
+    match service::act(&s, &user, id, a).await {
         Ok(_) => {
             // Only pages of this UI: a form cannot send anyone elsewhere.
             let back = if f.back.starts_with('/') && !f.back.starts_with("//") {
@@ -235,7 +235,7 @@ pub(super) async fn list(
         engineer: some(&q.engineer),
         limit: Some(500),
     };
-    crate::api::tickets::own_only(&mut f, &user.0, user.1);
+    service::own_only(&mut f, &user.0, user.1);
     let (list, engineers, queue) =
         s.db.read(move |c| {
             let queue = tdb::list(
@@ -438,7 +438,7 @@ pub(super) async fn show(State(s): State<AppState>, user: User, Path(id): Path<i
         s.db.read(move |c| Ok((tdb::get(c, id)?, tdb::timeline(c, id)?, engineers::list(c)?)))
             .await?;
     let t = t.ok_or_else(|| not_found(format!("no ticket {id}")))?;
-    crate::api::tickets::may_see(&t, &user.0, user.1)?;
+    service::may_see(&t, &user.0, user.1)?;
     let now = s.clock.now();
     let body = html! {
         h1 { "Ticket " (t.id) ": " (t.title) }

@@ -1,0 +1,117 @@
+//! Tickets as callers work them: who sees which, who may take which step, and what every
+//! change sets in motion (the ticket engine on every replica, the webhooks).
+
+use crate::auth::Role;
+use crate::cluster::Wake;
+use crate::db::DbError;
+use crate::engineers;
+use crate::state::AppState;
+use crate::tickets::db::{self as tdb, Filter, NewTicket};
+use crate::tickets::lifecycle::Action;
+use crate::tickets::{Entry, Ticket};
+
+use super::{Error, Principal, Result};
+
+/// What an engineer may do to their own ticket.
+const ENGINEER_ACTIONS: &[&str] = &[
+    "accept", "en_route", "check_in", "hold", "resume", "resolve", "note",
+];
+
+/// Narrows a filter to what `user` may see: an engineer sees only their own tickets.
+pub fn own_only(f: &mut Filter, user: &str, role: Role) {
+    if role == Role::Engineer {
+        f.engineer = Some(user.to_owned());
+    }
+}
+
+/// Refuses an engineer a ticket that is not theirs, as if it did not exist.
+pub fn may_see(t: &Ticket, user: &str, role: Role) -> Result<()> {
+    if role == Role::Engineer && t.engineer.as_deref() != Some(user) {
+        return Err(DbError::NotFound(format!("no ticket {} of yours", t.id)).into());
+    }
+    Ok(())
+}
+
+/// The tickets `f` selects, of those `p` may see.
+pub async fn list(s: &AppState, p: &Principal, mut f: Filter) -> Result<Vec<Ticket>> {
+    own_only(&mut f, &p.user, p.role);
+    Ok(s.db.read(move |c| tdb::list(c, &f)).await?)
+}
+
+/// One ticket with its timeline, if `p` may see it.
+pub async fn get(s: &AppState, p: &Principal, id: i64) -> Result<(Ticket, Vec<Entry>)> {
+    let (t, timeline) =
+        s.db.read(move |c| {
+            let t = tdb::get(c, id)?.ok_or_else(|| DbError::NotFound(format!("no ticket {id}")))?;
+            Ok((t, tdb::timeline(c, id)?))
+        })
+        .await?;
+    may_see(&t, &p.user, p.role)?;
+    Ok((t, timeline))
+}
+
+/// Opens a ticket by hand.
+pub async fn create(s: &AppState, p: &Principal, n: NewTicket) -> Result<Ticket> {
+    let ctx = s.tickets.clone();
+    let now = s.clock.now();
+    let actor = p.actor.clone();
+    let t =
+        s.db.write(move |c| {
+            let id = tdb::create(c, &ctx, &n, "manual", &actor, now)?;
+            tdb::get(c, id)?.ok_or_else(|| DbError::NotFound("ticket".into()))
+        })
+        .await?;
+    tracing::info!(ticket = t.id, store = %t.store, by = %p.actor, "Ticket opened by hand");
+    s.signals.wake(Wake::Tickets);
+    s.signals.wake(Wake::Webhooks);
+    Ok(t)
+}
+
+/// Applies `a` to ticket `id` as `p`. An engineer may only work a ticket assigned to them,
+/// with the steps of the field.
+pub async fn act(s: &AppState, p: &Principal, id: i64, a: Action) -> Result<Ticket> {
+    let ctx = s.tickets.clone();
+    let now = s.clock.now();
+    let name = a.name();
+    if p.role == Role::Engineer {
+        let t =
+            s.db.read(move |c| tdb::get(c, id))
+                .await?
+                .ok_or_else(|| DbError::NotFound(format!("no ticket {id}")))?;
+        may_see(&t, &p.user, p.role)?;
+        if !ENGINEER_ACTIONS.contains(&name) {
+            return Err(Error::Forbidden(format!(
+                "{name} needs the dispatcher role; {} is an engineer",
+                p.actor
+            )));
+        }
+    }
+    let actor = p.actor.clone();
+    let t =
+        s.db.write(move |c| tdb::act(c, &ctx, id, &a, &actor, now))
+            .await?;
+    tracing::info!(ticket = id, action = name, status = %t.status, by = %p.actor, "Ticket action");
+    s.signals.wake(Wake::Tickets);
+    s.signals.wake(Wake::Webhooks);
+    Ok(t)
+}
+
+/// An engineer goes off shift or comes back (their own, or anyone's for a dispatcher);
+/// assignment follows.
+pub async fn engineer_status(
+    s: &AppState,
+    p: &Principal,
+    engineer: &str,
+    status: &str,
+) -> Result<()> {
+    if engineer != p.user {
+        p.require(Role::Dispatcher)
+            .map_err(|_| Error::Forbidden(format!("{} changes only their own status", p.actor)))?;
+    }
+    let (id, st) = (engineer.to_owned(), status.to_owned());
+    s.db.write(move |c| engineers::set_status(c, &id, &st))
+        .await?;
+    tracing::info!(engineer = %engineer, status = %status, by = %p.actor, "Engineer status");
+    s.signals.wake(Wake::Tickets);
+    Ok(())
+}
