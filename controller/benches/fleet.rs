@@ -81,7 +81,7 @@ fn simulate(spec: &str) {
     let mut it = spec.split(' ');
     let (stores, url, token) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
     let dir = std::path::PathBuf::from(std::env::var_os("BENCH_SIM_DIR").unwrap());
-    let client = storefleet_controller::cli::Client::new(url, token);
+    let client = storefleet_controller::client::Client::new(url, token);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

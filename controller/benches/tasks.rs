@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
-use storefleet_controller::cli::Client;
+use storefleet_controller::client::Client;
 use storefleet_protocol::message::{CommandResult, CommandStatus};
 use storefleet_protocol::verify::Pinned;
 use storefleet_protocol::{

@@ -17,7 +17,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use storefleet_controller::cli::Client;
+use storefleet_controller::client::Client;
 use storefleet_protocol::release::Release;
 use storefleet_protocol::SigningKey;
 use storefleet_testkit::agent::AgentHome;

@@ -32,6 +32,7 @@ pub mod broker_auth;
 pub mod broker_config;
 pub mod broker_tls;
 pub mod cli;
+pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod db;

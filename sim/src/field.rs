@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{printer, Options, SimError};
-use storefleet_controller::cli::Client;
+use storefleet_controller::client::Client;
 
 const TEAM: &[(&str, &str, &str)] = &[
     ("sim-nora", "Nora Jensen", "north"),

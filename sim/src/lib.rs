@@ -28,7 +28,8 @@ use tokio_util::task::TaskTracker;
 
 use behaviour::DeviceSim;
 use profile::SimDevice;
-use storefleet_controller::cli::{CliError, Client};
+use storefleet_controller::cli::CliError;
+use storefleet_controller::client::Client;
 
 /// How to run the simulated fleet.
 #[derive(Debug, Clone)]

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use storefleet_controller::cli::{Client, Connect};
+use storefleet_controller::cli::Connect;
+use storefleet_controller::client::Client;
 use storefleet_controller::config::Config;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;

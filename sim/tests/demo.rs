@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use storefleet_controller::cli::Client;
+use storefleet_controller::client::Client;
 
 const BIN: &str = env!("CARGO_BIN_EXE_storefleet-sim");
 

@@ -15,7 +15,7 @@ use crate::state::AppState;
 use crate::tickets::db::{Filter, NewTicket};
 use crate::tickets::lifecycle::Action;
 use crate::tickets::place::Silence;
-use crate::tickets::{Entry, Ticket};
+use crate::tickets::{Ticket, TicketView};
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
     Ok(q.map_err(|e| ApiError::bad(e.body_text()))?.0)
@@ -38,20 +38,13 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(service::create(&s, &p, n).await?)))
 }
 
-/// A ticket and its timeline.
-#[derive(Debug, serde::Serialize)]
-pub(super) struct Full {
-    ticket: Ticket,
-    timeline: Vec<Entry>,
-}
-
 pub(super) async fn get(
     State(s): State<AppState>,
     p: Principal,
     Path(id): Path<i64>,
-) -> ApiResult<Json<Full>> {
+) -> ApiResult<Json<TicketView>> {
     let (ticket, timeline) = service::get(&s, &p, id).await?;
-    Ok(Json(Full { ticket, timeline }))
+    Ok(Json(TicketView { ticket, timeline }))
 }
 
 pub(super) async fn act(

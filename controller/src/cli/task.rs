@@ -274,7 +274,7 @@ pub async fn run(client: &Client, cmd: TaskCmd, json_out: bool) -> Result<String
             text
         }
     };
-    let enc = crate::ui::url_encode;
+    let enc = crate::fmt::url_encode;
     match cmd {
         TaskCmd::Push(args) => {
             let PushArgs {
@@ -405,7 +405,7 @@ async fn request(
     let v = client
         .call(
             "POST",
-            &format!("/api/v1/tasks/{}/{what}", crate::ui::url_encode(id)),
+            &format!("/api/v1/tasks/{}/{what}", crate::fmt::url_encode(id)),
             None,
         )
         .await?;

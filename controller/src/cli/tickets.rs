@@ -5,8 +5,11 @@ use std::fmt::Write as _;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use super::table::{cell, output, render, rows};
+use super::table::{output, render, rows};
 use super::{CliError, Client};
+use crate::tickets::db::NewTicket;
+use crate::tickets::lifecycle::Action;
+use crate::tickets::{Ticket, TicketView};
 
 /// `tickets` subcommands.
 #[derive(Debug, Subcommand)]
@@ -126,28 +129,18 @@ pub enum EngineersCmd {
     },
 }
 
-async fn act(client: &Client, id: i64, body: Value) -> Result<Value, CliError> {
-    client
-        .call(
-            "POST",
-            &format!("/api/v1/tickets/{id}/actions"),
-            Some(&body),
-        )
-        .await
-}
-
-fn show(v: &Value) -> String {
-    let t = &v["ticket"];
+fn show(v: &TicketView) -> String {
+    let t = &v.ticket;
     let mut s = String::new();
     let _ = writeln!(
         s,
         "#{} P{} {}  [{}{}]",
-        cell(&t["id"]),
-        cell(&t["priority"]),
-        cell(&t["title"]),
-        cell(&t["status"]),
-        if t["escalation"].as_u64().unwrap_or(0) > 0 {
-            format!(", escalation {}", cell(&t["escalation"]))
+        t.id,
+        t.priority,
+        t.title,
+        t.status,
+        if t.escalation > 0 {
+            format!(", escalation {}", t.escalation)
         } else {
             String::new()
         }
@@ -155,32 +148,27 @@ fn show(v: &Value) -> String {
     let _ = writeln!(
         s,
         "store {} {} ({}), {}, {}, hours {}",
-        cell(&t["store"]),
-        cell(&t["store_name"]),
-        cell(&t["region"]),
-        cell(&t["address"]),
-        cell(&t["timezone"]),
-        cell(&t["trading_hours"])
+        t.store, t.store_name, t.region, t.address, t.timezone, t.trading_hours
     );
     let _ = writeln!(
         s,
         "skill {}, engineer {}, respond by {}, resolve by {}",
-        cell(&t["skill"]),
-        cell(&t["engineer"]),
-        crate::fmt::utc(t["response_due"].as_i64().unwrap_or(0)),
-        crate::fmt::utc(t["resolution_due"].as_i64().unwrap_or(0))
+        t.skill,
+        t.engineer.as_deref().unwrap_or(""),
+        crate::fmt::utc(t.response_due),
+        crate::fmt::utc(t.resolution_due)
     );
-    for a in t["assets"].as_array().into_iter().flatten() {
+    for a in &t.assets {
         let _ = writeln!(
             s,
             "asset {} {} {} {} serial {} warranty {}{}",
-            cell(&a["id"]),
-            cell(&a["slot"]),
-            cell(&a["vendor"]),
-            cell(&a["model"]),
-            cell(&a["serial"]),
-            cell(&a["warranty_end"]),
-            if a["under_warranty"] == true {
+            a.id,
+            a.slot,
+            a.vendor,
+            a.model,
+            a.serial,
+            a.warranty_end,
+            if a.under_warranty {
                 " (vendor repair)"
             } else {
                 ""
@@ -188,15 +176,25 @@ fn show(v: &Value) -> String {
         );
     }
     s.push('\n');
-    let keys = ["ts", "kind", "actor", "text"];
-    let mut lines = rows(&v["timeline"], &keys);
-    for l in &mut lines {
-        if let Ok(ms) = l[0].parse::<i64>() {
-            l[0] = crate::fmt::utc(ms);
-        }
-    }
+    let lines: Vec<Vec<String>> = v
+        .timeline
+        .iter()
+        .map(|e| {
+            vec![
+                crate::fmt::utc(e.ts),
+                e.kind.clone(),
+                e.actor.clone(),
+                e.text.clone(),
+            ]
+        })
+        .collect();
     s.push_str(&render(&["when", "kind", "who", "what"], &lines));
     s
+}
+
+/// `--json` prints what the API answered; a typed answer is written back as it came.
+fn json_of<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or_default()
 }
 
 /// Runs `tickets` (no subcommand: the list with `filter` applied).
@@ -206,18 +204,32 @@ pub async fn run_tickets(
     filter: String,
     json_out: bool,
 ) -> Result<String, CliError> {
-    let out = |v: &Value, table: String| output(json_out, v, table);
-    let done = |v: &Value| {
-        out(
-            v,
-            format!("ticket {} is {}\n", cell(&v["id"]), cell(&v["status"])),
+    let done = |t: &Ticket| {
+        output(
+            json_out,
+            &json_of(t),
+            format!("ticket {} is {}\n", t.id, t.status),
         )
     };
+    let act = |id: i64, a: Action| async move { client.act(id, &a).await };
     match cmd {
         None => {
-            let v = client
-                .call("GET", &format!("/api/v1/tickets{filter}"), None)
-                .await?;
+            let list = client.tickets(&filter).await?;
+            let lines: Vec<Vec<String>> = list
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.id.to_string(),
+                        t.priority.to_string(),
+                        t.status.clone(),
+                        t.store.clone(),
+                        t.title.clone(),
+                        t.skill.clone(),
+                        t.engineer.clone().unwrap_or_default(),
+                        t.escalation.to_string(),
+                    ]
+                })
+                .collect();
             let keys = [
                 "id",
                 "priority",
@@ -228,13 +240,11 @@ pub async fn run_tickets(
                 "engineer",
                 "escalation",
             ];
-            Ok(out(&v, render(&keys, &rows(&v, &keys))))
+            Ok(output(json_out, &json_of(&list), render(&keys, &lines)))
         }
         Some(TicketsCmd::Show { id }) => {
-            let v = client
-                .call("GET", &format!("/api/v1/tickets/{id}"), None)
-                .await?;
-            Ok(out(&v, show(&v)))
+            let v = client.ticket(id).await?;
+            Ok(output(json_out, &json_of(&v), show(&v)))
         }
         Some(TicketsCmd::Open {
             store,
@@ -244,49 +254,53 @@ pub async fn run_tickets(
             impact,
             device,
         }) => {
-            let v = client
-                .call(
-                    "POST",
-                    "/api/v1/tickets",
-                    Some(&json!({"store": store, "title": title, "skill": skill, "severity": severity, "impact": impact, "device": device})),
-                )
-                .await?;
-            Ok(out(
-                &v,
-                format!(
-                    "ticket {} opened (P{})\n",
-                    cell(&v["id"]),
-                    cell(&v["priority"])
-                ),
+            let n = NewTicket {
+                store,
+                title,
+                skill,
+                severity: parse_word("--severity", &severity)?,
+                impact: parse_word("--impact", &impact)?,
+                device,
+                description: String::new(),
+                dedupe_key: String::new(),
+                rule: String::new(),
+                detected_at: None,
+                fault_since: None,
+                escalation: 0,
+            };
+            let t = client.open_ticket(&n).await?;
+            Ok(output(
+                json_out,
+                &json_of(&t),
+                format!("ticket {} opened (P{})\n", t.id, t.priority),
             ))
         }
-        Some(TicketsCmd::Assign { id, engineer }) => Ok(done(
-            &act(
-                client,
-                id,
-                json!({"action": "assign", "engineer": engineer}),
-            )
-            .await?,
-        )),
-        Some(TicketsCmd::Step { id, action }) => Ok(done(
-            &act(client, id, json!({"action": action.replace('-', "_")})).await?,
-        )),
-        Some(TicketsCmd::Hold { id, reason }) => Ok(done(
-            &act(client, id, json!({"action": "hold", "reason": reason})).await?,
-        )),
-        Some(TicketsCmd::Resolve { id, report }) => Ok(done(
-            &act(client, id, json!({"action": "resolve", "report": report})).await?,
-        )),
-        Some(TicketsCmd::Close { id, rating }) => Ok(done(
-            &act(client, id, json!({"action": "close", "rating": rating})).await?,
-        )),
-        Some(TicketsCmd::Cancel { id, reason }) => Ok(done(
-            &act(client, id, json!({"action": "cancel", "reason": reason})).await?,
-        )),
-        Some(TicketsCmd::Note { id, text }) => Ok(done(
-            &act(client, id, json!({"action": "note", "text": text})).await?,
-        )),
+        Some(TicketsCmd::Assign { id, engineer }) => {
+            Ok(done(&act(id, Action::Assign { engineer }).await?))
+        }
+        Some(TicketsCmd::Step { id, action }) => {
+            let a: Action = serde_json::from_value(json!({"action": action.replace('-', "_")}))
+                .map_err(|e| CliError::Failed(format!("{action}: {e}")))?;
+            Ok(done(&act(id, a).await?))
+        }
+        Some(TicketsCmd::Hold { id, reason }) => Ok(done(&act(id, Action::Hold { reason }).await?)),
+        Some(TicketsCmd::Resolve { id, report }) => {
+            Ok(done(&act(id, Action::Resolve { report }).await?))
+        }
+        Some(TicketsCmd::Close { id, rating }) => {
+            Ok(done(&act(id, Action::Close { rating }).await?))
+        }
+        Some(TicketsCmd::Cancel { id, reason }) => {
+            Ok(done(&act(id, Action::Cancel { reason }).await?))
+        }
+        Some(TicketsCmd::Note { id, text }) => Ok(done(&act(id, Action::Note { text }).await?)),
     }
+}
+
+/// A lowercase word of a serde enum (`major`, `store`), or an error naming the option.
+fn parse_word<T: serde::de::DeserializeOwned>(option: &str, word: &str) -> Result<T, CliError> {
+    serde_json::from_value(Value::String(word.to_owned()))
+        .map_err(|e| CliError::Failed(format!("{option} {word}: {e}")))
 }
 
 /// Runs `engineers` (no subcommand: the list with their load).
@@ -319,21 +333,19 @@ pub async fn run_engineers(
             let v = client
                 .call(
                     "PUT",
-                    &format!("/api/v1/engineers/{}", crate::ui::url_encode(&id)),
+                    &format!("/api/v1/engineers/{}", crate::fmt::url_encode(&id)),
                     Some(&body),
                 )
                 .await?;
             Ok(out(&v, format!("engineer {id} saved\n")))
         }
         Some(EngineersCmd::Status { id, status }) => {
-            let v = client
-                .call(
-                    "POST",
-                    &format!("/api/v1/engineers/{}/status", crate::ui::url_encode(&id)),
-                    Some(&json!({"status": status})),
-                )
-                .await?;
-            Ok(out(&v, format!("engineer {id} is {status}\n")))
+            client.engineer_status(&id, &status).await?;
+            Ok(output(
+                json_out,
+                &json!({ "status": status }),
+                format!("engineer {id} is {status}\n"),
+            ))
         }
     }
 }

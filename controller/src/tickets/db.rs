@@ -219,19 +219,19 @@ pub struct NewTicket {
     #[serde(default)]
     pub description: String,
     /// Dedupe key; manual tickets get their own.
-    #[serde(default, skip_deserializing)]
+    #[serde(skip)]
     pub dedupe_key: String,
     /// The rule (auto tickets).
-    #[serde(default, skip_deserializing)]
+    #[serde(skip)]
     pub rule: String,
     /// The alert fired, ms (auto tickets).
-    #[serde(default, skip_deserializing)]
+    #[serde(skip)]
     pub detected_at: Option<i64>,
     /// The fault began, ms (auto tickets).
-    #[serde(default, skip_deserializing)]
+    #[serde(skip)]
     pub fault_since: Option<i64>,
     /// Start at this escalation level (a tripped circuit breaker).
-    #[serde(default, skip_deserializing)]
+    #[serde(skip)]
     pub escalation: u8,
 }
 

@@ -133,6 +133,15 @@ pub struct Entry {
     pub data: serde_json::Value,
 }
 
+/// A ticket with its timeline, as the API answers for one ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketView {
+    /// The ticket.
+    pub ticket: Ticket,
+    /// What happened to it, oldest first.
+    pub timeline: Vec<Entry>,
+}
+
 /// What ticket work needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct Ctx {

@@ -42,17 +42,7 @@ impl IntoResponse for ToLogin {
     }
 }
 
-/// Percent-encodes a query value.
-pub fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+pub use crate::fmt::url_encode;
 
 impl FromRequestParts<AppState> for User {
     type Rejection = ToLogin;

@@ -48,8 +48,8 @@ pub fn in_process_config(dir: &std::path::Path) -> storefleet_controller::config
 /// The API client of a controller run in this process, with its first admin token.
 pub fn client_of(
     running: &storefleet_controller::server::Running,
-) -> storefleet_controller::cli::Client {
-    storefleet_controller::cli::Client {
+) -> storefleet_controller::client::Client {
+    storefleet_controller::client::Client {
         base: running.state.config.public_url(),
         trust: http::Trust::pinned(&running.state.tls_pin).unwrap(),
         token: running
@@ -267,6 +267,15 @@ impl Controller {
         self.config().public_url()
     }
 
+    /// The typed API client (the CLI's) with the admin token.
+    pub fn client(&self) -> storefleet_controller::client::Client {
+        storefleet_controller::client::Client {
+            base: self.url(),
+            token: self.token.clone(),
+            trust: self.trust(),
+        }
+    }
+
     /// What a client trusts of this controller: its certificate's pinned key.
     pub fn trust(&self) -> http::Trust {
         let config = self.config();
@@ -341,7 +350,7 @@ impl Controller {
 
     /// Posts the sign-in form for `user` from this controller's own origin.
     pub async fn post_login(&self, user: &str, password: &str) -> http::Response {
-        let enc = storefleet_controller::ui::url_encode;
+        let enc = storefleet_controller::fmt::url_encode;
         let form = format!("user={}&password={}&next=/", enc(user), enc(password));
         self.send(
             Request {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use storefleet_controller::alerts;
-use storefleet_controller::cli::Client;
+use storefleet_controller::client::Client;
 use storefleet_sim::{self as sim, profile};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;

@@ -280,7 +280,7 @@ async fn replicas_share_ingest_fail_over_the_engines_and_hear_each_others_revoke
     }
     let sim_token = tokio_util::sync::CancellationToken::new();
     let sim_tracker = tokio_util::task::TaskTracker::new();
-    let client = storefleet_controller::cli::Client {
+    let client = storefleet_controller::client::Client {
         base: replicas[1].url(),
         trust: replicas[1].trust(),
         token: replicas[1].token.clone(),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use storefleet_controller::cli::Client;
+use storefleet_controller::client::Client;
 use storefleet_controller::server;
 use storefleet_controller::tasks::engine::Clock;
 use tokio_util::sync::CancellationToken;

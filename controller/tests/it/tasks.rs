@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use storefleet_controller::cli::task::{PushArgs, TaskCmd};
-use storefleet_controller::cli::{AdminCmd, Client};
+use storefleet_controller::cli::AdminCmd;
+use storefleet_controller::client::Client;
 use storefleet_controller::server::{self, Running};
 use storefleet_controller::tasks::engine::Clock;
 use tokio_util::sync::CancellationToken;

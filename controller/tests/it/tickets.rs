@@ -319,6 +319,16 @@ async fn printer_faults_heal_or_become_one_assigned_ticket_and_gateways_open_sto
         "{why}"
     );
     assert_eq!(f["ticket"]["store_name"], "T2");
+    // The typed client (the CLI's) reads the same ticket.
+    let typed = ctl.client().ticket(id).await.unwrap();
+    assert_eq!(
+        (
+            typed.ticket.store_name.as_str(),
+            typed.ticket.engineer.as_deref(),
+            typed.timeline.len()
+        ),
+        ("T2", Some("anna"), tl.len())
+    );
     let (ok, text, err) = ctl.cli(&["tickets", "show", &id.to_string()]);
     assert!(ok, "{err}");
     assert!(

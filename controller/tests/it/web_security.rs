@@ -68,7 +68,7 @@ async fn send(
 const PLAIN_HTTP: &str = "[http]\ntls = false\n";
 
 fn form(user: &str, password: &str, next: &str) -> String {
-    let enc = storefleet_controller::ui::url_encode;
+    let enc = storefleet_controller::fmt::url_encode;
     format!(
         "user={}&password={}&next={}",
         enc(user),

@@ -1,0 +1,167 @@
+//! The typed client of the controller's HTTP API, shared by the CLI, the simulator, the
+//! benchmarks and the tests: requests and answers are the controller's own types, so a
+//! change of the API that the client does not follow fails to compile, not at run time.
+//! [`Client::call`] stays for what has no type yet (and for `--json`, which prints the
+//! API's answer as it is).
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+use storefleet_support::http::{self, Request};
+
+use crate::cli::CliError;
+use crate::tickets::db::NewTicket;
+use crate::tickets::lifecycle::Action;
+use crate::tickets::{Ticket, TicketView};
+
+/// Percent-encodes one path segment (a `/` in an id cannot reach another route).
+pub fn enc(s: &str) -> String {
+    crate::fmt::url_encode(s).replace('/', "%2F")
+}
+
+/// A client of the API.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// Base URL, e.g. `https://127.0.0.1:8080`.
+    pub base: String,
+    /// Bearer token.
+    pub token: String,
+    /// What `https://` trusts: the controller's pinned key, a CA file, or the system's CAs.
+    pub trust: http::Trust,
+}
+
+impl Client {
+    /// A client of `base` with `token`, trusting the system's CAs.
+    pub fn new(base: impl Into<String>, token: impl Into<String>) -> Client {
+        Client {
+            base: base.into(),
+            token: token.into(),
+            trust: http::Trust::default(),
+        }
+    }
+
+    /// Sends a request with a JSON body; returns the body (JSON, or text as a JSON string).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, CliError> {
+        let body = body.map(|b| ("application/json", b.to_string().into_bytes()));
+        self.call_with(method, path, Vec::new(), body).await
+    }
+
+    /// Sends a request with extra headers and any body; answers as [`Client::call`].
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        mut headers: Vec<(&str, String)>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<Value, CliError> {
+        let url = format!("{}{path}", self.base.trim_end_matches('/'));
+        headers.push(("authorization", format!("Bearer {}", self.token)));
+        // A release upload may take minutes on a slow line; everything else, one.
+        let big = body.as_ref().is_some_and(|b| b.1.len() > 1 << 20);
+        let resp = http::Client::new(&self.trust)?
+            .send(
+                Request {
+                    method,
+                    url: &url,
+                    headers,
+                    body,
+                },
+                Duration::from_secs(if big { 300 } else { 60 }),
+            )
+            .await?;
+        let is_json = resp
+            .content_type
+            .as_deref()
+            .is_some_and(|c| c.starts_with("application/json"));
+        if !(200..300).contains(&resp.status) {
+            let message = if is_json {
+                serde_json::from_slice::<Value>(&resp.body)
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| resp.text())
+            } else {
+                resp.text()
+            };
+            return Err(CliError::Api {
+                status: resp.status,
+                message,
+            });
+        }
+        if resp.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        if is_json {
+            serde_json::from_slice(&resp.body).map_err(|e| CliError::Api {
+                status: resp.status,
+                message: format!("unreadable JSON: {e}"),
+            })
+        } else {
+            Ok(Value::String(resp.text()))
+        }
+    }
+}
+
+impl Client {
+    /// `GET path`, read as `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        typed(self.call("GET", path, None).await?)
+    }
+
+    /// `method path` with `body` as JSON, the answer read as `T`.
+    pub async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: &B,
+    ) -> Result<T, CliError> {
+        let body = serde_json::to_value(body).map_err(|e| CliError::Failed(e.to_string()))?;
+        typed(self.call(method, path, Some(&body)).await?)
+    }
+
+    /// Tickets; `query` is the list's query string (`?status=open&store=S1`) or empty.
+    pub async fn tickets(&self, query: &str) -> Result<Vec<Ticket>, CliError> {
+        self.get(&format!("/api/v1/tickets{query}")).await
+    }
+
+    /// One ticket with its timeline.
+    pub async fn ticket(&self, id: i64) -> Result<TicketView, CliError> {
+        self.get(&format!("/api/v1/tickets/{id}")).await
+    }
+
+    /// Opens a ticket by hand.
+    pub async fn open_ticket(&self, n: &NewTicket) -> Result<Ticket, CliError> {
+        self.send("POST", "/api/v1/tickets", n).await
+    }
+
+    /// Applies an action to a ticket; the ticket as it is after it.
+    pub async fn act(&self, id: i64, a: &Action) -> Result<Ticket, CliError> {
+        self.send("POST", &format!("/api/v1/tickets/{id}/actions"), a)
+            .await
+    }
+
+    /// Sets an engineer's status (available, off, sick...).
+    pub async fn engineer_status(&self, id: &str, status: &str) -> Result<(), CliError> {
+        self.call(
+            "POST",
+            &format!("/api/v1/engineers/{}/status", enc(id)),
+            Some(&json!({ "status": status })),
+        )
+        .await
+        .map(drop)
+    }
+}
+
+/// Reads an answer as `T`; the error names what did not fit.
+fn typed<T: DeserializeOwned>(v: Value) -> Result<T, CliError> {
+    serde_json::from_value(v).map_err(|e| CliError::Api {
+        status: 200,
+        message: format!("an answer this client cannot read: {e}"),
+    })
+}
