@@ -220,7 +220,48 @@ impl Batch<'_> {
             ")",
             &rows,
         )?;
-        for r in found {
+        self.remember(&found)?;
+        // The new ones are made in key order too. A batch on another replica may be making
+        // the same series: DO NOTHING waits for it, and the lookup after that finds its row.
+        let missing: Vec<Vec<Value>> = keys
+            .iter()
+            .filter(|(store, device, metric)| {
+                !self.series.contains_key(&(
+                    (*store).to_owned(),
+                    device.clone(),
+                    (*metric).to_owned(),
+                ))
+            })
+            .map(|(store, device, metric)| {
+                vec![(*store).into(), device.as_str().into(), (*metric).into()]
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let made = many_query(
+            self.c,
+            "INSERT INTO series(store_code, device, metric) VALUES ",
+            3,
+            " ON CONFLICT DO NOTHING RETURNING id, store_code, device, metric",
+            &missing,
+        )?;
+        self.remember(&made)?;
+        if made.len() < missing.len() {
+            let found = many_query(
+                self.c,
+                "SELECT id, store_code, device, metric FROM series WHERE (store_code, device, metric) IN (VALUES ",
+                3,
+                ")",
+                &missing,
+            )?;
+            self.remember(&found)?;
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, rows: &[storefleet_storage::Row]) -> Result<(), DbError> {
+        for r in rows {
             self.series.insert(
                 (r.text("store_code")?, r.text("device")?, r.text("metric")?),
                 r.i64("id")?,

@@ -261,3 +261,77 @@ fn ingest_keeps_the_newest_device_state_and_presence_on_both_backends() {
         .unwrap();
     });
 }
+
+/// Two batches on two connections (two replicas) that both bring the first points of a new
+/// series: the second waits for the first to commit and then uses its series, instead of
+/// failing on the duplicate and stalling its acknowledgements behind a retry.
+#[test]
+fn concurrent_batches_make_a_new_series_once_on_postgresql() {
+    use crate::ingest::write::{apply, Verified};
+    use storefleet_protocol::message::{Point, Series, TelemetryBatch};
+    use storefleet_protocol::{Envelope, Message};
+    use storefleet_storage::postgres::{testing, Pool};
+    let Some(db) = testing::database("ingest new series") else {
+        return;
+    };
+    let pool = Pool::connect(&db.url, 2).unwrap();
+    pool.migrate(crate::db::postgres::MIGRATIONS).unwrap();
+    pool.run_blocking(false, |c| {
+        c.execute(
+            "INSERT INTO stores(code, name, created_at) VALUES ('S', 'S', 0)",
+            args![],
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    let batch = |seq: u64| {
+        vec![Verified {
+            store: "S".into(),
+            envelope: Envelope::new(
+                "gw-1",
+                seq,
+                1_000,
+                Message::Telemetry(TelemetryBatch {
+                    backlog: false,
+                    series: ["a", "b", "c"]
+                        .iter()
+                        .map(|m| Series {
+                            device: Some("ups".into()),
+                            metric: (*m).into(),
+                            points: vec![Point {
+                                t: 1_000 + seq as i64,
+                                v: 1.0,
+                                agg: None,
+                            }],
+                        })
+                        .collect(),
+                }),
+            ),
+        }]
+    };
+    let first = {
+        let (pool, msgs) = (pool.clone(), batch(1));
+        std::thread::spawn(move || {
+            pool.run_blocking(false, move |c| {
+                apply(c, &msgs, 1_000)?;
+                // Still uncommitted while the other batch makes the same series.
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                Ok(())
+            })
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let msgs = batch(2);
+    let second = pool.run_blocking(false, move |c| apply(c, &msgs, 1_000));
+    first.join().unwrap().unwrap();
+    assert_eq!(second.unwrap().points, 3);
+    let (series, points) = pool
+        .run_blocking(true, |c| {
+            Ok((
+                count(c, "SELECT count(*) AS n FROM series")?,
+                count(c, "SELECT count(*) AS n FROM points")?,
+            ))
+        })
+        .unwrap();
+    assert_eq!((series, points), (3, 6));
+}
