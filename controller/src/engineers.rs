@@ -2,58 +2,12 @@
 //! tickets they can carry, and whether they are available. Auto-assignment
 //! (`tickets::assign`) picks among them.
 
-use serde::{Deserialize, Serialize};
 use storefleet_schedule::StoreTime;
 use storefleet_storage::{args, Row, Sql, SqlExt as _};
 
 use crate::db::DbError;
 
-/// A field engineer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Engineer {
-    /// Id, also their web UI login (e.g. `jan.k`).
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// Skills, e.g. `printers`, `pos`, `network`, `refrigeration`.
-    #[serde(default)]
-    pub skills: Vec<String>,
-    /// Regions covered; `*` for all.
-    #[serde(default)]
-    pub regions: Vec<String>,
-    /// IANA time zone of the shift hours.
-    #[serde(default = "utc")]
-    pub timezone: String,
-    /// Shift hours, as trading hours are written: `Mo-Fr 07:00-16:00`, `24/7`.
-    #[serde(default = "always")]
-    pub shift: String,
-    /// Open tickets they can carry at once.
-    #[serde(default = "five")]
-    pub capacity: u32,
-    /// `available`, or anything else (`off`, `sick`, `vacation`) to take them out.
-    #[serde(default = "available")]
-    pub status: String,
-    /// Phone number for the store and the dispatcher.
-    #[serde(default)]
-    pub phone: String,
-}
-
-fn utc() -> String {
-    "UTC".into()
-}
-
-fn always() -> String {
-    "24/7".into()
-}
-
-fn five() -> u32 {
-    5
-}
-
-fn available() -> String {
-    "available".into()
-}
+pub use storefleet_core::engineer::Engineer;
 
 const COLUMNS: &str = "id, name, skills, regions, timezone, shift, capacity, status, phone";
 

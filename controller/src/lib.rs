@@ -47,7 +47,7 @@ pub mod https;
 pub mod ingest;
 pub mod kpi;
 pub mod releases;
-pub mod rollout;
+pub use storefleet_core::rollout;
 pub mod runs;
 pub mod server;
 pub mod service;

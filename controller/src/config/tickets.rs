@@ -126,3 +126,14 @@ pub fn validate(
     }
     Ok(())
 }
+
+impl TicketsSection {
+    /// The targets of priority `p` (1..=4).
+    pub fn sla(&self, p: u8) -> storefleet_core::lifecycle::SlaTargets {
+        let i = usize::from(p.clamp(1, 4) - 1);
+        storefleet_core::lifecycle::SlaTargets {
+            response_minutes: self.response_minutes[i],
+            resolution_minutes: self.resolution_minutes[i],
+        }
+    }
+}

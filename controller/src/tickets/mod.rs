@@ -9,10 +9,10 @@
 //! - [`pass`] (and `upkeep`): one pass of ticket work in one transaction.
 //! - [`engine`]: the loop that evaluates rules and applies all of the above.
 
-pub mod assign;
+pub use storefleet_core::assign;
 pub mod db;
 pub mod engine;
-pub mod lifecycle;
+pub use storefleet_core::lifecycle;
 pub mod pass;
 pub mod place;
 pub mod standing;

@@ -10,7 +10,7 @@
 use jiff::Timestamp;
 use storefleet_schedule::StoreTime;
 
-use crate::engineers::Engineer;
+use crate::engineer::Engineer;
 
 /// What the ticket needs.
 #[derive(Debug, Clone)]

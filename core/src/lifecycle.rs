@@ -310,17 +310,6 @@ pub struct SlaTargets {
     pub resolution_minutes: u32,
 }
 
-impl crate::config::TicketsSection {
-    /// The targets of priority `p` (1..=4).
-    pub fn sla(&self, p: u8) -> SlaTargets {
-        let i = usize::from(p.clamp(1, 4) - 1);
-        SlaTargets {
-            response_minutes: self.response_minutes[i],
-            resolution_minutes: self.resolution_minutes[i],
-        }
-    }
-}
-
 /// Deadlines and where a ticket stands against them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlaClock {
