@@ -81,7 +81,10 @@ struct Batch<'c> {
     /// Raw points of the batch by (series, time), the last value of a time winning; written
     /// in multi-row statements at the end.
     points: HashMap<(i64, i64), f64>,
-    last_seen: HashMap<String, i64>,
+    /// The agents heard from in the batch, with their stores.
+    heard: HashMap<String, String>,
+    /// When the batch was received, ms.
+    now: i64,
     /// The newest reading of each series in the batch, with the series' key.
     series_last: HashMap<i64, (i64, f64, SeriesKey)>,
     device_seen: HashMap<(String, String), (i64, String, Option<i64>)>,
@@ -116,7 +119,8 @@ pub fn apply(c: &dyn Sql, msgs: &[Verified], now: i64) -> Result<Outcome, DbErro
         series: HashMap::new(),
         rollups: HashMap::new(),
         points: HashMap::new(),
-        last_seen: HashMap::new(),
+        heard: HashMap::new(),
+        now,
         series_last: HashMap::new(),
         device_seen: HashMap::new(),
         device_state: HashMap::new(),
@@ -135,8 +139,9 @@ pub fn apply(c: &dyn Sql, msgs: &[Verified], now: i64) -> Result<Outcome, DbErro
             continue;
         }
         b.out.stored += 1;
-        let ls = b.last_seen.entry(env.from.clone()).or_insert(now);
-        *ls = (*ls).max(now);
+        b.heard
+            .entry(env.from.clone())
+            .or_insert_with(|| m.store.clone());
         match &env.message {
             Message::Presence(p) => b.presence(&env.from, env.seq, env.ts, now, p),
             Message::Telemetry(t) => b.telemetry(&env.from, &m.store, t)?,
@@ -633,27 +638,58 @@ impl Batch<'_> {
         )
     }
 
-    /// Each agent's presence (the highest seq) and last message time, agent by agent in
-    /// key order.
+    /// Each agent's last message time and presence (the highest seq), a few hundred
+    /// agents per statement in key order.
+    ///
+    /// An upsert only to write many rows in one statement with their locks taken in key
+    /// order (replicas storing batches of the same agents at once must not deadlock). Its
+    /// insert branch does not run for a verified sender, agents are never deleted; if it
+    /// did, the row would be a revoked agent without a key, trusted with nothing.
     fn agents(&mut self) -> Result<(), DbError> {
-        let c = self.c;
-        let mut agents: Vec<_> = self.last_seen.drain().collect();
-        agents.sort_unstable();
-        for (agent, t) in agents {
-            if let Some(p) = self.presence.remove(&agent) {
-                c.execute(
-                    "UPDATE agents SET presence = ?2, presence_at = ?3, started_at = ?4, agent_version = ?5,
-                       presence_seq = ?6
-                     WHERE id = ?1 AND (presence_seq IS NULL OR presence_seq < ?6)",
-                    args![&agent, p.state, p.at, p.started_at, p.version, p.seq],
-                )?;
-            }
-            c.execute(
-                "UPDATE agents SET last_seen = ?2 WHERE id = ?1 AND (last_seen IS NULL OR last_seen < ?2)",
-                args![agent, t],
-            )?;
-        }
-        Ok(())
+        let mut heard: Vec<_> = self.heard.drain().collect();
+        heard.sort_unstable();
+        let now = self.now;
+        let rows: Vec<Vec<Value>> = heard
+            .into_iter()
+            .map(|(agent, store)| {
+                let p = self.presence.remove(&agent);
+                vec![
+                    agent.into(),
+                    store.into(),
+                    now.into(),
+                    p.as_ref().map_or("unknown", |p| p.state).into(),
+                    p.as_ref().map(|p| p.at).into(),
+                    p.as_ref().map(|p| p.started_at).into(),
+                    p.as_ref()
+                        .map(|p| p.version.clone())
+                        .unwrap_or_default()
+                        .into(),
+                    p.map(|p| p.seq).into(),
+                    "".into(),
+                    now.into(),
+                    now.into(),
+                ]
+            })
+            .collect();
+        // A presence counts when its seq is higher than the stored one's.
+        const NEWER: &str = "excluded.presence_seq IS NOT NULL AND (agents.presence_seq IS NULL OR agents.presence_seq < excluded.presence_seq)";
+        many(
+            self.c,
+            "INSERT INTO agents(id, store_code, last_seen, presence, presence_at, started_at, agent_version, presence_seq,
+                                public_key, enrolled_at, revoked_at) VALUES ",
+            11,
+            &format!(
+                " ON CONFLICT(id) DO UPDATE SET
+                 last_seen = CASE WHEN agents.last_seen IS NULL OR agents.last_seen < excluded.last_seen
+                             THEN excluded.last_seen ELSE agents.last_seen END,
+                 presence = CASE WHEN {NEWER} THEN excluded.presence ELSE agents.presence END,
+                 presence_at = CASE WHEN {NEWER} THEN excluded.presence_at ELSE agents.presence_at END,
+                 started_at = CASE WHEN {NEWER} THEN excluded.started_at ELSE agents.started_at END,
+                 agent_version = CASE WHEN {NEWER} THEN excluded.agent_version ELSE agents.agent_version END,
+                 presence_seq = CASE WHEN {NEWER} THEN excluded.presence_seq ELSE agents.presence_seq END"
+            ),
+            &rows,
+        )
     }
 }
 

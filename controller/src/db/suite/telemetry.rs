@@ -256,6 +256,25 @@ fn ingest_keeps_the_newest_device_state_and_presence_on_both_backends() {
                 "{backend}"
             );
             assert_eq!(count(c, "SELECT count(*) AS n FROM events")?, 4, "{backend}");
+            assert_eq!(
+                count(c, "SELECT last_seen AS n FROM agents WHERE id = 'gw-1'")?,
+                1_002,
+                "{backend}"
+            );
+            // A sender with no agent row (it cannot pass verification, but if it did) is
+            // written as a revoked agent without a key: trusted with nothing.
+            let mut ghost = point(13, 300);
+            ghost.envelope.from = "gw-ghost".into();
+            apply(c, &[ghost], 1_003)?;
+            assert!(
+                !crate::agents::keys(c)?.contains_key("gw-ghost"),
+                "{backend}"
+            );
+            assert_eq!(
+                count(c, "SELECT count(*) AS n FROM agents WHERE id = 'gw-ghost' AND revoked_at IS NOT NULL AND public_key = ''")?,
+                1,
+                "{backend}"
+            );
             Ok(())
         })
         .unwrap();
