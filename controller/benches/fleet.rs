@@ -3,8 +3,13 @@
 //! `storefleet-sim run` does it), then the controller's RSS and CPU in steady state and the
 //! p95 latency of the overview, store and asset pages.
 //!
+//! `BENCH_BROKER=mosquitto` puts the agents on a Mosquitto of the bench's own (with
+//! `deploy/mosquitto.conf`'s limits) instead of the controller's embedded broker, which
+//! shows what the embedded broker holds in the controller's memory.
+//!
 //! ```sh
 //! cargo bench -p storefleet-controller --bench fleet            # 1000 stores
+//! BENCH_BROKER=mosquitto cargo bench -p storefleet-controller --bench fleet
 //! BENCH_STORES=200 BENCH_STEADY_SECS=30 cargo bench -p storefleet-controller --bench fleet
 //! ```
 
@@ -109,11 +114,19 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let http_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let mqtt: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mosquitto = (std::env::var("BENCH_BROKER").as_deref() == Ok("mosquitto")).then(|| {
+        support::fleet_mosquitto(dir.path())
+            .expect("BENCH_BROKER=mosquitto needs mosquitto (scripts/install-mosquitto.sh)")
+    });
+    let broker = match &mosquitto {
+        Some((_, addr)) => format!("url = \"mqtt://{addr}\""),
+        None => format!("listen = \"{mqtt}\""),
+    };
     let config = dir.path().join("controller.toml");
     std::fs::write(
         &config,
         format!(
-            "[controller]\nstate_dir = \"{}\"\n[http]\nlisten = \"{http_addr}\"\ntls = false\n[mqtt]\nlisten = \"{mqtt}\"\n",
+            "[controller]\nstate_dir = \"{}\"\n[http]\nlisten = \"{http_addr}\"\ntls = false\n[mqtt]\n{broker}\n",
             dir.path().join("state").display()
         ),
     )
@@ -190,7 +203,8 @@ fn main() {
         let cookie = raw_login(http_addr, &password);
         let mid = format!("S{:04}", stores / 2);
         let pages = [("overview /", "/".to_owned()), ("store page", format!("/stores/{mid}")), ("asset registry", "/assets?class=receipt-printer".to_owned()), ("asset search", format!("/assets?q=gw-s{:04}", stores / 2))];
-        println!("fleet of {stores} simulated stores (agents online after {ramp:.0?}), controller `storefleet serve` process:");
+        let on = if mosquitto.is_some() { "Mosquitto" } else { "the embedded broker" };
+        println!("fleet of {stores} simulated stores on {on} (agents online after {ramp:.0?}), controller `storefleet serve` process:");
         println!("  RSS                    {:>8.1} MB", rss as f64 / 1024.0);
         println!("  CPU                    {cpu:>8.1} % of one core (steady, {steady} s)");
         println!("  simulator process      {:>8.1} MB RSS, {sim_cpu:.1} % CPU ({stores} agents and their devices)", sim_rss as f64 / 1024.0);

@@ -18,6 +18,10 @@
 //!   shared subscription, so about half the faults are stored by the replica that does not
 //!   run the ticket engine and reach it by NOTIFY; then the replica with the engines stops
 //!   and the time until the other runs them is reported.
+//! - Whether ingest keeps up (messages sent and stored during the fault phase), the p95 of
+//!   the overview, a store, the tickets and the asset registry pages on each replica under
+//!   that load, and the bench process's CPU and peak RSS. The replicas run in this process
+//!   beside the simulated agents, so the process's figures bound each replica's from above.
 //!
 //! ```sh
 //! cargo bench -p storefleet-controller --bench tickets
@@ -79,6 +83,91 @@ impl Agent {
 fn percentile(sorted: &[i64], p: f64) -> i64 {
     let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[i]
+}
+
+/// The bench process's CPU time (ticks) and peak RSS (kB).
+fn own_usage() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let f: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map_or("", |(_, r)| r)
+        .split_whitespace()
+        .collect();
+    let field = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    (field(11) + field(12), hwm)
+}
+
+/// Messages sent and stored, and CPU, over a window.
+struct Load {
+    at: Instant,
+    sent: u64,
+    stored: u64,
+    ticks: u64,
+}
+
+impl Load {
+    fn start(sent: u64, stored: u64) -> Load {
+        Load {
+            at: Instant::now(),
+            sent,
+            stored,
+            ticks: own_usage().0,
+        }
+    }
+
+    fn report(&self, sent: u64, stored: u64) {
+        let secs = self.at.elapsed().as_secs_f64();
+        let (ticks, hwm) = own_usage();
+        println!(
+            "load over {secs:.0} s: {:.0} messages/s sent, {:.0} stored (backlog at the end {}); \
+             bench process (replicas and simulated agents): {:.0} % CPU of one core, peak RSS {:.0} MB",
+            (sent - self.sent) as f64 / secs,
+            (stored - self.stored) as f64 / secs,
+            sent.saturating_sub(stored),
+            (ticks - self.ticks) as f64 / 100.0 / secs * 100.0,
+            hwm as f64 / 1024.0,
+        );
+    }
+}
+
+/// p95 of the overview, a store, the tickets and the asset registry on one replica.
+async fn pages(name: &str, addr: std::net::SocketAddr, token: &str, store: &str) {
+    use std::fmt::Write as _;
+    use storefleet_support::http::{self, Request};
+    let mut line = format!("replica {name} pages p95:");
+    for path in [
+        "/".to_owned(),
+        format!("/stores/{store}"),
+        "/tickets".to_owned(),
+        "/assets?class=receipt-printer".to_owned(),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            let r = http::send(
+                Request {
+                    method: "GET",
+                    url: &format!("http://{addr}{path}"),
+                    headers: vec![("authorization", format!("Bearer {token}"))],
+                    body: None,
+                },
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.status, 200, "{path}");
+            times.push((t.elapsed().as_secs_f64() * 1000.0) as i64);
+        }
+        times.sort_unstable();
+        let _ = write!(line, " {path} {} ms;", percentile(&times, 0.95));
+    }
+    println!("{line}");
 }
 
 fn main() {
@@ -180,6 +269,7 @@ fn main() {
         // Connections of 100 agents each; every agent sends a telemetry batch of its
         // devices every 5 s (2,000 points/s for 1,000 stores) for the whole bench.
         let mut conns = Vec::new();
+        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
         for (c, chunk) in agents.chunks(100).enumerate() {
             let mut o = support::bench_mqtt(&state.config, broker, &format!("agents-{c}"));
             o.set_max_packet_size(1 << 20, 1 << 20)
@@ -188,7 +278,7 @@ fn main() {
             let (client, mut ev) = AsyncClient::new(o, 1000);
             tokio::spawn(async move { while ev.poll().await.is_ok() {} });
             let chunk: Vec<Arc<Agent>> = chunk.to_vec();
-            let (cl, stop) = (client.clone(), token.clone());
+            let (cl, stop, sent) = (client.clone(), token.clone(), sent.clone());
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_millis(50));
                 let mut k = 0usize;
@@ -218,7 +308,9 @@ fn main() {
                         .frame(Message::Telemetry(TelemetryBatch { backlog: false, series }))
                         .await;
                     let topic = Topic::format(&a.id, Direction::Up, Kind::Telemetry);
-                    let _ = cl.publish(topic, QoS::AtLeastOnce, false, f).await;
+                    if cl.publish(topic, QoS::AtLeastOnce, false, f).await.is_ok() {
+                        sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
             });
             conns.push(client);
@@ -287,17 +379,20 @@ fn main() {
                         }
                         m.len()
                     };
-                    if count >= faults {
+                    // Past 180 s the figures are of the tickets there are, and the note says
+                    // how many are missing: a fleet this machine cannot keep up with.
+                    if count >= faults || started.elapsed() > Duration::from_secs(180) {
                         return;
                     }
-                    assert!(
-                        started.elapsed() < Duration::from_secs(180),
-                        "only {count} of {faults} tickets after 180 s"
-                    );
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             })
         };
+        let stored = || {
+            state.stats.stored_total()
+                + second.as_ref().map_or(0, |r| r.state.stats.stored_total())
+        };
+        let window = Load::start(sent.load(std::sync::atomic::Ordering::Relaxed), stored());
         let mut down_at: HashMap<String, i64> = HashMap::new();
         for i in 0..faults {
             let a = &agents[i * n / faults];
@@ -321,8 +416,23 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         poller.await.unwrap();
+        window.report(sent.load(std::sync::atomic::Ordering::Relaxed), stored());
+        let mut https = vec![("a", running.http)];
+        if let Some(r) = &second {
+            https.push(("b", r.http));
+        }
+        let token_text = running.first_login.as_ref().unwrap().api_token.clone();
+        for (name, addr) in https {
+            pages(name, addr, &token_text, &agents[n / 2].store).await;
+        }
         let seen = seen.lock().unwrap().clone();
-        assert_eq!(seen.len(), faults, "one ticket per fault");
+        if seen.len() < faults {
+            println!(
+                "NOT KEEPING UP: {} of {faults} faults became tickets within 180 s",
+                seen.len()
+            );
+        }
+        assert!(!seen.is_empty(), "no ticket at all");
         let due = |s: &str| down_at[s] + FOR_SECS as i64 * 1000;
         let mut visible: Vec<i64> = seen.iter().map(|(s, (_, at))| at - due(s)).collect();
         let mut opened: Vec<i64> = seen.iter().map(|(s, (o, _))| o - due(s)).collect();

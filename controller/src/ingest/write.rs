@@ -524,6 +524,16 @@ impl Batch<'_> {
             " ON CONFLICT(series_id, t) DO UPDATE SET v = excluded.v",
             &points,
         )?;
+        // New rows only (no existing row locked), first: the rows that concurrent batches
+        // share (rollups, series, devices, agents) come last, so their locks are held for
+        // the shortest time before the commit. Events go in arrival order.
+        many(
+            c,
+            "INSERT INTO events(agent_id, store_code, event_id, ts, device, code, severity, message, data, received_at) VALUES ",
+            10,
+            " ON CONFLICT DO NOTHING",
+            &std::mem::take(&mut self.events),
+        )?;
         // Scalar min/max differ between the backends (SQLite's min(a, b), PostgreSQL's
         // LEAST/GREATEST): CASE says the same on both.
         let mut rollups: Vec<_> = self.rollups.drain().collect();
@@ -579,14 +589,6 @@ impl Batch<'_> {
         )?;
         self.devices()?;
         self.agents()?;
-        // New rows only: arrival order is fine (no existing row is locked).
-        many(
-            c,
-            "INSERT INTO events(agent_id, store_code, event_id, ts, device, code, severity, message, data, received_at) VALUES ",
-            10,
-            " ON CONFLICT DO NOTHING",
-            &std::mem::take(&mut self.events),
-        )?;
         Ok(())
     }
 
