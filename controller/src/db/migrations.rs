@@ -409,10 +409,11 @@ CREATE INDEX sessions_user ON sessions(user_name);
     "
 ALTER TABLE agents ADD COLUMN broker_pw_hash TEXT;
 ",
-    // v9: indexes for the rule engine's exception reads (readings past a threshold,
-    //     recent events of a code).
+    // v9: indexes for the rule engine's exception reads (the readings of a metric, recent
+    //     events of a code). Not on last_v: every reading updates it, and an index on it
+    //     would make each of those updates write the index too.
     "
-CREATE INDEX series_metric_value ON series(metric, last_v);
+CREATE INDEX series_metric ON series(metric);
 CREATE INDEX events_code_ts ON events(code, ts);
 ",
 ];

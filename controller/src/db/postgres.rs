@@ -346,7 +346,7 @@ CREATE INDEX sessions_user ON sessions(user_name);
 ",
     // 2: SQLite's v9, indexes for the rule engine's exception reads.
     "
-CREATE INDEX series_metric_value ON series(metric, last_v);
+CREATE INDEX series_metric ON series(metric);
 CREATE INDEX events_code_ts ON events(code, ts);
 ",
 ];
