@@ -7,7 +7,8 @@
 //! database in batches. A publish is acknowledged to the broker only after its batch has
 //! committed, so a controller that dies mid-batch gets the messages again and stores each
 //! `(agent, seq)` once ([`write`]). A batch that cannot be written (full disk, say) is
-//! retried with backoff and never acknowledged until stored. Acknowledgements go out in the
+//! retried with backoff and never acknowledged until stored; one that collided with a batch of
+//! another replica (a deadlock) runs again at once. Acknowledgements go out in the
 //! order the messages arrived ([`ack`]), as MQTT wants, even when batches commit out of order.
 
 pub mod ack;
