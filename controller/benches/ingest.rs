@@ -242,7 +242,10 @@ fn main() {
         running.wait().await;
         drop(pg);
         if let Some(a) = external {
-            let _ = storefleet_support::broker::clear_session(a.parse().unwrap(), &format!("bench-ingest-{}", std::process::id()));
+            for lane in storefleet_controller::ingest::Lane::ALL {
+                let id = lane.client_id(&format!("bench-ingest-{}", std::process::id()));
+                let _ = storefleet_support::broker::clear_session(a.parse().unwrap(), &id);
+            }
         }
     });
 }

@@ -236,25 +236,21 @@ pub async fn start_with_clock(
     }
     let signals =
         crate::cluster::Signals::local().replicate(&db, registry.clone(), &token, &tracker);
-    let uplink = storefleet_protocol::topic::Topic::uplink_filter();
     ingest::start(
         &ingest::Settings {
             url: broker_url.clone(),
             client_id: config.mqtt_client_id(""),
-            filter: if config.controller.replica.is_empty() {
-                uplink
-            } else {
-                format!("$share/{}/{uplink}", config.mqtt.share_group)
-            },
+            share_group: (!config.controller.replica.is_empty())
+                .then(|| config.mqtt.share_group.clone()),
             login: login.clone(),
         },
-        ingest::Shared {
+        &ingest::Shared {
             db: db.clone(),
             registry: registry.clone(),
             stats: stats.clone(),
             signals: signals.clone(),
         },
-        token.clone(),
+        &token,
         &tracker,
     )?;
     // Checked here, so that a broker URL the engine cannot use stops the start.

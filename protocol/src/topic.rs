@@ -76,9 +76,15 @@ impl Topic {
         format!("{PREFIX}/{agent_id}/down/+")
     }
 
-    /// The filter a controller subscribes to for every agent's uplink.
+    /// The filter for every agent's whole uplink.
     pub fn uplink_filter() -> String {
         format!("{PREFIX}/+/up/+")
+    }
+
+    /// The filter for one kind of every agent's uplink (the controller subscribes per kind,
+    /// so that events never queue behind a telemetry backlog).
+    pub fn uplink_kind_filter(kind: Kind) -> String {
+        format!("{PREFIX}/+/up/{}", kind.as_str())
     }
 }
 

@@ -8,8 +8,13 @@
 //! - An agent's client id and username are its agent id; its password is a broker token
 //!   ([`crate::broker`]), made anew for every connection attempt.
 //! - After its CONNACK an agent subscribes to `sf/v1/{agent_id}/down/+` at QoS 1
-//!   ([`crate::topic::Topic::agent_downlink_filter`]); the controller subscribes to
-//!   `sf/v1/+/up/+` at QoS 1 ([`crate::topic::Topic::uplink_filter`]).
+//!   ([`crate::topic::Topic::agent_downlink_filter`]). The controller subscribes to every
+//!   agent's uplink at QoS 1, one filter per kind (`sf/v1/+/up/telemetry` on one
+//!   connection, `sf/v1/+/up/event`, `.../presence` and the other kinds on a second,
+//!   [`crate::topic::Topic::uplink_kind_filter`]), so an agent's messages of different
+//!   kinds may be received out of the order it sent them (as may any two messages that
+//!   replicas on a shared subscription receive). A receiver must not rely on arrival order:
+//!   it orders presence by `seq` and readings and device states by their time.
 //! - Everything is published at QoS 1; only presence is retained. A receiver acknowledges
 //!   in the order messages arrived (MQTT 3.1.1 section 4.6).
 //! - Presence and the last will: before each connection attempt the agent reserves two

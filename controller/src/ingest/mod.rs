@@ -1,8 +1,10 @@
-//! Ingest: the controller's MQTT subscription to every agent's uplink subtree.
+//! Ingest: the controller's MQTT subscriptions to every agent's uplink subtree.
 //!
-//! One task owns the rumqttc event loop and only forwards publishes (bounded channel; a
-//! full channel slows the socket, which is the broker's cue to hold messages). The
-//! processor verifies each frame against the agent's registered key (frame, topic routing,
+//! Two connections ([`lane`]): one for telemetry, one for events and the other few, urgent
+//! kinds, so that a backlog of readings never holds up a fault. Each lane has a task that
+//! owns its rumqttc event loop and only forwards publishes (bounded channel; a full channel
+//! slows the socket, which is the broker's cue to hold messages), and a processor that
+//! verifies each frame against the agent's registered key (frame, topic routing,
 //! sender, signature, expiry), drops and counts what fails, and hands the rest to the
 //! database in batches. A publish is acknowledged to the broker only after its batch has
 //! committed, so a controller that dies mid-batch gets the messages again and stores each
@@ -12,6 +14,7 @@
 //! order the messages arrived ([`ack`]), as MQTT wants, even when batches commit out of order.
 
 pub mod ack;
+pub mod lane;
 pub mod stats;
 pub mod write;
 
@@ -19,15 +22,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
+use rumqttc::{AsyncClient, Publish};
 use storefleet_protocol::topic::Topic;
 use storefleet_protocol::verify::KeyLookup;
 use storefleet_protocol::{now_ms, PublicKey, Verifier};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use ack::AckOrder;
+pub use lane::Lane;
 pub use stats::Stats;
 use write::Verified;
 
@@ -44,7 +48,7 @@ pub const BATCH_WAIT: Duration = Duration::from_millis(50);
 /// further messages until these are acknowledged (Mosquitto sends 20 unacknowledged by
 /// default) would otherwise be answered only every [`BATCH_WAIT`].
 pub const BATCH_IDLE: Duration = Duration::from_millis(3);
-/// Batches being written at once, at most.
+/// Batches being written at once by a lane, at most.
 const WRITES_IN_FLIGHT: usize = 4;
 /// Largest MQTT packet accepted.
 const MAX_PACKET: usize = 5 * 1024 * 1024;
@@ -97,11 +101,12 @@ impl KeyLookup for Registry {
 pub struct Settings {
     /// Broker URL.
     pub url: String,
-    /// MQTT client id (a persistent session).
+    /// MQTT client id (a persistent session) of the telemetry lane; the events lane's is
+    /// made from it ([`Lane::client_id`]).
     pub client_id: String,
-    /// What to subscribe to: the uplink filter, or the shared subscription to it through
-    /// which replicas split the agents' messages.
-    pub filter: String,
+    /// The shared subscription group through which replicas split the agents' messages;
+    /// `None` subscribes directly.
+    pub share_group: Option<String>,
     /// How to log in to the broker.
     pub login: crate::broker_auth::BrokerLogin,
 }
@@ -128,78 +133,44 @@ pub struct Shared {
     pub signals: crate::cluster::Signals,
 }
 
-/// Starts ingest on `tracker`; it runs until `token` is cancelled.
+/// Starts ingest's lanes on `tracker`; they run until `token` is cancelled.
 pub fn start(
     settings: &Settings,
-    shared: Shared,
-    token: CancellationToken,
+    shared: &Shared,
+    token: &CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<(), IngestError> {
-    let mut o =
-        crate::broker_auth::mqtt_options(&settings.url, &settings.client_id, &settings.login)
+    let (events_tx, events_rx) = watch::channel(false);
+    for lane in Lane::ALL {
+        let id = lane.client_id(&settings.client_id);
+        let mut o = crate::broker_auth::mqtt_options(&settings.url, &id, &settings.login)
             .map_err(IngestError::Url)?;
-    o.set_keep_alive(Duration::from_secs(30))
-        .set_clean_session(false)
-        .set_manual_acks(true)
-        .set_inflight(1000)
-        .set_max_packet_size(MAX_PACKET, MAX_PACKET);
-    let (client, eventloop) = AsyncClient::new(o, 10_000);
-    let (tx, rx) = mpsc::channel(10_000);
-    tracker.spawn(poll(
-        eventloop,
-        client.clone(),
-        settings.filter.clone(),
-        tx,
-        shared.stats.clone(),
-        token.clone(),
-    ));
-    tracker.spawn(process(rx, client, shared, token, tracker.clone()));
-    Ok(())
-}
-
-async fn poll(
-    mut eventloop: rumqttc::EventLoop,
-    client: AsyncClient,
-    filter: String,
-    tx: mpsc::Sender<Publish>,
-    stats: Arc<Stats>,
-    token: CancellationToken,
-) {
-    let mut delay = Duration::from_millis(100);
-    loop {
-        let ev = tokio::select! {
-            biased;
-            () = token.cancelled() => break,
-            ev = eventloop.poll() => ev,
+        o.set_keep_alive(Duration::from_secs(30))
+            .set_clean_session(false)
+            .set_manual_acks(true)
+            .set_inflight(1000)
+            .set_max_packet_size(MAX_PACKET, MAX_PACKET);
+        let (client, eventloop) = AsyncClient::new(o, 10_000);
+        let (tx, rx) = mpsc::channel(10_000);
+        let connection = lane::Connection {
+            lane,
+            eventloop,
+            client: client.clone(),
+            group: settings.share_group.clone(),
+            tx,
+            stats: shared.stats.clone(),
+            events_subscribed: (events_tx.clone(), events_rx.clone()),
         };
-        match ev {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                delay = Duration::from_millis(100);
-                stats.set_connected(true);
-                tracing::info!(filter = %filter, "Ingest connected to the broker");
-                if let Err(e) = client.subscribe(filter.as_str(), QoS::AtLeastOnce).await {
-                    tracing::error!(error = %e, "Cannot subscribe to agent uplinks");
-                }
-            }
-            Ok(Event::Incoming(Packet::Publish(p))) => {
-                if tx.send(p).await.is_err() {
-                    break;
-                }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                if stats.set_connected(false) {
-                    tracing::warn!(error = %e, "Ingest lost the broker; reconnecting");
-                }
-                tokio::select! {
-                    () = token.cancelled() => break,
-                    () = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-        }
+        tracker.spawn(connection.run(token.clone()));
+        tracker.spawn(process(
+            rx,
+            client,
+            shared.clone(),
+            token.clone(),
+            tracker.clone(),
+        ));
     }
-    let _ = client.try_disconnect();
+    Ok(())
 }
 
 /// Sends acknowledgements in arrival order ([`ack`]), through one task.

@@ -4,12 +4,14 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use super::lane::Lane;
 use super::write::Outcome;
 
 /// Ingest counters.
 #[derive(Debug, Default)]
 pub struct Stats {
-    connected: AtomicBool,
+    /// Each lane's connection ([`Lane::ALL`] order).
+    connected: [AtomicBool; 2],
     disconnects: AtomicU64,
     stored: AtomicU64,
     duplicates: AtomicU64,
@@ -20,18 +22,18 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Records the connection state; true when it changed.
-    pub fn set_connected(&self, up: bool) -> bool {
-        let changed = self.connected.swap(up, Ordering::Relaxed) != up;
+    /// Records a lane's connection state; true when it changed.
+    pub fn set_connected(&self, lane: Lane, up: bool) -> bool {
+        let changed = self.connected[lane as usize].swap(up, Ordering::Relaxed) != up;
         if changed && !up {
             self.disconnects.fetch_add(1, Ordering::Relaxed);
         }
         changed
     }
 
-    /// Whether ingest is connected to the broker.
+    /// Whether ingest is connected to the broker (every lane).
     pub fn connected(&self) -> bool {
-        self.connected.load(Ordering::Relaxed)
+        self.connected.iter().all(|c| c.load(Ordering::Relaxed))
     }
 
     /// Counts a message refused for `label`.

@@ -413,7 +413,10 @@ impl Drop for Controller {
     fn drop(&mut self) {
         self.kill();
         if self.external {
-            let _ = storefleet_support::broker::clear_session(self.mqtt, &self.client_id);
+            for lane in storefleet_controller::ingest::Lane::ALL {
+                let id = lane.client_id(&self.client_id);
+                let _ = storefleet_support::broker::clear_session(self.mqtt, &id);
+            }
         }
     }
 }

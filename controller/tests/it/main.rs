@@ -13,6 +13,7 @@ mod config;
 mod demo;
 mod e2e;
 mod https;
+mod lanes;
 mod migrate_db;
 mod mosquitto_acl;
 mod replicas;
