@@ -89,14 +89,20 @@ impl Judge {
     /// Only the agents that are offline by this judge (said so, or silent too long),
     /// not revoked and heard from at least once, of the whole fleet.
     pub fn offline(&self, c: &dyn Sql) -> Result<Vec<Agent>, DbError> {
+        self.not_online(c, true)
+    }
+
+    /// Only the agents that are not online by this judge and not revoked, of the whole
+    /// fleet; with `heard_only`, not those never heard from.
+    pub fn not_online(&self, c: &dyn Sql, heard_only: bool) -> Result<Vec<Agent>, DbError> {
         c.all(
             &format!(
                 "SELECT {COLUMNS} FROM agents
-                 WHERE revoked_at IS NULL AND last_seen IS NOT NULL
-                   AND NOT (presence = 'online' AND ?1 - last_seen <= ?2)
+                 WHERE revoked_at IS NULL AND (?3 = 0 OR last_seen IS NOT NULL)
+                   AND NOT (presence = 'online' AND last_seen IS NOT NULL AND ?1 - last_seen <= ?2)
                  ORDER BY store_code, id"
             ),
-            args![self.now, self.offline_after_ms],
+            args![self.now, self.offline_after_ms, i64::from(heard_only)],
             |r| self.row(r),
         )
     }

@@ -1,8 +1,6 @@
 //! The fleet at a glance: each store's gateway and devices with their live state, and the
 //! open problems (agent offline, device down, device stale). Shared by the API and the UI.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use storefleet_storage::{args, Row, Sql, SqlExt as _};
 
@@ -231,42 +229,61 @@ pub fn problems(agents: &[Agent], devices: &[DeviceState]) -> Vec<Problem> {
     out
 }
 
-/// Builds the overview.
+/// Builds the overview. The database counts each store's agents and devices and hands
+/// over only what is wrong (agents not online, devices down or stale), judged as
+/// [`devices`] and the agent judge do, so a fleet of thousands of stores costs one grouped
+/// scan, not a transfer of every agent and device.
 pub fn overview(c: &dyn Sql, rules: &Rules) -> Result<Overview, DbError> {
-    let all_stores = stores::list(c)?;
-    let agents = rules.judge().list(c, None)?;
-    let devs = devices(c, None, rules)?;
-    let mut by: BTreeMap<String, StoreStatus> = all_stores
-        .into_iter()
-        .map(|s| {
-            (
-                s.code.clone(),
-                StoreStatus {
-                    store: s,
-                    agents: 0,
-                    agents_online: 0,
-                    devices: 0,
-                    devices_down: 0,
-                    devices_stale: 0,
-                },
-            )
-        })
-        .collect();
-    for a in agents.iter().filter(|a| a.revoked_at.is_none()) {
-        if let Some(s) = by.get_mut(&a.store) {
-            s.agents += 1;
-            s.agents_online += u32::from(a.online);
-        }
-    }
-    for d in &devs {
-        if let Some(s) = by.get_mut(&d.store) {
-            s.devices += 1;
-            s.devices_down += u32::from(d.state == "down");
-            s.devices_stale += u32::from(d.stale && d.state != "down");
-        }
-    }
+    let stores = c.all(
+        &format!(
+            "SELECT {columns},
+                    COALESCE(a.n, 0) AS agents, COALESCE(a.online, 0) AS agents_online,
+                    COALESCE(d.n, 0) AS devices, COALESCE(d.down, 0) AS devices_down,
+                    COALESCE(d.stale, 0) AS devices_stale
+             FROM stores s
+             LEFT JOIN (
+                 SELECT store_code, count(*) AS n,
+                        SUM(CASE WHEN presence = 'online' AND last_seen IS NOT NULL
+                                      AND ?1 - last_seen <= ?2 THEN 1 ELSE 0 END) AS online
+                 FROM agents WHERE revoked_at IS NULL GROUP BY store_code
+             ) a ON a.store_code = s.code
+             LEFT JOIN (
+                 SELECT store_code, count(*) AS n,
+                        SUM(CASE WHEN state = 'down' THEN 1 ELSE 0 END) AS down,
+                        SUM(CASE WHEN state <> 'down' AND last_seen IS NOT NULL AND ?1 - last_seen >
+                                      (CASE WHEN interval_ms > 0 THEN interval_ms ELSE ?3 END) * ?4
+                                 THEN 1 ELSE 0 END) AS stale
+                 FROM devices GROUP BY store_code
+             ) d ON d.store_code = s.code
+             ORDER BY s.code",
+            columns = stores::COLUMNS
+                .split(", ")
+                .map(|c| format!("s.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        args![
+            rules.now,
+            rules.offline_after_ms,
+            rules.default_interval_ms,
+            i64::from(rules.stale_after_intervals)
+        ],
+        |r| {
+            let count = |name: &str| r.i64(name).map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+            Ok(StoreStatus {
+                store: stores::from_row(r)?,
+                agents: count("agents")?,
+                agents_online: count("agents_online")?,
+                devices: count("devices")?,
+                devices_down: count("devices_down")?,
+                devices_stale: count("devices_stale")?,
+            })
+        },
+    )?;
+    let agents = rules.judge().not_online(c, false)?;
+    let devs = troubled_devices(c, rules)?;
     Ok(Overview {
-        stores: by.into_values().collect(),
+        stores,
         problems: problems(&agents, &devs),
     })
 }

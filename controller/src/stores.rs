@@ -42,9 +42,10 @@ pub fn valid_code(code: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-const COLUMNS: &str = "code, name, region, address, timezone, trading_hours, tags";
+/// The columns [`from_row`] reads.
+pub(crate) const COLUMNS: &str = "code, name, region, address, timezone, trading_hours, tags";
 
-fn from_row(r: &Row) -> Result<Store, DbError> {
+pub(crate) fn from_row(r: &Row) -> Result<Store, DbError> {
     Ok(Store {
         code: r.text("code")?,
         name: r.text("name")?,

@@ -12,6 +12,7 @@ mod field;
 pub(crate) use crate::fmt;
 mod kpi;
 mod login;
+mod overview;
 mod pages;
 mod tasks;
 mod tickets;
@@ -158,7 +159,7 @@ pub fn routes() -> Routes {
         .get("/login", PUBLIC, get(login::form))
         .post("/login", PUBLIC, post(login::submit))
         .post("/logout", PUBLIC, post(login::logout))
-        .get("/", VIEWER, get(pages::overview))
+        .get("/", VIEWER, get(overview::show))
         .get("/stores/{code}", VIEWER, get(pages::store))
         .get(
             "/stores/{code}/devices/{device}",

@@ -1,4 +1,4 @@
-//! Fleet overview, store, device charts, agent, and enrollment pages.
+//! Store, device charts, agent, and enrollment pages.
 
 use axum::extract::{Form, Path, Query, State};
 use axum::response::Html;
@@ -16,63 +16,8 @@ use crate::state::AppState;
 use crate::stores;
 use crate::telemetry;
 
-fn badge(state: &str) -> maud::Markup {
+pub(super) fn badge(state: &str) -> maud::Markup {
     html! { span class={"badge " (state)} { (state) } }
-}
-
-pub(super) async fn overview(State(s): State<AppState>, user: User) -> PageResult {
-    let rules = s.rules();
-    let ov = s.db.read(move |c| fleet::overview(c, &rules)).await?;
-    let now = now_ms();
-    let count = |h: &str| ov.stores.iter().filter(|x| x.health() == h).count();
-    let devices: u32 = ov.stores.iter().map(|x| x.devices).sum();
-    let stale: u32 = ov.stores.iter().map(|x| x.devices_stale).sum();
-    let down: u32 = ov.stores.iter().map(|x| x.devices_down).sum();
-    let body = html! {
-        meta http-equiv="refresh" content="30";
-        h1 { "Fleet" }
-        div.tiles {
-            div.tile { b #stores-total { (ov.stores.len()) } "stores" }
-            div.tile { b { (count("ok")) } "all well" }
-            div.tile { b #stores-offline { (count("offline")) } "gateway offline" }
-            div.tile { b { (devices) } "devices" }
-            div.tile { b #devices-down { (down) } "devices down" }
-            div.tile { b #devices-stale { (stale) } "devices stale" }
-            div.tile { b #problems-open { (ov.problems.len()) } "open problems" }
-        }
-        h2 { "Open problems" }
-        @if ov.problems.is_empty() { p.muted { "None." } } @else {
-            table #problems {
-                tr { th { "Store" } th { "Problem" } th { "What" } th { "Since" } th { "Details" } }
-                @for p in ov.problems.iter().take(200) {
-                    tr {
-                        td { a href={"/stores/" (url_encode(&p.store))} { (p.store) } }
-                        td { (p.kind) }
-                        td { (p.subject) }
-                        td { (fmt::ago(now, p.since)) }
-                        td.muted { (p.note) }
-                    }
-                }
-            }
-        }
-        h2 { "Stores" }
-        table #stores {
-            tr { th { "Store" } th { "Name" } th { "Region" } th { "State" } th { "Gateway" } th { "Devices" } th { "Down" } th { "Stale" } }
-            @for st in &ov.stores {
-                tr {
-                    td { a.store-link href={"/stores/" (url_encode(&st.store.code))} { (st.store.code) } }
-                    td { (st.store.name) }
-                    td { (st.store.region) }
-                    td { (badge(st.health())) }
-                    td { (st.agents_online) "/" (st.agents) " online" }
-                    td { (st.devices) }
-                    td { (st.devices_down) }
-                    td { (st.devices_stale) }
-                }
-            }
-        }
-    };
-    Ok(Html(page("Fleet", Some(&user), body).into_string()))
 }
 
 pub(super) async fn store(

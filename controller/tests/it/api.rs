@@ -132,3 +132,50 @@ async fn invalid_api_input_gets_4xx_with_a_message() {
     assert_eq!(doc["paths"]["/api/v1/users"]["post"]["x-role"], "admin");
     assert_eq!(doc["paths"]["/api/v1/enroll"]["post"]["x-role"], "public");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_finds_a_store_and_refuses_an_unknown_filter() {
+    let ctl = Controller::start(None);
+    for (code, region) in [("S100", "north"), ("S200", "south"), ("S210", "south")] {
+        crate::tickets::store(&ctl, code, region).await;
+    }
+    let password = std::fs::read_to_string(ctl.dir.path().join("state/admin-password")).unwrap();
+    let r = ctl.post_login("admin", password.trim()).await;
+    let cookie = r
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next().map(str::to_owned))
+        .expect("a session cookie");
+    let page = |path: &'static str| {
+        let cookie = cookie.clone();
+        let ctl = &ctl;
+        async move {
+            let r = ctl
+                .request("GET", path, vec![("cookie", cookie)], None)
+                .await;
+            (r.status, r.text())
+        }
+    };
+    let links = |html: &str| {
+        html.match_indices("class=\"store-link\" href=\"/stores/")
+            .map(|(i, m)| html[i + m.len()..].split('"').next().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let (s, html) = page("/").await;
+    assert_eq!(s, 200, "{html}");
+    assert_eq!(
+        links(&html),
+        ["S100", "S200", "S210"],
+        "a small fleet is listed whole"
+    );
+    let (s, html) = page("/?q=SOUTH").await;
+    assert_eq!(s, 200, "{html}");
+    assert_eq!(links(&html), ["S200", "S210"], "found by region, any case");
+    let (_, html) = page("/?q=s21").await;
+    assert_eq!(links(&html), ["S210"]);
+    // Stores without a gateway are "empty", none is "ok".
+    let (_, html) = page("/?health=ok").await;
+    assert!(links(&html).is_empty(), "{html}");
+    let (s, html) = page("/?health=burning").await;
+    assert_eq!(s, 400, "{html}");
+    assert!(html.contains("unknown health"), "{html}");
+}

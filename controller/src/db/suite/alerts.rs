@@ -13,6 +13,14 @@ use crate::fleet::Rules;
 
 const NOW: i64 = 1_800_000_000_000;
 
+/// The fixture's judgement: offline after 60 s, stale after three intervals (60 s unknown).
+const AT: Rules = Rules {
+    now: NOW,
+    offline_after_ms: 60_000,
+    stale_after_intervals: 3,
+    default_interval_ms: 60_000,
+};
+
 fn agent(c: &dyn Sql, id: &str, presence: &str, last_seen: Option<i64>, revoked: bool) {
     c.execute(
         "INSERT INTO agents (id, public_key, store_code, enrolled_at, presence, last_seen, revoked_at)
@@ -128,12 +136,7 @@ fn fleet(c: &dyn Sql) -> Result<(), DbError> {
 #[test]
 fn the_rule_read_holds_only_the_fleets_exceptions_on_both_backends() {
     let rules = builtin();
-    let at = Rules {
-        now: NOW,
-        offline_after_ms: 60_000,
-        stale_after_intervals: 3,
-        default_interval_ms: 60_000,
-    };
+    let at = AT;
     on_each_backend("alert exceptions", |backend, db| {
         db(&mut |c| fleet(c)).unwrap();
         db(&mut |c| {
@@ -178,6 +181,88 @@ fn the_rule_read_holds_only_the_fleets_exceptions_on_both_backends() {
             let want: Vec<(String, Reading)> =
                 want.iter().map(|(k, r)| ((*k).to_owned(), *r)).collect();
             assert_eq!(seen, want, "{backend}");
+            Ok(())
+        })
+        .unwrap();
+    });
+}
+
+/// The overview the slow way: every agent and device read and judged in Rust.
+fn overview_by_rows(c: &dyn Sql, at: &Rules) -> crate::fleet::Overview {
+    let agents = at.judge().list(c, None).unwrap();
+    let devs = crate::fleet::devices(c, None, at).unwrap();
+    let stores = crate::stores::list(c)
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            let mine = |a: &&crate::agents::Agent| a.store == s.code && a.revoked_at.is_none();
+            let on = |d: &&crate::fleet::DeviceState| d.store == s.code;
+            crate::fleet::StoreStatus {
+                agents: agents.iter().filter(mine).count() as u32,
+                agents_online: agents.iter().filter(mine).filter(|a| a.online).count() as u32,
+                devices: devs.iter().filter(on).count() as u32,
+                devices_down: devs.iter().filter(on).filter(|d| d.state == "down").count() as u32,
+                devices_stale: devs
+                    .iter()
+                    .filter(on)
+                    .filter(|d| d.stale && d.state != "down")
+                    .count() as u32,
+                store: s,
+            }
+        })
+        .collect();
+    crate::fleet::Overview {
+        stores,
+        problems: crate::fleet::problems(&agents, &devs),
+    }
+}
+
+#[test]
+fn the_overview_counts_in_the_database_what_the_rows_say_on_both_backends() {
+    let at = AT;
+    on_each_backend("fleet overview", |backend, db| {
+        db(&mut |c| {
+            fleet(c)?;
+            c.execute(
+                "INSERT INTO stores (code, name, created_at) VALUES ('S2', 'Empty', 1)",
+                args![],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        db(&mut |c| {
+            let ov = crate::fleet::overview(c, &at)?;
+            assert_eq!(ov, overview_by_rows(c, &at), "{backend}");
+            let s1 = &ov.stores[0];
+            let counts = (
+                s1.agents,
+                s1.agents_online,
+                s1.devices,
+                s1.devices_down,
+                s1.devices_stale,
+            );
+            // a-revoked does not count; a-on and a-edge (exactly at the limit) are online;
+            // printer-1 is down, pos-1 and scale-1 stale (pos-edge exactly at it is not).
+            assert_eq!(counts, (5, 2, 10, 1, 2), "{backend}");
+            assert_eq!(ov.stores[1].health(), "empty", "{backend}");
+            let mut problems: Vec<(&str, &str)> = ov
+                .problems
+                .iter()
+                .map(|p| (p.kind.as_str(), p.subject.as_str()))
+                .collect();
+            problems.sort_unstable();
+            assert_eq!(
+                problems,
+                [
+                    ("agent.offline", "a-never"),
+                    ("agent.offline", "a-said"),
+                    ("agent.offline", "a-silent"),
+                    ("device.down", "printer-1"),
+                    ("device.stale", "pos-1"),
+                    ("device.stale", "scale-1"),
+                ],
+                "{backend}"
+            );
             Ok(())
         })
         .unwrap();
