@@ -8,7 +8,7 @@ use serde::Deserialize;
 use storefleet_protocol::now_ms;
 
 use super::{ApiError, ApiResult, Principal};
-use crate::agents::{self, Agent};
+use crate::agents::Agent;
 use crate::events::{self, StoredEvent};
 use crate::fleet::{self, DeviceState, Overview};
 use crate::runs::{self, StoredRun};
@@ -65,11 +65,7 @@ pub(super) async fn revoke_agent(
     p: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let i = id.clone();
-    s.db.write(move |c| agents::revoke(c, &i, now_ms())).await?;
-    s.registry.remove(&id);
-    s.signals.key_changed(&id);
-    tracing::info!(agent_id = %id, by = %p.actor, "Agent key revoked");
+    crate::service::agents::revoke(&s, &p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -78,13 +74,7 @@ pub(super) async fn reenroll_agent(
     p: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let i = id.clone();
-    let until =
-        s.db.write(move |c| crate::enroll::allow_reenroll(c, &i, now_ms()))
-            .await?;
-    s.registry.remove(&id);
-    s.signals.key_changed(&id);
-    tracing::warn!(agent_id = %id, by = %p.actor, until, "Agent opened for re-enrollment; its key is revoked");
+    let until = crate::service::agents::reopen(&s, &p, &id).await?;
     Ok(Json(
         serde_json::json!({ "agent_id": id, "reenroll_until": until }),
     ))

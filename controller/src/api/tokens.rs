@@ -35,12 +35,7 @@ pub(super) async fn create(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let req: NewToken = parse_json(&body)?;
-    let ends = endpoints(&s);
-    let ttl = s.config.enrollment.token_ttl_hours;
-    let (info, text) =
-        s.db.write(move |c| enroll::create(c, &req, &p.actor, ttl, &ends, now_ms()))
-            .await?;
-    tracing::info!(token = %info.id, store = %info.store, by = %info.created_by, "Enrollment token created");
+    let (info, text) = crate::service::agents::create_token(&s, &p, req).await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "token": text, "info": info })),
@@ -52,11 +47,9 @@ pub(super) async fn revoke(
     p: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TokenInfo>> {
-    let info =
-        s.db.write(move |c| enroll::revoke(c, &id, now_ms()))
-            .await?;
-    tracing::info!(token = %info.id, by = %p.actor, "Enrollment token revoked");
-    Ok(Json(info))
+    Ok(Json(
+        crate::service::agents::revoke_token(&s, &p, &id).await?,
+    ))
 }
 
 pub(super) async fn enroll(

@@ -3,6 +3,7 @@
 //! runs the change in one transaction, writes the audit line and wakes the engines that
 //! must react, on every replica. HTTP handlers and pages only parse, call and render.
 
+pub mod agents;
 pub mod tasks;
 pub mod tickets;
 

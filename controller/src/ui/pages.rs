@@ -12,6 +12,7 @@ use crate::enroll::{self, NewToken};
 use crate::events::{self, StoredEvent};
 use crate::fleet;
 use crate::runs::{self, StoredRun};
+use crate::service::Principal;
 use crate::state::AppState;
 use crate::stores;
 use crate::telemetry;
@@ -326,6 +327,7 @@ pub(super) struct TokenForm {
 pub(super) async fn enroll_create(
     State(s): State<AppState>,
     user: User,
+    p: Principal,
     Form(f): Form<TokenForm>,
 ) -> PageResult {
     let req = NewToken {
@@ -335,14 +337,7 @@ pub(super) async fn enroll_create(
         max_uses: f.max_uses,
         note: f.note,
     };
-    let ends = crate::api::endpoints(&s);
-    let ttl = s.config.enrollment.token_ttl_hours;
-    let actor = format!("user:{}", user.0);
-    match s
-        .db
-        .write(move |c| enroll::create(c, &req, &actor, ttl, &ends, now_ms()))
-        .await
-    {
+    match crate::service::agents::create_token(&s, &p, req).await {
         Ok((_, text)) => enroll_page(&s, &user, Some(text), None).await,
         Err(e) => {
             let ApiError(_, msg) = e.into();
