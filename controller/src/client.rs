@@ -11,7 +11,13 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use storefleet_support::http::{self, Request};
 
+use crate::agents::Agent;
+use crate::assets::query::AssetPage;
+use crate::assets::{Asset, Change};
 use crate::cli::CliError;
+use crate::enroll::{CreatedToken, NewToken, TokenInfo};
+use crate::events::StoredEvent;
+use crate::stores::Store;
 use crate::tickets::db::NewTicket;
 use crate::tickets::lifecycle::Action;
 use crate::tickets::{Ticket, TicketView};
@@ -156,6 +162,98 @@ impl Client {
         .await
         .map(drop)
     }
+}
+
+/// Stores, gateways, assets, events and enrollment tokens. A `query` is the list's query
+/// string (`?store=S1`) or empty.
+impl Client {
+    /// Every store.
+    pub async fn stores(&self) -> Result<Vec<Store>, CliError> {
+        self.get("/api/v1/stores").await
+    }
+
+    /// Adds a store (refused if it exists), or with `update` adds or changes it.
+    pub async fn save_store(&self, store: &Store, update: bool) -> Result<Store, CliError> {
+        if update {
+            let path = format!("/api/v1/stores/{}", enc(&store.code));
+            self.send("PUT", &path, store).await
+        } else {
+            self.send("POST", "/api/v1/stores", store).await
+        }
+    }
+
+    /// Gateways (agents).
+    pub async fn agents(&self, query: &str) -> Result<Vec<Agent>, CliError> {
+        self.get(&format!("/api/v1/agents{query}")).await
+    }
+
+    /// Revokes a gateway's key.
+    pub async fn revoke_agent(&self, id: &str) -> Result<(), CliError> {
+        let path = format!("/api/v1/agents/{}/revoke", enc(id));
+        self.call("POST", &path, None).await.map(drop)
+    }
+
+    /// Revokes a gateway's key and lets it enroll again; until when, ms.
+    pub async fn reopen_agent(&self, id: &str) -> Result<Reopened, CliError> {
+        let path = format!("/api/v1/agents/{}/reenroll", enc(id));
+        typed(self.call("POST", &path, None).await?)
+    }
+
+    /// One asset.
+    pub async fn asset(&self, id: i64) -> Result<Asset, CliError> {
+        self.get(&format!("/api/v1/assets/{id}")).await
+    }
+
+    /// One asset's history, newest first.
+    pub async fn asset_history(&self, id: i64) -> Result<Vec<Change>, CliError> {
+        self.get(&format!("/api/v1/assets/{id}/history")).await
+    }
+
+    /// A page of the asset search.
+    pub async fn assets(&self, query: &str) -> Result<AssetPage, CliError> {
+        self.get(&format!("/api/v1/assets{query}")).await
+    }
+
+    /// Every asset the search finds, as CSV.
+    pub async fn assets_csv(&self, query: &str) -> Result<String, CliError> {
+        match self
+            .call("GET", &format!("/api/v1/assets.csv{query}"), None)
+            .await?
+        {
+            Value::String(text) => Ok(text),
+            other => typed(other),
+        }
+    }
+
+    /// Events, newest first.
+    pub async fn events(&self, query: &str) -> Result<Vec<StoredEvent>, CliError> {
+        self.get(&format!("/api/v1/events{query}")).await
+    }
+
+    /// Creates an enrollment token (its text is shown once).
+    pub async fn create_enroll_token(&self, t: &NewToken) -> Result<CreatedToken, CliError> {
+        self.send("POST", "/api/v1/enroll-tokens", t).await
+    }
+
+    /// Enrollment tokens.
+    pub async fn enroll_tokens(&self) -> Result<Vec<TokenInfo>, CliError> {
+        self.get("/api/v1/enroll-tokens").await
+    }
+
+    /// Revokes an enrollment token.
+    pub async fn revoke_enroll_token(&self, id: &str) -> Result<TokenInfo, CliError> {
+        let path = format!("/api/v1/enroll-tokens/{}/revoke", enc(id));
+        typed(self.call("POST", &path, None).await?)
+    }
+}
+
+/// A gateway opened for re-enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Reopened {
+    /// The agent.
+    pub agent_id: String,
+    /// Until when a new key may enroll it, ms.
+    pub reenroll_until: i64,
 }
 
 /// Reads an answer as `T`; the error names what did not fit.

@@ -52,6 +52,15 @@ pub struct TokenInfo {
     pub note: String,
 }
 
+/// A token just made: its text (shown this once) and its record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    /// The token to give the installer.
+    pub token: String,
+    /// Its record.
+    pub info: TokenInfo,
+}
+
 /// What a new token needs.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct NewToken {

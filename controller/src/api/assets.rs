@@ -18,10 +18,10 @@ pub(super) async fn search(
     State(s): State<AppState>,
     _p: Principal,
     f: Result<Query<Filter>, QueryRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<q::AssetPage>> {
     let f = query(f)?;
     let (items, total) = s.db.read(move |c| q::search(c, &f, now_ms())).await?;
-    Ok(Json(serde_json::json!({ "total": total, "items": items })))
+    Ok(Json(q::AssetPage { total, items }))
 }
 
 /// Every matching asset as CSV (all pages).

@@ -73,11 +73,12 @@ pub(super) async fn reenroll_agent(
     State(s): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let until = crate::service::agents::reopen(&s, &p, &id).await?;
-    Ok(Json(
-        serde_json::json!({ "agent_id": id, "reenroll_until": until }),
-    ))
+) -> ApiResult<Json<crate::client::Reopened>> {
+    let reenroll_until = crate::service::agents::reopen(&s, &p, &id).await?;
+    Ok(Json(crate::client::Reopened {
+        agent_id: id,
+        reenroll_until,
+    }))
 }
 
 pub(super) async fn devices(

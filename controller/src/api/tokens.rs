@@ -8,7 +8,7 @@ use storefleet_protocol::enroll::{EnrollRequest, EnrollResponse};
 use storefleet_protocol::{now_ms, PublicKey};
 
 use super::{parse_json, ApiResult, Principal};
-use crate::enroll::{self, Endpoints, NewToken, TokenInfo};
+use crate::enroll::{self, CreatedToken, Endpoints, NewToken, TokenInfo};
 use crate::state::AppState;
 
 pub(super) async fn list(
@@ -33,13 +33,10 @@ pub(super) async fn create(
     State(s): State<AppState>,
     p: Principal,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     let req: NewToken = parse_json(&body)?;
-    let (info, text) = crate::service::agents::create_token(&s, &p, req).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({ "token": text, "info": info })),
-    ))
+    let (info, token) = crate::service::agents::create_token(&s, &p, req).await?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { token, info })))
 }
 
 pub(super) async fn revoke(

@@ -53,6 +53,15 @@ fn set(v: Option<&String>) -> Option<&str> {
     v.map(|s| s.trim()).filter(|s| !s.is_empty())
 }
 
+/// A page of the search: the matching assets of the page and how many match in all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssetPage {
+    /// Matches in all pages.
+    pub total: u64,
+    /// This page's assets.
+    pub items: Vec<Asset>,
+}
+
 /// Assets matching `f`, ordered by store and slot, with the total count before paging.
 pub fn search(c: &dyn Sql, f: &Filter, now_ms: i64) -> Result<(Vec<Asset>, u64), DbError> {
     let mut clauses: Vec<String> = Vec::new();

@@ -3,8 +3,10 @@
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use super::table::{output, render, rows};
+use super::table::{json_of, output, render, rows};
 use super::{CliError, Client};
+use crate::enroll::NewToken;
+use crate::stores::Store;
 
 /// Admin commands (over the HTTP API).
 #[derive(Debug, Subcommand)]
@@ -273,7 +275,7 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
         AdminCmd::Tokens { cmd } => super::users::run_tokens(client, cmd, json_out).await,
         AdminCmd::BrokerConfig { cmd } => super::users::run_broker_config(client, cmd).await,
         AdminCmd::Stores { cmd: None } => {
-            let v = client.call("GET", "/api/v1/stores", None).await?;
+            let v = json_of(&client.stores().await?);
             let keys = [
                 "code",
                 "name",
@@ -298,28 +300,20 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
                     update,
                 }),
         } => {
-            let body = json!({"code": code, "name": name, "region": region, "address": address, "timezone": timezone, "trading_hours": hours, "tags": tags});
-            let v = if update {
-                client
-                    .call(
-                        "PUT",
-                        &format!("/api/v1/stores/{}", enc(&code)),
-                        Some(&body),
-                    )
-                    .await?
-            } else {
-                client.call("POST", "/api/v1/stores", Some(&body)).await?
+            let store = Store {
+                code,
+                name,
+                region,
+                address,
+                timezone,
+                trading_hours: hours,
+                tags,
             };
-            Ok(out(&v, format!("store {code} saved\n")))
+            let v = json_of(&client.save_store(&store, update).await?);
+            Ok(out(&v, format!("store {} saved\n", store.code)))
         }
         AdminCmd::Agents { store, cmd: None } => {
-            let v = client
-                .call(
-                    "GET",
-                    &format!("/api/v1/agents{}", qs(&[("store", store)])),
-                    None,
-                )
-                .await?;
+            let v = json_of(&client.agents(&qs(&[("store", store)])).await?);
             let keys = [
                 "id",
                 "store",
@@ -335,9 +329,7 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
             cmd: Some(AgentsCmd::Revoke { id }),
             ..
         } => {
-            client
-                .call("POST", &format!("/api/v1/agents/{}/revoke", enc(&id)), None)
-                .await?;
+            client.revoke_agent(&id).await?;
             Ok(out(
                 &json!({"revoked": id}),
                 format!("agent {id} revoked\n"),
@@ -355,14 +347,8 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
             cmd: Some(AgentsCmd::Reenroll { id }),
             ..
         } => {
-            let v = client
-                .call(
-                    "POST",
-                    &format!("/api/v1/agents/{}/reenroll", enc(&id)),
-                    None,
-                )
-                .await?;
-            let until = v["reenroll_until"].as_i64().unwrap_or_default();
+            let r = client.reopen_agent(&id).await?;
+            let (v, until) = (json_of(&r), r.reenroll_until);
             Ok(out(
                 &v,
                 format!(
@@ -375,12 +361,8 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
             cmd: Some(AssetsCmd::Show { id }),
             ..
         } => {
-            let a = client
-                .call("GET", &format!("/api/v1/assets/{id}"), None)
-                .await?;
-            let h = client
-                .call("GET", &format!("/api/v1/assets/{id}/history"), None)
-                .await?;
+            let a = json_of(&client.asset(id).await?);
+            let h = json_of(&client.asset_history(id).await?);
             let v = json!({"asset": a, "history": h});
             let fields: Vec<Vec<String>> = a
                 .as_object()
@@ -423,14 +405,9 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
                 ("warranty_days", warranty_days.map(|d| d.to_string())),
             ]);
             if csv {
-                let v = client
-                    .call("GET", &format!("/api/v1/assets.csv{query}"), None)
-                    .await?;
-                return Ok(super::table::cell(&v));
+                return client.assets_csv(&query).await;
             }
-            let v = client
-                .call("GET", &format!("/api/v1/assets{query}"), None)
-                .await?;
+            let v = json_of(&client.assets(&query).await?);
             let keys = [
                 "id",
                 "store",
@@ -458,20 +435,12 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
             device,
             limit,
         } => {
-            let v = client
-                .call(
-                    "GET",
-                    &format!(
-                        "/api/v1/events{}",
-                        qs(&[
-                            ("store", store),
-                            ("device", device),
-                            ("limit", Some(limit.to_string()))
-                        ])
-                    ),
-                    None,
-                )
-                .await?;
+            let query = qs(&[
+                ("store", store),
+                ("device", device),
+                ("limit", Some(limit.to_string())),
+            ]);
+            let v = json_of(&client.events(&query).await?);
             let keys = ["ts", "store", "device", "code", "severity", "message"];
             Ok(out(&v, render(&keys, &rows(&v, &keys))))
         }
@@ -484,16 +453,20 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
                     note,
                 },
         } => {
-            let v = client
-                .call("POST", "/api/v1/enroll-tokens", Some(&json!({"store": store, "ttl_hours": ttl_hours, "max_uses": uses, "note": note})))
-                .await?;
-            let token = v["token"].as_str().unwrap_or_default();
-            Ok(out(&v, format!("{token}\n")))
+            let t = NewToken {
+                store,
+                ttl_hours,
+                ttl_secs: None,
+                max_uses: uses,
+                note,
+            };
+            let created = client.create_enroll_token(&t).await?;
+            Ok(out(&json_of(&created), format!("{}\n", created.token)))
         }
         AdminCmd::EnrollToken {
             cmd: TokenCmd::List,
         } => {
-            let v = client.call("GET", "/api/v1/enroll-tokens", None).await?;
+            let v = json_of(&client.enroll_tokens().await?);
             let keys = [
                 "id",
                 "store",
@@ -509,13 +482,7 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
         AdminCmd::EnrollToken {
             cmd: TokenCmd::Revoke { id },
         } => {
-            let v = client
-                .call(
-                    "POST",
-                    &format!("/api/v1/enroll-tokens/{}/revoke", enc(&id)),
-                    None,
-                )
-                .await?;
+            let v = json_of(&client.revoke_enroll_token(&id).await?);
             Ok(out(&v, format!("token {id} revoked\n")))
         }
     }

@@ -2,11 +2,15 @@
 
 use serde_json::Value;
 
-/// A cell's text: strings as they are, null as empty, numbers and the rest as JSON.
+/// A cell's text: strings as they are, null as empty, a list of plain values joined by
+/// commas (tags), numbers and the rest as JSON.
 pub fn cell(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
+        Value::Array(items) if items.iter().all(|i| !i.is_array() && !i.is_object()) => {
+            items.iter().map(cell).collect::<Vec<_>>().join(",")
+        }
         other => other.to_string(),
     }
 }
@@ -52,6 +56,11 @@ pub fn rows(items: &Value, keys: &[&str]) -> Vec<Vec<String>> {
         .unwrap_or_default()
 }
 
+/// `--json` prints what the API answered; a typed answer is written back as it came.
+pub fn json_of<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or_default()
+}
+
 /// What a command prints: the API's JSON with `--json`, else its table.
 pub fn output(json_out: bool, v: &Value, table: String) -> String {
     if json_out {
@@ -69,5 +78,13 @@ mod tests {
     fn columns_align_to_the_widest_cell() {
         let t = render(&["a", "bb"], &[vec!["xxx".into(), "y".into()]]);
         assert_eq!(t, "A    BB\nxxx  y\n");
+    }
+
+    #[test]
+    fn a_list_of_plain_values_reads_as_the_cli_takes_it() {
+        assert_eq!(cell(&serde_json::json!(["pilot", "mall"])), "pilot,mall");
+        assert_eq!(cell(&serde_json::json!([])), "");
+        assert_eq!(cell(&serde_json::json!([{"a": 1}])), "[{\"a\":1}]");
+        assert_eq!(cell(&serde_json::json!(3)), "3");
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use super::table::{output, render, rows};
+use super::table::{json_of, output, render, rows};
 use super::{CliError, Client};
 use crate::tickets::db::NewTicket;
 use crate::tickets::lifecycle::Action;
@@ -190,11 +190,6 @@ fn show(v: &TicketView) -> String {
         .collect();
     s.push_str(&render(&["when", "kind", "who", "what"], &lines));
     s
-}
-
-/// `--json` prints what the API answered; a typed answer is written back as it came.
-fn json_of<T: serde::Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or_default()
 }
 
 /// Runs `tickets` (no subcommand: the list with `filter` applied).

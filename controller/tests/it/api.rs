@@ -179,3 +179,80 @@ async fn the_overview_finds_a_store_and_refuses_an_unknown_filter() {
     assert_eq!(s, 400, "{html}");
     assert!(html.contains("unknown health"), "{html}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_manages_stores_tokens_and_reads_the_registry_through_the_typed_client() {
+    let ctl = Controller::start(None);
+    let run = |args: &[&str]| {
+        let (ok, out, err) = ctl.cli(args);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    let out = run(&[
+        "stores",
+        "add",
+        "S300",
+        "--name",
+        "Cli store",
+        "--region",
+        "west",
+        "--tags",
+        "pilot,mall",
+    ]);
+    assert_eq!(out, "store S300 saved\n");
+    let (ok, _, err) = ctl.cli(&["stores", "add", "S300", "--name", "Twice"]);
+    assert!(
+        !ok && err.contains("S300"),
+        "adding it twice is refused: {err}"
+    );
+    run(&[
+        "stores",
+        "add",
+        "S300",
+        "--name",
+        "Renamed",
+        "--region",
+        "west",
+        "--tags",
+        "pilot,mall",
+        "--update",
+    ]);
+    let list = run(&["stores"]);
+    assert!(
+        list.contains("S300") && list.contains("Renamed") && list.contains("pilot,mall"),
+        "{list}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&run(&["--json", "stores"])).unwrap();
+    assert_eq!(json[0]["code"], "S300", "{json}");
+    assert_eq!(
+        json[0]["tags"],
+        serde_json::json!(["pilot", "mall"]),
+        "{json}"
+    );
+
+    let token = run(&[
+        "enroll-token",
+        "create",
+        "--store",
+        "S300",
+        "--note",
+        "till 2",
+    ]);
+    assert!(token.starts_with("sfe1."), "{token}");
+    let tokens: serde_json::Value =
+        serde_json::from_str(&run(&["--json", "enroll-token", "list"])).unwrap();
+    let id = tokens[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(tokens[0]["note"], "till 2", "{tokens}");
+    assert_eq!(
+        run(&["enroll-token", "revoke", &id]),
+        format!("token {id} revoked\n")
+    );
+    assert!(run(&["enroll-token", "list"]).contains(&id));
+
+    assert!(run(&["agents", "--store", "S300"]).contains("AGENT_VERSION"));
+    assert!(run(&["assets", "--store", "S300"]).contains("0 of 0 shown"));
+    assert!(run(&["assets", "--csv"]).starts_with("id,"));
+    assert!(run(&["events", "--store", "S300"]).contains("SEVERITY"));
+    let (ok, _, err) = ctl.cli(&["agents", "revoke", "gw-nobody"]);
+    assert!(!ok && err.contains("gw-nobody"), "{err}");
+}
