@@ -42,6 +42,7 @@ use storefleet_controller::alerts::{self, observe};
 use storefleet_controller::fleet::Rules;
 use storefleet_protocol::message::{Event, Point, Series, Severity, TelemetryBatch};
 use storefleet_protocol::{now_ms, Direction, Envelope, Kind, Message, SigningKey, Topic};
+use storefleet_storage::SqlExt as _;
 use support::env_u64;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -201,7 +202,7 @@ fn main() {
         printer.for_secs = FOR_SECS;
         printer.routine = None;
         config.rules = vec![printer];
-        let _database = (replicas > 1).then(|| {
+        let database = (replicas > 1).then(|| {
             let db = storefleet_storage::postgres::testing::database("tickets bench")
                 .expect("BENCH_REPLICAS needs STOREFLEET_TEST_PG");
             config.database.url.clone_from(&db.url);
@@ -451,6 +452,12 @@ fn main() {
             percentile(&opened, 0.5),
             percentile(&opened, 0.99),
         );
+        if let Some(db) = &database {
+            let url = db.url.clone();
+            tokio::task::spawn_blocking(move || in_place_updates(&url))
+                .await
+                .unwrap();
+        }
         if let (Some(t2), Some(second)) = (second_token, second) {
             // The replica with the engines stops; the other takes them.
             assert!(state.lease.held() && !second.state.lease.held());
@@ -475,4 +482,25 @@ fn main() {
             running.wait().await;
         }
     });
+}
+
+/// How many of the updates of the rows every reading touches PostgreSQL made in place
+/// (HOT: no new index entries), per table.
+fn in_place_updates(url: &str) {
+    let pool = storefleet_storage::postgres::Pool::connect(url, 1).unwrap();
+    let rows = pool
+        .run_blocking(true, |c| {
+            c.all(
+                "SELECT relname::text AS t, n_tup_upd AS u, n_tup_hot_upd AS h FROM pg_stat_user_tables
+                 WHERE relname IN ('series', 'devices', 'agents', 'rollups') ORDER BY relname",
+                &[],
+                |r| Ok((r.text("t")?, r.i64("u")?, r.i64("h")?)),
+            )
+        })
+        .unwrap();
+    let line: Vec<String> = rows
+        .iter()
+        .map(|(t, u, h)| format!("{t} {:.0} % of {u}", *h as f64 * 100.0 / (*u).max(1) as f64))
+        .collect();
+    println!("updates in place (HOT): {}", line.join("; "));
 }
