@@ -18,6 +18,7 @@ use crate::cli::CliError;
 use crate::enroll::{CreatedToken, NewToken, TokenInfo};
 use crate::events::StoredEvent;
 use crate::stores::Store;
+use crate::tasks::{TargetRow, TaskSummary};
 use crate::tickets::db::NewTicket;
 use crate::tickets::lifecycle::Action;
 use crate::tickets::{Ticket, TicketView};
@@ -243,6 +244,42 @@ impl Client {
     /// Revokes an enrollment token.
     pub async fn revoke_enroll_token(&self, id: &str) -> Result<TokenInfo, CliError> {
         let path = format!("/api/v1/enroll-tokens/{}/revoke", enc(id));
+        typed(self.call("POST", &path, None).await?)
+    }
+}
+
+/// Fleet tasks.
+impl Client {
+    /// Every task, newest first.
+    pub async fn tasks(&self) -> Result<Vec<TaskSummary>, CliError> {
+        self.get("/api/v1/tasks").await
+    }
+
+    /// One task.
+    pub async fn task(&self, id: &str) -> Result<TaskSummary, CliError> {
+        self.get(&format!("/api/v1/tasks/{}", enc(id))).await
+    }
+
+    /// A task's targets.
+    pub async fn task_targets(&self, id: &str) -> Result<Vec<TargetRow>, CliError> {
+        self.get(&format!("/api/v1/tasks/{}/targets", enc(id)))
+            .await
+    }
+
+    /// Pushes a task (`spec` as the API documents it).
+    pub async fn push_task(&self, spec: &Value) -> Result<TaskSummary, CliError> {
+        self.send("POST", "/api/v1/tasks", spec).await
+    }
+
+    /// Pauses, resumes or cancels a task (`what`); the task as it stands.
+    pub async fn task_request(&self, id: &str, what: &str) -> Result<TaskSummary, CliError> {
+        let path = format!("/api/v1/tasks/{}/{what}", enc(id));
+        typed(self.call("POST", &path, None).await?)
+    }
+
+    /// Pushes the one-target task that pings or reloads (`what`) an agent.
+    pub async fn agent_task(&self, id: &str, what: &str) -> Result<TaskSummary, CliError> {
+        let path = format!("/api/v1/agents/{}/{what}", enc(id));
         typed(self.call("POST", &path, None).await?)
     }
 }

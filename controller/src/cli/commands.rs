@@ -496,19 +496,10 @@ async fn agent_command(
     wait: u64,
     json_out: bool,
 ) -> Result<String, CliError> {
-    let task = client
-        .call("POST", &format!("/api/v1/agents/{}/{what}", enc(id)), None)
-        .await?;
-    let task_id = task["id"].as_str().unwrap_or_default().to_owned();
+    let task_id = client.agent_task(id, what).await?.id;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
     loop {
-        let targets = client
-            .call(
-                "GET",
-                &format!("/api/v1/tasks/{}/targets", enc(&task_id)),
-                None,
-            )
-            .await?;
+        let targets = json_of(&client.task_targets(&task_id).await?);
         let target = targets.get(0).cloned().unwrap_or(Value::Null);
         if !target["finished_at"].is_null() {
             let state = target["state"].as_str().unwrap_or_default();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 
-use super::table::{cell, render, rows};
+use super::table::{cell, json_of, render, rows};
 use super::{CliError, Client};
 
 /// What `task push` takes.
@@ -274,7 +274,6 @@ pub async fn run(client: &Client, cmd: TaskCmd, json_out: bool) -> Result<String
             text
         }
     };
-    let enc = crate::fmt::url_encode;
     match cmd {
         TaskCmd::Push(args) => {
             let PushArgs {
@@ -348,7 +347,7 @@ pub async fn run(client: &Client, cmd: TaskCmd, json_out: bool) -> Result<String
                 );
                 return Ok(out(&v, text));
             }
-            let v = client.call("POST", "/api/v1/tasks", Some(&spec)).await?;
+            let v = json_of(&client.push_task(&spec).await?);
             let text = format!(
                 "task {} pushed to {} target(s); follow it with: storefleet task status {} --watch\n",
                 cell(&v["id"]),
@@ -358,7 +357,7 @@ pub async fn run(client: &Client, cmd: TaskCmd, json_out: bool) -> Result<String
             Ok(out(&v, text))
         }
         TaskCmd::List => {
-            let v = client.call("GET", "/api/v1/tasks", None).await?;
+            let v = json_of(&client.tasks().await?);
             let mut lines = Vec::new();
             for t in v.as_array().into_iter().flatten() {
                 lines.push(vec![
@@ -374,14 +373,10 @@ pub async fn run(client: &Client, cmd: TaskCmd, json_out: bool) -> Result<String
             Ok(out(&v, render(&keys, &lines)))
         }
         TaskCmd::Status { id, watch } => loop {
-            let task = client
-                .call("GET", &format!("/api/v1/tasks/{}", enc(&id)), None)
-                .await?;
+            let task = json_of(&client.task(&id).await?);
             let done = !task["finished_at"].is_null();
             if !watch || done {
-                let targets = client
-                    .call("GET", &format!("/api/v1/tasks/{}/targets", enc(&id)), None)
-                    .await?;
+                let targets = json_of(&client.task_targets(&id).await?);
                 return Ok(out(
                     &json!({"task": task, "targets": targets}),
                     status_text(&task, &targets),
@@ -402,13 +397,7 @@ async fn request(
     what: &str,
     json_out: bool,
 ) -> Result<String, CliError> {
-    let v = client
-        .call(
-            "POST",
-            &format!("/api/v1/tasks/{}/{what}", crate::fmt::url_encode(id)),
-            None,
-        )
-        .await?;
+    let v = json_of(&client.task_request(id, what).await?);
     Ok(if json_out {
         format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default())
     } else {
