@@ -256,3 +256,21 @@ async fn the_cli_manages_stores_tokens_and_reads_the_registry_through_the_typed_
     let (ok, _, err) = ctl.cli(&["agents", "revoke", "gw-nobody"]);
     assert!(!ok && err.contains("gw-nobody"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_reads_tasks_through_the_typed_client_and_names_an_unknown_one() {
+    let ctl = Controller::start(None);
+    let (ok, out, err) = ctl.cli(&["task", "list"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("PHASE"), "{out}");
+    let (ok, out, _) = ctl.cli(&["--json", "task", "list"]);
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+        json!([])
+    );
+    for args in [["task", "status", "t-nope"], ["task", "pause", "t-nope"]] {
+        let (ok, _, err) = ctl.cli(&args);
+        assert!(!ok && err.contains("t-nope"), "{args:?}: {err}");
+    }
+}
