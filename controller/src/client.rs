@@ -14,6 +14,9 @@ use storefleet_support::http::{self, Request};
 use crate::agents::Agent;
 use crate::assets::query::AssetPage;
 use crate::assets::{Asset, Change};
+use crate::auth::tokens::CreatedApiToken;
+use crate::auth::users::{NewUser, PasswordChange, PasswordChanged, UserChange};
+use crate::auth::{ApiToken, NewToken as ApiTokenRequest, User};
 use crate::cli::CliError;
 use crate::enroll::{CreatedToken, NewToken, TokenInfo};
 use crate::events::StoredEvent;
@@ -280,6 +283,57 @@ impl Client {
     /// Pushes the one-target task that pings or reloads (`what`) an agent.
     pub async fn agent_task(&self, id: &str, what: &str) -> Result<TaskSummary, CliError> {
         let path = format!("/api/v1/agents/{}/{what}", enc(id));
+        typed(self.call("POST", &path, None).await?)
+    }
+}
+
+/// People and their API tokens.
+impl Client {
+    /// Every user.
+    pub async fn users(&self) -> Result<Vec<User>, CliError> {
+        self.get("/api/v1/users").await
+    }
+
+    /// Adds a user.
+    pub async fn add_user(&self, u: &NewUser) -> Result<User, CliError> {
+        self.send("POST", "/api/v1/users", u).await
+    }
+
+    /// Changes a user's role or whether they are disabled.
+    pub async fn change_user(&self, name: &str, ch: &UserChange) -> Result<User, CliError> {
+        self.send("PATCH", &format!("/api/v1/users/{}", enc(name)), ch)
+            .await
+    }
+
+    /// Deletes a user (their sessions end, their tokens are revoked).
+    pub async fn delete_user(&self, name: &str) -> Result<(), CliError> {
+        let path = format!("/api/v1/users/{}", enc(name));
+        self.call("DELETE", &path, None).await.map(drop)
+    }
+
+    /// Sets a user's password.
+    pub async fn set_password(
+        &self,
+        name: &str,
+        ch: &PasswordChange,
+    ) -> Result<PasswordChanged, CliError> {
+        let path = format!("/api/v1/users/{}/password", enc(name));
+        self.send("POST", &path, ch).await
+    }
+
+    /// The caller's API tokens (an admin's: everyone's).
+    pub async fn api_tokens(&self) -> Result<Vec<ApiToken>, CliError> {
+        self.get("/api/v1/tokens").await
+    }
+
+    /// A new API token of the caller's (its text is shown once).
+    pub async fn create_api_token(&self, t: &ApiTokenRequest) -> Result<CreatedApiToken, CliError> {
+        self.send("POST", "/api/v1/tokens", t).await
+    }
+
+    /// Revokes an API token.
+    pub async fn revoke_api_token(&self, id: &str) -> Result<ApiToken, CliError> {
+        let path = format!("/api/v1/tokens/{}/revoke", enc(id));
         typed(self.call("POST", &path, None).await?)
     }
 }

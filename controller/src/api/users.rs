@@ -5,11 +5,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use storefleet_protocol::now_ms;
 
 use super::{parse_json, ApiError, ApiResult, Principal};
+use crate::auth::tokens::CreatedApiToken;
+use crate::auth::users::{NewUser, PasswordChange, PasswordChanged, UserChange};
 use crate::auth::{self, tokens, users, ApiToken, NewToken, Role, User};
 use crate::state::AppState;
 
@@ -19,14 +20,6 @@ pub(super) async fn me(p: Principal) -> Json<Value> {
 
 pub(super) async fn list(State(s): State<AppState>, _p: Principal) -> ApiResult<Json<Vec<User>>> {
     Ok(Json(s.db.read(users::list).await?))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewUser {
-    name: String,
-    role: Role,
-    password: String,
 }
 
 pub(super) async fn create(
@@ -40,15 +33,6 @@ pub(super) async fn create(
             .await?;
     tracing::info!(user = ?created.name, role = %created.role, by = %p.actor, "User created");
     Ok((StatusCode::CREATED, Json(created)))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UserChange {
-    #[serde(default)]
-    role: Option<Role>,
-    #[serde(default)]
-    disabled: Option<bool>,
 }
 
 pub(super) async fn update(
@@ -87,15 +71,6 @@ pub(super) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PasswordChange {
-    password: String,
-    /// The current password, when users change their own.
-    #[serde(default)]
-    old_password: Option<String>,
-}
-
 /// A new password: an admin sets anyone's; a user changes their own with the old one.
 /// Every other session of that user ends.
 pub(super) async fn password(
@@ -104,7 +79,7 @@ pub(super) async fn password(
     Path(name): Path<String>,
     headers: axum::http::HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PasswordChanged>> {
     let ch: PasswordChange = parse_json(&body)?;
     let own = name == p.user;
     if !own {
@@ -132,7 +107,10 @@ pub(super) async fn password(
         s.db.write(move |c| users::change_password(c, &n, &ch.password, keep.as_deref()))
             .await?;
     tracing::info!(user = ?name, sessions_ended = ended, by = %p.actor, "Password changed");
-    Ok(Json(json!({ "user": name, "sessions_ended": ended })))
+    Ok(Json(PasswordChanged {
+        user: name,
+        sessions_ended: ended,
+    }))
 }
 
 pub(super) async fn tokens_list(
@@ -149,7 +127,7 @@ pub(super) async fn token_create(
     State(s): State<AppState>,
     p: Principal,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<CreatedApiToken>)> {
     let req: NewToken = parse_json(&body)?;
     let (user, role) = (p.user.clone(), p.role);
     let (info, text) =
@@ -158,7 +136,7 @@ pub(super) async fn token_create(
     tracing::info!(token = %info.id, name = ?info.name, role = %info.role, by = %p.actor, "API token created");
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "token": text, "info": info })),
+        Json(CreatedApiToken { token: text, info }),
     ))
 }
 

@@ -41,6 +41,15 @@ pub struct NewToken {
     pub role: Option<Role>,
 }
 
+/// A token just made: its text (shown this once) and its record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedApiToken {
+    /// The bearer token.
+    pub token: String,
+    /// Its record.
+    pub info: ApiToken,
+}
+
 const COLUMNS: &str = "id, name, user_name, role, created_at, last_used, revoked_at";
 
 fn from_row(r: &Row) -> Result<ApiToken, DbError> {

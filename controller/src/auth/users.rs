@@ -20,6 +20,50 @@ pub struct User {
     pub disabled_at: Option<i64>,
 }
 
+/// A new user, as the API takes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Sign-in name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Password.
+    pub password: String,
+}
+
+/// A change of a user's role or of whether they are disabled; what is absent stays.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    /// New role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// Disabled or enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+}
+
+/// A new password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The new password.
+    pub password: String,
+    /// The current password, when users change their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_password: Option<String>,
+}
+
+/// A password changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordChanged {
+    /// Whose.
+    pub user: String,
+    /// Their other sessions that ended.
+    pub sessions_ended: u64,
+}
+
 fn check_name(name: &str) -> Result<(), DbError> {
     if name.is_empty()
         || name.len() > 64

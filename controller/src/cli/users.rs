@@ -2,10 +2,12 @@
 //! `storefleet broker-config` (who may do what at an external broker).
 
 use clap::Subcommand;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::table::{output, render, rows};
+use super::table::{json_of, output, render, rows};
 use super::{enc, CliError, Client};
+use crate::auth::users::{NewUser, PasswordChange, UserChange};
+use crate::auth::{NewToken, Role, User};
 
 /// `users` subcommands.
 #[derive(Debug, Subcommand)]
@@ -83,16 +85,20 @@ const USER_KEYS: [&str; 4] = ["name", "role", "created_at", "disabled_at"];
 
 /// Runs a `users` command.
 pub async fn run_users(client: &Client, cmd: UsersCmd, json_out: bool) -> Result<String, CliError> {
-    let one = |v: &Value| {
+    let one = |u: &User| {
+        let v = json_of(u);
         output(
             json_out,
-            v,
+            &v,
             render(&USER_KEYS, &rows(&json!([v]), &USER_KEYS)),
         )
     };
+    let change = |name: String, ch: UserChange| async move {
+        client.change_user(&name, &ch).await.map(|u| one(&u))
+    };
     match cmd {
         UsersCmd::List => {
-            let v = client.call("GET", "/api/v1/users", None).await?;
+            let v = json_of(&client.users().await?);
             Ok(output(
                 json_out,
                 &v,
@@ -100,50 +106,50 @@ pub async fn run_users(client: &Client, cmd: UsersCmd, json_out: bool) -> Result
             ))
         }
         UsersCmd::Add { name, role } => {
+            let role = role_named(&role)?;
             let password = stdin_line(&format!("password for {name}"))?;
-            let v = client
-                .call(
-                    "POST",
-                    "/api/v1/users",
-                    Some(&json!({"name": name, "role": role, "password": password})),
-                )
-                .await?;
-            Ok(one(&v))
+            let u = NewUser {
+                name,
+                role,
+                password,
+            };
+            Ok(one(&client.add_user(&u).await?))
         }
         UsersCmd::Role { name, role } => {
-            let v = client
-                .call(
-                    "PATCH",
-                    &format!("/api/v1/users/{}", enc(&name)),
-                    Some(&json!({ "role": role })),
-                )
-                .await?;
-            Ok(one(&v))
+            let role = Some(role_named(&role)?);
+            change(
+                name,
+                UserChange {
+                    role,
+                    ..UserChange::default()
+                },
+            )
+            .await
         }
         UsersCmd::Disable { name } => {
-            let v = client
-                .call(
-                    "PATCH",
-                    &format!("/api/v1/users/{}", enc(&name)),
-                    Some(&json!({ "disabled": true })),
-                )
-                .await?;
-            Ok(one(&v))
+            let disabled = Some(true);
+            change(
+                name,
+                UserChange {
+                    disabled,
+                    ..UserChange::default()
+                },
+            )
+            .await
         }
         UsersCmd::Enable { name } => {
-            let v = client
-                .call(
-                    "PATCH",
-                    &format!("/api/v1/users/{}", enc(&name)),
-                    Some(&json!({ "disabled": false })),
-                )
-                .await?;
-            Ok(one(&v))
+            let disabled = Some(false);
+            change(
+                name,
+                UserChange {
+                    disabled,
+                    ..UserChange::default()
+                },
+            )
+            .await
         }
         UsersCmd::Delete { name } => {
-            client
-                .call("DELETE", &format!("/api/v1/users/{}", enc(&name)), None)
-                .await?;
+            client.delete_user(&name).await?;
             Ok(output(
                 json_out,
                 &json!({ "deleted": name }),
@@ -152,23 +158,29 @@ pub async fn run_users(client: &Client, cmd: UsersCmd, json_out: bool) -> Result
         }
         UsersCmd::Password { name } => {
             let password = stdin_line(&format!("new password for {name}"))?;
-            let v = client
-                .call(
-                    "POST",
-                    &format!("/api/v1/users/{}/password", enc(&name)),
-                    Some(&json!({ "password": password })),
-                )
-                .await?;
+            let ch = PasswordChange {
+                password,
+                old_password: None,
+            };
+            let done = client.set_password(&name, &ch).await?;
             Ok(output(
                 json_out,
-                &v,
+                &json_of(&done),
                 format!(
                     "password of {name} changed; {} other session(s) ended\n",
-                    v["sessions_ended"]
+                    done.sessions_ended
                 ),
             ))
         }
     }
+}
+
+/// A role by its name; the error lists the roles.
+fn role_named(name: &str) -> Result<Role, CliError> {
+    Role::parse(name).ok_or_else(|| {
+        let all: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        CliError::Failed(format!("unknown role {name:?}: one of {}", all.join(", ")))
+    })
 }
 
 const TOKEN_KEYS: [&str; 7] = [
@@ -189,7 +201,7 @@ pub async fn run_tokens(
 ) -> Result<String, CliError> {
     match cmd {
         TokensCmd::List => {
-            let v = client.call("GET", "/api/v1/tokens", None).await?;
+            let v = json_of(&client.api_tokens().await?);
             Ok(output(
                 json_out,
                 &v,
@@ -197,20 +209,16 @@ pub async fn run_tokens(
             ))
         }
         TokensCmd::Create { name, role } => {
-            let v = client
-                .call(
-                    "POST",
-                    "/api/v1/tokens",
-                    Some(&json!({ "name": name, "role": role })),
-                )
-                .await?;
-            let text = v["token"].as_str().unwrap_or_default();
-            Ok(output(json_out, &v, format!("{text}\n")))
+            let role = role.as_deref().map(role_named).transpose()?;
+            let created = client.create_api_token(&NewToken { name, role }).await?;
+            Ok(output(
+                json_out,
+                &json_of(&created),
+                format!("{}\n", created.token),
+            ))
         }
         TokensCmd::Revoke { id } => {
-            let v = client
-                .call("POST", &format!("/api/v1/tokens/{}/revoke", enc(&id)), None)
-                .await?;
+            let v = json_of(&client.revoke_api_token(&id).await?);
             Ok(output(json_out, &v, format!("token {id} revoked\n")))
         }
     }

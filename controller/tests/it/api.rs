@@ -255,6 +255,14 @@ async fn the_cli_manages_stores_tokens_and_reads_the_registry_through_the_typed_
     assert!(run(&["events", "--store", "S300"]).contains("SEVERITY"));
     let (ok, _, err) = ctl.cli(&["agents", "revoke", "gw-nobody"]);
     assert!(!ok && err.contains("gw-nobody"), "{err}");
+    let (ok, _, err) = ctl.cli(&["users", "add", "wiz", "--role", "wizard"]);
+    assert!(
+        !ok && err.contains("unknown role \"wizard\": one of viewer, engineer"),
+        "{err}"
+    );
+    let users: serde_json::Value =
+        serde_json::from_str(&run(&["--json", "users", "list"])).unwrap();
+    assert_eq!(users[0]["role"], "admin", "{users}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
