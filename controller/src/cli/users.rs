@@ -96,6 +96,13 @@ pub async fn run_users(client: &Client, cmd: UsersCmd, json_out: bool) -> Result
     let change = |name: String, ch: UserChange| async move {
         client.change_user(&name, &ch).await.map(|u| one(&u))
     };
+    let disabled = |name: String, d: bool| {
+        let ch = UserChange {
+            disabled: Some(d),
+            ..UserChange::default()
+        };
+        change(name, ch)
+    };
     match cmd {
         UsersCmd::List => {
             let v = json_of(&client.users().await?);
@@ -126,28 +133,8 @@ pub async fn run_users(client: &Client, cmd: UsersCmd, json_out: bool) -> Result
             )
             .await
         }
-        UsersCmd::Disable { name } => {
-            let disabled = Some(true);
-            change(
-                name,
-                UserChange {
-                    disabled,
-                    ..UserChange::default()
-                },
-            )
-            .await
-        }
-        UsersCmd::Enable { name } => {
-            let disabled = Some(false);
-            change(
-                name,
-                UserChange {
-                    disabled,
-                    ..UserChange::default()
-                },
-            )
-            .await
-        }
+        UsersCmd::Disable { name } => disabled(name, true).await,
+        UsersCmd::Enable { name } => disabled(name, false).await,
         UsersCmd::Delete { name } => {
             client.delete_user(&name).await?;
             Ok(output(
