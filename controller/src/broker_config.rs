@@ -14,7 +14,7 @@ use std::num::NonZeroU32;
 
 use base64::Engine as _;
 use rand::RngCore as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use storefleet_storage::{args, Sql, SqlExt as _};
 
 use crate::db::DbError;
@@ -75,7 +75,7 @@ pub fn new_agent_password() -> String {
 }
 
 /// The files for Mosquitto.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MosquittoFiles {
     /// `password_file` content.
     pub passwd: String,

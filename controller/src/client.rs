@@ -11,17 +11,22 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use storefleet_support::http::{self, Request};
 
+use storefleet_protocol::release::Release;
+
 use crate::agents::Agent;
+use crate::api::releases::SIGNATURE_HEADER;
 use crate::assets::query::AssetPage;
 use crate::assets::{Asset, Change};
 use crate::auth::tokens::CreatedApiToken;
 use crate::auth::users::{NewUser, PasswordChange, PasswordChanged, UserChange};
 use crate::auth::{ApiToken, NewToken as ApiTokenRequest, User};
+use crate::broker_config::MosquittoFiles;
 use crate::cli::CliError;
 use crate::enroll::{CreatedToken, NewToken, TokenInfo};
 use crate::events::StoredEvent;
+use crate::releases::Published;
 use crate::stores::Store;
-use crate::tasks::{TargetRow, TaskSummary};
+use crate::tasks::{TargetRow, TaskPreview, TaskSummary};
 use crate::tickets::db::NewTicket;
 use crate::tickets::lifecycle::Action;
 use crate::tickets::{Ticket, TicketView};
@@ -274,6 +279,11 @@ impl Client {
         self.send("POST", "/api/v1/tasks", spec).await
     }
 
+    /// The targets and waves a task would have, without pushing it.
+    pub async fn preview_task(&self, spec: &Value) -> Result<TaskPreview, CliError> {
+        self.send("POST", "/api/v1/tasks/preview", spec).await
+    }
+
     /// Pauses, resumes or cancels a task (`what`); the task as it stands.
     pub async fn task_request(&self, id: &str, what: &str) -> Result<TaskSummary, CliError> {
         let path = format!("/api/v1/tasks/{}/{what}", enc(id));
@@ -335,6 +345,30 @@ impl Client {
     pub async fn revoke_api_token(&self, id: &str) -> Result<ApiToken, CliError> {
         let path = format!("/api/v1/tokens/{}/revoke", enc(id));
         typed(self.call("POST", &path, None).await?)
+    }
+}
+
+/// Agent releases and the broker's files.
+impl Client {
+    /// Published releases, newest first.
+    pub async fn releases(&self) -> Result<Vec<Published>, CliError> {
+        self.get("/api/v1/releases").await
+    }
+
+    /// Publishes a signed release: the manifest's signature goes in its header, the
+    /// binary is the body.
+    pub async fn publish_release(&self, r: &Release, binary: Vec<u8>) -> Result<Release, CliError> {
+        let path = format!("/api/v1/releases/{}/{}", enc(&r.version), enc(&r.arch));
+        let headers = vec![(SIGNATURE_HEADER, r.signature.clone())];
+        let body = Some(("application/octet-stream", binary));
+        typed(self.call_with("PUT", &path, headers, body).await?)
+    }
+
+    /// Mosquitto's password, ACL and include files for the gateways enrolled now, with
+    /// paths under `dir` (on Mosquitto's machine).
+    pub async fn mosquitto_files(&self, dir: &str) -> Result<MosquittoFiles, CliError> {
+        self.get(&format!("/api/v1/broker/mosquitto?dir={}", enc(dir)))
+            .await
     }
 }
 

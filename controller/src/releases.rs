@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use storefleet_protocol::release::{check_arch, check_version, sha256_hex, Release};
 use storefleet_protocol::PublicKey;
 use storefleet_storage::{args, Row, Sql, SqlExt as _};
@@ -17,7 +17,7 @@ use storefleet_storage::{args, Row, Sql, SqlExt as _};
 use crate::db::DbError;
 
 /// A published release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Published {
     /// The signed manifest.
     #[serde(flatten)]

@@ -12,7 +12,7 @@ use super::{parse_json, ApiError, ApiResult, Principal};
 use crate::service::tasks::request;
 use crate::state::AppState;
 use crate::tasks::db::{self as tasks, Request};
-use crate::tasks::{TargetRow, TaskSpec, TaskSummary};
+use crate::tasks::{PreviewTarget, TargetRow, TaskPreview, TaskSpec, TaskSummary};
 
 /// A new task id: `t-` and 12 hex digits.
 fn new_id() -> String {
@@ -89,7 +89,7 @@ pub(super) async fn preview(
     State(s): State<AppState>,
     _p: Principal,
     body: Bytes,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<TaskPreview>> {
     let spec: TaskSpec = parse_json(&body)?;
     spec.validate()?;
     let select = spec.select.clone();
@@ -101,14 +101,18 @@ pub(super) async fn preview(
         }
         waves[w] += 1;
     }
-    Ok(Json(serde_json::json!({
-        "total": targets.len(),
-        "waves": waves,
-        "targets": targets
-            .iter()
-            .map(|t| serde_json::json!({"agent": t.agent, "store": t.store, "region": t.region}))
-            .collect::<Vec<_>>(),
-    })))
+    Ok(Json(TaskPreview {
+        total: targets.len(),
+        waves,
+        targets: targets
+            .into_iter()
+            .map(|t| PreviewTarget {
+                agent: t.agent,
+                store: t.store,
+                region: t.region,
+            })
+            .collect(),
+    }))
 }
 
 #[derive(Debug, Deserialize)]

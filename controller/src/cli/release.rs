@@ -8,9 +8,8 @@ use clap::Subcommand;
 use storefleet_protocol::release::Release;
 use storefleet_protocol::SigningKey;
 
-use super::table::{output, render, rows};
+use super::table::{json_of, output, render, rows};
 use super::{CliError, Client};
-use crate::api::releases::SIGNATURE_HEADER;
 
 /// `release` subcommands.
 #[derive(Debug, Subcommand)]
@@ -80,21 +79,14 @@ pub async fn run(client: &Client, cmd: ReleaseCmd, json_out: bool) -> Result<Str
             let binary = read(&file)?;
             let r =
                 Release::sign(&version, &arch, &binary, &k).map_err(|e| local(e.to_string()))?;
-            let v = client
-                .call_with(
-                    "PUT",
-                    &format!("/api/v1/releases/{version}/{arch}"),
-                    vec![(SIGNATURE_HEADER, r.signature.clone())],
-                    Some(("application/octet-stream", binary)),
-                )
-                .await?;
+            let v = json_of(&client.publish_release(&r, binary).await?);
             Ok(output(json_out, &v, format!(
                 "published {version} for {arch}: {} bytes, sha256 {}\npush it: storefleet task push --update {version} --select all --canary 1 --waves 10,50,100\n",
                 r.size, r.sha256
             )))
         }
         ReleaseCmd::List => {
-            let v = client.call("GET", "/api/v1/releases", None).await?;
+            let v = json_of(&client.releases().await?);
             let table = render(
                 &["VERSION", "ARCH", "SIZE", "SHA256", "PUBLISHED BY"],
                 &rows(&v, &["version", "arch", "size", "sha256", "published_by"]),

@@ -335,9 +335,7 @@ pub async fn run(client: &Client, cmd: TaskCmd, json_out: bool) -> Result<String
                 "window": {"when": window, "margin_minutes": margin_minutes, "avoid": avoid},
             });
             if dry_run {
-                let v = client
-                    .call("POST", "/api/v1/tasks/preview", Some(&spec))
-                    .await?;
+                let v = json_of(&client.preview_task(&spec).await?);
                 let keys = ["store", "region", "agent"];
                 let text = format!(
                     "{}{} target(s); waves {}\n",

@@ -5,7 +5,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::table::{json_of, output, render, rows};
-use super::{enc, CliError, Client};
+use super::{CliError, Client};
 use crate::auth::users::{NewUser, PasswordChange, UserChange};
 use crate::auth::{NewToken, Role, User};
 
@@ -228,16 +228,9 @@ pub enum BrokerConfigCmd {
 pub async fn run_broker_config(client: &Client, cmd: BrokerConfigCmd) -> Result<String, CliError> {
     let BrokerConfigCmd::Mosquitto { dir } = cmd;
     let d = dir.display().to_string();
-    let v = client
-        .call(
-            "GET",
-            &format!("/api/v1/broker/mosquitto?dir={}", enc(&d)),
-            None,
-        )
-        .await?;
-    let write = |name: &str, key: &str, private: bool| -> Result<(), CliError> {
+    let files = client.mosquitto_files(&d).await?;
+    let write = |name: &str, text: &str, private: bool| -> Result<(), CliError> {
         let path = dir.join(name);
-        let text = v[key].as_str().unwrap_or_default();
         let fail = |e: std::io::Error| CliError::Failed(format!("{}: {e}", path.display()));
         let tmp = dir.join(format!(".{name}.new"));
         std::fs::write(&tmp, text).map_err(fail)?;
@@ -253,11 +246,11 @@ pub async fn run_broker_config(client: &Client, cmd: BrokerConfigCmd) -> Result<
         std::fs::rename(&tmp, &path).map_err(fail)
     };
     std::fs::create_dir_all(&dir).map_err(|e| CliError::Failed(format!("{d}: {e}")))?;
-    write("storefleet.passwd", "passwd", true)?;
-    write("storefleet.acl", "acl", false)?;
-    write("storefleet.conf", "conf", false)?;
+    write("storefleet.passwd", &files.passwd, true)?;
+    write("storefleet.acl", &files.acl, false)?;
+    write("storefleet.conf", &files.conf, false)?;
     Ok(format!(
         "wrote storefleet.passwd ({} agents), storefleet.acl and storefleet.conf in {d}; reload Mosquitto (SIGHUP)\n",
-        v["agents"]
+        files.agents
     ))
 }

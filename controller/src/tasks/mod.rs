@@ -167,6 +167,28 @@ impl TaskAction {
     }
 }
 
+/// The targets and wave sizes a spec would have (`/api/v1/tasks/preview`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskPreview {
+    /// Targets in all.
+    pub total: usize,
+    /// Targets per wave, the canary first.
+    pub waves: Vec<usize>,
+    /// Each target.
+    pub targets: Vec<PreviewTarget>,
+}
+
+/// One target of a preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewTarget {
+    /// The agent.
+    pub agent: String,
+    /// Its store.
+    pub store: String,
+    /// The store's region.
+    pub region: String,
+}
+
 /// A task as asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -277,6 +277,23 @@ async fn the_cli_reads_tasks_through_the_typed_client_and_names_an_unknown_one()
         serde_json::from_str::<serde_json::Value>(&out).unwrap(),
         json!([])
     );
+    // A dry run previews a task over the stores there are (none has a gateway yet).
+    crate::tickets::store(&ctl, "S400", "east").await;
+    let (ok, out, err) = ctl.cli(&[
+        "--json",
+        "task",
+        "push",
+        "--routine",
+        "printer-check",
+        "--select",
+        "all",
+        "--dry-run",
+    ]);
+    assert!(ok, "{err}");
+    let preview: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(preview["total"], 0, "{preview}");
+    let (ok, out, err) = ctl.cli(&["release", "list"]);
+    assert!(ok && out.contains("PUBLISHED BY"), "{out}{err}");
     for args in [["task", "status", "t-nope"], ["task", "pause", "t-nope"]] {
         let (ok, _, err) = ctl.cli(&args);
         assert!(!ok && err.contains("t-nope"), "{args:?}: {err}");
