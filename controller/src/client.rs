@@ -22,6 +22,7 @@ use crate::auth::users::{NewUser, PasswordChange, PasswordChanged, UserChange};
 use crate::auth::{ApiToken, NewToken as ApiTokenRequest, User};
 use crate::broker_config::MosquittoFiles;
 use crate::cli::CliError;
+use crate::engineers::{Engineer, EngineerLoad};
 use crate::enroll::{CreatedToken, NewToken, TokenInfo};
 use crate::events::StoredEvent;
 use crate::releases::Published;
@@ -158,6 +159,17 @@ impl Client {
     /// Applies an action to a ticket; the ticket as it is after it.
     pub async fn act(&self, id: i64, a: &Action) -> Result<Ticket, CliError> {
         self.send("POST", &format!("/api/v1/tickets/{id}/actions"), a)
+            .await
+    }
+
+    /// Every engineer with their load.
+    pub async fn engineers(&self) -> Result<Vec<EngineerLoad>, CliError> {
+        self.get("/api/v1/engineers").await
+    }
+
+    /// Adds or changes an engineer.
+    pub async fn save_engineer(&self, e: &Engineer) -> Result<Engineer, CliError> {
+        self.send("PUT", &format!("/api/v1/engineers/{}", enc(&e.id)), e)
             .await
     }
 

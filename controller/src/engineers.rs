@@ -9,6 +9,28 @@ use crate::db::DbError;
 
 pub use storefleet_core::engineer::Engineer;
 
+/// An engineer with the open tickets they carry now, as the API lists them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EngineerLoad {
+    /// The engineer.
+    #[serde(flatten)]
+    pub engineer: Engineer,
+    /// Open tickets assigned to them.
+    pub load: u32,
+}
+
+/// Every engineer with their load.
+pub fn list_with_load(c: &dyn Sql) -> Result<Vec<EngineerLoad>, DbError> {
+    let loads = loads(c)?;
+    Ok(list(c)?
+        .into_iter()
+        .map(|engineer| EngineerLoad {
+            load: loads.get(&engineer.id).copied().unwrap_or(0),
+            engineer,
+        })
+        .collect())
+}
+
 const COLUMNS: &str = "id, name, skills, regions, timezone, shift, capacity, status, phone";
 
 fn list_field(s: &str) -> Vec<String> {

@@ -174,7 +174,14 @@ mod tests {
         ));
         assert!(matches!(record(&c, &r2, "x", 3), Err(DbError::Conflict(_))));
         assert_eq!(manifests(&c, "0.2.0").unwrap(), vec![r.clone()]);
-        assert_eq!(list(&c).unwrap().len(), 1);
+        let listed = list(&c).unwrap();
+        assert_eq!(listed.len(), 1);
+        // What the API lists reads back as it was (the typed client's answer).
+        let json = serde_json::to_string(&listed).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Vec<Published>>(&json).unwrap(),
+            listed
+        );
         assert!(file(dir.path(), "../../etc", "x86_64").is_err());
     }
 }

@@ -60,20 +60,8 @@ pub(super) async fn act(
 pub(super) async fn engineers_list(
     State(s): State<AppState>,
     _p: Principal,
-) -> ApiResult<Json<Vec<Value>>> {
-    let (list, loads) =
-        s.db.read(|c| Ok((engineers::list(c)?, engineers::loads(c)?)))
-            .await?;
-    Ok(Json(
-        list.into_iter()
-            .map(|e| {
-                let load = loads.get(&e.id).copied().unwrap_or(0);
-                let mut v = serde_json::to_value(&e).unwrap_or_default();
-                v["load"] = json!(load);
-                v
-            })
-            .collect(),
-    ))
+) -> ApiResult<Json<Vec<engineers::EngineerLoad>>> {
+    Ok(Json(s.db.read(engineers::list_with_load).await?))
 }
 
 pub(super) async fn engineer_put(

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::table::{json_of, output, render, rows};
 use super::{CliError, Client};
+use crate::engineers::Engineer;
 use crate::tickets::db::NewTicket;
 use crate::tickets::lifecycle::Action;
 use crate::tickets::{Ticket, TicketView};
@@ -307,7 +308,7 @@ pub async fn run_engineers(
     let out = |v: &Value, table: String| output(json_out, v, table);
     match cmd {
         None => {
-            let v = client.call("GET", "/api/v1/engineers", None).await?;
+            let v = json_of(&client.engineers().await?);
             let keys = [
                 "id", "name", "skills", "regions", "shift", "timezone", "load", "capacity",
                 "status",
@@ -324,15 +325,19 @@ pub async fn run_engineers(
             capacity,
             phone,
         }) => {
-            let body = json!({"id": id, "name": name, "skills": skills, "regions": regions, "timezone": timezone, "shift": shift, "capacity": capacity, "phone": phone});
-            let v = client
-                .call(
-                    "PUT",
-                    &format!("/api/v1/engineers/{}", crate::fmt::url_encode(&id)),
-                    Some(&body),
-                )
-                .await?;
-            Ok(out(&v, format!("engineer {id} saved\n")))
+            let e = Engineer {
+                id,
+                name,
+                skills,
+                regions,
+                timezone,
+                shift,
+                capacity,
+                status: "available".into(),
+                phone,
+            };
+            let v = json_of(&client.save_engineer(&e).await?);
+            Ok(out(&v, format!("engineer {} saved\n", e.id)))
         }
         Some(EngineersCmd::Status { id, status }) => {
             client.engineer_status(&id, &status).await?;
