@@ -193,6 +193,15 @@ impl Client {
         self.get("/api/v1/stores").await
     }
 
+    /// One store; `None` when there is no such store.
+    pub async fn store(&self, code: &str) -> Result<Option<Store>, CliError> {
+        match self.get(&format!("/api/v1/stores/{}", enc(code))).await {
+            Ok(s) => Ok(Some(s)),
+            Err(CliError::Api { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Adds a store (refused if it exists), or with `update` adds or changes it.
     pub async fn save_store(&self, store: &Store, update: bool) -> Result<Store, CliError> {
         if update {

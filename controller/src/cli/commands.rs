@@ -136,29 +136,29 @@ pub enum AdminCmd {
 /// `stores` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum StoresCmd {
-    /// Add (or with --update, change) a store.
+    /// Add a store, or with --update change the fields given of one (adding it if new).
     Add {
         /// Store code, e.g. S123.
         code: String,
-        /// Name.
+        /// Name (needed for a new store).
         #[arg(long)]
-        name: String,
-        /// Region.
-        #[arg(long, default_value = "")]
-        region: String,
-        /// Address.
-        #[arg(long, default_value = "")]
-        address: String,
-        /// IANA time zone.
-        #[arg(long, default_value = "UTC")]
-        timezone: String,
-        /// Trading hours, e.g. "Mo-Sa 08:00-20:00".
-        #[arg(long, default_value = "")]
-        hours: String,
-        /// Tags for selecting stores in tasks, e.g. pilot,mall.
+        name: Option<String>,
+        /// Region (new store: none).
+        #[arg(long)]
+        region: Option<String>,
+        /// Address (new store: none).
+        #[arg(long)]
+        address: Option<String>,
+        /// IANA time zone (new store: UTC).
+        #[arg(long)]
+        timezone: Option<String>,
+        /// Trading hours, e.g. "Mo-Sa 08:00-20:00" (new store: none).
+        #[arg(long)]
+        hours: Option<String>,
+        /// Tags for selecting stores in tasks, e.g. pilot,mall; `--tags ""` clears them.
         #[arg(long, value_delimiter = ',')]
-        tags: Vec<String>,
-        /// Update the store if it exists.
+        tags: Option<Vec<String>>,
+        /// Change the store if it exists; fields not given keep their values.
         #[arg(long)]
         update: bool,
     },
@@ -300,15 +300,37 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
                     update,
                 }),
         } => {
+            let current = if update {
+                client.store(&code).await?
+            } else {
+                None
+            };
+            let base = current.unwrap_or_else(|| Store {
+                code: code.clone(),
+                name: String::new(),
+                region: String::new(),
+                address: String::new(),
+                timezone: "UTC".into(),
+                trading_hours: String::new(),
+                tags: Vec::new(),
+            });
             let store = Store {
                 code,
-                name,
-                region,
-                address,
-                timezone,
-                trading_hours: hours,
-                tags,
+                name: name.unwrap_or(base.name),
+                region: region.unwrap_or(base.region),
+                address: address.unwrap_or(base.address),
+                timezone: timezone.unwrap_or(base.timezone),
+                trading_hours: hours.unwrap_or(base.trading_hours),
+                tags: tags
+                    .map(|t| t.into_iter().filter(|t| !t.is_empty()).collect())
+                    .unwrap_or(base.tags),
             };
+            if store.name.is_empty() {
+                return Err(CliError::Failed(format!(
+                    "store {}: --name is needed for a new store",
+                    store.code
+                )));
+            }
             let v = json_of(&client.save_store(&store, update).await?);
             Ok(out(&v, format!("store {} saved\n", store.code)))
         }

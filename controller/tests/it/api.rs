@@ -205,18 +205,7 @@ async fn the_cli_manages_stores_tokens_and_reads_the_registry_through_the_typed_
         !ok && err.contains("S300"),
         "adding it twice is refused: {err}"
     );
-    run(&[
-        "stores",
-        "add",
-        "S300",
-        "--name",
-        "Renamed",
-        "--region",
-        "west",
-        "--tags",
-        "pilot,mall",
-        "--update",
-    ]);
+    run(&["stores", "add", "S300", "--name", "Renamed", "--update"]);
     let list = run(&["stores"]);
     assert!(
         list.contains("S300") && list.contains("Renamed") && list.contains("pilot,mall"),
@@ -229,6 +218,22 @@ async fn the_cli_manages_stores_tokens_and_reads_the_registry_through_the_typed_
         serde_json::json!(["pilot", "mall"]),
         "{json}"
     );
+    // An update changes only what it is given; a new store needs a name.
+    assert_eq!(json[0]["region"], "west", "{json}");
+    run(&["stores", "add", "S300", "--tags", "", "--update"]);
+    let json: serde_json::Value = serde_json::from_str(&run(&["--json", "stores"])).unwrap();
+    assert_eq!(json[0]["tags"], serde_json::json!([]), "{json}");
+    assert_eq!(json[0]["name"], "Renamed", "{json}");
+    let (ok, _, err) = ctl.cli(&["stores", "add", "S301", "--update"]);
+    assert!(!ok && err.contains("--name is needed"), "{err}");
+    run(&[
+        "stores",
+        "add",
+        "S301",
+        "--name",
+        "New by update",
+        "--update",
+    ]);
 
     let token = run(&[
         "enroll-token",
