@@ -200,21 +200,8 @@ impl Store {
     }
 
     pub(super) fn load_state(&mut self) -> Result<(), BufferError> {
-        // The next number is above anything used before, even when a power cut rolled the
-        // stored one back or the database was replaced (seq_ceiling.rs).
-        let stored = self.meta("next_seq")?.map(|v| v.max(0) as u64);
-        let ceiling_path = super::seq_ceiling::path_for(&self.path);
-        let clock_us = (now_ms().max(1) as u64).saturating_mul(1000);
-        let (start, garbled) =
-            super::seq_ceiling::start(stored, super::seq_ceiling::read(&ceiling_path), clock_us);
-        if let Some(why) = garbled {
-            tracing::error!(error = %why, "Sequence ceiling unreadable; skipping far ahead so that no number is reused");
-        }
-        if Some(start) != stored {
-            self.set_meta("next_seq", start as i64)?;
-        }
-        self.seq_ceiling = 0;
-        self.raise_seq_ceiling(start)?;
+        // Counts first: they only read, so they are right even when the sequence's write
+        // below fails (a full disk, after a rolled-back group).
         {
             let mut stmt = self.conn.prepare(sql::ALL_SERIES)?;
             let rows = stmt.query_map([], |r| {
@@ -243,6 +230,21 @@ impl Store {
         // Whatever survived from before this start is backlog.
         self.backlog_mark = self.conn.query_row(sql::MAX_POINT_ID, [], |r| r.get(0))?;
         self.publish_gauges()?;
+        // The next number is above anything used before, even when a power cut rolled the
+        // stored one back or the database was replaced (seq_ceiling.rs).
+        let stored = self.meta("next_seq")?.map(|v| v.max(0) as u64);
+        let ceiling_path = super::seq_ceiling::path_for(&self.path);
+        let clock_us = (now_ms().max(1) as u64).saturating_mul(1000);
+        let (start, garbled) =
+            super::seq_ceiling::start(stored, super::seq_ceiling::read(&ceiling_path), clock_us);
+        if let Some(why) = garbled {
+            tracing::error!(error = %why, "Sequence ceiling unreadable; skipping far ahead so that no number is reused");
+        }
+        if Some(start) != stored {
+            self.set_meta("next_seq", start as i64)?;
+        }
+        self.seq_ceiling = 0;
+        self.raise_seq_ceiling(start)?;
         Ok(())
     }
 
