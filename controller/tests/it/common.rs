@@ -574,3 +574,22 @@ pub async fn serve_tls(
     });
     addr
 }
+
+/// Drives a publisher's event loop in the background, counting the broker's PUBACKs.
+pub fn count_pubacks(mut ev: rumqttc::EventLoop) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+    use std::sync::atomic::Ordering;
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let a = acked.clone();
+    tokio::spawn(async move {
+        loop {
+            match ev.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => {
+                    a.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    acked
+}

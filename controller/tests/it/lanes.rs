@@ -37,20 +37,8 @@ struct Gateway {
 
 impl Gateway {
     fn connect(options: rumqttc::MqttOptions, id: &'static str, key: SigningKey) -> Gateway {
-        let (client, mut ev) = AsyncClient::new(options, 256);
-        let acked = Arc::new(AtomicU64::new(0));
-        let a = acked.clone();
-        tokio::spawn(async move {
-            loop {
-                match ev.poll().await {
-                    Ok(Event::Incoming(Packet::PubAck(_))) => {
-                        a.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Ok(_) => {}
-                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                }
-            }
-        });
+        let (client, ev) = AsyncClient::new(options, 256);
+        let acked = crate::common::count_pubacks(ev);
         Gateway {
             client,
             id,

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, MqttOptions, QoS};
 use serde_json::{json, Value};
 use storefleet_protocol::message::{Point, Series, TelemetryBatch};
 use storefleet_protocol::{now_ms, Direction, Envelope, Kind, Message, SigningKey, Topic};
@@ -124,20 +124,8 @@ impl Publisher {
             broker.port(),
         );
         o.set_keep_alive(Duration::from_secs(30));
-        let (client, mut ev) = AsyncClient::new(o, 1000);
-        let acked = Arc::new(AtomicU64::new(0));
-        let a = acked.clone();
-        tokio::spawn(async move {
-            loop {
-                match ev.poll().await {
-                    Ok(Event::Incoming(Packet::PubAck(_))) => {
-                        a.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Ok(_) => {}
-                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                }
-            }
-        });
+        let (client, ev) = AsyncClient::new(o, 1000);
+        let acked = crate::common::count_pubacks(ev);
         Publisher {
             client,
             id: id.to_owned(),
