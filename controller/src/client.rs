@@ -26,6 +26,7 @@ use crate::engineers::{Engineer, EngineerLoad};
 use crate::enroll::{CreatedToken, NewToken, TokenInfo};
 use crate::events::StoredEvent;
 use crate::releases::Published;
+use crate::service::ingest::HeldList;
 use crate::stores::Store;
 use crate::tasks::{TargetRow, TaskPreview, TaskSummary};
 use crate::tickets::db::NewTicket;
@@ -229,6 +230,24 @@ impl Client {
         typed(self.call("POST", &path, None).await?)
     }
 
+    /// Messages ingest held apart (their data refused by the database), oldest first.
+    pub async fn held(&self, limit: u32) -> Result<HeldList, CliError> {
+        self.get(&format!("/api/v1/ingest/held?limit={limit}"))
+            .await
+    }
+
+    /// Stores a held message again.
+    pub async fn retry_held(&self, agent: &str, seq: u64) -> Result<Retried, CliError> {
+        let path = format!("/api/v1/ingest/held/{}/{seq}/retry", enc(agent));
+        typed(self.call("POST", &path, None).await?)
+    }
+
+    /// Drops a held message for good.
+    pub async fn drop_held(&self, agent: &str, seq: u64) -> Result<(), CliError> {
+        let path = format!("/api/v1/ingest/held/{}/{seq}", enc(agent));
+        self.call("DELETE", &path, None).await.map(drop)
+    }
+
     /// One asset.
     pub async fn asset(&self, id: i64) -> Result<Asset, CliError> {
         self.get(&format!("/api/v1/assets/{id}")).await
@@ -400,6 +419,17 @@ pub struct Reopened {
     pub agent_id: String,
     /// Until when a new key may enroll it, ms.
     pub reenroll_until: i64,
+}
+
+/// A held message stored again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Retried {
+    /// The agent.
+    pub agent_id: String,
+    /// The message's sequence number.
+    pub seq: u64,
+    /// Whether it was stored now (false: a later copy had been stored already).
+    pub stored: bool,
 }
 
 /// Reads an answer as `T`; the error names what did not fit.

@@ -133,6 +133,43 @@ impl Envelope {
         serde_json::to_vec(&wire).map_err(|e| FrameError::Encode(e.to_string()))
     }
 
+    /// Decodes envelope JSON as [`Envelope::to_json`] writes it (the signed part of a
+    /// frame); checks neither signature, expiry nor replay.
+    pub fn from_json(json: &[u8]) -> Result<Envelope, FrameError> {
+        let wire: Wire<'_> = serde_json::from_slice(json)
+            .map_err(|e| FrameError::Malformed(format!("envelope: {e}")))?;
+        if wire.v != ENVELOPE_VERSION {
+            return Err(FrameError::UnsupportedVersion(format!(
+                "envelope version {}",
+                wire.v
+            )));
+        }
+        let body = wire.body.get();
+        let bad = |e: serde_json::Error| {
+            FrameError::Malformed(format!("{} body: {e}", wire.kind.as_str()))
+        };
+        let message = match wire.kind {
+            Kind::Presence => Message::Presence(serde_json::from_str(body).map_err(bad)?),
+            Kind::Telemetry => Message::Telemetry(serde_json::from_str(body).map_err(bad)?),
+            Kind::Event => Message::Event(serde_json::from_str(body).map_err(bad)?),
+            Kind::Inventory => Message::Inventory(serde_json::from_str(body).map_err(bad)?),
+            Kind::Command => Message::Command(serde_json::from_str(body).map_err(bad)?),
+            Kind::CommandResult => {
+                Message::CommandResult(serde_json::from_str(body).map_err(bad)?)
+            }
+            Kind::RoutineRun => Message::RoutineRun(serde_json::from_str(body).map_err(bad)?),
+        };
+        Ok(Envelope {
+            v: wire.v,
+            from: wire.from.to_owned(),
+            to: wire.to.map(str::to_owned),
+            seq: wire.seq,
+            ts: wire.ts,
+            exp: wire.exp,
+            message,
+        })
+    }
+
     /// Serialises, signs and frames the envelope: the bytes to publish.
     pub fn seal(&self, key: &SigningKey) -> Result<Vec<u8>, FrameError> {
         let json = self.to_json()?;
@@ -204,37 +241,10 @@ pub fn open(bytes: &[u8]) -> Result<RawFrame<'_>, FrameError> {
     }
     let signature = &bytes[3..HEADER_LEN];
     let signed = &bytes[HEADER_LEN..];
-    let wire: Wire<'_> = serde_json::from_slice(signed)
-        .map_err(|e| FrameError::Malformed(format!("envelope: {e}")))?;
-    if wire.v != ENVELOPE_VERSION {
-        return Err(FrameError::UnsupportedVersion(format!(
-            "envelope version {}",
-            wire.v
-        )));
-    }
-    let body = wire.body.get();
-    let bad =
-        |e: serde_json::Error| FrameError::Malformed(format!("{} body: {e}", wire.kind.as_str()));
-    let message = match wire.kind {
-        Kind::Presence => Message::Presence(serde_json::from_str(body).map_err(bad)?),
-        Kind::Telemetry => Message::Telemetry(serde_json::from_str(body).map_err(bad)?),
-        Kind::Event => Message::Event(serde_json::from_str(body).map_err(bad)?),
-        Kind::Inventory => Message::Inventory(serde_json::from_str(body).map_err(bad)?),
-        Kind::Command => Message::Command(serde_json::from_str(body).map_err(bad)?),
-        Kind::CommandResult => Message::CommandResult(serde_json::from_str(body).map_err(bad)?),
-        Kind::RoutineRun => Message::RoutineRun(serde_json::from_str(body).map_err(bad)?),
-    };
+    let envelope = Envelope::from_json(signed)?;
     Ok(RawFrame {
         signature,
         signed,
-        envelope: Envelope {
-            v: wire.v,
-            from: wire.from.to_owned(),
-            to: wire.to.map(str::to_owned),
-            seq: wire.seq,
-            ts: wire.ts,
-            exp: wire.exp,
-            message,
-        },
+        envelope,
     })
 }

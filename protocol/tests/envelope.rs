@@ -59,7 +59,11 @@ fn every_message_kind_round_trips() {
             .verify(&up_topic("gw-1", env.message.kind()), &bytes, NOW)
             .unwrap();
         assert_eq!(got, env);
+        // The signed JSON alone decodes to the same envelope (a receiver that kept it).
+        assert_eq!(Envelope::from_json(&env.to_json().unwrap()).unwrap(), env);
     }
+    let err = Envelope::from_json(br#"{"v":1,"from":"gw-1"}"#).unwrap_err();
+    assert!(err.to_string().contains("envelope"), "{err}");
 }
 
 #[test]

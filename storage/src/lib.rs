@@ -50,6 +50,11 @@ pub enum Error {
     /// failure) and was rolled back; running it again as it is should work, at once.
     #[error("database: {0} (collided with another writer; it can run again)")]
     Collision(String),
+    /// The database refused the data itself (a value it cannot hold, such as a NUL
+    /// character in PostgreSQL text, or a broken constraint other than a duplicate key);
+    /// the same data will be refused again, whatever the database's state.
+    #[error("the database refused the data: {0}")]
+    Refused(String),
     /// The storage has stopped (the controller is stopping); nothing more will work.
     #[error("the database has stopped")]
     Closed,
@@ -65,6 +70,14 @@ impl From<rusqlite::Error> for Error {
                     | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
             ) {
                 return Error::Conflict(format!("already there: {e}"));
+            }
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::ConstraintViolation
+                    | rusqlite::ErrorCode::TooBig
+                    | rusqlite::ErrorCode::TypeMismatch
+            ) {
+                return Error::Refused(format!("sqlite: {e}"));
             }
         }
         Error::Backend(format!("sqlite: {e}"))
@@ -89,6 +102,13 @@ impl From<::postgres::Error> for Error {
                 ) =>
             {
                 Error::Collision(format!("postgresql: {}", d.message()))
+            }
+            // Class 22 (data exception) and 23 (integrity constraint) are about the data.
+            Some(d) if d.code().code().starts_with("22") || d.code().code().starts_with("23") => {
+                Error::Refused(match d.detail() {
+                    Some(detail) => format!("postgresql: {} ({detail})", d.message()),
+                    None => format!("postgresql: {}", d.message()),
+                })
             }
             Some(d) => Error::Backend(match d.detail() {
                 Some(detail) => format!("postgresql: {} ({detail})", d.message()),

@@ -212,3 +212,39 @@ pub(super) async fn mosquitto(
             .await?,
     ))
 }
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct HeldQuery {
+    limit: Option<u32>,
+}
+
+pub(super) async fn held(
+    State(s): State<AppState>,
+    _p: Principal,
+    q: Result<Query<HeldQuery>, QueryRejection>,
+) -> ApiResult<Json<crate::service::ingest::HeldList>> {
+    let limit = query(q)?.limit.unwrap_or(200);
+    Ok(Json(crate::service::ingest::list(&s, limit).await?))
+}
+
+pub(super) async fn held_retry(
+    State(s): State<AppState>,
+    p: Principal,
+    Path((agent, seq)): Path<(String, u64)>,
+) -> ApiResult<Json<crate::client::Retried>> {
+    let stored = crate::service::ingest::retry(&s, &p, &agent, seq).await?;
+    Ok(Json(crate::client::Retried {
+        agent_id: agent,
+        seq,
+        stored,
+    }))
+}
+
+pub(super) async fn held_drop(
+    State(s): State<AppState>,
+    p: Principal,
+    Path((agent, seq)): Path<(String, u64)>,
+) -> ApiResult<StatusCode> {
+    crate::service::ingest::drop(&s, &p, &agent, seq).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -75,6 +75,13 @@ impl From<DbError> for ApiError {
                     "the database is not available; try again shortly".into(),
                 )
             }
+            DbError::Refused(m) => {
+                tracing::warn!(error = %m, "The database refused a request's data");
+                ApiError(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("the data cannot be stored: {m}"),
+                )
+            }
             DbError::Backend(m) => {
                 tracing::error!(error = %m, "Database error while serving a request");
                 ApiError(
@@ -275,6 +282,17 @@ pub fn routes() -> Routes {
             "/api/v1/agents/{id}/reload",
             ADMIN,
             post(tasks::reload_agent),
+        )
+        .get("/api/v1/ingest/held", ADMIN, get(fleet::held))
+        .post(
+            "/api/v1/ingest/held/{agent}/{seq}/retry",
+            ADMIN,
+            post(fleet::held_retry),
+        )
+        .delete(
+            "/api/v1/ingest/held/{agent}/{seq}",
+            ADMIN,
+            delete(fleet::held_drop),
         )
         .get("/api/v1/devices", VIEWER, get(fleet::devices))
         .get("/api/v1/events", VIEWER, get(fleet::events))

@@ -71,6 +71,12 @@ pub enum AdminCmd {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Messages held apart because the database refused their data: list, retry, drop.
+    Ingest {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: super::ingest::IngestCmd,
+    },
     /// Enrollment tokens.
     EnrollToken {
         /// What to do.
@@ -254,6 +260,7 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
     match cmd {
         AdminCmd::Task { cmd } => super::task::run(client, cmd, json_out).await,
         AdminCmd::Release { cmd } => super::release::run(client, cmd, json_out).await,
+        AdminCmd::Ingest { cmd } => super::ingest::run(client, cmd, json_out).await,
         AdminCmd::Tickets {
             cmd,
             status,

@@ -3,6 +3,7 @@
 
 mod commands;
 mod connect;
+pub mod ingest;
 pub mod release;
 mod table;
 pub mod task;

@@ -416,6 +416,21 @@ ALTER TABLE agents ADD COLUMN broker_pw_hash TEXT;
 CREATE INDEX series_metric ON series(metric);
 CREATE INDEX events_code_ts ON events(code, ts);
 ",
+    // v10: messages whose data the database refused, held with the refusal so that the
+    //      rest of their batch is stored and ingest goes on; an admin retries or drops
+    //      them. The envelope is kept as the agent signed it (JSON, bytes).
+    "
+CREATE TABLE ingest_held (
+    agent_id TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    store_id TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    envelope BLOB NOT NULL,
+    error    TEXT NOT NULL,
+    held_at  INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, seq)
+);
+",
 ];
 
 /// Brings the schema up to the newest version.

@@ -359,6 +359,19 @@ ALTER TABLE devices SET (fillfactor = 70);
 ALTER TABLE agents SET (fillfactor = 70);
 ALTER TABLE rollups SET (fillfactor = 80);
 ",
+    // 4: SQLite's v10, messages whose data the database refused.
+    "
+CREATE TABLE ingest_held (
+    agent_id TEXT NOT NULL,
+    seq      BIGINT NOT NULL,
+    store_id TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    envelope BYTEA NOT NULL,
+    error    TEXT NOT NULL,
+    held_at  BIGINT NOT NULL,
+    PRIMARY KEY (agent_id, seq)
+);
+",
 ];
 
 #[cfg(test)]

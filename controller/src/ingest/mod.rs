@@ -10,11 +10,15 @@
 //! committed, so a controller that dies mid-batch gets the messages again and stores each
 //! `(agent, seq)` once ([`write`]). A batch that cannot be written (full disk, say) is
 //! retried with backoff and never acknowledged until stored; one that collided with a batch of
-//! another replica (a deadlock) runs again at once. Acknowledgements go out in the
+//! another replica (a deadlock) runs again at once; a message whose data the database
+//! refuses is held apart, and the rest of its batch stored ([`settle`], [`held`]).
+//! Acknowledgements go out in the
 //! order the messages arrived ([`ack`]), as MQTT wants, even when batches commit out of order.
 
 pub mod ack;
+pub mod held;
 pub mod lane;
+pub mod settle;
 pub mod stats;
 pub mod write;
 
@@ -342,34 +346,13 @@ async fn flush(
         shared.signals.clone(),
     );
     tracker.spawn(async move {
-        let msgs = Arc::new(batch.msgs);
-        let mut delay = Duration::from_millis(200);
-        loop {
-            let m = msgs.clone();
-            match db.write(move |c| write::apply(c, &m, now_ms())).await {
-                Ok(outcome) => {
-                    stats.stored(&outcome);
-                    if outcome.task_reports > 0 {
-                        signals.wake(Wake::Tasks);
-                    }
-                    signals.wake(Wake::Tickets);
-                    break;
-                }
-                Err(crate::db::DbError::Closed) => return,
-                // Another batch locked the same rows first: this one was rolled back whole
-                // and goes again at once, so the acknowledgements behind it do not stall.
-                Err(crate::db::DbError::Collision(e)) => {
-                    stats.write_failed();
-                    tracing::debug!(error = %e, messages = msgs.len(), "Ingest batch collided with another; storing it again");
-                }
-                Err(e) => {
-                    stats.write_failed();
-                    tracing::error!(error = %e, messages = msgs.len(), "Cannot store an ingest batch; retrying (not acknowledged, nothing is lost)");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(30));
-                }
-            }
+        let Some(outcome) = settle::store(&db, &stats, batch.msgs).await else {
+            return;
+        };
+        if outcome.task_reports > 0 {
+            signals.wake(Wake::Tasks);
         }
+        signals.wake(Wake::Tickets);
         acker.due(&batch.acks);
         drop(permit);
     });

@@ -18,6 +18,7 @@ pub struct Stats {
     points: AtomicU64,
     batches: AtomicU64,
     write_failures: AtomicU64,
+    held: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -51,6 +52,11 @@ impl Stats {
         self.batches.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a message held apart, its data refused by the database.
+    pub fn held(&self) {
+        self.held.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a failed batch write.
     pub fn write_failed(&self) {
         self.write_failures.fetch_add(1, Ordering::Relaxed);
@@ -73,6 +79,7 @@ impl Stats {
             ("points_stored_total", g(&self.points)),
             ("batches_total", g(&self.batches)),
             ("write_failures_total", g(&self.write_failures)),
+            ("messages_held_total", g(&self.held)),
         ] {
             let _ = writeln!(out, "# TYPE storefleet_controller_ingest_{name} counter\nstorefleet_controller_ingest_{name} {v}");
         }

@@ -46,6 +46,21 @@ pub struct Outcome {
     pub runs: u64,
     /// Command results that belong to a fleet task's target.
     pub task_reports: u64,
+    /// Messages whose data the database refused, held apart ([`super::held`]).
+    pub held: u64,
+}
+
+impl std::ops::AddAssign for Outcome {
+    fn add_assign(&mut self, o: Outcome) {
+        self.stored += o.stored;
+        self.duplicates += o.duplicates;
+        self.points += o.points;
+        self.assets_created += o.assets_created;
+        self.asset_changes += o.asset_changes;
+        self.runs += o.runs;
+        self.task_reports += o.task_reports;
+        self.held += o.held;
+    }
 }
 
 #[derive(Default, Clone, Copy)]

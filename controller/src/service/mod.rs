@@ -4,6 +4,7 @@
 //! must react, on every replica. HTTP handlers and pages only parse, call and render.
 
 pub mod agents;
+pub mod ingest;
 pub mod tasks;
 pub mod tickets;
 

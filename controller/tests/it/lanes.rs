@@ -28,7 +28,7 @@ use crate::common::{eventually, within};
 const READINGS: u64 = 16;
 
 /// A gateway publishing signed messages as `id`, counting the broker's acknowledgements.
-struct Gateway {
+pub(crate) struct Gateway {
     client: AsyncClient,
     id: &'static str,
     key: SigningKey,
@@ -36,7 +36,11 @@ struct Gateway {
 }
 
 impl Gateway {
-    fn connect(options: rumqttc::MqttOptions, id: &'static str, key: SigningKey) -> Gateway {
+    pub(crate) fn connect(
+        options: rumqttc::MqttOptions,
+        id: &'static str,
+        key: SigningKey,
+    ) -> Gateway {
         let (client, ev) = AsyncClient::new(options, 256);
         let acked = crate::common::count_pubacks(ev);
         Gateway {
@@ -47,7 +51,7 @@ impl Gateway {
         }
     }
 
-    async fn send(&self, seq: u64, kind: Kind, message: Message) {
+    pub(crate) async fn send(&self, seq: u64, kind: Kind, message: Message) {
         let frame = Envelope::new(self.id, seq, now_ms(), message)
             .seal(&self.key)
             .unwrap();
@@ -58,7 +62,7 @@ impl Gateway {
             .unwrap();
     }
 
-    async fn reading(&self, seq: u64, t: i64) {
+    pub(crate) async fn reading(&self, seq: u64, t: i64) {
         let batch = TelemetryBatch {
             backlog: false,
             series: vec![Series {
@@ -88,7 +92,7 @@ impl Gateway {
         self.send(seq, Kind::Event, Message::Event(jam)).await;
     }
 
-    async fn all_acked(&self, n: u64) {
+    pub(crate) async fn all_acked(&self, n: u64) {
         eventually(10, "the broker took every message", || async {
             (self.acked.load(Ordering::SeqCst) >= n).then_some(())
         })
@@ -97,7 +101,7 @@ impl Gateway {
 }
 
 /// Starts a controller on `config` with store S0001 and `id` enrolled with `key`.
-async fn controller(
+pub(crate) async fn controller(
     config: storefleet_controller::config::Config,
     token: &CancellationToken,
     id: &str,

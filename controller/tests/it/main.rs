@@ -12,6 +12,7 @@ mod common;
 mod config;
 mod demo;
 mod e2e;
+mod held;
 mod https;
 mod lanes;
 mod migrate_db;

@@ -4,6 +4,7 @@
 mod alerts;
 mod assets;
 mod gateways;
+mod held;
 mod people;
 mod tasks;
 mod telemetry;
