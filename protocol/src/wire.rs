@@ -14,7 +14,9 @@
 //!   [`crate::topic::Topic::uplink_kind_filter`]), so an agent's messages of different
 //!   kinds may be received out of the order it sent them (as may any two messages that
 //!   replicas on a shared subscription receive). A receiver must not rely on arrival order:
-//!   it orders presence by `seq` and readings and device states by their time.
+//!   it orders presence and inventory reports by `seq` (an older report arriving later is
+//!   skipped) and readings and device states by their time. A sender's `seq` only grows,
+//!   across restarts and reinstalls.
 //! - Everything is published at QoS 1; only presence is retained. A receiver acknowledges
 //!   in the order messages arrived (MQTT 3.1.1 section 4.6).
 //! - Presence and the last will: before each connection attempt the agent reserves two

@@ -56,6 +56,25 @@ fn candidates(c: &dyn Sql, kind: &str, o: &Observed) -> Result<Vec<Candidate>, D
     })
 }
 
+/// Whether the inventory `seq` of `agent_id` is newer than any applied before (the agent's
+/// seq only grows, across restarts and reinstalls); records it as the newest if so. Two
+/// reports of one agent can arrive out of order (broker redelivery, replicas sharing the
+/// subscription); the older must not overwrite the newer. An agent without a row (nothing
+/// to compare with) is taken as newer.
+pub fn newest(c: &dyn Sql, agent_id: &str, seq: u64) -> Result<bool, DbError> {
+    let changed = c.execute(
+        "UPDATE agents SET inventory_seq = ?2 WHERE id = ?1 AND (inventory_seq IS NULL OR inventory_seq < ?2)",
+        args![agent_id, seq as i64],
+    )?;
+    if changed > 0 {
+        return Ok(true);
+    }
+    Ok(
+        c.one("SELECT 1 AS x FROM agents WHERE id = ?1", args![agent_id])?
+            .is_none(),
+    )
+}
+
 /// Text columns an agent reports, in this order.
 const REPORTED: [&str; 9] = [
     "class",

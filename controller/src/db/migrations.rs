@@ -418,8 +418,10 @@ CREATE INDEX events_code_ts ON events(code, ts);
 ",
     // v10: messages whose data the database refused, held with the refusal so that the
     //      rest of their batch is stored and ingest goes on; an admin retries or drops
-    //      them. The envelope is kept as the agent signed it (JSON, bytes).
+    //      them. The envelope is kept as the agent signed it (JSON, bytes). And the seq of
+    //      each agent's newest inventory applied: an older one arriving later is skipped.
     "
+ALTER TABLE agents ADD COLUMN inventory_seq INTEGER;
 CREATE TABLE ingest_held (
     agent_id TEXT NOT NULL,
     seq      INTEGER NOT NULL,

@@ -359,8 +359,10 @@ ALTER TABLE devices SET (fillfactor = 70);
 ALTER TABLE agents SET (fillfactor = 70);
 ALTER TABLE rollups SET (fillfactor = 80);
 ",
-    // 4: SQLite's v10, messages whose data the database refused.
+    // 4: SQLite's v10, messages whose data the database refused, and each agent's newest
+    // inventory applied.
     "
+ALTER TABLE agents ADD COLUMN inventory_seq BIGINT;
 CREATE TABLE ingest_held (
     agent_id TEXT NOT NULL,
     seq      BIGINT NOT NULL,

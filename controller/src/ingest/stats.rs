@@ -19,6 +19,7 @@ pub struct Stats {
     batches: AtomicU64,
     write_failures: AtomicU64,
     held: AtomicU64,
+    stale_inventories: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -50,6 +51,8 @@ impl Stats {
         self.duplicates.fetch_add(o.duplicates, Ordering::Relaxed);
         self.points.fetch_add(o.points, Ordering::Relaxed);
         self.batches.fetch_add(1, Ordering::Relaxed);
+        self.stale_inventories
+            .fetch_add(o.stale_inventories, Ordering::Relaxed);
     }
 
     /// Counts a message held apart, its data refused by the database.
@@ -80,6 +83,7 @@ impl Stats {
             ("batches_total", g(&self.batches)),
             ("write_failures_total", g(&self.write_failures)),
             ("messages_held_total", g(&self.held)),
+            ("inventories_stale_total", g(&self.stale_inventories)),
         ] {
             let _ = writeln!(out, "# TYPE storefleet_controller_ingest_{name} counter\nstorefleet_controller_ingest_{name} {v}");
         }

@@ -48,6 +48,8 @@ pub struct Outcome {
     pub task_reports: u64,
     /// Messages whose data the database refused, held apart ([`super::held`]).
     pub held: u64,
+    /// Inventory reports older than one applied before, skipped.
+    pub stale_inventories: u64,
 }
 
 impl std::ops::AddAssign for Outcome {
@@ -60,6 +62,7 @@ impl std::ops::AddAssign for Outcome {
         self.runs += o.runs;
         self.task_reports += o.task_reports;
         self.held += o.held;
+        self.stale_inventories += o.stale_inventories;
     }
 }
 
@@ -163,6 +166,9 @@ pub fn apply(c: &dyn Sql, msgs: &[Verified], now: i64) -> Result<Outcome, DbErro
             Message::Presence(p) => b.presence(&env.from, env.seq, env.ts, now, p),
             Message::Telemetry(t) => b.telemetry(&env.from, &m.store, t)?,
             Message::Event(e) => b.event(&env.from, &m.store, e, now),
+            Message::Inventory(_) if !inventory::newest(c, &env.from, env.seq)? => {
+                b.out.stale_inventories += 1;
+            }
             Message::Inventory(i) => {
                 let a = inventory::apply(c, &env.from, &m.store, i, now)?;
                 b.out.assets_created += u64::from(a.created);

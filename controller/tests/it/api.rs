@@ -302,7 +302,10 @@ async fn the_cli_reads_tasks_through_the_typed_client_and_names_an_unknown_one()
     let (ok, out, err) = ctl.cli(&["ingest", "held"]);
     assert!(ok && out.contains("no message is held"), "{out}{err}");
     let (ok, _, err) = ctl.cli(&["ingest", "retry", "gw-nope", "3"]);
-    assert!(!ok && err.contains("no held message 3 of agent gw-nope"), "{err}");
+    assert!(
+        !ok && err.contains("no held message 3 of agent gw-nope"),
+        "{err}"
+    );
     for args in [["task", "status", "t-nope"], ["task", "pause", "t-nope"]] {
         let (ok, _, err) = ctl.cli(&args);
         assert!(!ok && err.contains("t-nope"), "{args:?}: {err}");

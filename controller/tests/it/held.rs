@@ -105,7 +105,11 @@ async fn a_message_the_database_refuses_is_held_and_the_rest_stored() {
     })
     .await;
     let stored_events = count(state, "SELECT count(*) AS n FROM events").await;
-    assert_eq!(stored_events, i64::from(!postgres), "SQLite stores the NUL event");
+    assert_eq!(
+        stored_events,
+        i64::from(!postgres),
+        "SQLite stores the NUL event"
+    );
     let mut metrics = String::new();
     state.stats.render(&mut metrics);
     assert!(

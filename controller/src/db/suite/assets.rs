@@ -152,3 +152,54 @@ fn inventory_history_edits_and_search_on_both_backends() {
         .unwrap();
     });
 }
+
+/// An older inventory arriving after a newer one (a redelivery, or replicas sharing the
+/// subscription) is skipped, in separate batches and within one.
+#[test]
+fn an_older_inventory_never_overwrites_a_newer_one_on_both_backends() {
+    use crate::ingest::write::{apply, Verified};
+    use storefleet_protocol::{Envelope, Message};
+    use storefleet_storage::{args, SqlExt as _};
+    let report = |seq: u64, firmware: &str| Verified {
+        store: "S1".into(),
+        envelope: Envelope::new(
+            "gw-s1",
+            seq,
+            1_000,
+            Message::Inventory(Box::new(inv("P-1", firmware))),
+        ),
+    };
+    on_each_backend("inventory order", |backend, db| {
+        db(&mut |c| {
+            c.execute(
+                "INSERT INTO stores(code, name, created_at) VALUES ('S1', 'One', 0)",
+                args![],
+            )?;
+            c.execute(
+                "INSERT INTO agents(id, public_key, store_code, enrolled_at) VALUES ('gw-s1', 'k', 'S1', 0)",
+                args![],
+            )?;
+            let firmware = |c: &dyn storefleet_storage::Sql| {
+                c.one(
+                    "SELECT firmware FROM assets WHERE kind = 'device' AND slot = 'printer-1'",
+                    args![],
+                )?
+                .unwrap()
+                .text("firmware")
+            };
+            let o = apply(c, &[report(5, "2.0")], 2_000)?;
+            assert_eq!((o.stored, o.stale_inventories), (1, 0), "{backend}");
+            let o = apply(c, &[report(3, "1.0")], 3_000)?;
+            assert_eq!((o.stored, o.stale_inventories), (1, 1), "{backend}");
+            assert_eq!(firmware(c)?, "2.0", "{backend}: the older report skipped");
+            let o = apply(c, &[report(9, "3.0"), report(7, "2.5")], 4_000)?;
+            assert_eq!((o.stored, o.stale_inventories), (2, 1), "{backend}");
+            assert_eq!(firmware(c)?, "3.0", "{backend}: the newest of the batch");
+            let o = apply(c, &[report(10, "3.1")], 5_000)?;
+            assert_eq!(o.stale_inventories, 0, "{backend}");
+            assert_eq!(firmware(c)?, "3.1", "{backend}");
+            Ok(())
+        })
+        .unwrap();
+    });
+}
