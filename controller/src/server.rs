@@ -249,6 +249,7 @@ pub async fn start_with_clock(
             registry: registry.clone(),
             stats: stats.clone(),
             signals: signals.clone(),
+            series_ids: Arc::default(),
         },
         &token,
         &tracker,

@@ -98,8 +98,12 @@ pub fn snapshot(c: &dyn Sql, rules: &[Rule], at: &Rules) -> Result<Snapshot, DbE
     let mut seen: HashSet<(String, String, String)> = HashSet::new();
     for (m, at_least, at_most) in rules.iter().filter_map(|r| not_clear(&r.when)) {
         let rows = c.all(
-            "SELECT s.store_code, s.device, COALESCE(d.class, '') AS class, s.last_t, s.last_v
-             FROM series s LEFT JOIN devices d ON d.store_code = s.store_code AND d.device = s.device
+            // The class per row found (by the devices' key), not by a join: a join makes
+            // PostgreSQL hash the whole devices table on every evaluation.
+            "SELECT s.store_code, s.device, s.last_t, s.last_v,
+                    COALESCE((SELECT d.class FROM devices d
+                              WHERE d.store_code = s.store_code AND d.device = s.device), '') AS class
+             FROM series s
              WHERE s.metric = ?1 AND s.last_t >= ?2
                AND (CAST(?3 AS DOUBLE PRECISION) IS NULL OR s.last_v >= ?3)
                AND (CAST(?4 AS DOUBLE PRECISION) IS NULL OR s.last_v <= ?4)",

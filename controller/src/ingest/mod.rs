@@ -135,6 +135,8 @@ pub struct Shared {
     /// Wakes the task engine when a stored batch carried a report on a fleet task's
     /// target, and the ticket engine when a batch was stored (it evaluates the rules).
     pub signals: crate::cluster::Signals,
+    /// Series ids known to the batches ([`write::SeriesIds`]).
+    pub series_ids: Arc<write::SeriesIds>,
 }
 
 /// Starts ingest's lanes on `tracker`; they run until `token` is cancelled.
@@ -339,14 +341,15 @@ async fn flush(
     let Ok(permit) = writes.clone().acquire_owned().await else {
         return;
     };
-    let (acker, db, stats, signals) = (
+    let (acker, db, stats, signals, ids) = (
         acker.clone(),
         shared.db.clone(),
         shared.stats.clone(),
         shared.signals.clone(),
+        shared.series_ids.clone(),
     );
     tracker.spawn(async move {
-        let Some(outcome) = settle::store(&db, &stats, batch.msgs).await else {
+        let Some(outcome) = settle::store(&db, &stats, &ids, batch.msgs).await else {
             return;
         };
         if outcome.task_reports > 0 {

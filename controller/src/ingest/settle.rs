@@ -17,7 +17,7 @@ use storefleet_protocol::now_ms;
 
 use super::held;
 use super::stats::Stats;
-use super::write::{self, Outcome, Verified};
+use super::write::{self, Outcome, SeriesIds, Verified};
 use crate::db::{Db, DbError};
 
 /// First wait after a failed write; doubles up to [`MAX_DELAY`].
@@ -27,14 +27,23 @@ const MAX_DELAY: Duration = Duration::from_secs(30);
 /// Stores `msgs`, holding apart those whose data the database refuses; returns what was
 /// done, or `None` when the database stopped (the controller is stopping: nothing is
 /// acknowledged, the broker delivers the messages again).
-pub async fn store(db: &Db, stats: &Stats, msgs: Vec<Verified>) -> Option<Outcome> {
+pub async fn store(
+    db: &Db,
+    stats: &Stats,
+    ids: &Arc<SeriesIds>,
+    msgs: Vec<Verified>,
+) -> Option<Outcome> {
     let mut msgs = Arc::new(msgs);
     let mut total = Outcome::default();
     let mut delay = FIRST_DELAY;
     loop {
-        let m = msgs.clone();
-        let failure = match db.write(move |c| write::apply(c, &m, now_ms())).await {
-            Ok(o) => {
+        let (m, known) = (msgs.clone(), ids.clone());
+        let failure = match db
+            .write(move |c| write::apply_with(c, &m, now_ms(), &known))
+            .await
+        {
+            Ok((o, learned)) => {
+                ids.learn(learned);
                 stats.stored(&o);
                 total += o;
                 return Some(total);
@@ -50,7 +59,7 @@ pub async fn store(db: &Db, stats: &Stats, msgs: Vec<Verified>) -> Option<Outcom
             Err(DbError::Refused(e)) => {
                 stats.write_failed();
                 tracing::warn!(error = %e, messages = msgs.len(), "The database refused data in an ingest batch; storing its messages one by one");
-                match one_by_one(db, stats, &msgs).await {
+                match one_by_one(db, stats, ids, &msgs).await {
                     Ok(o) => {
                         total += o;
                         return Some(total);
@@ -82,18 +91,20 @@ type Partial = (usize, Outcome);
 async fn one_by_one(
     db: &Db,
     stats: &Stats,
+    ids: &Arc<SeriesIds>,
     msgs: &Arc<Vec<Verified>>,
 ) -> Result<Outcome, (Partial, DbError)> {
     let mut total = Outcome::default();
     for i in 0..msgs.len() {
         let fail = |e| Err(((i, total), e));
         loop {
-            let m = msgs.clone();
+            let (m, known) = (msgs.clone(), ids.clone());
             match db
-                .write(move |c| write::apply(c, &m[i..=i], now_ms()))
+                .write(move |c| write::apply_with(c, &m[i..=i], now_ms(), &known))
                 .await
             {
-                Ok(o) => {
+                Ok((o, learned)) => {
+                    ids.learn(learned);
                     stats.stored(&o);
                     total += o;
                     break;

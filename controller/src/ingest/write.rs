@@ -92,10 +92,57 @@ impl Agg {
 pub const ROLLUPS: [i64; 2] = [60, 3600];
 
 /// A series' store, device and metric.
-type SeriesKey = (String, String, String);
+pub type SeriesKey = (String, String, String);
+
+/// Series keys looked up in one statement, at most ([`Batch::lookup`]).
+const LOOKUP_KEYS: usize = 100;
+
+/// Series ids past batches committed, shared by a controller's ingest batches, so that a
+/// batch asks the database only for series it has not seen: the ids never change, because a
+/// series row is never deleted nor re-keyed. Bounded: past [`SeriesIds::MAX`] entries it
+/// starts again empty (a fleet that large pays a lookup per new series once more).
+#[derive(Debug, Default)]
+pub struct SeriesIds(std::sync::RwLock<HashMap<SeriesKey, i64>>);
+
+impl SeriesIds {
+    /// Entries kept at most (about 150 bytes each).
+    pub const MAX: usize = 1_000_000;
+
+    /// The id of a series, if known.
+    pub fn get(&self, key: &SeriesKey) -> Option<i64> {
+        self.0.read().ok()?.get(key).copied()
+    }
+
+    /// Learns ids of committed series.
+    pub fn learn(&self, ids: Vec<(SeriesKey, i64)>) {
+        if ids.is_empty() {
+            return;
+        }
+        if let Ok(mut m) = self.0.write() {
+            if m.len() + ids.len() > Self::MAX {
+                m.clear();
+            }
+            m.extend(ids);
+        }
+    }
+
+    /// How many ids are known.
+    pub fn len(&self) -> usize {
+        self.0.read().map_or(0, |m| m.len())
+    }
+
+    /// Whether none is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 struct Batch<'c> {
     c: &'c dyn Sql,
+    /// Series ids committed before, shared by the controller's batches.
+    known: &'c SeriesIds,
+    /// Series ids read or made by this batch, for [`SeriesIds::learn`] once it committed.
+    learned: Vec<(SeriesKey, i64)>,
     series: HashMap<SeriesKey, i64>,
     rollups: HashMap<(i64, i64, i64), Agg>,
     /// Raw points of the batch by (series, time), the last value of a time winning; written
@@ -134,8 +181,22 @@ struct PresenceRow {
 
 /// Stores `msgs` received at `now`.
 pub fn apply(c: &dyn Sql, msgs: &[Verified], now: i64) -> Result<Outcome, DbError> {
+    Ok(apply_with(c, msgs, now, &SeriesIds::default())?.0)
+}
+
+/// [`apply`], looking series up in `known` first; also returns the series ids the batch read
+/// or made, for `known` to learn once the batch has committed (not before: a series made by
+/// a batch that rolls back does not exist).
+pub fn apply_with(
+    c: &dyn Sql,
+    msgs: &[Verified],
+    now: i64,
+    known: &SeriesIds,
+) -> Result<(Outcome, Vec<(SeriesKey, i64)>), DbError> {
     let mut b = Batch {
         c,
+        known,
+        learned: Vec::new(),
         series: HashMap::new(),
         rollups: HashMap::new(),
         points: HashMap::new(),
@@ -184,7 +245,7 @@ pub fn apply(c: &dyn Sql, msgs: &[Verified], now: i64) -> Result<Outcome, DbErro
         }
     }
     b.finish()?;
-    Ok(b.out)
+    Ok((b.out, b.learned))
 }
 
 /// Records the batch's `(agent, seq)` pairs in `received`, in key order and multi-row
@@ -235,19 +296,21 @@ impl Batch<'_> {
                 ));
             }
         }
-        let rows: Vec<Vec<Value>> = keys
-            .iter()
-            .map(|(store, device, metric)| {
-                vec![(*store).into(), device.as_str().into(), (*metric).into()]
-            })
-            .collect();
-        let found = many_query(
-            self.c,
-            "SELECT id, store_code, device, metric FROM series WHERE (store_code, device, metric) IN (VALUES ",
-            3,
-            ")",
-            &rows,
-        )?;
+        let mut rows: Vec<Vec<Value>> = Vec::new();
+        for (store, device, metric) in &keys {
+            let key = ((*store).to_owned(), device.clone(), (*metric).to_owned());
+            match self.known.get(&key) {
+                Some(id) => {
+                    self.series.insert(key, id);
+                }
+                None => rows.push(vec![
+                    (*store).into(),
+                    device.as_str().into(),
+                    (*metric).into(),
+                ]),
+            }
+        }
+        let found = self.lookup(&rows)?;
         self.remember(&found)?;
         // The new ones are made in key order too. A batch on another replica may be making
         // the same series: DO NOTHING waits for it, and the lookup after that finds its row.
@@ -276,24 +339,35 @@ impl Batch<'_> {
         )?;
         self.remember(&made)?;
         if made.len() < missing.len() {
-            let found = many_query(
-                self.c,
-                "SELECT id, store_code, device, metric FROM series WHERE (store_code, device, metric) IN (VALUES ",
-                3,
-                ")",
-                &missing,
-            )?;
+            let found = self.lookup(&missing)?;
             self.remember(&found)?;
         }
         Ok(())
     }
 
+    /// The series of `keys` (store, device, metric) that exist, a hundred keys a statement:
+    /// PostgreSQL looks each up in the unique index then, where a longer list makes it scan
+    /// the whole table (a hundred thousand series at chain scale) for every batch.
+    fn lookup(&self, keys: &[Vec<Value>]) -> Result<Vec<storefleet_storage::Row>, DbError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(LOOKUP_KEYS) {
+            found.extend(many_query(
+                self.c,
+                "SELECT id, store_code, device, metric FROM series WHERE (store_code, device, metric) IN (VALUES ",
+                3,
+                ")",
+                chunk,
+            )?);
+        }
+        Ok(found)
+    }
+
     fn remember(&mut self, rows: &[storefleet_storage::Row]) -> Result<(), DbError> {
         for r in rows {
-            self.series.insert(
-                (r.text("store_code")?, r.text("device")?, r.text("metric")?),
-                r.i64("id")?,
-            );
+            let key = (r.text("store_code")?, r.text("device")?, r.text("metric")?);
+            let id = r.i64("id")?;
+            self.learned.push((key.clone(), id));
+            self.series.insert(key, id);
         }
         Ok(())
     }
@@ -341,6 +415,7 @@ impl Batch<'_> {
                 "id",
             )?,
         };
+        self.learned.push((key.clone(), id));
         self.series.insert(key, id);
         Ok(id)
     }

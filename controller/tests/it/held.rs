@@ -104,6 +104,10 @@ async fn a_message_the_database_refuses_is_held_and_the_rest_stored() {
         (count(state, "SELECT count(*) AS n FROM points").await == 2).then_some(())
     })
     .await;
+    // A batch rolled back before its messages were stored one by one left no series id
+    // behind that a later batch used.
+    let orphans = "SELECT count(*) AS n FROM points p LEFT JOIN series s ON s.id = p.series_id WHERE s.id IS NULL";
+    assert_eq!(count(state, orphans).await, 0);
     let stored_events = count(state, "SELECT count(*) AS n FROM events").await;
     assert_eq!(
         stored_events,

@@ -138,6 +138,72 @@ fn ingest_stores_each_message_once_on_both_backends() {
     });
 }
 
+/// Series ids learned from committed batches are used by later ones: a batch whose series
+/// are all known asks the database for none, and its points land on the same series.
+#[test]
+fn ingest_uses_the_series_ids_it_learned_on_both_backends() {
+    use crate::ingest::write::{apply_with, SeriesIds, Verified};
+    use storefleet_protocol::message::{Point, Series, TelemetryBatch};
+    use storefleet_protocol::{Envelope, Message};
+    let msg = |seq: u64, metrics: &[&str]| Verified {
+        store: "S".into(),
+        envelope: Envelope::new(
+            "gw-1",
+            seq,
+            1_000,
+            Message::Telemetry(TelemetryBatch {
+                backlog: false,
+                series: metrics
+                    .iter()
+                    .map(|m| Series {
+                        device: Some("ups".into()),
+                        metric: (*m).into(),
+                        points: vec![Point {
+                            t: 1_000 + seq as i64,
+                            v: 1.0,
+                            agg: None,
+                        }],
+                    })
+                    .collect(),
+            }),
+        ),
+    };
+    on_each_backend("series ids", |backend, db| {
+        let known = SeriesIds::default();
+        db(&mut |c| {
+            c.execute(
+                "INSERT INTO stores(code, name, created_at) VALUES ('S', 'S', 0)",
+                args![],
+            )?;
+            let (o, learned) = apply_with(c, &[msg(1, &["charge", "load"])], 5_000, &known)?;
+            assert_eq!((o.stored, o.points, learned.len()), (1, 2, 2), "{backend}");
+            known.learn(learned);
+            // All known: nothing learned, the points go to the same two series.
+            let (o, learned) = apply_with(c, &[msg(2, &["load", "charge"])], 5_000, &known)?;
+            assert_eq!((o.points, learned.len()), (2, 0), "{backend}");
+            // One known, one new: only the new one is learned.
+            let (_, learned) = apply_with(c, &[msg(3, &["charge", "temp"])], 5_000, &known)?;
+            let names: Vec<&str> = learned.iter().map(|((_, _, m), _)| m.as_str()).collect();
+            assert_eq!(names, ["temp"], "{backend}");
+            assert_eq!(
+                count(c, "SELECT count(*) AS n FROM series")?,
+                3,
+                "{backend}"
+            );
+            assert_eq!(
+                count(
+                    c,
+                    "SELECT count(*) AS n FROM points p JOIN series s ON s.id = p.series_id WHERE s.metric = 'charge'"
+                )?,
+                3,
+                "{backend}: every charge reading on the one charge series"
+            );
+            Ok(())
+        })
+        .unwrap();
+    });
+}
+
 /// What a batch says about a device's state and an agent's presence is written once per
 /// row at the end of the batch: the newest state by time and the presence with the highest
 /// seq win, within the batch and against what is stored.
