@@ -464,16 +464,23 @@ fn main() {
             let other = second.state.lease.clone();
             let stopped = Instant::now();
             token.cancel();
-            running.wait().await;
+            // The other replica takes the engines while this one is still stopping.
+            let stopping = tokio::spawn(async move {
+                running.wait().await;
+                stopped.elapsed()
+            });
             while !other.held() {
                 assert!(stopped.elapsed() < Duration::from_secs(30), "no failover");
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
+            let moved = stopped.elapsed();
+            let stop_took = stopping.await.unwrap();
             let (a, b) = (state.stats.stored_total(), second.state.stats.stored_total());
             println!(
                 "2 replicas: replica a (engines) stored {a} messages, replica b {b} (the shared subscription splits the uplink); \
-                 the engines moved to replica b {:.0} ms after replica a was told to stop",
-                stopped.elapsed().as_secs_f64() * 1000.0
+                 the engines moved to replica b {:.0} ms after replica a was told to stop; replica a stopped in {:.0} ms",
+                moved.as_secs_f64() * 1000.0,
+                stop_took.as_secs_f64() * 1000.0
             );
             t2.cancel();
             second.wait().await;

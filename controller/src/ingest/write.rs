@@ -94,9 +94,6 @@ pub const ROLLUPS: [i64; 2] = [60, 3600];
 /// A series' store, device and metric.
 pub type SeriesKey = (String, String, String);
 
-/// Series keys looked up in one statement, at most ([`Batch::lookup`]).
-const LOOKUP_KEYS: usize = 100;
-
 /// Series ids past batches committed, shared by a controller's ingest batches, so that a
 /// batch asks the database only for series it has not seen: the ids never change, because a
 /// series row is never deleted nor re-keyed. Bounded: past [`SeriesIds::MAX`] entries it
@@ -345,21 +342,15 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// The series of `keys` (store, device, metric) that exist, a hundred keys a statement:
-    /// PostgreSQL looks each up in the unique index then, where a longer list makes it scan
-    /// the whole table (a hundred thousand series at chain scale) for every batch.
+    /// The series of `keys` (store, device, metric) that exist.
     fn lookup(&self, keys: &[Vec<Value>]) -> Result<Vec<storefleet_storage::Row>, DbError> {
-        let mut found = Vec::new();
-        for chunk in keys.chunks(LOOKUP_KEYS) {
-            found.extend(many_query(
-                self.c,
-                "SELECT id, store_code, device, metric FROM series WHERE (store_code, device, metric) IN (VALUES ",
-                3,
-                ")",
-                chunk,
-            )?);
-        }
-        Ok(found)
+        many_query(
+            self.c,
+            "SELECT id, store_code, device, metric FROM series WHERE (store_code, device, metric) IN (VALUES ",
+            3,
+            ")",
+            keys,
+        )
     }
 
     fn remember(&mut self, rows: &[storefleet_storage::Row]) -> Result<(), DbError> {
