@@ -317,6 +317,28 @@ fn main() {
             conns.push(client);
         }
         tokio::time::sleep(Duration::from_secs(6)).await;
+        // Until ingest has caught up with every store's first round (a new fleet makes each
+        // of its series once; a running one does not), so that what follows is the steady
+        // state: at least one message per store stored and less than a second of traffic
+        // waiting. At most 3 minutes: a fleet this machine cannot keep up with says so.
+        let warm = Instant::now();
+        loop {
+            let stored = state.stats.stored_total()
+                + second.as_ref().map_or(0, |r| r.state.stats.stored_total());
+            let backlog = sent
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .saturating_sub(stored);
+            let caught_up = stored >= n as u64 && backlog < (n / 5) as u64;
+            if caught_up || warm.elapsed() > Duration::from_secs(180) {
+                println!(
+                    "warm-up: {} after {:.0} s more (backlog {backlog} messages)",
+                    if caught_up { "ingest caught up with every store's first round" } else { "ingest NOT caught up" },
+                    warm.elapsed().as_secs_f64()
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
 
         // Rule evaluation over the whole fleet.
         let reps = 20;
