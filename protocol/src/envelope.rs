@@ -154,9 +154,7 @@ impl Envelope {
             Kind::Event => Message::Event(serde_json::from_str(body).map_err(bad)?),
             Kind::Inventory => Message::Inventory(serde_json::from_str(body).map_err(bad)?),
             Kind::Command => Message::Command(serde_json::from_str(body).map_err(bad)?),
-            Kind::CommandResult => {
-                Message::CommandResult(serde_json::from_str(body).map_err(bad)?)
-            }
+            Kind::CommandResult => Message::CommandResult(serde_json::from_str(body).map_err(bad)?),
             Kind::RoutineRun => Message::RoutineRun(serde_json::from_str(body).map_err(bad)?),
         };
         Ok(Envelope {

@@ -143,8 +143,18 @@ pub async fn evaluate(
     let list = s.rules.clone();
     let at = Rules::new(&s.presence, now);
     let snap = db.read(move |c| observe::snapshot(c, &list, &at)).await?;
-    let obs = observe::observe(&s.rules, &snap);
-    let changes = eval.step(now, &obs, timing(rules));
+    // Pure but not cheap (a fleet whose devices all went stale is every device): off the
+    // async threads, which must keep polling ingest's connections meanwhile.
+    let (list, by_name, taken) = (s.rules.clone(), rules.clone(), std::mem::take(eval));
+    let (back, changes) = tokio::task::spawn_blocking(move || {
+        let mut e = taken;
+        let obs = observe::observe(&list, &snap);
+        let changes = e.step(now, &obs, timing(&by_name));
+        (e, changes)
+    })
+    .await
+    .map_err(|e| DbError::Backend(format!("rule evaluation stopped: {e}")))?;
+    *eval = back;
     let ctx = s.ctx.clone();
     let rules = rules.clone();
     db.write(move |c| {
