@@ -69,7 +69,31 @@ async fn a_full_disk_refuses_with_503_and_loses_nothing() {
             other => panic!("{other}: {text}"),
         }
     }
-    let refusal = refusal.expect("the disk never filled");
+    let Some(refusal) = refusal else {
+        // Say what the disk and the agent did, for a run where this happens.
+        let df = Command::new("df").arg("-k").arg(&state).output();
+        let df = df.map_or_else(
+            |e| e.to_string(),
+            |o| String::from_utf8_lossy(&o.stdout).into_owned(),
+        );
+        let files: Vec<String> = std::fs::read_dir(&state)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| {
+                        format!(
+                            "{:?} {}",
+                            e.file_name(),
+                            e.metadata().map_or(0, |m| m.len())
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        panic!(
+            "the disk never filled after {acked} points acknowledged\ndf: {df}\nfiles: {files:?}\nlog:\n{}",
+            home.log()
+        );
+    };
     assert!(refusal.contains("disk full"), "{refusal}");
     let ev = serde_json::json!({"code": "ups.on_battery", "severity": "critical"});
     // A small event may still fit in the last free pages; if not, it is refused the same way.
