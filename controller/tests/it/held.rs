@@ -51,21 +51,8 @@ async fn a_message_the_database_refuses_is_held_and_the_rest_stored() {
         .registry
         .insert("gw-ghost", ghost_key.public_key(), "GHOST");
 
-    let mqtt: std::net::SocketAddr = running
-        .mqtt_url
-        .trim_start_matches("mqtt://")
-        .parse()
-        .unwrap();
-    let gw = Gateway::connect(
-        crate::common::agent_mqtt(mqtt, "gw-held", &key),
-        "gw-held",
-        key,
-    );
-    let ghost = Gateway::connect(
-        crate::common::agent_mqtt(mqtt, "gw-ghost", &ghost_key),
-        "gw-ghost",
-        ghost_key,
-    );
+    let gw = Gateway::on(&running, "gw-held", key);
+    let ghost = Gateway::on(&running, "gw-ghost", ghost_key);
     let t = now_ms() - 60_000;
     gw.reading(1, t).await;
     ghost.send(1, Kind::Event, event("ghost-1", "Jam")).await;

@@ -51,6 +51,20 @@ impl Gateway {
         }
     }
 
+    /// A gateway on the embedded broker of the in-process controller `running`.
+    pub(crate) fn on(
+        running: &storefleet_controller::server::Running,
+        id: &'static str,
+        key: SigningKey,
+    ) -> Gateway {
+        let mqtt: std::net::SocketAddr = running
+            .mqtt_url
+            .trim_start_matches("mqtt://")
+            .parse()
+            .unwrap();
+        Gateway::connect(crate::common::agent_mqtt(mqtt, id, &key), id, key)
+    }
+
     pub(crate) async fn send(&self, seq: u64, kind: Kind, message: Message) {
         let frame = Envelope::new(self.id, seq, now_ms(), message)
             .seal(&self.key)
@@ -176,16 +190,7 @@ async fn a_fault_is_stored_while_telemetry_writes_are_stuck() {
     });
     locked_rx.recv().unwrap();
 
-    let mqtt: std::net::SocketAddr = running
-        .mqtt_url
-        .trim_start_matches("mqtt://")
-        .parse()
-        .unwrap();
-    let gw = Gateway::connect(
-        crate::common::agent_mqtt(mqtt, "gw-lanes", &key),
-        "gw-lanes",
-        key,
-    );
+    let gw = Gateway::on(&running, "gw-lanes", key);
     let base = now_ms() - 60_000;
     // Each reading a batch of its own (they are further apart than a batch waits).
     for seq in 1..=READINGS {

@@ -138,14 +138,12 @@ fn ingest_stores_each_message_once_on_both_backends() {
     });
 }
 
-/// Series ids learned from committed batches are used by later ones: a batch whose series
-/// are all known asks the database for none, and its points land on the same series.
-#[test]
-fn ingest_uses_the_series_ids_it_learned_on_both_backends() {
-    use crate::ingest::write::{apply_with, SeriesIds, Verified};
+/// A telemetry message of gateway `gw-1` in store `S`: one reading of each of `metrics` of
+/// device `ups`, at `1_000 + seq`.
+fn readings(seq: u64, metrics: &[&str]) -> crate::ingest::write::Verified {
     use storefleet_protocol::message::{Point, Series, TelemetryBatch};
     use storefleet_protocol::{Envelope, Message};
-    let msg = |seq: u64, metrics: &[&str]| Verified {
+    crate::ingest::write::Verified {
         store: "S".into(),
         envelope: Envelope::new(
             "gw-1",
@@ -167,7 +165,14 @@ fn ingest_uses_the_series_ids_it_learned_on_both_backends() {
                     .collect(),
             }),
         ),
-    };
+    }
+}
+
+/// Series ids learned from committed batches are used by later ones: a batch whose series
+/// are all known asks the database for none, and its points land on the same series.
+#[test]
+fn ingest_uses_the_series_ids_it_learned_on_both_backends() {
+    use crate::ingest::write::{apply_with, SeriesIds};
     on_each_backend("series ids", |backend, db| {
         let known = SeriesIds::default();
         db(&mut |c| {
@@ -175,14 +180,14 @@ fn ingest_uses_the_series_ids_it_learned_on_both_backends() {
                 "INSERT INTO stores(code, name, created_at) VALUES ('S', 'S', 0)",
                 args![],
             )?;
-            let (o, learned) = apply_with(c, &[msg(1, &["charge", "load"])], 5_000, &known)?;
+            let (o, learned) = apply_with(c, &[readings(1, &["charge", "load"])], 5_000, &known)?;
             assert_eq!((o.stored, o.points, learned.len()), (1, 2, 2), "{backend}");
             known.learn(learned);
             // All known: nothing learned, the points go to the same two series.
-            let (o, learned) = apply_with(c, &[msg(2, &["load", "charge"])], 5_000, &known)?;
+            let (o, learned) = apply_with(c, &[readings(2, &["load", "charge"])], 5_000, &known)?;
             assert_eq!((o.points, learned.len()), (2, 0), "{backend}");
             // One known, one new: only the new one is learned.
-            let (_, learned) = apply_with(c, &[msg(3, &["charge", "temp"])], 5_000, &known)?;
+            let (_, learned) = apply_with(c, &[readings(3, &["charge", "temp"])], 5_000, &known)?;
             let names: Vec<&str> = learned.iter().map(|((_, _, m), _)| m.as_str()).collect();
             assert_eq!(names, ["temp"], "{backend}");
             assert_eq!(
@@ -352,9 +357,7 @@ fn ingest_keeps_the_newest_device_state_and_presence_on_both_backends() {
 /// failing on the duplicate and stalling its acknowledgements behind a retry.
 #[test]
 fn concurrent_batches_make_a_new_series_once_on_postgresql() {
-    use crate::ingest::write::{apply, Verified};
-    use storefleet_protocol::message::{Point, Series, TelemetryBatch};
-    use storefleet_protocol::{Envelope, Message};
+    use crate::ingest::write::apply;
     use storefleet_storage::postgres::{testing, Pool};
     let Some(db) = testing::database("ingest new series") else {
         return;
@@ -369,31 +372,7 @@ fn concurrent_batches_make_a_new_series_once_on_postgresql() {
         Ok(())
     })
     .unwrap();
-    let batch = |seq: u64| {
-        vec![Verified {
-            store: "S".into(),
-            envelope: Envelope::new(
-                "gw-1",
-                seq,
-                1_000,
-                Message::Telemetry(TelemetryBatch {
-                    backlog: false,
-                    series: ["a", "b", "c"]
-                        .iter()
-                        .map(|m| Series {
-                            device: Some("ups".into()),
-                            metric: (*m).into(),
-                            points: vec![Point {
-                                t: 1_000 + seq as i64,
-                                v: 1.0,
-                                agg: None,
-                            }],
-                        })
-                        .collect(),
-                }),
-            ),
-        }]
-    };
+    let batch = |seq: u64| vec![readings(seq, &["a", "b", "c"])];
     let first = {
         let (pool, msgs) = (pool.clone(), batch(1));
         std::thread::spawn(move || {

@@ -32,14 +32,4 @@ impl SeriesIds {
             m.extend(ids);
         }
     }
-
-    /// How many ids are known.
-    pub fn len(&self) -> usize {
-        self.0.read().map_or(0, |m| m.len())
-    }
-
-    /// Whether none is known.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
