@@ -436,8 +436,8 @@ struct Engines {
 }
 
 impl Engines {
-    /// Starts the task, ticket and webhook engines and housekeeping; they run until
-    /// `token` is cancelled (the lease lost, or the controller stopping).
+    /// Starts the task, ticket and webhook engines, the rollup fold and housekeeping; they
+    /// run until `token` is cancelled (the lease lost, or the controller stopping).
     fn start(&self, token: CancellationToken) {
         use crate::cluster::Wake;
         let (db, tracker, signals) = (&self.db, &self.tracker, &self.signals);
@@ -475,6 +475,12 @@ impl Engines {
             hooks,
             signals.notify(Wake::Webhooks),
             move || clock.now(),
+            token.clone(),
+        ));
+        let every = Duration::from_secs(self.retention.rollup_every_secs);
+        tracker.spawn(crate::ingest::rollups::run(
+            db.clone(),
+            every,
             token.clone(),
         ));
         tracker.spawn(housekeeping(db.clone(), self.retention.clone(), token));

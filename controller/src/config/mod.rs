@@ -215,6 +215,9 @@ pub struct TelemetrySection {
     pub minute_retention_days: u32,
     /// Days per-hour rollups are kept.
     pub hour_retention_days: u32,
+    /// Seconds between folds of new readings into the per-minute and per-hour rollups
+    /// (by the replica that runs the engines); rollups are this much behind raw points.
+    pub rollup_every_secs: u64,
 }
 
 impl Default for TelemetrySection {
@@ -223,6 +226,7 @@ impl Default for TelemetrySection {
             raw_retention_days: 7,
             minute_retention_days: 90,
             hour_retention_days: 730,
+            rollup_every_secs: 60,
         }
     }
 }

@@ -139,6 +139,9 @@ impl Config {
                 "retention days above 0, raw <= minute <= hour",
             ));
         }
+        if !(1..=3600).contains(&t.rollup_every_secs) {
+            return Err(bad("telemetry.rollup_every_secs", "1 to 3600"));
+        }
         if self.presence.offline_after_secs == 0 {
             return Err(bad("presence.offline_after_secs", "more than 0"));
         }

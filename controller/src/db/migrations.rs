@@ -433,6 +433,21 @@ CREATE TABLE ingest_held (
     PRIMARY KEY (agent_id, seq)
 );
 ",
+    // v11: what each batch adds to a series' per-minute bucket (a count, sum, min and max),
+    //      folded into the per-minute and per-hour rollups in the background
+    //      ([telemetry] rollup_every_secs) instead of two upserts per reading at ingest.
+    //      A delta is deleted in the transaction that folds it: counted once.
+    "
+CREATE TABLE rollup_deltas (
+    id        INTEGER PRIMARY KEY,
+    series_id INTEGER NOT NULL,
+    bucket    INTEGER NOT NULL,
+    n         INTEGER NOT NULL,
+    sum       REAL NOT NULL,
+    min       REAL NOT NULL,
+    max       REAL NOT NULL
+);
+",
 ];
 
 /// Brings the schema up to the newest version.

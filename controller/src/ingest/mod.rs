@@ -18,6 +18,7 @@
 pub mod ack;
 pub mod held;
 pub mod lane;
+pub mod rollups;
 pub mod settle;
 pub mod stats;
 pub mod write;

@@ -6,5 +6,6 @@ mod assets;
 mod gateways;
 mod held;
 mod people;
+mod rollups;
 mod tasks;
 mod telemetry;

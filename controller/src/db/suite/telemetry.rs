@@ -357,33 +357,17 @@ fn ingest_keeps_the_newest_device_state_and_presence_on_both_backends() {
 /// failing on the duplicate and stalling its acknowledgements behind a retry.
 #[test]
 fn concurrent_batches_make_a_new_series_once_on_postgresql() {
+    use crate::db::testing::{postgres_with_store, uncommitted};
     use crate::ingest::write::apply;
-    use storefleet_storage::postgres::{testing, Pool};
-    let Some(db) = testing::database("ingest new series") else {
+    let Some((_db, pool)) = postgres_with_store("ingest new series", 2) else {
         return;
     };
-    let pool = Pool::connect(&db.url, 2).unwrap();
-    pool.migrate(crate::db::postgres::MIGRATIONS).unwrap();
-    pool.run_blocking(false, |c| {
-        c.execute(
-            "INSERT INTO stores(code, name, created_at) VALUES ('S', 'S', 0)",
-            args![],
-        )?;
-        Ok(())
-    })
-    .unwrap();
     let batch = |seq: u64| vec![readings(seq, &["a", "b", "c"])];
-    let first = {
-        let (pool, msgs) = (pool.clone(), batch(1));
-        std::thread::spawn(move || {
-            pool.run_blocking(false, move |c| {
-                apply(c, &msgs, 1_000)?;
-                // Still uncommitted while the other batch makes the same series.
-                std::thread::sleep(std::time::Duration::from_millis(500));
-                Ok(())
-            })
-        })
-    };
+    // Still uncommitted while the other batch makes the same series.
+    let msgs = batch(1);
+    let first = uncommitted(&pool, std::time::Duration::from_millis(500), move |c| {
+        apply(c, &msgs, 1_000).map(|_| ())
+    });
     std::thread::sleep(std::time::Duration::from_millis(150));
     let msgs = batch(2);
     let second = pool.run_blocking(false, move |c| apply(c, &msgs, 1_000));

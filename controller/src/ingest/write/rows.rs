@@ -28,8 +28,8 @@ impl Batch<'_> {
             &points,
         )?;
         // New rows only (no existing row locked), first: the rows that concurrent batches
-        // share (rollups, series, devices, agents) come last, so their locks are held for
-        // the shortest time before the commit. Events go in arrival order.
+        // share (series, devices, agents) come last, so their locks are held for the
+        // shortest time before the commit. Events go in arrival order.
         many(
             c,
             "INSERT INTO events(agent_id, store_code, event_id, ts, device, code, severity, message, data, received_at) VALUES ",
@@ -37,16 +37,13 @@ impl Batch<'_> {
             " ON CONFLICT DO NOTHING",
             &std::mem::take(&mut self.events),
         )?;
-        // Scalar min/max differ between the backends (SQLite's min(a, b), PostgreSQL's
-        // LEAST/GREATEST): CASE says the same on both.
-        let mut rollups: Vec<_> = self.rollups.drain().collect();
-        rollups.sort_unstable_by_key(|r| r.0);
-        let rollups: Vec<Vec<Value>> = rollups
+        let mut deltas: Vec<_> = self.deltas.drain().collect();
+        deltas.sort_unstable_by_key(|d| d.0);
+        let deltas: Vec<Vec<Value>> = deltas
             .into_iter()
-            .map(|((sid, res, bucket), a)| {
+            .map(|((sid, bucket), a)| {
                 vec![
                     sid.into(),
-                    res.into(),
                     bucket.into(),
                     a.n.into(),
                     a.sum.into(),
@@ -57,13 +54,10 @@ impl Batch<'_> {
             .collect();
         many(
             c,
-            "INSERT INTO rollups(series_id, res, bucket, n, sum, min, max) VALUES ",
-            7,
-            " ON CONFLICT(series_id, res, bucket) DO UPDATE SET
-                 n = rollups.n + excluded.n, sum = rollups.sum + excluded.sum,
-                 min = CASE WHEN excluded.min < rollups.min THEN excluded.min ELSE rollups.min END,
-                 max = CASE WHEN excluded.max > rollups.max THEN excluded.max ELSE rollups.max END",
-            &rollups,
+            "INSERT INTO rollup_deltas(series_id, bucket, n, sum, min, max) VALUES ",
+            6,
+            "",
+            &deltas,
         )?;
         // Every row in key order, so that concurrent batches (replicas, or writes in
         // flight) lock shared rows in the same order and never deadlock.
