@@ -20,6 +20,10 @@ pub struct Rules {
     pub stale_after_intervals: u32,
     /// Interval assumed when unknown, ms.
     pub default_interval_ms: i64,
+    /// How far ingest is behind the agents, ms ([`crate::ingest::behind`]): a device is
+    /// judged stale by its data at `now` minus this, so that readings still waiting in the
+    /// broker are not taken for missing ones. 0 judges by `now`.
+    pub data_behind_ms: i64,
 }
 
 impl Rules {
@@ -30,7 +34,13 @@ impl Rules {
             offline_after_ms: (p.offline_after_secs as i64) * 1000,
             stale_after_intervals: p.stale_after_intervals,
             default_interval_ms: i64::from(p.default_interval_secs) * 1000,
+            data_behind_ms: 0,
         }
+    }
+
+    /// The time a device's data is judged stale at.
+    pub fn data_now(&self) -> i64 {
+        self.now - self.data_behind_ms
     }
 
     /// The agent judge for these rules.
@@ -99,7 +109,7 @@ pub fn troubled_devices(c: &dyn Sql, rules: &Rules) -> Result<Vec<DeviceState>, 
              ORDER BY store_code, device"
         ),
         args![
-            rules.now,
+            rules.data_now(),
             rules.default_interval_ms,
             i64::from(rules.stale_after_intervals)
         ],
@@ -114,7 +124,7 @@ fn device_row(r: &Row, rules: &Rules) -> Result<DeviceState, DbError> {
         .filter(|i| *i > 0)
         .unwrap_or(rules.default_interval_ms);
     let stale = match last_seen {
-        Some(t) => rules.now - t > interval_ms * i64::from(rules.stale_after_intervals),
+        Some(t) => rules.data_now() - t > interval_ms * i64::from(rules.stale_after_intervals),
         None => false,
     };
     Ok(DeviceState {
@@ -307,6 +317,7 @@ mod tests {
             offline_after_ms: 180_000,
             stale_after_intervals: 3,
             default_interval_ms: 60_000,
+            data_behind_ms: 0,
         };
         let d = devices(&c, Some("S"), &rules).unwrap();
         let stale: Vec<&str> = d

@@ -135,6 +135,8 @@ pub fn prune(c: &dyn Sql, r: &TelemetrySection, now: i64) -> Result<u64, DbError
         "DELETE FROM rollups WHERE res = 3600 AND bucket < ?1",
         args![now - i64::from(r.hour_retention_days) * day],
     )?;
+    // Replicas that stopped reporting how far their ingest is behind (renamed, removed).
+    n += c.execute("DELETE FROM ingest_behind WHERE at < ?1", args![now - day])?;
     // Deduplication needs to remember (agent, seq) only as long as a redelivery can come.
     n += c.execute(
         "DELETE FROM received WHERE at < ?1",

@@ -448,6 +448,15 @@ CREATE TABLE rollup_deltas (
     max       REAL NOT NULL
 );
 ",
+    // v12: how far each replica's ingest is behind the agents, so that the ticket engine
+    //      does not take late data for missing data (a stale fleet).
+    "
+CREATE TABLE ingest_behind (
+    replica   TEXT PRIMARY KEY,
+    behind_ms INTEGER NOT NULL,
+    at        INTEGER NOT NULL
+);
+",
 ];
 
 /// Brings the schema up to the newest version.

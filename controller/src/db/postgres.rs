@@ -389,6 +389,14 @@ CREATE TABLE rollup_deltas (
     max       DOUBLE PRECISION NOT NULL
 );
 ",
+    // 6: SQLite's v12, how far each replica's ingest is behind the agents.
+    "
+CREATE TABLE ingest_behind (
+    replica   TEXT PRIMARY KEY,
+    behind_ms BIGINT NOT NULL,
+    at        BIGINT NOT NULL
+);
+",
 ];
 
 #[cfg(test)]

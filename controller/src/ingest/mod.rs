@@ -16,6 +16,7 @@
 //! order the messages arrived ([`ack`]), as MQTT wants, even when batches commit out of order.
 
 pub mod ack;
+pub mod behind;
 pub mod held;
 pub mod lane;
 pub mod rollups;
@@ -177,6 +178,12 @@ pub fn start(
             tracker.clone(),
         ));
     }
+    tracker.spawn(behind::report(
+        shared.db.clone(),
+        shared.stats.clone(),
+        settings.client_id.clone(),
+        token.clone(),
+    ));
     Ok(())
 }
 

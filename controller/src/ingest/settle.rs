@@ -45,6 +45,10 @@ pub async fn store(
             Ok((o, learned)) => {
                 ids.learn(learned);
                 stats.stored(&o);
+                let now = now_ms();
+                if let Some(b) = super::behind::of_batch(&msgs, now) {
+                    stats.measured_behind(b, now);
+                }
                 total += o;
                 return Some(total);
             }

@@ -1,7 +1,7 @@
 //! Ingest counters, exported on `/metrics` as `storefleet_controller_ingest_*`.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use super::lane::Lane;
@@ -20,6 +20,10 @@ pub struct Stats {
     write_failures: AtomicU64,
     held: AtomicU64,
     stale_inventories: AtomicU64,
+    /// How far behind the agents the last batch with live telemetry was, ms, and when it
+    /// was stored ([`super::behind`]).
+    behind_ms: AtomicI64,
+    behind_at: AtomicI64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -55,6 +59,22 @@ impl Stats {
             .fetch_add(o.stale_inventories, Ordering::Relaxed);
     }
 
+    /// Records how far behind the agents a batch stored at `now` was.
+    pub fn measured_behind(&self, behind_ms: i64, now: i64) {
+        self.behind_ms.store(behind_ms, Ordering::Relaxed);
+        self.behind_at.store(now, Ordering::Relaxed);
+    }
+
+    /// How far behind ingest is at `now`, ms: the last batch's figure, or 0 when no live
+    /// telemetry was stored for a while (nothing waits).
+    pub fn behind(&self, now: i64) -> i64 {
+        if now - self.behind_at.load(Ordering::Relaxed) > super::behind::FORGET_MS / 2 {
+            0
+        } else {
+            self.behind_ms.load(Ordering::Relaxed)
+        }
+    }
+
     /// Counts a message held apart, its data refused by the database.
     pub fn held(&self) {
         self.held.fetch_add(1, Ordering::Relaxed);
@@ -75,6 +95,8 @@ impl Stats {
         use std::fmt::Write as _;
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let _ = writeln!(out, "# TYPE storefleet_controller_ingest_connected gauge\nstorefleet_controller_ingest_connected {}", u8::from(self.connected()));
+        let behind = self.behind(storefleet_protocol::now_ms()) as f64 / 1000.0;
+        let _ = writeln!(out, "# TYPE storefleet_controller_ingest_behind_seconds gauge\nstorefleet_controller_ingest_behind_seconds {behind}");
         for (name, v) in [
             ("disconnects_total", g(&self.disconnects)),
             ("messages_stored_total", g(&self.stored)),

@@ -141,8 +141,14 @@ pub async fn evaluate(
     now: i64,
 ) -> Result<Report, DbError> {
     let list = s.rules.clone();
-    let at = Rules::new(&s.presence, now);
-    let snap = db.read(move |c| observe::snapshot(c, &list, &at)).await?;
+    let mut at = Rules::new(&s.presence, now);
+    let snap = db
+        .read(move |c| {
+            // Readings still on their way are not missing: staleness waits for ingest.
+            at.data_behind_ms = crate::ingest::behind::fleet(c, now)?;
+            observe::snapshot(c, &list, &at)
+        })
+        .await?;
     // Pure but not cheap (a fleet whose devices all went stale is every device): off the
     // async threads, which must keep polling ingest's connections meanwhile.
     let (list, by_name, taken) = (s.rules.clone(), rules.clone(), std::mem::take(eval));

@@ -19,6 +19,7 @@ const AT: Rules = Rules {
     offline_after_ms: 60_000,
     stale_after_intervals: 3,
     default_interval_ms: 60_000,
+    data_behind_ms: 0,
 };
 
 fn agent(c: &dyn Sql, id: &str, presence: &str, last_seen: Option<i64>, revoked: bool) {
@@ -181,6 +182,46 @@ fn the_rule_read_holds_only_the_fleets_exceptions_on_both_backends() {
             let want: Vec<(String, Reading)> =
                 want.iter().map(|(k, r)| ((*k).to_owned(), *r)).collect();
             assert_eq!(seen, want, "{backend}");
+            Ok(())
+        })
+        .unwrap();
+    });
+}
+
+/// While ingest is behind, a device whose readings are still on their way is not stale;
+/// a down device stays down; a replica that stopped reporting no longer holds staleness
+/// back, and no figure holds it back more than the cap.
+#[test]
+fn staleness_waits_for_an_ingest_that_is_behind_on_both_backends() {
+    use crate::ingest::behind;
+    let rules = builtin();
+    on_each_backend("alerts behind", |backend, db| {
+        db(&mut |c| fleet(c)).unwrap();
+        db(&mut |c| {
+            assert_eq!(behind::fleet(c, NOW)?, 0, "{backend}: nobody reported");
+            behind::record(c, "r1", 20_000, NOW - 1_000)?;
+            behind::record(c, "r2", 5_000, NOW)?;
+            behind::record(c, "gone", 600_000, NOW - behind::FORGET_MS - 1)?;
+            let mut at = AT;
+            at.data_behind_ms = behind::fleet(c, NOW)?;
+            assert_eq!(at.data_behind_ms, 20_000, "{backend}");
+            let snap = observe::snapshot(c, &rules, &at)?;
+            let devices: Vec<&str> = snap.devices.iter().map(|d| d.device.as_str()).collect();
+            assert_eq!(devices, ["printer-1"], "{backend}: pos-1 and scale-1 wait");
+            // Further behind than the cap: staleness waits for the cap only.
+            behind::record(c, "r2", 3_600_000, NOW)?;
+            assert_eq!(behind::fleet(c, NOW)?, behind::CAP_MS, "{backend}");
+            // The report is written again, not added.
+            assert_eq!(
+                storefleet_storage::SqlExt::int(
+                    c,
+                    "SELECT count(*) AS n FROM ingest_behind",
+                    args![],
+                    "n"
+                )?,
+                3,
+                "{backend}"
+            );
             Ok(())
         })
         .unwrap();
