@@ -46,8 +46,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Presence rules at this moment.
+    /// Presence rules at this moment. Device staleness waits for this replica's ingest when
+    /// it is behind ([`crate::ingest::behind`]; the ticket engine waits for every replica's).
     pub fn rules(&self) -> Rules {
-        Rules::new(&self.config.presence, storefleet_protocol::now_ms())
+        let now = storefleet_protocol::now_ms();
+        let mut r = Rules::new(&self.config.presence, now);
+        r.data_behind_ms = self.stats.behind(now).min(crate::ingest::behind::CAP_MS);
+        r
     }
 }

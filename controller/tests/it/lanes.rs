@@ -66,7 +66,12 @@ impl Gateway {
     }
 
     pub(crate) async fn send(&self, seq: u64, kind: Kind, message: Message) {
-        let frame = Envelope::new(self.id, seq, now_ms(), message)
+        self.send_at(seq, now_ms(), kind, message).await;
+    }
+
+    /// [`Gateway::send`] signed at `ts` (a message that waited somewhere).
+    pub(crate) async fn send_at(&self, seq: u64, ts: i64, kind: Kind, message: Message) {
+        let frame = Envelope::new(self.id, seq, ts, message)
             .seal(&self.key)
             .unwrap();
         let topic = Topic::format(self.id, Direction::Up, kind);
@@ -77,6 +82,11 @@ impl Gateway {
     }
 
     pub(crate) async fn reading(&self, seq: u64, t: i64) {
+        self.reading_signed_at(seq, t, now_ms()).await;
+    }
+
+    /// A live reading at `t` in a message signed at `ts`.
+    pub(crate) async fn reading_signed_at(&self, seq: u64, t: i64, ts: i64) {
         let batch = TelemetryBatch {
             backlog: false,
             series: vec![Series {
@@ -89,7 +99,7 @@ impl Gateway {
                 }],
             }],
         };
-        self.send(seq, Kind::Telemetry, Message::Telemetry(batch))
+        self.send_at(seq, ts, Kind::Telemetry, Message::Telemetry(batch))
             .await;
     }
 

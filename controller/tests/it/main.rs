@@ -5,6 +5,7 @@
 mod ack_order;
 mod agent_commands;
 mod api;
+mod behind;
 mod broker_auth;
 mod browser;
 mod browser_tickets;
