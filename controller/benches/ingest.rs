@@ -230,7 +230,7 @@ fn main() {
         let fold_secs = fold_start.elapsed().as_secs_f64();
         let counted = state
             .db
-            .read(|c| storefleet_storage::SqlExt::int(c, "SELECT sum(n) AS n FROM rollups WHERE res = 60", &[], "n"))
+            .read(|c| storefleet_storage::SqlExt::int(c, "SELECT CAST(sum(n) AS BIGINT) AS n FROM rollups WHERE res = 60", &[], "n"))
             .await
             .unwrap();
         assert_eq!(counted as usize, total_points, "every point counted once in the minute rollups");

@@ -14,14 +14,16 @@
 //!   to a reader polling every 5 ms (so up to 5 ms of it is the poll). p50/p99/max.
 //!
 //! - With `BENCH_REPLICAS=2` (PostgreSQL at `STOREFLEET_TEST_PG`; a Mosquitto of its own
-//!   with `deploy/mosquitto.conf`'s limits): a second replica in this process shares the uplink through the
-//!   shared subscription, so about half the faults are stored by the replica that does not
-//!   run the ticket engine and reach it by NOTIFY; then the replica with the engines stops
-//!   and the time until the other runs them is reported.
+//!   with `deploy/mosquitto.conf`'s limits): two replicas, each a `storefleet serve`
+//!   process of its own, share the uplink through the shared subscription, so about half
+//!   the faults are stored by the replica that does not run the ticket engine and reach it
+//!   by NOTIFY. The bench reads their counters from their `/metrics` and the database
+//!   through a connection of its own. At the end the replica with the engines is told to
+//!   stop (SIGTERM), and the time until the other runs them is reported.
 //! - Whether ingest keeps up (messages sent and stored during the fault phase), the p95 of
 //!   the overview, a store, the tickets and the asset registry pages on each replica under
-//!   that load, and the bench process's CPU and peak RSS. The replicas run in this process
-//!   beside the simulated agents, so the process's figures bound each replica's from above.
+//!   that load, and the CPU and RSS of the bench process (the simulated agents, and the
+//!   controller with one replica) and of each replica process.
 //!
 //! ```sh
 //! cargo bench -p storefleet-controller --bench tickets
@@ -44,6 +46,7 @@ use storefleet_protocol::message::{Event, Point, Series, Severity, TelemetryBatc
 use storefleet_protocol::{now_ms, Direction, Envelope, Kind, Message, SigningKey, Topic};
 use storefleet_storage::SqlExt as _;
 use support::env_u64;
+use support::replica::{self, Replica};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
@@ -86,54 +89,114 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
     sorted[i]
 }
 
-/// The bench process's CPU time (ticks) and peak RSS (kB).
-fn own_usage() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let f: Vec<&str> = stat
-        .rsplit_once(") ")
-        .map_or("", |(_, r)| r)
-        .split_whitespace()
-        .collect();
-    let field = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let hwm = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
-    (field(11) + field(12), hwm)
-}
-
-/// Messages sent and stored, and CPU, over a window.
+/// Messages sent and stored, and CPU of the bench process and of each replica process,
+/// over a window.
 struct Load {
     at: Instant,
     sent: u64,
     stored: u64,
-    ticks: u64,
+    /// (name, pid, CPU ticks at the start): `self` first, then each replica process.
+    procs: Vec<(String, String, u64)>,
 }
 
 impl Load {
-    fn start(sent: u64, stored: u64) -> Load {
+    fn start(sent: u64, stored: u64, replicas: &[Replica]) -> Load {
+        let mut procs = vec![("bench process".to_owned(), "self".to_owned())];
+        procs.extend(
+            replicas
+                .iter()
+                .map(|r| (format!("replica {}", r.name), r.pid())),
+        );
         Load {
             at: Instant::now(),
             sent,
             stored,
-            ticks: own_usage().0,
+            procs: procs
+                .into_iter()
+                .map(|(name, pid)| {
+                    let ticks = replica::usage(&pid).0;
+                    (name, pid, ticks)
+                })
+                .collect(),
         }
     }
 
     fn report(&self, sent: u64, stored: u64) {
         let secs = self.at.elapsed().as_secs_f64();
-        let (ticks, hwm) = own_usage();
         println!(
-            "load over {secs:.0} s: {:.0} messages/s sent, {:.0} stored (backlog at the end {}); \
-             bench process (replicas and simulated agents): {:.0} % CPU of one core, peak RSS {:.0} MB",
+            "load over {secs:.0} s: {:.0} messages/s sent, {:.0} stored (backlog at the end {})",
             (sent - self.sent) as f64 / secs,
             (stored - self.stored) as f64 / secs,
             sent.saturating_sub(stored),
-            (ticks - self.ticks) as f64 / 100.0 / secs * 100.0,
-            hwm as f64 / 1024.0,
         );
+        for (name, pid, start) in &self.procs {
+            let (ticks, rss, hwm) = replica::usage(pid);
+            println!(
+                "  {name}: {:.0} % CPU of one core, RSS {:.0} MB (peak {:.0} MB)",
+                (ticks - start) as f64 / 100.0 / secs * 100.0,
+                rss as f64 / 1024.0,
+                hwm as f64 / 1024.0,
+            );
+        }
+    }
+}
+
+/// The controller under test: in this process (one replica), or replica processes
+/// (`BENCH_REPLICAS` > 1) over PostgreSQL, read through a connection of the bench's own.
+struct Fleet {
+    inproc: Option<storefleet_controller::server::Running>,
+    procs: Vec<Replica>,
+    db: storefleet_controller::db::Db,
+}
+
+impl Fleet {
+    /// Messages stored by every replica.
+    async fn stored(&self) -> u64 {
+        match &self.inproc {
+            Some(r) => r.state.stats.stored_total(),
+            None => {
+                let mut n = 0.0;
+                for r in &self.procs {
+                    n += r
+                        .metric("storefleet_controller_ingest_messages_stored_total")
+                        .await
+                        .unwrap_or(0.0);
+                }
+                n as u64
+            }
+        }
+    }
+
+    /// Rule evaluations run (by the replica with the engines).
+    async fn evaluations(&self) -> u64 {
+        match &self.inproc {
+            Some(r) => r
+                .state
+                .ticket_counters
+                .evaluations
+                .load(std::sync::atomic::Ordering::Relaxed),
+            None => {
+                let mut n = 0.0;
+                for r in &self.procs {
+                    n += r
+                        .metric("storefleet_rule_evaluations_total")
+                        .await
+                        .unwrap_or(0.0);
+                }
+                n as u64
+            }
+        }
+    }
+
+    fn https(&self) -> Vec<(String, std::net::SocketAddr)> {
+        match &self.inproc {
+            Some(r) => vec![("a".into(), r.http)],
+            None => self
+                .procs
+                .iter()
+                .map(|r| (r.name.clone(), r.http))
+                .collect(),
+        }
     }
 }
 
@@ -213,7 +276,7 @@ fn main() {
         let presence = config.presence.clone();
         let rules = alerts::effective(&config.rules);
         let token = CancellationToken::new();
-        let second_config = config.clone();
+        let process_config = config.clone();
         let running = storefleet_controller::server::start(config, token.clone())
             .await
             .unwrap();
@@ -249,22 +312,43 @@ fn main() {
                 .await
                 .unwrap();
         }
-        // The second replica starts once the fleet is registered (it reads the keys then).
-        let (second_token, second) = if replicas > 1 {
-            let mut c = second_config;
-            c.controller.replica = "b".into();
-            c.controller.state_dir = dir.path().join("state-b");
-            std::fs::create_dir_all(&c.controller.state_dir).unwrap();
-            std::fs::copy(
-                state.config.key_path(),
-                c.controller.state_dir.join("controller.key"),
-            )
-            .unwrap();
-            let t = CancellationToken::new();
-            let r = storefleet_controller::server::start(c, t.clone()).await.unwrap();
-            (Some(t), Some(r))
+        // Replica processes start once the fleet is registered (they read the keys then);
+        // the controller that registered it stops first. Replica a takes the engines.
+        let api_token = running.first_login.as_ref().unwrap().api_token.clone();
+        let fleet = if let Some(db) = &database {
+            token.cancel();
+            running.wait().await;
+            let mut procs = Vec::new();
+            for name in ["a", "b"].into_iter().take(replicas as usize) {
+                let mut c = process_config.clone();
+                c.controller.state_dir = dir.path().join(format!("state-{name}"));
+                std::fs::create_dir_all(&c.controller.state_dir).unwrap();
+                std::fs::copy(
+                    state.config.key_path(),
+                    c.controller.state_dir.join("controller.key"),
+                )
+                .unwrap();
+                let r = Replica::spawn(name, c, dir.path(), &api_token).await;
+                if name == "a" {
+                    let start = Instant::now();
+                    while r.metric("storefleet_controller_engines_held").await != Some(1.0) {
+                        assert!(start.elapsed() < Duration::from_secs(60), "replica a never took the engines");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+                procs.push(r);
+            }
+            Fleet {
+                inproc: None,
+                procs,
+                db: storefleet_controller::db::connect(&db.url, None).unwrap(),
+            }
         } else {
-            (None, None)
+            Fleet {
+                db: state.db.clone(),
+                inproc: Some(running),
+                procs: Vec::new(),
+            }
         };
 
         // Connections of 100 agents each; every agent sends a telemetry batch of its
@@ -323,8 +407,7 @@ fn main() {
         // waiting. At most 3 minutes: a fleet this machine cannot keep up with says so.
         let warm = Instant::now();
         loop {
-            let stored = state.stats.stored_total()
-                + second.as_ref().map_or(0, |r| r.state.stats.stored_total());
+            let stored = fleet.stored().await;
             let backlog = sent
                 .load(std::sync::atomic::Ordering::Relaxed)
                 .saturating_sub(stored);
@@ -347,7 +430,7 @@ fn main() {
         for _ in 0..reps {
             let (list, at) = (rules.clone(), Rules::new(&presence, now_ms()));
             let t = Instant::now();
-            let s = state.db.read(move |c| observe::snapshot(c, &list, &at)).await.unwrap();
+            let s = fleet.db.read(move |c| observe::snapshot(c, &list, &at)).await.unwrap();
             snap_ms.push(t.elapsed().as_secs_f64() * 1000.0);
             snap = Some(s);
         }
@@ -389,7 +472,7 @@ fn main() {
         // 5 ms meanwhile, so a ticket counts from when it was committed and visible.
         let seen: Arc<std::sync::Mutex<HashMap<String, (i64, i64)>>> = Arc::default();
         let poller = {
-            let (db, seen) = (state.db.clone(), seen.clone());
+            let (db, seen) = (fleet.db.clone(), seen.clone());
             tokio::spawn(async move {
                 let started = Instant::now();
                 loop {
@@ -421,11 +504,11 @@ fn main() {
                 }
             })
         };
-        let stored = || {
-            state.stats.stored_total()
-                + second.as_ref().map_or(0, |r| r.state.stats.stored_total())
-        };
-        let window = Load::start(sent.load(std::sync::atomic::Ordering::Relaxed), stored());
+        let window = Load::start(
+            sent.load(std::sync::atomic::Ordering::Relaxed),
+            fleet.stored().await,
+            &fleet.procs,
+        );
         let mut down_at: HashMap<String, i64> = HashMap::new();
         for i in 0..faults {
             let a = &agents[i * n / faults];
@@ -449,14 +532,9 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         poller.await.unwrap();
-        window.report(sent.load(std::sync::atomic::Ordering::Relaxed), stored());
-        let mut https = vec![("a", running.http)];
-        if let Some(r) = &second {
-            https.push(("b", r.http));
-        }
-        let token_text = running.first_login.as_ref().unwrap().api_token.clone();
-        for (name, addr) in https {
-            pages(name, addr, &token_text, &agents[n / 2].store).await;
+        window.report(sent.load(std::sync::atomic::Ordering::Relaxed), fleet.stored().await);
+        for (name, addr) in fleet.https() {
+            pages(&name, addr, &api_token, &agents[n / 2].store).await;
         }
         let seen = seen.lock().unwrap().clone();
         if seen.len() < faults {
@@ -471,10 +549,7 @@ fn main() {
         let mut opened: Vec<i64> = seen.iter().map(|(s, (o, _))| o - due(s)).collect();
         visible.sort_unstable();
         opened.sort_unstable();
-        let evals = state
-            .ticket_counters
-            .evaluations
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let evals = fleet.evaluations().await;
         println!(
             "fault to ticket after the rule's {FOR_SECS} s, {faults} faults in {n} stores under telemetry: \
              committed and visible p50 {} ms, p99 {} ms, max {} ms (the ticket's own opened_at: p50 {} ms, p99 {} ms; {evals} evaluations)",
@@ -490,35 +565,35 @@ fn main() {
                 .await
                 .unwrap();
         }
-        if let (Some(t2), Some(second)) = (second_token, second) {
-            // The replica with the engines stops; the other takes them.
-            assert!(state.lease.held() && !second.state.lease.held());
-            let other = second.state.lease.clone();
-            let stopped = Instant::now();
+        let Fleet { inproc, mut procs, .. } = fleet;
+        if let Some(running) = inproc {
             token.cancel();
-            // The other replica takes the engines while this one is still stopping.
-            let stopping = tokio::spawn(async move {
-                running.wait().await;
-                stopped.elapsed()
-            });
-            while !other.held() {
+            running.wait().await;
+        } else if procs.len() > 1 {
+            // The replica with the engines is told to stop; the other takes them.
+            let held = "storefleet_controller_engines_held";
+            let stored = "storefleet_controller_ingest_messages_stored_total";
+            let (a, b) = (&procs[0], &procs[1]);
+            assert_eq!((a.metric(held).await, b.metric(held).await), (Some(1.0), Some(0.0)));
+            let (sa, sb) = (a.metric(stored).await.unwrap_or(0.0), b.metric(stored).await.unwrap_or(0.0));
+            let stopped = Instant::now();
+            a.terminate();
+            while b.metric(held).await != Some(1.0) {
                 assert!(stopped.elapsed() < Duration::from_secs(30), "no failover");
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             let moved = stopped.elapsed();
-            let stop_took = stopping.await.unwrap();
-            let (a, b) = (state.stats.stored_total(), second.state.stats.stored_total());
+            let exited = procs[0].exited(Duration::from_secs(30)).await;
+            let stop_took = stopped.elapsed();
             println!(
-                "2 replicas: replica a (engines) stored {a} messages, replica b {b} (the shared subscription splits the uplink); \
-                 the engines moved to replica b {:.0} ms after replica a was told to stop; replica a stopped in {:.0} ms",
+                "2 replica processes: replica a (engines) stored {sa} messages, replica b {sb} (the shared subscription splits the uplink); \
+                 the engines moved to replica b {:.0} ms after replica a was told to stop (SIGTERM); replica a {} {:.0} ms",
                 moved.as_secs_f64() * 1000.0,
+                if exited { "exited after" } else { "had NOT exited after" },
                 stop_took.as_secs_f64() * 1000.0
             );
-            t2.cancel();
-            second.wait().await;
-        } else {
-            token.cancel();
-            running.wait().await;
+            procs[1].terminate();
+            procs[1].exited(Duration::from_secs(30)).await;
         }
     });
 }

@@ -1,5 +1,8 @@
 //! Helpers shared by the controller's benchmarks.
 
+#[allow(dead_code)] // not every bench runs replica processes
+pub mod replica;
+
 /// A number from the environment, or `default`.
 pub fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)

@@ -1,0 +1,124 @@
+//! Controller replicas as processes of their own (`storefleet serve`), so that each one's
+//! CPU and memory can be told apart from the others' and from the simulated fleet: usage
+//! from `/proc`, counters from its `/metrics`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use storefleet_controller::config::Config;
+use storefleet_support::http::{self, Request};
+
+use super::{free_port, KillOnDrop};
+
+/// A replica process.
+pub struct Replica {
+    /// Its name (`controller.replica`).
+    pub name: String,
+    /// Its HTTP address.
+    pub http: SocketAddr,
+    child: KillOnDrop,
+    token: String,
+}
+
+/// CPU time (clock ticks, user and system), resident and peak resident memory (kB) of a
+/// process (`self` or a pid).
+pub fn usage(pid: &str) -> (u64, u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let f: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map_or("", |(_, r)| r)
+        .split_whitespace()
+        .collect();
+    let field = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field(11) + field(12), kb("VmRSS:"), kb("VmHWM:"))
+}
+
+impl Replica {
+    /// Starts `storefleet serve` on `config` (HTTP on a free port) with its config and log
+    /// in `dir`, and waits until ingest is connected. `token` is an API token for its
+    /// `/metrics`.
+    pub async fn spawn(name: &str, mut config: Config, dir: &Path, token: &str) -> Replica {
+        config.controller.replica = name.into();
+        config.http.listen = ([127, 0, 0, 1], free_port()).into();
+        let path = dir.join(format!("replica-{name}.toml"));
+        std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+        let log = std::fs::File::create(dir.join(format!("replica-{name}.log"))).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_storefleet"))
+            .arg("serve")
+            .env("STOREFLEET_CONFIG", &path)
+            .env("STOREFLEET_LOG", "warn,rumqttc=error")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("storefleet serve");
+        let r = Replica {
+            name: name.into(),
+            http: config.http.listen,
+            child: KillOnDrop(child),
+            token: token.into(),
+        };
+        let start = Instant::now();
+        while r.metric("storefleet_controller_ingest_connected").await != Some(1.0) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "replica {name} did not come up; see its log in {}",
+                dir.display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        r
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> String {
+        self.child.0.id().to_string()
+    }
+
+    /// A value of its `/metrics` (the first sample of `name` without labels); `None` when
+    /// it does not answer.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let r = http::send(
+            Request {
+                method: "GET",
+                url: &format!("http://{}/metrics", self.http),
+                headers: vec![("authorization", format!("Bearer {}", self.token))],
+                body: None,
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .ok()?;
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Asks it to stop (SIGTERM), as systemd does.
+    pub fn terminate(&self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid()])
+            .status();
+    }
+
+    /// Waits until it exited, at most `limit`; whether it did.
+    pub async fn exited(&mut self, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(_)) = self.child.0.try_wait() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    }
+}
