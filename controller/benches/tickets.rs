@@ -351,6 +351,9 @@ fn main() {
             }
         };
 
+        // Stops the simulated agents (the controller's token may have stopped the
+        // controller that registered the fleet already).
+        let load = CancellationToken::new();
         // Connections of 100 agents each; every agent sends a telemetry batch of its
         // devices every 5 s (2,000 points/s for 1,000 stores) for the whole bench.
         let mut conns = Vec::new();
@@ -363,7 +366,7 @@ fn main() {
             let (client, mut ev) = AsyncClient::new(o, 1000);
             tokio::spawn(async move { while ev.poll().await.is_ok() {} });
             let chunk: Vec<Arc<Agent>> = chunk.to_vec();
-            let (cl, stop, sent) = (client.clone(), token.clone(), sent.clone());
+            let (cl, stop, sent) = (client.clone(), load.clone(), sent.clone());
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_millis(50));
                 let mut k = 0usize;
@@ -565,6 +568,7 @@ fn main() {
                 .await
                 .unwrap();
         }
+        load.cancel();
         let Fleet { inproc, mut procs, .. } = fleet;
         if let Some(running) = inproc {
             token.cancel();
