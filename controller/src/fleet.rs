@@ -260,7 +260,7 @@ pub fn overview(c: &dyn Sql, rules: &Rules) -> Result<Overview, DbError> {
              LEFT JOIN (
                  SELECT store_code, count(*) AS n,
                         SUM(CASE WHEN state = 'down' THEN 1 ELSE 0 END) AS down,
-                        SUM(CASE WHEN state <> 'down' AND last_seen IS NOT NULL AND ?1 - last_seen >
+                        SUM(CASE WHEN state <> 'down' AND last_seen IS NOT NULL AND ?5 - last_seen >
                                       (CASE WHEN interval_ms > 0 THEN interval_ms ELSE ?3 END) * ?4
                                  THEN 1 ELSE 0 END) AS stale
                  FROM devices GROUP BY store_code
@@ -276,7 +276,8 @@ pub fn overview(c: &dyn Sql, rules: &Rules) -> Result<Overview, DbError> {
             rules.now,
             rules.offline_after_ms,
             rules.default_interval_ms,
-            i64::from(rules.stale_after_intervals)
+            i64::from(rules.stale_after_intervals),
+            rules.data_now()
         ],
         |r| {
             let count = |name: &str| r.i64(name).map(|n| u32::try_from(n).unwrap_or(u32::MAX));

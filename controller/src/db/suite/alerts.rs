@@ -304,6 +304,14 @@ fn the_overview_counts_in_the_database_what_the_rows_say_on_both_backends() {
                 ],
                 "{backend}"
             );
+            // Ingest 20 s behind: the counts wait for it as the rows do.
+            let behind = Rules {
+                data_behind_ms: 20_000,
+                ..at
+            };
+            let ov = crate::fleet::overview(c, &behind)?;
+            assert_eq!(ov, overview_by_rows(c, &behind), "{backend}");
+            assert_eq!(ov.stores[0].devices_stale, 0, "{backend}");
             Ok(())
         })
         .unwrap();
