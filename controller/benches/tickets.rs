@@ -150,41 +150,32 @@ struct Fleet {
 }
 
 impl Fleet {
+    /// A counter of every replica process's `/metrics`, added up.
+    async fn sum(&self, metric: &str) -> u64 {
+        let mut n = 0.0;
+        for r in &self.procs {
+            n += r.metric(metric).await.unwrap_or(0.0);
+        }
+        n as u64
+    }
+
     /// Messages stored by every replica.
     async fn stored(&self) -> u64 {
         match &self.inproc {
             Some(r) => r.state.stats.stored_total(),
             None => {
-                let mut n = 0.0;
-                for r in &self.procs {
-                    n += r
-                        .metric("storefleet_controller_ingest_messages_stored_total")
-                        .await
-                        .unwrap_or(0.0);
-                }
-                n as u64
+                self.sum("storefleet_controller_ingest_messages_stored_total")
+                    .await
             }
         }
     }
 
     /// Rule evaluations run (by the replica with the engines).
     async fn evaluations(&self) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
         match &self.inproc {
-            Some(r) => r
-                .state
-                .ticket_counters
-                .evaluations
-                .load(std::sync::atomic::Ordering::Relaxed),
-            None => {
-                let mut n = 0.0;
-                for r in &self.procs {
-                    n += r
-                        .metric("storefleet_rule_evaluations_total")
-                        .await
-                        .unwrap_or(0.0);
-                }
-                n as u64
-            }
+            Some(r) => r.state.ticket_counters.evaluations.load(Relaxed),
+            None => self.sum("storefleet_rule_evaluations_total").await,
         }
     }
 
