@@ -226,7 +226,7 @@ fn main() {
             .unwrap();
         assert_eq!(rows as usize, total_points, "every point is a row");
         let fold_start = Instant::now();
-        let folded = storefleet_controller::ingest::rollups::fold_all(&state.db).await.unwrap();
+        let folded = storefleet_controller::ingest::rollups::fold_all(&state.db, &CancellationToken::new()).await.unwrap();
         let fold_secs = fold_start.elapsed().as_secs_f64();
         let counted = state
             .db

@@ -44,7 +44,8 @@ pub fn usage(pid: &str) -> (u64, u64, u64) {
 
 impl Replica {
     /// Starts `storefleet serve` on `config` (HTTP on a free port) with its config and log
-    /// in `dir`, and waits until ingest is connected. `token` is an API token for its
+    /// in `dir` (warnings; `BENCH_REPLICA_LOG` sets the filter), and waits until ingest is
+    /// connected. `token` is an API token for its
     /// `/metrics`.
     pub async fn spawn(name: &str, mut config: Config, dir: &Path, token: &str) -> Replica {
         config.controller.replica = name.into();
@@ -55,7 +56,10 @@ impl Replica {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_storefleet"))
             .arg("serve")
             .env("STOREFLEET_CONFIG", &path)
-            .env("STOREFLEET_LOG", "warn,rumqttc=error")
+            .env(
+                "STOREFLEET_LOG",
+                std::env::var("BENCH_REPLICA_LOG").unwrap_or_else(|_| "warn,rumqttc=error".into()),
+            )
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()

@@ -16,8 +16,9 @@ use tokio_util::sync::CancellationToken;
 use crate::db::{Db, DbError};
 
 /// Deltas folded per transaction, so that a backlog (the engines' replica was away) is
-/// folded in steps that hold no lock for long.
-pub const STEP: i64 = 200_000;
+/// folded in steps that hold no lock for long, and a stopping replica waits for one step
+/// at most.
+pub const STEP: i64 = 50_000;
 
 /// Adds a row of sums to a rollup that has one for its bucket. Scalar min/max differ
 /// between the backends (SQLite's min(a, b), PostgreSQL's LEAST/GREATEST): CASE says the
@@ -117,17 +118,19 @@ fn fold_sqlite(c: &dyn Sql, step: i64) -> Result<Folded, DbError> {
     })
 }
 
-/// Folds everything there is, a step per transaction; returns the total.
-pub async fn fold_all(db: &Db) -> Result<Folded, DbError> {
+/// Folds everything there is, a step per transaction, or until `token` is cancelled (each
+/// step is whole: the rest waits for the next fold); returns the total.
+pub async fn fold_all(db: &Db, token: &CancellationToken) -> Result<Folded, DbError> {
     let mut total = Folded::default();
-    loop {
+    while !token.is_cancelled() {
         let f = db.write(|c| fold(c, STEP)).await?;
         total.deltas += f.deltas;
         total.rollups += f.rollups;
         if f.deltas < STEP as u64 {
-            return Ok(total);
+            break;
         }
     }
+    Ok(total)
 }
 
 /// Folds every `every` until `token` is cancelled; a failure is logged and tried again at
@@ -138,8 +141,14 @@ pub async fn run(db: Db, every: Duration, token: CancellationToken) {
             () = token.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
-        match fold_all(&db).await {
-            Ok(f) => tracing::debug!(deltas = f.deltas, rollups = f.rollups, "Rollups folded"),
+        let start = std::time::Instant::now();
+        match fold_all(&db, &token).await {
+            Ok(f) => tracing::debug!(
+                deltas = f.deltas,
+                rollups = f.rollups,
+                ms = start.elapsed().as_millis() as u64,
+                "Rollups folded"
+            ),
             Err(e) => tracing::warn!(error = %e, "Folding the rollups failed; will retry"),
         }
     }
