@@ -20,7 +20,7 @@
 //!   by NOTIFY. The bench reads their counters from their `/metrics` and the database
 //!   through a connection of its own. At the end the replica with the engines is told to
 //!   stop (SIGTERM), and the time until the other runs them is reported.
-//! - Whether ingest keeps up (messages sent and stored during the fault phase), the p95 of
+//! - Whether ingest keeps up (messages sent and stored over `BENCH_STEADY_SECS` (65) of steady load and the fault phase), the p95 of
 //!   the overview, a store, the tickets and the asset registry pages on each replica under
 //!   that load, and the CPU and RSS of the bench process (the simulated agents, and the
 //!   controller with one replica) and of each replica process.
@@ -417,6 +417,16 @@ fn main() {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
 
+        // The load window: from here to the end of the faults. It holds the steady state
+        // for `BENCH_STEADY_SECS` (65) first, so that the engines' replica folds the
+        // rollups (every 60 s) at least once within it, as a running fleet's does.
+        let window = Load::start(
+            sent.load(std::sync::atomic::Ordering::Relaxed),
+            fleet.stored().await,
+            &fleet.procs,
+        );
+        tokio::time::sleep(Duration::from_secs(env_u64("BENCH_STEADY_SECS", 65))).await;
+
         // Rule evaluation over the whole fleet.
         let reps = 20;
         let mut snap_ms = Vec::new();
@@ -498,11 +508,6 @@ fn main() {
                 }
             })
         };
-        let window = Load::start(
-            sent.load(std::sync::atomic::Ordering::Relaxed),
-            fleet.stored().await,
-            &fleet.procs,
-        );
         let mut down_at: HashMap<String, i64> = HashMap::new();
         for i in 0..faults {
             let a = &agents[i * n / faults];
