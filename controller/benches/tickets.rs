@@ -20,10 +20,11 @@
 //!   by NOTIFY. The bench reads their counters from their `/metrics` and the database
 //!   through a connection of its own. At the end the replica with the engines is told to
 //!   stop (SIGTERM), and the time until the other runs them is reported.
-//! - Whether ingest keeps up (messages sent and stored over `BENCH_STEADY_SECS` (65) of steady load and the fault phase), the p95 of
-//!   the overview, a store, the tickets and the asset registry pages on each replica under
-//!   that load, and the CPU and RSS of the bench process (the simulated agents, and the
-//!   controller with one replica) and of each replica process.
+//! - Whether ingest keeps up (messages sent and stored over `BENCH_STEADY_SECS` (65) of
+//!   steady load and the fault phase), the p95 of the overview, a store, the tickets and
+//!   the asset registry pages on each replica under that load, and the CPU and RSS of the
+//!   bench process (the simulated agents, and the controller with one replica) and of each
+//!   replica process.
 //!
 //! ```sh
 //! cargo bench -p storefleet-controller --bench tickets

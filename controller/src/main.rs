@@ -68,6 +68,7 @@ fn parse_role(s: &str) -> Result<storefleet_controller::auth::Role, String> {
 }
 
 fn main() -> ExitCode {
+    few_malloc_arenas();
     let cli = Cli::parse();
     storefleet_support::shutdown::init_logging(
         "info,storefleet_agent=warn,rumqttd=warn,rumqttc=warn",
@@ -89,6 +90,25 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 fn load(cli: &Cli) -> Result<Config, config::ConfigError> {
     cli.connect.load()
+}
+
+/// glibc gives threads that allocate at the same time arenas of their own, up to eight per
+/// core, and keeps what is freed in each. A replica's async and database threads then keep
+/// much of its memory as freed pages. Tickets bench at 10,000 stores, one run each: 364
+/// and 311 MB RSS for the two replicas with glibc's default, 214 and 72 MB with
+/// `MALLOC_ARENA_MAX=2`, 258 and 240 MB with this call. Two arenas, unless the operator
+/// set `MALLOC_ARENA_MAX`. The project's one `unsafe`: a
+/// call into the C library that only sets a tuning value.
+#[allow(unsafe_code)]
+fn few_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only tunes the allocator; it is called first thing in main,
+        // before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<()> {
