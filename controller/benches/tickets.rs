@@ -47,7 +47,7 @@ use storefleet_protocol::message::{Event, Point, Series, Severity, TelemetryBatc
 use storefleet_protocol::{now_ms, Direction, Envelope, Kind, Message, SigningKey, Topic};
 use storefleet_storage::SqlExt as _;
 use support::env_u64;
-use support::replica::{self, Replica};
+use support::replica::{Load, Replica};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
@@ -88,58 +88,6 @@ impl Agent {
 fn percentile(sorted: &[i64], p: f64) -> i64 {
     let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[i]
-}
-
-/// Messages sent and stored, and CPU of the bench process and of each replica process,
-/// over a window.
-struct Load {
-    at: Instant,
-    sent: u64,
-    stored: u64,
-    /// (name, pid, CPU ticks at the start): `self` first, then each replica process.
-    procs: Vec<(String, String, u64)>,
-}
-
-impl Load {
-    fn start(sent: u64, stored: u64, replicas: &[Replica]) -> Load {
-        let mut procs = vec![("bench process".to_owned(), "self".to_owned())];
-        procs.extend(
-            replicas
-                .iter()
-                .map(|r| (format!("replica {}", r.name), r.pid())),
-        );
-        Load {
-            at: Instant::now(),
-            sent,
-            stored,
-            procs: procs
-                .into_iter()
-                .map(|(name, pid)| {
-                    let ticks = replica::usage(&pid).0;
-                    (name, pid, ticks)
-                })
-                .collect(),
-        }
-    }
-
-    fn report(&self, sent: u64, stored: u64) {
-        let secs = self.at.elapsed().as_secs_f64();
-        println!(
-            "load over {secs:.0} s: {:.0} messages/s sent, {:.0} stored (backlog at the end {})",
-            (sent - self.sent) as f64 / secs,
-            (stored - self.stored) as f64 / secs,
-            sent.saturating_sub(stored),
-        );
-        for (name, pid, start) in &self.procs {
-            let (ticks, rss, hwm) = replica::usage(pid);
-            println!(
-                "  {name}: {:.0} % CPU of one core, RSS {:.0} MB (peak {:.0} MB)",
-                (ticks - start) as f64 / 100.0 / secs * 100.0,
-                rss as f64 / 1024.0,
-                hwm as f64 / 1024.0,
-            );
-        }
-    }
 }
 
 /// The controller under test: in this process (one replica), or replica processes

@@ -51,7 +51,7 @@ impl AppState {
     pub fn rules(&self) -> Rules {
         let now = storefleet_protocol::now_ms();
         let mut r = Rules::new(&self.config.presence, now);
-        r.data_behind_ms = self.stats.behind(now).min(crate::ingest::behind::CAP_MS);
+        r.data_behind_ms = crate::ingest::behind::capped(self.stats.behind(now));
         r
     }
 }

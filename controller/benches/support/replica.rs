@@ -1,6 +1,7 @@
 //! Controller replicas as processes of their own (`storefleet serve`), so that each one's
 //! CPU and memory can be told apart from the others' and from the simulated fleet: usage
-//! from `/proc`, counters from its `/metrics`.
+//! from `/proc`, counters from its `/metrics`, and a load window ([`Load`]) that reports
+//! both.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -124,5 +125,57 @@ impl Replica {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         false
+    }
+}
+
+/// Messages sent and stored, and CPU of the bench process and of each replica process,
+/// over a window.
+pub struct Load {
+    at: Instant,
+    sent: u64,
+    stored: u64,
+    /// (name, pid, CPU ticks at the start): `self` first, then each replica process.
+    procs: Vec<(String, String, u64)>,
+}
+
+impl Load {
+    pub fn start(sent: u64, stored: u64, replicas: &[Replica]) -> Load {
+        let mut procs = vec![("bench process".to_owned(), "self".to_owned())];
+        procs.extend(
+            replicas
+                .iter()
+                .map(|r| (format!("replica {}", r.name), r.pid())),
+        );
+        Load {
+            at: Instant::now(),
+            sent,
+            stored,
+            procs: procs
+                .into_iter()
+                .map(|(name, pid)| {
+                    let ticks = usage(&pid).0;
+                    (name, pid, ticks)
+                })
+                .collect(),
+        }
+    }
+
+    pub fn report(&self, sent: u64, stored: u64) {
+        let secs = self.at.elapsed().as_secs_f64();
+        println!(
+            "load over {secs:.0} s: {:.0} messages/s sent, {:.0} stored (backlog at the end {})",
+            (sent - self.sent) as f64 / secs,
+            (stored - self.stored) as f64 / secs,
+            sent.saturating_sub(stored),
+        );
+        for (name, pid, start) in &self.procs {
+            let (ticks, rss, hwm) = usage(pid);
+            println!(
+                "  {name}: {:.0} % CPU of one core, RSS {:.0} MB (peak {:.0} MB)",
+                (ticks - start) as f64 / 100.0 / secs * 100.0,
+                rss as f64 / 1024.0,
+                hwm as f64 / 1024.0,
+            );
+        }
     }
 }

@@ -51,6 +51,11 @@ pub fn record(c: &dyn Sql, replica: &str, behind_ms: i64, now: i64) -> Result<()
     Ok(())
 }
 
+/// `behind_ms` as far as staleness waits for it: at most [`CAP_MS`].
+pub fn capped(behind_ms: i64) -> i64 {
+    behind_ms.clamp(0, CAP_MS)
+}
+
 /// How far behind the furthest replica that reported lately is, at most [`CAP_MS`].
 pub fn fleet(c: &dyn Sql, now: i64) -> Result<i64, DbError> {
     let r = c.one(
@@ -61,7 +66,7 @@ pub fn fleet(c: &dyn Sql, now: i64) -> Result<i64, DbError> {
         Some(r) => r.opt_i64("n")?.unwrap_or(0),
         None => 0,
     };
-    Ok(n.clamp(0, CAP_MS))
+    Ok(capped(n))
 }
 
 /// Writes this replica's figure every [`REPORT`] until `token` is cancelled. A write that

@@ -41,6 +41,13 @@ pub struct Folded {
     pub rollups: u64,
 }
 
+impl std::ops::AddAssign for Folded {
+    fn add_assign(&mut self, o: Folded) {
+        self.deltas += o.deltas;
+        self.rollups += o.rollups;
+    }
+}
+
 /// Folds at most `step` deltas into the rollups, in the caller's transaction.
 pub fn fold(c: &dyn Sql, step: i64) -> Result<Folded, DbError> {
     match c.dialect() {
@@ -124,8 +131,7 @@ pub async fn fold_all(db: &Db, token: &CancellationToken) -> Result<Folded, DbEr
     let mut total = Folded::default();
     while !token.is_cancelled() {
         let f = db.write(|c| fold(c, STEP)).await?;
-        total.deltas += f.deltas;
-        total.rollups += f.rollups;
+        total += f;
         if f.deltas < STEP as u64 {
             break;
         }

@@ -73,8 +73,7 @@ fn fold_all(c: &dyn Sql, step: i64) -> Result<Folded, DbError> {
     let mut total = Folded::default();
     loop {
         let f = fold(c, step)?;
-        total.deltas += f.deltas;
-        total.rollups += f.rollups;
+        total += f;
         if f.deltas < step as u64 {
             return Ok(total);
         }
