@@ -8,7 +8,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use storefleet_protocol::PublicKey;
-use storefleet_storage::{args, Row, Sql, SqlExt as _};
+use storefleet_storage::many::many_query;
+use storefleet_storage::{args, Row, Sql, SqlExt as _, Value};
 
 use crate::db::DbError;
 
@@ -105,6 +106,24 @@ impl Judge {
             args![self.now, self.offline_after_ms, i64::from(heard_only)],
             |r| self.row(r),
         )
+    }
+
+    /// The agents of the given stores that are not revoked, a few hundred stores per
+    /// statement.
+    pub fn of_stores(&self, c: &dyn Sql, stores: &[&str]) -> Result<Vec<Agent>, DbError> {
+        let keys: Vec<Vec<Value>> = stores.iter().map(|s| vec![(*s).into()]).collect();
+        many_query(
+            c,
+            &format!(
+                "SELECT {COLUMNS} FROM agents WHERE revoked_at IS NULL AND store_code IN (VALUES "
+            ),
+            1,
+            ")",
+            &keys,
+        )?
+        .iter()
+        .map(|r| self.row(r))
+        .collect()
     }
 
     /// One agent.

@@ -11,10 +11,10 @@ use crate::db::testing::on_each_backend;
 use crate::db::DbError;
 use crate::fleet::Rules;
 
-const NOW: i64 = 1_800_000_000_000;
+pub(super) const NOW: i64 = 1_800_000_000_000;
 
 /// The fixture's judgement: offline after 60 s, stale after three intervals (60 s unknown).
-const AT: Rules = Rules {
+pub(super) const AT: Rules = Rules {
     now: NOW,
     offline_after_ms: 60_000,
     stale_after_intervals: 3,
@@ -57,7 +57,7 @@ fn event(c: &dyn Sql, n: i64, code: &str, ts: i64) {
     .unwrap();
 }
 
-fn fleet(c: &dyn Sql) -> Result<(), DbError> {
+pub(super) fn fleet(c: &dyn Sql) -> Result<(), DbError> {
     c.execute(
         "INSERT INTO stores (code, name, created_at) VALUES ('S1', 'One', 1)",
         args![],
@@ -222,96 +222,6 @@ fn staleness_waits_for_an_ingest_that_is_behind_on_both_backends() {
                 3,
                 "{backend}"
             );
-            Ok(())
-        })
-        .unwrap();
-    });
-}
-
-/// The overview the slow way: every agent and device read and judged in Rust.
-fn overview_by_rows(c: &dyn Sql, at: &Rules) -> crate::fleet::Overview {
-    let agents = at.judge().list(c, None).unwrap();
-    let devs = crate::fleet::devices(c, None, at).unwrap();
-    let stores = crate::stores::list(c)
-        .unwrap()
-        .into_iter()
-        .map(|s| {
-            let mine = |a: &&crate::agents::Agent| a.store == s.code && a.revoked_at.is_none();
-            let on = |d: &&crate::fleet::DeviceState| d.store == s.code;
-            crate::fleet::StoreStatus {
-                agents: agents.iter().filter(mine).count() as u32,
-                agents_online: agents.iter().filter(mine).filter(|a| a.online).count() as u32,
-                devices: devs.iter().filter(on).count() as u32,
-                devices_down: devs.iter().filter(on).filter(|d| d.state == "down").count() as u32,
-                devices_stale: devs
-                    .iter()
-                    .filter(on)
-                    .filter(|d| d.stale && d.state != "down")
-                    .count() as u32,
-                store: s,
-            }
-        })
-        .collect();
-    crate::fleet::Overview {
-        stores,
-        problems: crate::fleet::problems(&agents, &devs),
-    }
-}
-
-#[test]
-fn the_overview_counts_in_the_database_what_the_rows_say_on_both_backends() {
-    let at = AT;
-    on_each_backend("fleet overview", |backend, db| {
-        db(&mut |c| {
-            fleet(c)?;
-            c.execute(
-                "INSERT INTO stores (code, name, created_at) VALUES ('S2', 'Empty', 1)",
-                args![],
-            )?;
-            Ok(())
-        })
-        .unwrap();
-        db(&mut |c| {
-            let ov = crate::fleet::overview(c, &at)?;
-            assert_eq!(ov, overview_by_rows(c, &at), "{backend}");
-            let s1 = &ov.stores[0];
-            let counts = (
-                s1.agents,
-                s1.agents_online,
-                s1.devices,
-                s1.devices_down,
-                s1.devices_stale,
-            );
-            // a-revoked does not count; a-on and a-edge (exactly at the limit) are online;
-            // printer-1 is down, pos-1 and scale-1 stale (pos-edge exactly at it is not).
-            assert_eq!(counts, (5, 2, 10, 1, 2), "{backend}");
-            assert_eq!(ov.stores[1].health(), "empty", "{backend}");
-            let mut problems: Vec<(&str, &str)> = ov
-                .problems
-                .iter()
-                .map(|p| (p.kind.as_str(), p.subject.as_str()))
-                .collect();
-            problems.sort_unstable();
-            assert_eq!(
-                problems,
-                [
-                    ("agent.offline", "a-never"),
-                    ("agent.offline", "a-said"),
-                    ("agent.offline", "a-silent"),
-                    ("device.down", "printer-1"),
-                    ("device.stale", "pos-1"),
-                    ("device.stale", "scale-1"),
-                ],
-                "{backend}"
-            );
-            // Ingest 20 s behind: the counts wait for it as the rows do.
-            let behind = Rules {
-                data_behind_ms: 20_000,
-                ..at
-            };
-            let ov = crate::fleet::overview(c, &behind)?;
-            assert_eq!(ov, overview_by_rows(c, &behind), "{backend}");
-            assert_eq!(ov.stores[0].devices_stale, 0, "{backend}");
             Ok(())
         })
         .unwrap();

@@ -5,6 +5,7 @@ mod alerts;
 mod assets;
 mod gateways;
 mod held;
+mod overview;
 mod people;
 mod rollups;
 mod tasks;

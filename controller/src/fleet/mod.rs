@@ -9,6 +9,10 @@ use crate::config::PresenceSection;
 use crate::db::DbError;
 use crate::stores::{self, Store};
 
+mod summary;
+
+pub use summary::{summary, Listing, Summary, HEALTHS};
+
 /// How presence and staleness are judged.
 #[derive(Debug, Clone, Copy)]
 pub struct Rules {
