@@ -6,41 +6,13 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
 use storefleet_protocol::PublicKey;
 use storefleet_storage::many::many_query;
 use storefleet_storage::{args, Row, Sql, SqlExt as _, Value};
 
 use crate::db::DbError;
 
-/// An enrolled agent as shown to people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Agent {
-    /// Agent id.
-    pub id: String,
-    /// Store code.
-    pub store: String,
-    /// Public key (base64).
-    pub public_key: String,
-    /// Gateway host name at enrollment.
-    pub hostname: String,
-    /// Agent version last reported.
-    pub agent_version: String,
-    /// When enrolled, ms.
-    pub enrolled_at: i64,
-    /// Last presence said: `online`, `offline` or `unknown`.
-    pub presence: String,
-    /// When that presence was said, ms.
-    pub presence_at: Option<i64>,
-    /// When the agent process started, ms.
-    pub started_at: Option<i64>,
-    /// Last message of any kind, ms.
-    pub last_seen: Option<i64>,
-    /// Online now: said online and heard from recently.
-    pub online: bool,
-    /// When its key was revoked, ms.
-    pub revoked_at: Option<i64>,
-}
+pub use storefleet_client::agents::Agent;
 
 const COLUMNS: &str = "id, store_code, public_key, hostname, agent_version, enrolled_at, presence, presence_at, started_at, last_seen, revoked_at";
 

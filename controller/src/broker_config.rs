@@ -14,10 +14,11 @@ use std::num::NonZeroU32;
 
 use base64::Engine as _;
 use rand::RngCore as _;
-use serde::{Deserialize, Serialize};
 use storefleet_storage::{args, Sql, SqlExt as _};
 
 use crate::db::DbError;
+
+pub use storefleet_client::broker::MosquittoFiles;
 
 const ITERATIONS: u32 = 101;
 
@@ -72,19 +73,6 @@ pub fn mosquitto_verify(hash: &str, password: &str) -> bool {
 /// A new random broker password for an agent.
 pub fn new_agent_password() -> String {
     crate::auth::random_secret()
-}
-
-/// The files for Mosquitto.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MosquittoFiles {
-    /// `password_file` content.
-    pub passwd: String,
-    /// `acl_file` content.
-    pub acl: String,
-    /// A snippet for `mosquitto.conf` naming both (paths under `dir`).
-    pub conf: String,
-    /// Agents in the password file.
-    pub agents: usize,
 }
 
 /// The files for the controller's user `controller_user` (whose password hashes as

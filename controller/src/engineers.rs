@@ -9,15 +9,7 @@ use crate::db::DbError;
 
 pub use storefleet_core::engineer::Engineer;
 
-/// An engineer with the open tickets they carry now, as the API lists them.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct EngineerLoad {
-    /// The engineer.
-    #[serde(flatten)]
-    pub engineer: Engineer,
-    /// Open tickets assigned to them.
-    pub load: u32,
-}
+pub use storefleet_client::engineers::EngineerLoad;
 
 /// Every engineer with their load.
 pub fn list_with_load(c: &dyn Sql) -> Result<Vec<EngineerLoad>, DbError> {

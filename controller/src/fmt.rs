@@ -47,18 +47,7 @@ pub fn num(v: f64) -> String {
     }
 }
 
-/// Percent-encodes a query value (`/` is kept; [`crate::client::enc`] encodes a path
-/// segment).
-pub fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+pub use storefleet_client::url_encode;
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,10 @@
 //! - [`telemetry`], [`events`], [`fleet`]: reading data back and judging live state.
 //! - [`auth`]: users, roles, sessions, API tokens; [`access`]: every route's rule and its guard. [`http`]: serving with timeouts and caps.
 //! - [`api`] and [`ui`]: the JSON API (with its OpenAPI document) and the web pages.
-//! - [`cli`]: the admin commands, which talk to the API.
+//! - [`cli`]: the admin commands, which talk to the API through [`client`].
+//!
+//! The API's request and answer types live in `storefleet-client` ([`client`]), which the
+//! modules here re-export where they store and serve them.
 //! - [`rollout`]: the staged rollout of fleet tasks, a pure state machine.
 //! - [`tasks`]: fleet tasks: targets, the engine that drives rollouts, signed commands.
 //! - [`alerts`]: alert rules, their pure evaluator, and reading conditions from the data.
@@ -32,7 +35,6 @@ pub mod broker_auth;
 pub mod broker_config;
 pub mod broker_tls;
 pub mod cli;
-pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod db;
@@ -58,3 +60,5 @@ pub mod telemetry;
 pub mod tickets;
 pub mod ui;
 pub mod webhooks;
+
+pub use storefleet_client as client;

@@ -9,24 +9,13 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use storefleet_protocol::release::{check_arch, check_version, sha256_hex, Release};
 use storefleet_protocol::PublicKey;
 use storefleet_storage::{args, Row, Sql, SqlExt as _};
 
 use crate::db::DbError;
 
-/// A published release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Published {
-    /// The signed manifest.
-    #[serde(flatten)]
-    pub release: Release,
-    /// When, ms.
-    pub published_at: i64,
-    /// By whom.
-    pub published_by: String,
-}
+pub use storefleet_client::releases::Published;
 
 /// Where the binary of `version` for `arch` is kept.
 pub fn file(state_dir: &Path, version: &str, arch: &str) -> Result<PathBuf, DbError> {

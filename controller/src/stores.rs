@@ -1,37 +1,10 @@
 //! Stores: the places gateways belong to, with region, address, time zone and hours.
 
-use serde::{Deserialize, Serialize};
 use storefleet_storage::{args, Row, Sql, SqlExt as _};
 
 use crate::db::DbError;
 
-/// A store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Store {
-    /// Store code, e.g. `S123`.
-    pub code: String,
-    /// Display name.
-    pub name: String,
-    /// Region, e.g. `north`.
-    #[serde(default)]
-    pub region: String,
-    /// Street address.
-    #[serde(default)]
-    pub address: String,
-    /// IANA time zone, e.g. `Europe/Berlin`.
-    #[serde(default = "utc")]
-    pub timezone: String,
-    /// Trading hours, e.g. `Mo-Sa 08:00-20:00`.
-    #[serde(default)]
-    pub trading_hours: String,
-    /// Free labels for selecting stores in fleet tasks, e.g. `pilot`, `mall`.
-    #[serde(default)]
-    pub tags: Vec<String>,
-}
-
-fn utc() -> String {
-    "UTC".into()
-}
+pub use storefleet_client::stores::Store;
 
 /// Whether `code` is a usable store code: 1 to 32 letters, digits, `-` or `_`.
 pub fn valid_code(code: &str) -> bool {

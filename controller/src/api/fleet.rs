@@ -73,9 +73,9 @@ pub(super) async fn reenroll_agent(
     State(s): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<crate::client::Reopened>> {
+) -> ApiResult<Json<storefleet_client::agents::Reopened>> {
     let reenroll_until = crate::service::agents::reopen(&s, &p, &id).await?;
-    Ok(Json(crate::client::Reopened {
+    Ok(Json(storefleet_client::agents::Reopened {
         agent_id: id,
         reenroll_until,
     }))
@@ -231,9 +231,9 @@ pub(super) async fn held_retry(
     State(s): State<AppState>,
     p: Principal,
     Path((agent, seq)): Path<(String, u64)>,
-) -> ApiResult<Json<crate::client::Retried>> {
+) -> ApiResult<Json<storefleet_client::ingest::Retried>> {
     let stored = crate::service::ingest::retry(&s, &p, &agent, seq).await?;
-    Ok(Json(crate::client::Retried {
+    Ok(Json(storefleet_client::ingest::Retried {
         agent_id: agent,
         seq,
         stored,

@@ -51,6 +51,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<storefleet_client::tasks::Invalid> for ApiError {
+    fn from(e: storefleet_client::tasks::Invalid) -> Self {
+        ApiError(StatusCode::BAD_REQUEST, e.0)
+    }
+}
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {

@@ -11,8 +11,7 @@ use super::{ApiError, ApiResult, Principal};
 use crate::releases::{self, Published};
 use crate::state::AppState;
 
-/// The header that carries the manifest's signature on a publish.
-pub const SIGNATURE_HEADER: &str = "storefleet-release-signature";
+pub use storefleet_client::SIGNATURE_HEADER;
 
 /// Largest release accepted, bytes.
 pub const MAX_RELEASE_BYTES: usize = 200 * 1024 * 1024;

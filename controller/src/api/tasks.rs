@@ -93,7 +93,9 @@ pub(super) async fn preview(
     let spec: TaskSpec = parse_json(&body)?;
     spec.validate()?;
     let select = spec.select.clone();
-    let targets = s.db.read(move |c| select.resolve(c)).await?;
+    let targets =
+        s.db.read(move |c| crate::tasks::select::resolve(&select, c))
+            .await?;
     let mut waves: Vec<usize> = Vec::new();
     for w in spec.plan.assign(targets.len()) {
         if waves.len() <= w {

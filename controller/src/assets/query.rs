@@ -6,6 +6,8 @@ use storefleet_storage::{Sql, SqlExt as _, Value};
 use super::{from_row, Asset, SELECT};
 use crate::db::DbError;
 
+pub use storefleet_client::assets::AssetPage;
+
 /// Filters; each set one narrows the result.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -51,15 +53,6 @@ fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, 
 
 fn set(v: Option<&String>) -> Option<&str> {
     v.map(|s| s.trim()).filter(|s| !s.is_empty())
-}
-
-/// A page of the search: the matching assets of the page and how many match in all.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AssetPage {
-    /// Matches in all pages.
-    pub total: u64,
-    /// This page's assets.
-    pub items: Vec<Asset>,
 }
 
 /// Assets matching `f`, ordered by store and slot, with the total count before paging.

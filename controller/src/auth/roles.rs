@@ -8,47 +8,7 @@
 //! Every route is registered with its [`Access`] through [`crate::access::Routes`], so a
 //! route without a rule cannot exist.
 
-use serde::{Deserialize, Serialize};
-
-/// A person's or a token's role, from least to most rights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Reads the fleet, assets, tasks, tickets and KPIs.
-    Viewer,
-    /// A field engineer: reads, and works their own tickets.
-    Engineer,
-    /// Dispatch: tickets, engineers, silences.
-    Dispatcher,
-    /// Everything: the fleet, enrollment, tasks, releases, users.
-    Admin,
-}
-
-impl Role {
-    /// All roles, least first.
-    pub const ALL: [Role; 4] = [Role::Viewer, Role::Engineer, Role::Dispatcher, Role::Admin];
-
-    /// The role's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Engineer => "engineer",
-            Role::Dispatcher => "dispatcher",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// Parses a role name.
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use storefleet_client::auth::Role;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,53 +2,15 @@
 //! and is listed with its last use (recorded at most once a minute). A token of a disabled
 //! or deleted user does not work.
 
-use serde::{Deserialize, Serialize};
 use storefleet_storage::{args, Row, Sql, SqlExt as _};
 
 use super::{random_secret, sha256, Caller, Role, API_TOKEN_PREFIX};
 use crate::db::DbError;
 
+pub use storefleet_client::auth::{ApiToken, CreatedApiToken, NewToken};
+
 /// How often a token's last use is written, at most, ms.
 pub const LAST_USED_EVERY_MS: i64 = 60_000;
-
-/// An API token as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiToken {
-    /// Token id.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// The user it belongs to.
-    pub user: String,
-    /// Its role.
-    pub role: Role,
-    /// When made, ms.
-    pub created_at: i64,
-    /// Last used, ms (to the minute).
-    pub last_used: Option<i64>,
-    /// When revoked, ms.
-    pub revoked_at: Option<i64>,
-}
-
-/// What a new token needs.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewToken {
-    /// A name saying what uses it.
-    pub name: String,
-    /// Its role; the owner's when absent. Never above the owner's.
-    #[serde(default)]
-    pub role: Option<Role>,
-}
-
-/// A token just made: its text (shown this once) and its record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CreatedApiToken {
-    /// The bearer token.
-    pub token: String,
-    /// Its record.
-    pub info: ApiToken,
-}
 
 const COLUMNS: &str = "id, name, user_name, role, created_at, last_used, revoked_at";
 

@@ -1,68 +1,12 @@
 //! Users: a name, a role, a password, sessions; disabled users can neither sign in nor use
 //! their tokens. The last enabled admin cannot be demoted, disabled or deleted.
 
-use serde::{Deserialize, Serialize};
 use storefleet_storage::{args, Row, Sql, SqlExt as _};
 
 use super::{hash_password, random_secret, sha256, Role};
 use crate::db::DbError;
 
-/// A user as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
-    /// Sign-in name (for engineers: their engineer id).
-    pub name: String,
-    /// Role.
-    pub role: Role,
-    /// When made, ms.
-    pub created_at: i64,
-    /// When disabled, ms.
-    pub disabled_at: Option<i64>,
-}
-
-/// A new user, as the API takes it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewUser {
-    /// Sign-in name.
-    pub name: String,
-    /// Role.
-    pub role: Role,
-    /// Password.
-    pub password: String,
-}
-
-/// A change of a user's role or of whether they are disabled; what is absent stays.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UserChange {
-    /// New role.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<Role>,
-    /// Disabled or enabled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disabled: Option<bool>,
-}
-
-/// A new password.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordChange {
-    /// The new password.
-    pub password: String,
-    /// The current password, when users change their own.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub old_password: Option<String>,
-}
-
-/// A password changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PasswordChanged {
-    /// Whose.
-    pub user: String,
-    /// Their other sessions that ended.
-    pub sessions_ended: u64,
-}
+pub use storefleet_client::auth::{NewUser, PasswordChange, PasswordChanged, User, UserChange};
 
 fn check_name(name: &str) -> Result<(), DbError> {
     if name.is_empty()

@@ -6,31 +6,13 @@
 //! envelope is kept as the agent signed it, and an admin lists, retries (once the cause is
 //! fixed) or drops it.
 
-use serde::{Deserialize, Serialize};
 use storefleet_protocol::Envelope;
 use storefleet_storage::{args, Sql, SqlExt as _};
 
 use super::write::Verified;
 use crate::db::DbError;
 
-/// A held message, as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Held {
-    /// The sending agent.
-    pub agent_id: String,
-    /// The agent's sequence number of the message.
-    pub seq: u64,
-    /// The agent's store.
-    pub store: String,
-    /// The message kind (`event`, `telemetry`...).
-    pub kind: String,
-    /// Why the database refused it.
-    pub error: String,
-    /// When it was held (last, if it came again), ms.
-    pub held_at: i64,
-    /// Size of the kept envelope, bytes.
-    pub bytes: u64,
-}
+pub use storefleet_client::ingest::Held;
 
 /// Holds `m`, refused with `error`; a message held before is held again with the new error.
 pub fn put(c: &dyn Sql, m: &Verified, error: &str, now: i64) -> Result<(), DbError> {

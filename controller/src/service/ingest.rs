@@ -2,7 +2,6 @@
 //! ([`crate::ingest::held`]): listing them, storing one again once its cause is fixed, and
 //! dropping one that can never be stored. Each change is logged with who made it.
 
-use serde::{Deserialize, Serialize};
 use storefleet_protocol::now_ms;
 
 use crate::cluster::Wake;
@@ -11,14 +10,7 @@ use crate::state::AppState;
 
 use super::{Principal, Result};
 
-/// The held messages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HeldList {
-    /// How many are held.
-    pub count: u64,
-    /// The oldest of them, at most the limit asked for.
-    pub messages: Vec<held::Held>,
-}
+pub use storefleet_client::ingest::HeldList;
 
 /// The held messages, oldest first, at most `limit`.
 pub async fn list(s: &AppState, limit: u32) -> Result<HeldList> {

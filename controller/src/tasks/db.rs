@@ -116,7 +116,7 @@ pub fn create(
     created_by: &str,
     now: i64,
 ) -> Result<usize, DbError> {
-    spec.validate()?;
+    spec.validate().map_err(super::select::invalid)?;
     if let super::TaskAction::Update { version, .. } = &spec.action {
         if crate::releases::manifests(c, version)?.is_empty() {
             return Err(DbError::Invalid(format!(
@@ -124,7 +124,7 @@ pub fn create(
             )));
         }
     }
-    let targets = spec.select.resolve(c)?;
+    let targets = super::select::resolve(&spec.select, c)?;
     if targets.is_empty() {
         return Err(DbError::Invalid(
             "select: no enrolled agent matches; nothing to do".into(),

@@ -1,39 +1,16 @@
-//! Which agents a task targets: all, or those matching every given criterion (a criterion
-//! with several values matches any of them).
+//! Which agents a task targets: the selector ([`Selector`]) resolved against the fleet.
 
-use std::cmp::Ordering;
 use std::collections::HashSet;
 
-use serde::{Deserialize, Serialize};
 use storefleet_storage::{args, Sql, SqlExt as _};
 
 use crate::db::DbError;
 
-/// A target selector.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Selector {
-    /// Every agent (and nothing else may be given).
-    #[serde(default)]
-    pub all: bool,
-    /// Stores in any of these regions.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub regions: Vec<String>,
-    /// These stores.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub stores: Vec<String>,
-    /// Stores with any of these tags.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<String>,
-    /// Stores with an active device of any of these classes, e.g. `receipt-printer`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub device_classes: Vec<String>,
-    /// Agents whose version matches, e.g. `0.1.0`, `<0.2.0`, `>=0.1.3`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub agent_version: String,
-    /// These agents, by id.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub agents: Vec<String>,
+pub use storefleet_client::tasks::select::{Selector, VersionReq};
+
+/// A task that cannot run as asked, as the storage's error.
+pub fn invalid(e: storefleet_client::tasks::Invalid) -> DbError {
+    DbError::Invalid(e.0)
 }
 
 /// One selected agent.
@@ -47,172 +24,60 @@ pub struct Candidate {
     pub region: String,
 }
 
-impl Selector {
-    fn criteria(&self) -> usize {
-        usize::from(!self.regions.is_empty())
-            + usize::from(!self.stores.is_empty())
-            + usize::from(!self.tags.is_empty())
-            + usize::from(!self.device_classes.is_empty())
-            + usize::from(!self.agent_version.is_empty())
-            + usize::from(!self.agents.is_empty())
-    }
-
-    /// Checks the selector: `all`, or at least one criterion, never both, so that an empty
-    /// selector never means the whole fleet by accident.
-    pub fn validate(&self) -> Result<(), DbError> {
-        match (self.all, self.criteria()) {
-            (true, 0) => {}
-            (true, _) => {
-                return Err(DbError::Invalid(
-                    "select: `all` cannot be combined with other criteria".into(),
-                ))
-            }
-            (false, 0) => {
-                return Err(DbError::Invalid(
-                    "select: give `all = true` or at least one of regions, stores, tags, device_classes, agent_version, agents".into(),
-                ))
-            }
-            _ => {}
+/// The agents (not revoked) that match, ordered by store code then agent id.
+pub fn resolve(sel: &Selector, c: &dyn Sql) -> Result<Vec<Candidate>, DbError> {
+    sel.validate().map_err(invalid)?;
+    let version = (!sel.agent_version.is_empty())
+        .then(|| VersionReq::parse(&sel.agent_version))
+        .transpose()
+        .map_err(invalid)?;
+    let with_class: Option<HashSet<String>> = if sel.device_classes.is_empty() {
+        None
+    } else {
+        let mut set = HashSet::new();
+        for class in &sel.device_classes {
+            set.extend(c.all(
+                "SELECT store_code FROM devices WHERE class = ?1
+                 UNION SELECT store_code FROM assets WHERE class = ?1 AND lifecycle = 'active' AND store_code IS NOT NULL",
+                args![class],
+                |r| r.text("store_code"),
+            )?);
         }
-        if !self.agent_version.is_empty() {
-            VersionReq::parse(&self.agent_version)?;
-        }
-        Ok(())
-    }
-
-    /// The agents (not revoked) that match, ordered by store code then agent id.
-    pub fn resolve(&self, c: &dyn Sql) -> Result<Vec<Candidate>, DbError> {
-        self.validate()?;
-        let version = (!self.agent_version.is_empty())
-            .then(|| VersionReq::parse(&self.agent_version))
-            .transpose()?;
-        let with_class: Option<HashSet<String>> = if self.device_classes.is_empty() {
-            None
-        } else {
-            let mut set = HashSet::new();
-            for class in &self.device_classes {
-                set.extend(c.all(
-                    "SELECT store_code FROM devices WHERE class = ?1
-                     UNION SELECT store_code FROM assets WHERE class = ?1 AND lifecycle = 'active' AND store_code IS NOT NULL",
-                    args![class],
-                    |r| r.text("store_code"),
-                )?);
-            }
-            Some(set)
-        };
-        let rows = c.all(
-            "SELECT a.id, a.store_code, s.region, s.tags, a.agent_version
-             FROM agents a JOIN stores s ON s.code = a.store_code
-             WHERE a.revoked_at IS NULL ORDER BY a.store_code, a.id",
-            args![],
-            |r| {
-                Ok((
-                    r.text("id")?,
-                    r.text("store_code")?,
-                    r.text("region")?,
-                    r.text("tags")?,
-                    r.text("agent_version")?,
-                ))
-            },
-        )?;
-        // An empty criterion matches everything.
-        let any = |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
-        let mut out = Vec::new();
-        for (agent, store, region, tags, agent_version) in rows {
-            let matches = self.all
-                || (any(&self.regions, &region)
-                    && any(&self.stores, &store)
-                    && any(&self.agents, &agent)
-                    && (self.tags.is_empty() || tags.split(',').any(|t| any(&self.tags, t)))
-                    && with_class.as_ref().is_none_or(|s| s.contains(&store))
-                    && version.as_ref().is_none_or(|v| v.matches(&agent_version)));
-            if matches {
-                out.push(Candidate {
-                    agent,
-                    store,
-                    region,
-                });
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// A version requirement: an operator (`=`, `<`, `<=`, `>`, `>=`; `=` when absent) and a
-/// dotted numeric version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct VersionReq {
-    op: &'static str,
-    version: Vec<u64>,
-}
-
-fn parse_version(s: &str) -> Option<Vec<u64>> {
-    // A pre-release or build suffix (`-rc1`, `+abc`) is not compared.
-    let core = s.trim().split(['-', '+']).next()?;
-    core.split('.').map(|p| p.parse().ok()).collect()
-}
-
-impl VersionReq {
-    fn parse(s: &str) -> Result<VersionReq, DbError> {
-        let s = s.trim();
-        let (op, rest) = [">=", "<=", ">", "<", "="]
-            .iter()
-            .find_map(|op| s.strip_prefix(op).map(|r| (*op, r)))
-            .unwrap_or(("=", s));
-        let version = parse_version(rest).ok_or_else(|| {
-            DbError::Invalid(format!(
-                "select.agent_version {s:?}: expected e.g. 0.2.0, <0.2.0 or >=0.1.3"
+        Some(set)
+    };
+    let rows = c.all(
+        "SELECT a.id, a.store_code, s.region, s.tags, a.agent_version
+         FROM agents a JOIN stores s ON s.code = a.store_code
+         WHERE a.revoked_at IS NULL ORDER BY a.store_code, a.id",
+        args![],
+        |r| {
+            Ok((
+                r.text("id")?,
+                r.text("store_code")?,
+                r.text("region")?,
+                r.text("tags")?,
+                r.text("agent_version")?,
             ))
-        })?;
-        Ok(VersionReq { op, version })
-    }
-
-    fn matches(&self, v: &str) -> bool {
-        let Some(have) = parse_version(v) else {
-            return false;
-        };
-        let n = have.len().max(self.version.len());
-        let pad = |v: &[u64]| {
-            let mut v = v.to_vec();
-            v.resize(n, 0);
-            v
-        };
-        let ord = pad(&have).cmp(&pad(&self.version));
-        match self.op {
-            "<" => ord == Ordering::Less,
-            "<=" => ord != Ordering::Greater,
-            ">" => ord == Ordering::Greater,
-            ">=" => ord != Ordering::Less,
-            _ => ord == Ordering::Equal,
+        },
+    )?;
+    // An empty criterion matches everything.
+    let any = |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
+    let mut out = Vec::new();
+    for (agent, store, region, tags, agent_version) in rows {
+        let matches = sel.all
+            || (any(&sel.regions, &region)
+                && any(&sel.stores, &store)
+                && any(&sel.agents, &agent)
+                && (sel.tags.is_empty() || tags.split(',').any(|t| any(&sel.tags, t)))
+                && with_class.as_ref().is_none_or(|s| s.contains(&store))
+                && version.as_ref().is_none_or(|v| v.matches(&agent_version)));
+        if matches {
+            out.push(Candidate {
+                agent,
+                store,
+                region,
+            });
         }
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_compare_numerically() {
-        let r = |s| VersionReq::parse(s).unwrap();
-        assert!(r("<0.10.0").matches("0.9.3"));
-        assert!(!r("<0.10.0").matches("0.10.0"));
-        assert!(r(">=0.2").matches("0.2.0"));
-        assert!(r("0.1.0").matches("0.1.0-rc1"));
-        assert!(!r("0.1.0").matches("0.1.1"));
-        assert!(!r(">0.1.0").matches("unknown"));
-        assert!(VersionReq::parse("~1.2").is_err());
-    }
-
-    #[test]
-    fn an_empty_selector_is_not_the_whole_fleet() {
-        let e = Selector::default().validate().unwrap_err().to_string();
-        assert!(e.contains("all = true"), "{e}");
-        let both = Selector {
-            all: true,
-            regions: vec!["north".into()],
-            ..Selector::default()
-        };
-        assert!(both.validate().is_err());
-    }
+    Ok(out)
 }

@@ -10,6 +10,8 @@ use super::{Ctx, Entry, Ticket, TicketAsset};
 use crate::db::DbError;
 use crate::webhooks;
 
+pub use storefleet_client::tickets::NewTicket;
+
 const COLUMNS: &str = "t.id, t.title, t.store_code, COALESCE(s.name, '') AS store_name,
     COALESCE(s.region, '') AS region, COALESCE(s.address, '') AS address,
     COALESCE(s.timezone, 'UTC') AS timezone, COALESCE(s.trading_hours, '') AS trading_hours, t.source, t.rule,
@@ -195,48 +197,6 @@ pub fn add_entry(
         args![id, ts, kind, actor, text, data.to_string(), reference],
     )?;
     Ok(n > 0)
-}
-
-/// What a new ticket is about.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewTicket {
-    /// Store code.
-    pub store: String,
-    /// Title.
-    pub title: String,
-    /// The skill the fix needs.
-    pub skill: String,
-    /// `critical`, `major` or `minor`.
-    pub severity: crate::alerts::Severity,
-    /// `store`, `device` or `peripheral`.
-    #[serde(default = "peripheral")]
-    pub impact: crate::alerts::Impact,
-    /// The device concerned (its assets go on the ticket).
-    #[serde(default)]
-    pub device: Option<String>,
-    /// What was reported (first timeline entry).
-    #[serde(default)]
-    pub description: String,
-    /// Dedupe key; manual tickets get their own.
-    #[serde(skip)]
-    pub dedupe_key: String,
-    /// The rule (auto tickets).
-    #[serde(skip)]
-    pub rule: String,
-    /// The alert fired, ms (auto tickets).
-    #[serde(skip)]
-    pub detected_at: Option<i64>,
-    /// The fault began, ms (auto tickets).
-    #[serde(skip)]
-    pub fault_since: Option<i64>,
-    /// Start at this escalation level (a tripped circuit breaker).
-    #[serde(skip)]
-    pub escalation: u8,
-}
-
-fn peripheral() -> crate::alerts::Impact {
-    crate::alerts::Impact::Peripheral
 }
 
 fn name<T: Serialize>(v: &T) -> String {

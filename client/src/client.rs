@@ -1,6 +1,5 @@
-//! The typed client of the controller's HTTP API, shared by the CLI, the simulator, the
-//! benchmarks and the tests: requests and answers are the controller's own types, so a
-//! change of the API that the client does not follow fails to compile, not at run time.
+//! The typed client of the controller's HTTP API: requests and answers are the types of
+//! this crate, which the controller serves.
 //! [`Client::call`] stays for what has no type yet (and for `--json`, which prints the
 //! API's answer as it is).
 
@@ -11,32 +10,25 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use storefleet_support::http::{self, Request};
 
+use storefleet_core::lifecycle::Action;
 use storefleet_protocol::release::Release;
 
-use crate::agents::Agent;
-use crate::api::releases::SIGNATURE_HEADER;
-use crate::assets::query::AssetPage;
-use crate::assets::{Asset, Change};
-use crate::auth::tokens::CreatedApiToken;
-use crate::auth::users::{NewUser, PasswordChange, PasswordChanged, UserChange};
-use crate::auth::{ApiToken, NewToken as ApiTokenRequest, User};
-use crate::broker_config::MosquittoFiles;
-use crate::cli::CliError;
+use crate::agents::{Agent, Reopened};
+use crate::assets::{Asset, AssetPage, Change};
+use crate::auth::{
+    ApiToken, CreatedApiToken, NewToken as ApiTokenRequest, NewUser, PasswordChange,
+    PasswordChanged, User, UserChange,
+};
+use crate::broker::MosquittoFiles;
 use crate::engineers::{Engineer, EngineerLoad};
 use crate::enroll::{CreatedToken, NewToken, TokenInfo};
 use crate::events::StoredEvent;
+use crate::ingest::{HeldList, Retried};
 use crate::releases::Published;
-use crate::service::ingest::HeldList;
 use crate::stores::Store;
 use crate::tasks::{TargetRow, TaskPreview, TaskSummary};
-use crate::tickets::db::NewTicket;
-use crate::tickets::lifecycle::Action;
-use crate::tickets::{Ticket, TicketView};
-
-/// Percent-encodes one path segment (a `/` in an id cannot reach another route).
-pub fn enc(s: &str) -> String {
-    crate::fmt::url_encode(s).replace('/', "%2F")
-}
+use crate::tickets::{NewTicket, Ticket, TicketView};
+use crate::{enc, Error, SIGNATURE_HEADER};
 
 /// A client of the API.
 #[derive(Debug, Clone)]
@@ -65,7 +57,7 @@ impl Client {
         method: &str,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<Value, CliError> {
+    ) -> Result<Value, Error> {
         let body = body.map(|b| ("application/json", b.to_string().into_bytes()));
         self.call_with(method, path, Vec::new(), body).await
     }
@@ -77,7 +69,7 @@ impl Client {
         path: &str,
         mut headers: Vec<(&str, String)>,
         body: Option<(&str, Vec<u8>)>,
-    ) -> Result<Value, CliError> {
+    ) -> Result<Value, Error> {
         let url = format!("{}{path}", self.base.trim_end_matches('/'));
         headers.push(("authorization", format!("Bearer {}", self.token)));
         // A release upload may take minutes on a slow line; everything else, one.
@@ -106,7 +98,7 @@ impl Client {
             } else {
                 resp.text()
             };
-            return Err(CliError::Api {
+            return Err(Error::Api {
                 status: resp.status,
                 message,
             });
@@ -115,7 +107,7 @@ impl Client {
             return Ok(Value::Null);
         }
         if is_json {
-            serde_json::from_slice(&resp.body).map_err(|e| CliError::Api {
+            serde_json::from_slice(&resp.body).map_err(|e| Error::Api {
                 status: resp.status,
                 message: format!("unreadable JSON: {e}"),
             })
@@ -127,7 +119,7 @@ impl Client {
 
 impl Client {
     /// `GET path`, read as `T`.
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
         typed(self.call("GET", path, None).await?)
     }
 
@@ -137,45 +129,45 @@ impl Client {
         method: &str,
         path: &str,
         body: &B,
-    ) -> Result<T, CliError> {
-        let body = serde_json::to_value(body).map_err(|e| CliError::Failed(e.to_string()))?;
+    ) -> Result<T, Error> {
+        let body = serde_json::to_value(body).map_err(|e| Error::Failed(e.to_string()))?;
         typed(self.call(method, path, Some(&body)).await?)
     }
 
     /// Tickets; `query` is the list's query string (`?status=open&store=S1`) or empty.
-    pub async fn tickets(&self, query: &str) -> Result<Vec<Ticket>, CliError> {
+    pub async fn tickets(&self, query: &str) -> Result<Vec<Ticket>, Error> {
         self.get(&format!("/api/v1/tickets{query}")).await
     }
 
     /// One ticket with its timeline.
-    pub async fn ticket(&self, id: i64) -> Result<TicketView, CliError> {
+    pub async fn ticket(&self, id: i64) -> Result<TicketView, Error> {
         self.get(&format!("/api/v1/tickets/{id}")).await
     }
 
     /// Opens a ticket by hand.
-    pub async fn open_ticket(&self, n: &NewTicket) -> Result<Ticket, CliError> {
+    pub async fn open_ticket(&self, n: &NewTicket) -> Result<Ticket, Error> {
         self.send("POST", "/api/v1/tickets", n).await
     }
 
     /// Applies an action to a ticket; the ticket as it is after it.
-    pub async fn act(&self, id: i64, a: &Action) -> Result<Ticket, CliError> {
+    pub async fn act(&self, id: i64, a: &Action) -> Result<Ticket, Error> {
         self.send("POST", &format!("/api/v1/tickets/{id}/actions"), a)
             .await
     }
 
     /// Every engineer with their load.
-    pub async fn engineers(&self) -> Result<Vec<EngineerLoad>, CliError> {
+    pub async fn engineers(&self) -> Result<Vec<EngineerLoad>, Error> {
         self.get("/api/v1/engineers").await
     }
 
     /// Adds or changes an engineer.
-    pub async fn save_engineer(&self, e: &Engineer) -> Result<Engineer, CliError> {
+    pub async fn save_engineer(&self, e: &Engineer) -> Result<Engineer, Error> {
         self.send("PUT", &format!("/api/v1/engineers/{}", enc(&e.id)), e)
             .await
     }
 
     /// Sets an engineer's status (available, off, sick...).
-    pub async fn engineer_status(&self, id: &str, status: &str) -> Result<(), CliError> {
+    pub async fn engineer_status(&self, id: &str, status: &str) -> Result<(), Error> {
         self.call(
             "POST",
             &format!("/api/v1/engineers/{}/status", enc(id)),
@@ -190,21 +182,21 @@ impl Client {
 /// string (`?store=S1`) or empty.
 impl Client {
     /// Every store.
-    pub async fn stores(&self) -> Result<Vec<Store>, CliError> {
+    pub async fn stores(&self) -> Result<Vec<Store>, Error> {
         self.get("/api/v1/stores").await
     }
 
     /// One store; `None` when there is no such store.
-    pub async fn store(&self, code: &str) -> Result<Option<Store>, CliError> {
+    pub async fn store(&self, code: &str) -> Result<Option<Store>, Error> {
         match self.get(&format!("/api/v1/stores/{}", enc(code))).await {
             Ok(s) => Ok(Some(s)),
-            Err(CliError::Api { status: 404, .. }) => Ok(None),
+            Err(Error::Api { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
     /// Adds a store (refused if it exists), or with `update` adds or changes it.
-    pub async fn save_store(&self, store: &Store, update: bool) -> Result<Store, CliError> {
+    pub async fn save_store(&self, store: &Store, update: bool) -> Result<Store, Error> {
         if update {
             let path = format!("/api/v1/stores/{}", enc(&store.code));
             self.send("PUT", &path, store).await
@@ -214,57 +206,57 @@ impl Client {
     }
 
     /// Gateways (agents).
-    pub async fn agents(&self, query: &str) -> Result<Vec<Agent>, CliError> {
+    pub async fn agents(&self, query: &str) -> Result<Vec<Agent>, Error> {
         self.get(&format!("/api/v1/agents{query}")).await
     }
 
     /// Revokes a gateway's key.
-    pub async fn revoke_agent(&self, id: &str) -> Result<(), CliError> {
+    pub async fn revoke_agent(&self, id: &str) -> Result<(), Error> {
         let path = format!("/api/v1/agents/{}/revoke", enc(id));
         self.call("POST", &path, None).await.map(drop)
     }
 
     /// Revokes a gateway's key and lets it enroll again; until when, ms.
-    pub async fn reopen_agent(&self, id: &str) -> Result<Reopened, CliError> {
+    pub async fn reopen_agent(&self, id: &str) -> Result<Reopened, Error> {
         let path = format!("/api/v1/agents/{}/reenroll", enc(id));
         typed(self.call("POST", &path, None).await?)
     }
 
     /// Messages ingest held apart (their data refused by the database), oldest first.
-    pub async fn held(&self, limit: u32) -> Result<HeldList, CliError> {
+    pub async fn held(&self, limit: u32) -> Result<HeldList, Error> {
         self.get(&format!("/api/v1/ingest/held?limit={limit}"))
             .await
     }
 
     /// Stores a held message again.
-    pub async fn retry_held(&self, agent: &str, seq: u64) -> Result<Retried, CliError> {
+    pub async fn retry_held(&self, agent: &str, seq: u64) -> Result<Retried, Error> {
         let path = format!("/api/v1/ingest/held/{}/{seq}/retry", enc(agent));
         typed(self.call("POST", &path, None).await?)
     }
 
     /// Drops a held message for good.
-    pub async fn drop_held(&self, agent: &str, seq: u64) -> Result<(), CliError> {
+    pub async fn drop_held(&self, agent: &str, seq: u64) -> Result<(), Error> {
         let path = format!("/api/v1/ingest/held/{}/{seq}", enc(agent));
         self.call("DELETE", &path, None).await.map(drop)
     }
 
     /// One asset.
-    pub async fn asset(&self, id: i64) -> Result<Asset, CliError> {
+    pub async fn asset(&self, id: i64) -> Result<Asset, Error> {
         self.get(&format!("/api/v1/assets/{id}")).await
     }
 
     /// One asset's history, newest first.
-    pub async fn asset_history(&self, id: i64) -> Result<Vec<Change>, CliError> {
+    pub async fn asset_history(&self, id: i64) -> Result<Vec<Change>, Error> {
         self.get(&format!("/api/v1/assets/{id}/history")).await
     }
 
     /// A page of the asset search.
-    pub async fn assets(&self, query: &str) -> Result<AssetPage, CliError> {
+    pub async fn assets(&self, query: &str) -> Result<AssetPage, Error> {
         self.get(&format!("/api/v1/assets{query}")).await
     }
 
     /// Every asset the search finds, as CSV.
-    pub async fn assets_csv(&self, query: &str) -> Result<String, CliError> {
+    pub async fn assets_csv(&self, query: &str) -> Result<String, Error> {
         match self
             .call("GET", &format!("/api/v1/assets.csv{query}"), None)
             .await?
@@ -275,22 +267,22 @@ impl Client {
     }
 
     /// Events, newest first.
-    pub async fn events(&self, query: &str) -> Result<Vec<StoredEvent>, CliError> {
+    pub async fn events(&self, query: &str) -> Result<Vec<StoredEvent>, Error> {
         self.get(&format!("/api/v1/events{query}")).await
     }
 
     /// Creates an enrollment token (its text is shown once).
-    pub async fn create_enroll_token(&self, t: &NewToken) -> Result<CreatedToken, CliError> {
+    pub async fn create_enroll_token(&self, t: &NewToken) -> Result<CreatedToken, Error> {
         self.send("POST", "/api/v1/enroll-tokens", t).await
     }
 
     /// Enrollment tokens.
-    pub async fn enroll_tokens(&self) -> Result<Vec<TokenInfo>, CliError> {
+    pub async fn enroll_tokens(&self) -> Result<Vec<TokenInfo>, Error> {
         self.get("/api/v1/enroll-tokens").await
     }
 
     /// Revokes an enrollment token.
-    pub async fn revoke_enroll_token(&self, id: &str) -> Result<TokenInfo, CliError> {
+    pub async fn revoke_enroll_token(&self, id: &str) -> Result<TokenInfo, Error> {
         let path = format!("/api/v1/enroll-tokens/{}/revoke", enc(id));
         typed(self.call("POST", &path, None).await?)
     }
@@ -299,39 +291,39 @@ impl Client {
 /// Fleet tasks.
 impl Client {
     /// Every task, newest first.
-    pub async fn tasks(&self) -> Result<Vec<TaskSummary>, CliError> {
+    pub async fn tasks(&self) -> Result<Vec<TaskSummary>, Error> {
         self.get("/api/v1/tasks").await
     }
 
     /// One task.
-    pub async fn task(&self, id: &str) -> Result<TaskSummary, CliError> {
+    pub async fn task(&self, id: &str) -> Result<TaskSummary, Error> {
         self.get(&format!("/api/v1/tasks/{}", enc(id))).await
     }
 
     /// A task's targets.
-    pub async fn task_targets(&self, id: &str) -> Result<Vec<TargetRow>, CliError> {
+    pub async fn task_targets(&self, id: &str) -> Result<Vec<TargetRow>, Error> {
         self.get(&format!("/api/v1/tasks/{}/targets", enc(id)))
             .await
     }
 
     /// Pushes a task (`spec` as the API documents it).
-    pub async fn push_task(&self, spec: &Value) -> Result<TaskSummary, CliError> {
+    pub async fn push_task(&self, spec: &Value) -> Result<TaskSummary, Error> {
         self.send("POST", "/api/v1/tasks", spec).await
     }
 
     /// The targets and waves a task would have, without pushing it.
-    pub async fn preview_task(&self, spec: &Value) -> Result<TaskPreview, CliError> {
+    pub async fn preview_task(&self, spec: &Value) -> Result<TaskPreview, Error> {
         self.send("POST", "/api/v1/tasks/preview", spec).await
     }
 
     /// Pauses, resumes or cancels a task (`what`); the task as it stands.
-    pub async fn task_request(&self, id: &str, what: &str) -> Result<TaskSummary, CliError> {
+    pub async fn task_request(&self, id: &str, what: &str) -> Result<TaskSummary, Error> {
         let path = format!("/api/v1/tasks/{}/{what}", enc(id));
         typed(self.call("POST", &path, None).await?)
     }
 
     /// Pushes the one-target task that pings or reloads (`what`) an agent.
-    pub async fn agent_task(&self, id: &str, what: &str) -> Result<TaskSummary, CliError> {
+    pub async fn agent_task(&self, id: &str, what: &str) -> Result<TaskSummary, Error> {
         let path = format!("/api/v1/agents/{}/{what}", enc(id));
         typed(self.call("POST", &path, None).await?)
     }
@@ -340,23 +332,23 @@ impl Client {
 /// People and their API tokens.
 impl Client {
     /// Every user.
-    pub async fn users(&self) -> Result<Vec<User>, CliError> {
+    pub async fn users(&self) -> Result<Vec<User>, Error> {
         self.get("/api/v1/users").await
     }
 
     /// Adds a user.
-    pub async fn add_user(&self, u: &NewUser) -> Result<User, CliError> {
+    pub async fn add_user(&self, u: &NewUser) -> Result<User, Error> {
         self.send("POST", "/api/v1/users", u).await
     }
 
     /// Changes a user's role or whether they are disabled.
-    pub async fn change_user(&self, name: &str, ch: &UserChange) -> Result<User, CliError> {
+    pub async fn change_user(&self, name: &str, ch: &UserChange) -> Result<User, Error> {
         self.send("PATCH", &format!("/api/v1/users/{}", enc(name)), ch)
             .await
     }
 
     /// Deletes a user (their sessions end, their tokens are revoked).
-    pub async fn delete_user(&self, name: &str) -> Result<(), CliError> {
+    pub async fn delete_user(&self, name: &str) -> Result<(), Error> {
         let path = format!("/api/v1/users/{}", enc(name));
         self.call("DELETE", &path, None).await.map(drop)
     }
@@ -366,23 +358,23 @@ impl Client {
         &self,
         name: &str,
         ch: &PasswordChange,
-    ) -> Result<PasswordChanged, CliError> {
+    ) -> Result<PasswordChanged, Error> {
         let path = format!("/api/v1/users/{}/password", enc(name));
         self.send("POST", &path, ch).await
     }
 
     /// The caller's API tokens (an admin's: everyone's).
-    pub async fn api_tokens(&self) -> Result<Vec<ApiToken>, CliError> {
+    pub async fn api_tokens(&self) -> Result<Vec<ApiToken>, Error> {
         self.get("/api/v1/tokens").await
     }
 
     /// A new API token of the caller's (its text is shown once).
-    pub async fn create_api_token(&self, t: &ApiTokenRequest) -> Result<CreatedApiToken, CliError> {
+    pub async fn create_api_token(&self, t: &ApiTokenRequest) -> Result<CreatedApiToken, Error> {
         self.send("POST", "/api/v1/tokens", t).await
     }
 
     /// Revokes an API token.
-    pub async fn revoke_api_token(&self, id: &str) -> Result<ApiToken, CliError> {
+    pub async fn revoke_api_token(&self, id: &str) -> Result<ApiToken, Error> {
         let path = format!("/api/v1/tokens/{}/revoke", enc(id));
         typed(self.call("POST", &path, None).await?)
     }
@@ -391,13 +383,13 @@ impl Client {
 /// Agent releases and the broker's files.
 impl Client {
     /// Published releases, newest first.
-    pub async fn releases(&self) -> Result<Vec<Published>, CliError> {
+    pub async fn releases(&self) -> Result<Vec<Published>, Error> {
         self.get("/api/v1/releases").await
     }
 
     /// Publishes a signed release: the manifest's signature goes in its header, the
     /// binary is the body.
-    pub async fn publish_release(&self, r: &Release, binary: Vec<u8>) -> Result<Release, CliError> {
+    pub async fn publish_release(&self, r: &Release, binary: Vec<u8>) -> Result<Release, Error> {
         let path = format!("/api/v1/releases/{}/{}", enc(&r.version), enc(&r.arch));
         let headers = vec![(SIGNATURE_HEADER, r.signature.clone())];
         let body = Some(("application/octet-stream", binary));
@@ -406,35 +398,15 @@ impl Client {
 
     /// Mosquitto's password, ACL and include files for the gateways enrolled now, with
     /// paths under `dir` (on Mosquitto's machine).
-    pub async fn mosquitto_files(&self, dir: &str) -> Result<MosquittoFiles, CliError> {
+    pub async fn mosquitto_files(&self, dir: &str) -> Result<MosquittoFiles, Error> {
         self.get(&format!("/api/v1/broker/mosquitto?dir={}", enc(dir)))
             .await
     }
 }
 
-/// A gateway opened for re-enrollment.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Reopened {
-    /// The agent.
-    pub agent_id: String,
-    /// Until when a new key may enroll it, ms.
-    pub reenroll_until: i64,
-}
-
-/// A held message stored again.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Retried {
-    /// The agent.
-    pub agent_id: String,
-    /// The message's sequence number.
-    pub seq: u64,
-    /// Whether it was stored now (false: a later copy had been stored already).
-    pub stored: bool,
-}
-
 /// Reads an answer as `T`; the error names what did not fit.
-fn typed<T: DeserializeOwned>(v: Value) -> Result<T, CliError> {
-    serde_json::from_value(v).map_err(|e| CliError::Api {
+fn typed<T: DeserializeOwned>(v: Value) -> Result<T, Error> {
+    serde_json::from_value(v).map_err(|e| Error::Api {
         status: 200,
         message: format!("an answer this client cannot read: {e}"),
     })
