@@ -436,8 +436,9 @@ struct Engines {
 }
 
 impl Engines {
-    /// Starts the task, ticket and webhook engines, the rollup fold and housekeeping; they
-    /// run until `token` is cancelled (the lease lost, or the controller stopping).
+    /// Starts the task, ticket and webhook engines, the rollup fold, the fleet tally and
+    /// housekeeping; they run until `token` is cancelled (the lease lost, or the controller
+    /// stopping).
     fn start(&self, token: CancellationToken) {
         use crate::cluster::Wake;
         let (db, tracker, signals) = (&self.db, &self.tracker, &self.signals);
@@ -481,6 +482,11 @@ impl Engines {
         tracker.spawn(crate::ingest::rollups::run(
             db.clone(),
             every,
+            token.clone(),
+        ));
+        tracker.spawn(crate::fleet::tally::run(
+            db.clone(),
+            self.tickets.presence.clone(),
             token.clone(),
         ));
         tracker.spawn(housekeeping(db.clone(), self.retention.clone(), token));

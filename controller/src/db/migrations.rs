@@ -457,6 +457,16 @@ CREATE TABLE ingest_behind (
     at        INTEGER NOT NULL
 );
 ",
+    // v13: the fleet's tally (store healths, device counts, newest problems), judged by the
+    //      engines' replica every few seconds so that the overview of a large fleet does
+    //      not read every device on each request.
+    "
+CREATE TABLE fleet_tally (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    at   INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+",
 ];
 
 /// Brings the schema up to the newest version.

@@ -397,6 +397,14 @@ CREATE TABLE ingest_behind (
     at        BIGINT NOT NULL
 );
 ",
+    // 7: SQLite's v13, the fleet's tally.
+    "
+CREATE TABLE fleet_tally (
+    id   BIGINT PRIMARY KEY CHECK (id = 1),
+    at   BIGINT NOT NULL,
+    body TEXT NOT NULL
+);
+",
 ];
 
 #[cfg(test)]

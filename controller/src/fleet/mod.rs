@@ -10,8 +10,10 @@ use crate::db::DbError;
 use crate::stores::{self, Store};
 
 mod summary;
+pub mod tally;
 
-pub use summary::{summary, Listing, Summary, HEALTHS};
+pub use summary::{summary, Listing, Summary};
+pub use tally::{Tally, HEALTHS};
 
 /// How presence and staleness are judged.
 #[derive(Debug, Clone, Copy)]
@@ -81,7 +83,7 @@ pub struct DeviceState {
     pub stale: bool,
 }
 
-const DEVICE_COLUMNS: &str =
+pub(crate) const DEVICE_COLUMNS: &str =
     "store_code, device, class, agent_id, last_seen, interval_ms, state, state_at, state_note";
 
 /// All devices, optionally of one store, judged by `rules`.
@@ -121,7 +123,7 @@ pub fn troubled_devices(c: &dyn Sql, rules: &Rules) -> Result<Vec<DeviceState>, 
     )
 }
 
-fn device_row(r: &Row, rules: &Rules) -> Result<DeviceState, DbError> {
+pub(crate) fn device_row(r: &Row, rules: &Rules) -> Result<DeviceState, DbError> {
     let last_seen = r.opt_i64("last_seen")?;
     let interval_ms = r
         .opt_i64("interval_ms")?

@@ -71,36 +71,39 @@ pub(super) async fn show(
         s.db.read(move |c| fleet::summary(c, &rules, &want.listing()))
             .await?;
     let now = now_ms();
-    let (rows, total) = (&ov.listed, ov.matched);
+    let (rows, total, t) = (&ov.listed, ov.matched, &ov.tally);
     let caption = if find.listing().filtering() {
         format!("{total} stores match")
-    } else if ov.stores <= LISTED as u64 {
-        format!("All {} stores", ov.stores)
+    } else if t.stores <= LISTED as u64 {
+        format!("All {} stores", t.stores)
     } else {
         format!(
             "{total} of {} stores need a look; find any store by code, name or region",
-            ov.stores
+            t.stores
         )
     };
     let body = html! {
         meta http-equiv="refresh" content="30";
         h1 { "Fleet" }
         div.tiles {
-            a.tile href="/" { b #stores-total { (ov.stores) } "stores" }
+            a.tile href="/" { b #stores-total { (t.stores) } "stores" }
             a.tile href="/?health=ok" { b { (ov.count("ok")) } "all well" }
             a.tile href="/?health=offline" { b #stores-offline { (ov.count("offline")) } "gateway offline" }
             a.tile href="/?health=degraded" { b #stores-degraded { (ov.count("degraded")) } "stores degraded" }
-            div.tile { b { (ov.devices) } "devices" }
-            div.tile { b #devices-down { (ov.devices_down) } "devices down" }
-            div.tile { b #devices-stale { (ov.devices_stale) } "devices stale" }
-            div.tile { b #problems-open { (ov.problems.len()) } "open problems" }
+            div.tile { b { (t.devices) } "devices" }
+            div.tile { b #devices-down { (t.devices_down) } "devices down" }
+            div.tile { b #devices-stale { (t.devices_stale) } "devices stale" }
+            div.tile { b #problems-open { (t.problems_total) } "open problems" }
+        }
+        @if now - t.at >= 2_000 {
+            p.muted #tally-at { "Counts and problems as judged " (fmt::ago(now, Some(t.at))) "; the stores listed, now." }
         }
         h2 { "Open problems" }
-        @if ov.problems.is_empty() { p.muted { "None." } } @else {
-            @if ov.problems.len() > LISTED { p.muted { "The newest " (LISTED) " of " (ov.problems.len()) "." } }
+        @if t.problems.is_empty() { p.muted { "None." } } @else {
+            @if t.problems_total > LISTED as u64 { p.muted { "The newest " (LISTED) " of " (t.problems_total) "." } }
             table #problems {
                 tr { th { "Store" } th { "Problem" } th { "What" } th { "Since" } th { "Details" } }
-                @for p in ov.problems.iter().take(LISTED) {
+                @for p in t.problems.iter().take(LISTED) {
                     tr {
                         td { a href={"/stores/" (url_encode(&p.store))} { (p.store) } }
                         td { (p.kind) }

@@ -2,8 +2,10 @@
 //! fleet's first minutes, a replica lost, a slow database) reach the controller old; judged
 //! by the wall clock alone, their devices would all turn stale and bury the real faults.
 //! Ingest measures how far behind it is, by the agents' signed time, and staleness waits
-//! for it: on this replica's pages at once, and in the ticket engine through the database.
+//! for it: on this replica's pages at once, and in the ticket engine and the fleet's tally
+//! through the database.
 
+use storefleet_controller::fleet::tally;
 use storefleet_protocol::{now_ms, SigningKey};
 use tokio_util::sync::CancellationToken;
 
@@ -67,6 +69,19 @@ async fn readings_that_waited_in_the_broker_do_not_make_their_device_stale() {
         (59_000..70_000).contains(&recorded),
         "recorded {recorded} ms"
     );
+    // The engines' replica keeps the fleet's tally for the overview, judged the same way.
+    let since = now_ms();
+    let kept = eventually(15, "the engines to keep the fleet tally", || async {
+        state
+            .db
+            .read(|c| tally::kept(c, now_ms()))
+            .await
+            .unwrap()
+            .filter(|t| t.at >= since)
+    })
+    .await;
+    assert_eq!((kept.stores, kept.devices), (1, 1), "{kept:?}");
+    assert_eq!(kept.devices_stale, 0, "{kept:?}");
 
     // As old a reading, but signed just now: ingest is not behind, the meter's data is old.
     gw.reading_signed_at(2, t + 1, now_ms()).await;

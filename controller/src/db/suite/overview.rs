@@ -7,6 +7,7 @@ use storefleet_storage::{args, Sql};
 use super::alerts::{fleet, AT, NOW};
 use crate::db::testing::on_each_backend;
 use crate::db::DbError;
+use crate::fleet::tally::{self, MAX_AGE_MS};
 use crate::fleet::{Listing, Overview, Rules, StoreStatus, HEALTHS};
 
 /// A store line's counts: agents, online, devices, down, stale.
@@ -193,22 +194,29 @@ fn the_overview_page_reads_only_what_is_wrong_and_says_what_the_counts_say_on_bo
             ("nowhere", "", 100),
         ];
         db(&mut |c| {
-            for at in [AT, behind] {
+            for (at, kept) in [(AT, false), (AT, true), (behind, false), (behind, true)] {
+                if kept {
+                    tally::keep(c, &tally::judge(c, &at)?)?;
+                } else {
+                    c.execute("DELETE FROM fleet_tally", args![])?;
+                }
                 let ov = crate::fleet::overview(c, &at)?;
                 for (q, health, limit) in listings {
                     let want = Listing { q, health, limit };
                     let s = crate::fleet::summary(c, &at, &want)?;
-                    let case = format!("{backend}, {q:?} {health:?} {limit}");
-                    assert_eq!(s.problems, ov.problems, "{case}");
-                    assert_eq!(s.stores, ov.stores.len() as u64, "{case}");
+                    let case = format!("{backend}, {q:?} {health:?} {limit}, kept {kept}");
+                    assert_eq!(s.tally.at, at.now, "{case}");
+                    assert_eq!(s.tally.problems, ov.problems, "{case}");
+                    assert_eq!(s.tally.problems_total, ov.problems.len() as u64, "{case}");
+                    assert_eq!(s.tally.stores, ov.stores.len() as u64, "{case}");
                     let by_health = HEALTHS
                         .map(|h| ov.stores.iter().filter(|s| s.health() == h).count() as u64);
-                    assert_eq!(s.healths, by_health, "{case}");
+                    assert_eq!(s.tally.healths, by_health, "{case}");
                     let sum = |f: fn(&StoreStatus) -> u32| {
                         ov.stores.iter().map(|s| u64::from(f(s))).sum::<u64>()
                     };
                     assert_eq!(
-                        (s.devices, s.devices_down, s.devices_stale),
+                        (s.tally.devices, s.tally.devices_down, s.tally.devices_stale),
                         (
                             sum(|s| s.devices),
                             sum(|s| s.devices_down),
@@ -237,7 +245,7 @@ fn the_overview_page_reads_only_what_is_wrong_and_says_what_the_counts_say_on_bo
                     limit: 2,
                 },
             )?;
-            assert_eq!(s.healths, [1, 2, 1, 1], "{backend}");
+            assert_eq!(s.tally.healths, [1, 2, 1, 1], "{backend}");
             let codes: Vec<&str> = s.listed.iter().map(|l| l.store.code.as_str()).collect();
             assert_eq!((codes, s.matched), (vec!["S1", "S2"], 4), "{backend}");
             let s5 = crate::fleet::summary(
@@ -262,6 +270,59 @@ fn the_overview_page_reads_only_what_is_wrong_and_says_what_the_counts_say_on_bo
             )?;
             let codes: Vec<&str> = north.listed.iter().map(|l| l.store.code.as_str()).collect();
             assert_eq!(codes, ["S3", "S4"], "{backend}: any case, by region");
+            Ok(())
+        })
+        .unwrap();
+    });
+}
+
+#[test]
+fn a_large_fleet_counts_from_the_kept_tally_while_it_is_fresh_on_both_backends() {
+    on_each_backend("fleet tally", |backend, db| {
+        db(&mut |c| {
+            fleet(c)?;
+            more_stores(c)?;
+            tally::keep(c, &tally::judge(c, &AT)?)
+        })
+        .unwrap();
+        db(&mut |c| {
+            let kept = tally::kept(c, AT.now)?.expect("a fresh tally");
+            assert_eq!(kept, tally::judge(c, &AT)?, "{backend}: kept as judged");
+            // S4's till goes down after the tally was judged.
+            c.execute(
+                "UPDATE devices SET state = 'down' WHERE device = 'pos-4'",
+                args![],
+            )?;
+            let find = |limit| Listing {
+                q: "four",
+                health: "",
+                limit,
+            };
+            // Five stores, two listed at most: a large fleet, counted from the tally, with
+            // the stores listed judged now.
+            let s = crate::fleet::summary(c, &AT, &find(2))?;
+            assert_eq!(s.tally, kept, "{backend}");
+            assert_eq!(s.tally.health("S4"), "ok", "{backend}");
+            assert_eq!(
+                s.listed[0].devices_down, 1,
+                "{backend}: S4 listed as it is now"
+            );
+            // A small fleet is judged at the request.
+            let s = crate::fleet::summary(c, &AT, &find(100))?;
+            assert_eq!(s.tally.devices_down, kept.devices_down + 1, "{backend}");
+            assert_eq!(s.tally.health("S4"), "degraded", "{backend}");
+            // A tally that is too old is judged again.
+            let later = Rules {
+                now: AT.now + MAX_AGE_MS + 1,
+                ..AT
+            };
+            assert!(tally::kept(c, later.now)?.is_none(), "{backend}");
+            let s = crate::fleet::summary(c, &later, &find(2))?;
+            assert_eq!(s.tally.at, later.now, "{backend}");
+            assert_eq!(s.tally.health("S4"), "degraded", "{backend}");
+            // A tally this version cannot read is judged again, not an error.
+            c.execute("UPDATE fleet_tally SET body = '{\"at\": \"x\"}'", args![])?;
+            assert!(tally::kept(c, AT.now)?.is_none(), "{backend}");
             Ok(())
         })
         .unwrap();
