@@ -30,7 +30,8 @@ const SEND_BATCH: usize = 100;
 pub enum Wake {
     /// The task engine (a task was pushed, changed, or an agent reported on one).
     Tasks,
-    /// The ticket engine (telemetry was stored, a ticket or an engineer changed).
+    /// The ticket engine (an event, presence or routine run was stored, a ticket or an
+    /// engineer changed).
     Tickets,
     /// Webhook delivery.
     Webhooks,

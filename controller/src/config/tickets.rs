@@ -10,7 +10,8 @@ use crate::alerts::Rule;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TicketsSection {
-    /// Milliseconds between rule evaluations at most (ingest wakes it sooner).
+    /// Milliseconds between rule evaluations at most; telemetry is judged at this pace (an
+    /// event, a presence or a routine run wakes the rules sooner).
     pub evaluate_interval_ms: u64,
     /// A recurrence within this many seconds of a ticket's resolution reopens it.
     pub reopen_window_secs: u64,

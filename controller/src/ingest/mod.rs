@@ -363,7 +363,11 @@ async fn flush(
         if outcome.task_reports > 0 {
             signals.wake(Wake::Tasks);
         }
-        signals.wake(Wake::Tickets);
+        // Not for every batch: telemetry alone waits for the rules' next round, at most
+        // `tickets.evaluate_interval_ms`.
+        if outcome.wakes_rules() {
+            signals.wake(Wake::Tickets);
+        }
         acker.due(&batch.acks);
         drop(permit);
     });

@@ -39,6 +39,9 @@ pub struct Verified {
 pub struct Outcome {
     /// Messages stored.
     pub stored: u64,
+    /// Of them, telemetry (which the alert rules see at their next round; everything else
+    /// wakes them).
+    pub telemetry: u64,
     /// Messages already stored before (redeliveries).
     pub duplicates: u64,
     /// Points stored.
@@ -57,9 +60,19 @@ pub struct Outcome {
     pub stale_inventories: u64,
 }
 
+impl Outcome {
+    /// Whether the alert rules should look at once: events, presence and routine runs are
+    /// what a fault looks like first. Telemetry alone (a fleet's steady load) waits for
+    /// their next round.
+    pub fn wakes_rules(&self) -> bool {
+        self.stored > self.telemetry
+    }
+}
+
 impl std::ops::AddAssign for Outcome {
     fn add_assign(&mut self, o: Outcome) {
         self.stored += o.stored;
+        self.telemetry += o.telemetry;
         self.duplicates += o.duplicates;
         self.points += o.points;
         self.assets_created += o.assets_created;
@@ -185,7 +198,10 @@ pub fn apply_with(
             .or_insert_with(|| m.store.clone());
         match &env.message {
             Message::Presence(p) => b.presence(&env.from, env.seq, env.ts, now, p),
-            Message::Telemetry(t) => b.telemetry(&env.from, &m.store, t)?,
+            Message::Telemetry(t) => {
+                b.out.telemetry += 1;
+                b.telemetry(&env.from, &m.store, t)?;
+            }
             Message::Event(e) => b.event(&env.from, &m.store, e, now),
             Message::Inventory(_) if !inventory::newest(c, &env.from, env.seq)? => {
                 b.out.stale_inventories += 1;

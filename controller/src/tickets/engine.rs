@@ -1,9 +1,11 @@
 //! The ticket engine: evaluates the alert rules over the whole fleet and runs a ticket
 //! [`pass`](super::pass) on what changed.
 //!
-//! It wakes when ingest stores data (at most every 200 ms), when the next pending alert is
-//! due to fire or clear (so a fault becomes a ticket right after the rule's duration, not at
-//! the next round), and at least every `tickets.evaluate_interval_ms`. Alerts that were
+//! It wakes when ingest stores anything but telemetry (an event, a presence, a routine run;
+//! at most every 200 ms), when the next pending alert is due to fire or clear (so a fault
+//! becomes a ticket right after the rule's duration, not at the next round), and at least
+//! every `tickets.evaluate_interval_ms`, which is when telemetry alone is seen: a fleet's
+//! steady readings do not make it read the fleet five times a second. Alerts that were
 //! firing when the controller stopped are restored from the database, so a restart neither
 //! fires them again nor forgets them. Time comes from the engine's [`Clock`] (tests move it
 //! to breach an SLA); presence is judged on the same clock.

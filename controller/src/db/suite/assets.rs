@@ -189,6 +189,7 @@ fn an_older_inventory_never_overwrites_a_newer_one_on_both_backends() {
             };
             let o = apply(c, &[report(5, "2.0")], 2_000)?;
             assert_eq!((o.stored, o.stale_inventories), (1, 0), "{backend}");
+            assert!(o.wakes_rules(), "{backend}: an inventory is not telemetry");
             let o = apply(c, &[report(3, "1.0")], 3_000)?;
             assert_eq!((o.stored, o.stale_inventories), (1, 1), "{backend}");
             assert_eq!(firmware(c)?, "2.0", "{backend}: the older report skipped");

@@ -113,6 +113,11 @@ fn ingest_stores_each_message_once_on_both_backends() {
             ];
             let o = apply(c, &first, now)?;
             assert_eq!((o.stored, o.duplicates, o.points), (3, 1, 3), "{backend}");
+            assert_eq!(o.telemetry, 3, "{backend}");
+            assert!(
+                !o.wakes_rules(),
+                "{backend}: telemetry alone waits for the round"
+            );
             // Redelivered beside a new one: only the new one is stored, in the known series.
             let again = [msg(2, now + 1, "charge"), msg(4, now + 3, "charge")];
             let o = apply(c, &again, now)?;
