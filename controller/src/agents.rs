@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use storefleet_protocol::PublicKey;
-use storefleet_storage::many::many_query;
+use storefleet_storage::many::lookup;
 use storefleet_storage::{args, Row, Sql, SqlExt as _, Value};
 
 use crate::db::DbError;
@@ -80,11 +80,10 @@ impl Judge {
         )
     }
 
-    /// The agents of the given stores that are not revoked, a few hundred stores per
-    /// statement.
+    /// The agents of the given stores that are not revoked, looked up by store.
     pub fn of_stores(&self, c: &dyn Sql, stores: &[&str]) -> Result<Vec<Agent>, DbError> {
         let keys: Vec<Vec<Value>> = stores.iter().map(|s| vec![(*s).into()]).collect();
-        many_query(
+        lookup(
             c,
             &format!(
                 "SELECT {COLUMNS} FROM agents WHERE revoked_at IS NULL AND store_code IN (VALUES "

@@ -41,6 +41,27 @@ pub fn many_query(
     Ok(out)
 }
 
+/// Keys per statement for [`lookup`].
+const KEYS_PER_LOOKUP: usize = 16;
+
+/// [`many_query`] for looking rows up by a few hundred keys at most (`... WHERE key IN
+/// (VALUES ...)`), at most 16 keys per statement. Given hundreds of keys at once, PostgreSQL
+/// plans a scan of the whole table (a hash join), which on a large, busy table costs more
+/// than looking each key up in its index.
+pub fn lookup(
+    c: &dyn Sql,
+    head: &str,
+    width: usize,
+    tail: &str,
+    keys: &[Vec<Value>],
+) -> Result<Vec<Row>, Error> {
+    let mut out = Vec::new();
+    for chunk in keys.chunks(KEYS_PER_LOOKUP) {
+        out.extend(many_query(c, head, width, tail, chunk)?);
+    }
+    Ok(out)
+}
+
 fn many_rows(
     (head, width, tail): (&str, usize, &str),
     rows: &[Vec<Value>],

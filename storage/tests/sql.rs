@@ -93,6 +93,20 @@ fn suite(db: &dyn Fn(Job<'_>) -> Result<(), Error>) {
             args![2i64, "updated"],
         )?.unwrap();
         assert_eq!((r.i64("id")?, r.opt_text("note")?), (2, Some("updated".to_owned())));
+        // Rows looked up by 40 keys: two statements of 16 keys, then one statement per key;
+        // a name in the first statement and one in the last.
+        let mut keys: Vec<Vec<Value>> = (0..40).map(|k| vec![format!("k{k}").into()]).collect();
+        keys[3] = vec!["Zürich ☃".into()];
+        keys[39] = vec!["b".into()];
+        let found = storefleet_storage::many::lookup(
+            c,
+            "SELECT id FROM t WHERE name IN (VALUES ",
+            1,
+            ")",
+            &keys,
+        )?;
+        let ids: Vec<i64> = found.iter().map(|r| r.i64("id")).collect::<Result<_, _>>()?;
+        assert_eq!(ids, [1, 2]);
         Ok(())
     })
     .unwrap();

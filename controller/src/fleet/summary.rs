@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use storefleet_storage::many::many_query;
+use storefleet_storage::many::lookup;
 use storefleet_storage::{args, Sql, SqlExt as _, Value};
 
 use super::tally::{self, Tally, HEALTHS};
@@ -99,7 +99,7 @@ pub fn summary(c: &dyn Sql, rules: &Rules, want: &Listing) -> Result<Summary, Db
 /// The summary lines of the stores `codes` (in that order), judged by `rules`.
 fn statuses(c: &dyn Sql, rules: &Rules, codes: &[String]) -> Result<Vec<StoreStatus>, DbError> {
     let keys: Vec<Vec<Value>> = codes.iter().map(|s| vec![s.as_str().into()]).collect();
-    let mut found: HashMap<String, Store> = many_query(
+    let mut found: HashMap<String, Store> = lookup(
         c,
         &format!(
             "SELECT {} FROM stores WHERE code IN (VALUES ",
@@ -120,7 +120,7 @@ fn statuses(c: &dyn Sql, rules: &Rules, codes: &[String]) -> Result<Vec<StoreSta
         n[0] += 1;
         n[1] += u32::from(a.online);
     }
-    let devices = many_query(
+    let devices = lookup(
         c,
         &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE store_code IN (VALUES "),
         1,
