@@ -119,12 +119,19 @@ impl Fleet {
         }
     }
 
-    /// Rule evaluations run (by the replica with the engines).
-    async fn evaluations(&self) -> u64 {
+    /// Rule evaluations of the whole fleet, and of a few stores, run (by the replica with
+    /// the engines).
+    async fn evaluations(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
         match &self.inproc {
-            Some(r) => r.state.ticket_counters.evaluations.load(Relaxed),
-            None => self.sum("storefleet_rule_evaluations_total").await,
+            Some(r) => {
+                let c = &r.state.ticket_counters;
+                (c.evaluations.load(Relaxed), c.looks.load(Relaxed))
+            }
+            None => (
+                self.sum("storefleet_rule_evaluations_total").await,
+                self.sum("storefleet_rule_store_looks_total").await,
+            ),
         }
     }
 
@@ -497,10 +504,10 @@ fn main() {
         let mut opened: Vec<i64> = seen.iter().map(|(s, (o, _))| o - due(s)).collect();
         visible.sort_unstable();
         opened.sort_unstable();
-        let evals = fleet.evaluations().await;
+        let (evals, looks) = fleet.evaluations().await;
         println!(
             "fault to ticket after the rule's {FOR_SECS} s, {faults} faults in {n} stores under telemetry: \
-             committed and visible p50 {} ms, p99 {} ms, max {} ms (the ticket's own opened_at: p50 {} ms, p99 {} ms; {evals} evaluations)",
+             committed and visible p50 {} ms, p99 {} ms, max {} ms (the ticket's own opened_at: p50 {} ms, p99 {} ms; {evals} evaluations of the fleet, {looks} of a few stores)",
             percentile(&visible, 0.5),
             percentile(&visible, 0.99),
             visible[visible.len() - 1],

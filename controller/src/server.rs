@@ -455,16 +455,7 @@ impl Engines {
         let (settings, t, tr) = (self.tickets.clone(), token.clone(), tracker.clone());
         let (d, s, counters) = (db.clone(), signals.clone(), self.counters.clone());
         tracker.spawn(async move {
-            let started = tickets::engine::start(
-                settings,
-                d,
-                s.notify(Wake::Tickets),
-                s.notify(Wake::Webhooks),
-                counters,
-                t,
-                &tr,
-            )
-            .await;
+            let started = tickets::engine::start(settings, d, &s, counters, t, &tr).await;
             if let Err(e) = started {
                 tracing::error!(error = %e, "The ticket engine cannot start");
             }

@@ -4,9 +4,9 @@
 //! One [`Snapshot`] per evaluation (a handful of queries over the whole fleet, no query per
 //! store); [`observe`] turns it into observations for the rules, a pure step.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
-use storefleet_storage::{args, Sql, SqlExt as _};
+use storefleet_storage::{Sql, SqlExt as _, Value};
 
 use super::eval::{AlertKey, Observation, Reading};
 use super::{Condition, Rule};
@@ -90,24 +90,80 @@ fn not_clear(when: &Condition) -> Option<(&str, Option<f64>, Option<f64>)> {
     }
 }
 
-/// Reads what `rules` need at `rules_at.now`.
+/// Reads what `rules` need at `at.now`, over the whole fleet.
 pub fn snapshot(c: &dyn Sql, rules: &[Rule], at: &Rules) -> Result<Snapshot, DbError> {
-    let agents = at.judge().offline(c)?;
-    let devices = fleet::troubled_devices(c, at)?;
-    let mut latest = Vec::new();
+    let mut snap = Snapshot {
+        now: at.now,
+        agents: at.judge().offline(c)?,
+        devices: fleet::troubled_devices(c, at)?,
+        ..Snapshot::default()
+    };
+    readings(c, rules, at, None, &mut snap)?;
+    Ok(snap)
+}
+
+/// [`snapshot`] of `stores` only, store by store, each read by its index: what the ticket
+/// engine reads for a store that reported a fault, or whose alert is due, without reading
+/// the fleet. It lists every agent and device of those stores, healthy ones too, which
+/// [`observe`] tells apart.
+pub fn snapshot_of(
+    c: &dyn Sql,
+    rules: &[Rule],
+    at: &Rules,
+    stores: &BTreeSet<String>,
+) -> Result<Snapshot, DbError> {
+    let mut snap = Snapshot {
+        now: at.now,
+        ..Snapshot::default()
+    };
+    let judge = at.judge();
+    for store in stores {
+        snap.agents.extend(judge.list(c, Some(store))?);
+        snap.devices.extend(fleet::devices(c, Some(store), at)?);
+        readings(c, rules, at, Some(store), &mut snap)?;
+    }
+    Ok(snap)
+}
+
+/// Adds the newest values that are not clear and the recent events that `rules` watch, of
+/// the fleet or of one `store`.
+fn readings(
+    c: &dyn Sql,
+    rules: &[Rule],
+    at: &Rules,
+    store: Option<&str>,
+    snap: &mut Snapshot,
+) -> Result<(), DbError> {
+    // One statement shape for the fleet, one for a store (by its index); never a condition
+    // that leaves the planner to guess which.
+    let of_store = |table: &str, n: usize| {
+        store.map_or(String::new(), |_| format!(" AND {table}store_code = ?{n}"))
+    };
+    let with_store = |mut a: Vec<Value>| {
+        a.extend(store.map(Value::from));
+        a
+    };
     let mut seen: HashSet<(String, String, String)> = HashSet::new();
     for (m, at_least, at_most) in rules.iter().filter_map(|r| not_clear(&r.when)) {
         let rows = c.all(
             // The class per row found (by the devices' key), not by a join: a join makes
             // PostgreSQL hash the whole devices table on every evaluation.
-            "SELECT s.store_code, s.device, s.last_t, s.last_v,
+            &format!(
+                "SELECT s.store_code, s.device, s.last_t, s.last_v,
                     COALESCE((SELECT d.class FROM devices d
                               WHERE d.store_code = s.store_code AND d.device = s.device), '') AS class
-             FROM series s
-             WHERE s.metric = ?1 AND s.last_t >= ?2
-               AND (CAST(?3 AS DOUBLE PRECISION) IS NULL OR s.last_v >= ?3)
-               AND (CAST(?4 AS DOUBLE PRECISION) IS NULL OR s.last_v <= ?4)",
-            args![m, at.now - MAX_READING_AGE_MS, at_least, at_most],
+                 FROM series s
+                 WHERE s.metric = ?1 AND s.last_t >= ?2
+                   AND (CAST(?3 AS DOUBLE PRECISION) IS NULL OR s.last_v >= ?3)
+                   AND (CAST(?4 AS DOUBLE PRECISION) IS NULL OR s.last_v <= ?4){}",
+                of_store("s.", 5)
+            ),
+            &with_store(vec![
+                m.into(),
+                (at.now - MAX_READING_AGE_MS).into(),
+                at_least.into(),
+                at_most.into(),
+            ]),
             |r| {
                 let device = r.text("device")?;
                 let class = r.text("class")?;
@@ -127,18 +183,21 @@ pub fn snapshot(c: &dyn Sql, rules: &[Rule], at: &Rules) -> Result<Snapshot, DbE
         )?;
         for l in rows {
             if seen.insert((l.store.clone(), l.device.clone(), l.metric.clone())) {
-                latest.push(l);
+                snap.latest.push(l);
             }
         }
     }
-    let mut events = Vec::new();
     for r in rules {
         if let Condition::Event { codes, hold_secs } = &r.when {
             let from = at.now - (*hold_secs as i64) * 1000;
             for code in codes {
-                events.extend(c.all(
-                    "SELECT store_code, device, ts, message FROM events WHERE code = ?1 AND ts >= ?2 ORDER BY ts",
-                    args![code, from],
+                snap.events.extend(c.all(
+                    &format!(
+                        "SELECT store_code, device, ts, message FROM events
+                         WHERE code = ?1 AND ts >= ?2{} ORDER BY ts",
+                        of_store("", 3)
+                    ),
+                    &with_store(vec![code.as_str().into(), from.into()]),
                     |row| {
                         Ok(RecentEvent {
                             store: row.text("store_code")?,
@@ -152,13 +211,7 @@ pub fn snapshot(c: &dyn Sql, rules: &[Rule], at: &Rules) -> Result<Snapshot, DbE
             }
         }
     }
-    Ok(Snapshot {
-        now: at.now,
-        agents,
-        devices,
-        latest,
-        events,
-    })
+    Ok(())
 }
 
 fn class_matches(want: Option<&String>, class: &str) -> bool {

@@ -204,8 +204,13 @@ async fn render_ticket_metrics(s: &AppState, out: &mut String) {
     for (name, help, v) in [
         (
             "storefleet_rule_evaluations_total",
-            "Rule evaluations run",
+            "Rule evaluations of the whole fleet",
             c.evaluations.load(Relaxed),
+        ),
+        (
+            "storefleet_rule_store_looks_total",
+            "Rule evaluations of a few stores (reported faults, due alerts)",
+            c.looks.load(Relaxed),
         ),
         (
             "storefleet_alerts_fired_total",
@@ -233,6 +238,11 @@ async fn render_ticket_metrics(s: &AppState, out: &mut String) {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP storefleet_rule_fleet_read_ms How long the last read of the whole fleet for the rules took\n# TYPE storefleet_rule_fleet_read_ms gauge\nstorefleet_rule_fleet_read_ms {}",
+        c.fleet_read_ms.load(Relaxed)
+    );
     if let Ok(w) = s.db.read(crate::webhooks::counts).await {
         let _ = writeln!(out, "# HELP storefleet_webhook_deliveries Webhook deliveries by state\n# TYPE storefleet_webhook_deliveries gauge");
         for (state, v) in [

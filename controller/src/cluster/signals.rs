@@ -1,14 +1,17 @@
 //! Wake-ups and key changes, in this process and, on PostgreSQL, on every replica.
 //!
 //! A wake-up notifies the local engine at once and is also sent as a NOTIFY, so that the
-//! replica that runs the engines hears of it whichever replica took the request. A key
+//! replica that runs the engines hears of it whichever replica took the request. Ingest's
+//! wake-up of the ticket engine names the stores that reported something other than
+//! telemetry ([`Signals::look_at`]), so that the engine reads those stores, not the fleet. A key
 //! change (an agent enrolled or revoked) is only sent: every replica's listener, this one
 //! included, reads that agent's key again from the database and updates its registry, so
 //! a revoke on one replica is refused by the others as soon as they hear of it. A listener
 //! that lost its connection reads every key again when it is back (it may have missed
 //! notifications), and reads them all every [`FULL_RELOAD`] whatever happens.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use storefleet_storage::{args, Sql};
@@ -24,6 +27,10 @@ use crate::ingest::Registry;
 const FULL_RELOAD: Duration = Duration::from_secs(60);
 /// Payloads sent in one transaction, at most.
 const SEND_BATCH: usize = 100;
+/// Bytes of store codes in one `look` payload, at most (PostgreSQL takes 8000).
+const LOOK_PAYLOAD: usize = 4000;
+/// Stores waiting for the ticket engine, at most: past this it reads the whole fleet.
+const MAX_LOOKS: usize = 1000;
 
 /// An engine to wake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +59,7 @@ impl Wake {
 enum Heard<'a> {
     Wake(Wake),
     Key(&'a str),
+    Look(Vec<&'a str>),
 }
 
 fn parse(payload: &str) -> Option<Heard<'_>> {
@@ -60,7 +68,80 @@ fn parse(payload: &str) -> Option<Heard<'_>> {
         ("wake", "tickets") => Some(Heard::Wake(Wake::Tickets)),
         ("wake", "webhooks") => Some(Heard::Wake(Wake::Webhooks)),
         ("key", agent) if !agent.is_empty() => Some(Heard::Key(agent)),
+        ("look", stores) => {
+            let stores: Vec<&str> = stores.split(' ').collect();
+            stores
+                .iter()
+                .all(|s| crate::stores::valid_code(s))
+                .then_some(Heard::Look(stores))
+        }
         _ => None,
+    }
+}
+
+/// `look` payloads naming `stores`, each within [`LOOK_PAYLOAD`].
+fn look_payloads<'a>(stores: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in stores {
+        match out.last_mut() {
+            Some(p) if p.len() + 1 + s.len() <= LOOK_PAYLOAD => {
+                p.push(' ');
+                p.push_str(s);
+            }
+            _ => out.push(format!("look {s}")),
+        }
+    }
+    out
+}
+
+/// The stores the ticket engine is to look at: named by ingest, taken by the engine.
+#[derive(Debug, Default)]
+struct Pending {
+    stores: BTreeSet<String>,
+    /// More than [`MAX_LOOKS`] were named: the engine reads the fleet instead.
+    overflow: bool,
+}
+
+/// What the ticket engine is to look at, since it last took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Look {
+    /// These stores (perhaps none: a ticket or an engineer changed).
+    Stores(BTreeSet<String>),
+    /// Too many to name: the whole fleet.
+    Fleet,
+}
+
+/// The stores waiting for the ticket engine; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Looks(Arc<Mutex<Pending>>);
+
+impl Looks {
+    fn add<'a>(&self, stores: impl IntoIterator<Item = &'a str>) {
+        let Ok(mut p) = self.0.lock() else { return };
+        for s in stores {
+            if p.overflow {
+                return;
+            }
+            if p.stores.len() >= MAX_LOOKS {
+                p.stores.clear();
+                p.overflow = true;
+                return;
+            }
+            p.stores.insert(s.to_owned());
+        }
+    }
+
+    /// What waits, taken.
+    pub fn take(&self) -> Look {
+        let Ok(mut p) = self.0.lock() else {
+            return Look::Fleet;
+        };
+        let p = std::mem::take(&mut *p);
+        if p.overflow {
+            Look::Fleet
+        } else {
+            Look::Stores(p.stores)
+        }
     }
 }
 
@@ -70,6 +151,7 @@ pub struct Signals {
     tasks: Arc<Notify>,
     tickets: Arc<Notify>,
     webhooks: Arc<Notify>,
+    looks: Looks,
     out: Option<mpsc::UnboundedSender<String>>,
 }
 
@@ -101,6 +183,22 @@ impl Signals {
         self.notify(engine).notify_one();
         if let Some(out) = &self.out {
             let _ = out.send(engine.word().to_owned());
+        }
+    }
+
+    /// The stores the ticket engine is to look at.
+    pub fn looks(&self) -> Looks {
+        self.looks.clone()
+    }
+
+    /// Wakes the ticket engine to look at `stores`, here and on the replica that runs it.
+    pub fn look_at(&self, stores: &BTreeSet<String>) {
+        self.looks.add(stores.iter().map(String::as_str));
+        self.tickets.notify_one();
+        if let Some(out) = &self.out {
+            for p in look_payloads(stores.iter().map(String::as_str)) {
+                let _ = out.send(p);
+            }
         }
     }
 
@@ -181,6 +279,10 @@ impl Signals {
                     match parse(&n.payload) {
                         Some(Heard::Wake(w)) => self.notify(w).notify_one(),
                         Some(Heard::Key(agent)) => reload_one(db, registry, agent),
+                        Some(Heard::Look(stores)) => {
+                            self.looks.add(stores);
+                            self.tickets.notify_one();
+                        }
                         None => {
                             tracing::debug!(payload = %n.payload, "Unknown replica signal ignored");
                         }
@@ -262,9 +364,50 @@ mod tests {
             assert_eq!(parse(w.word()), Some(Heard::Wake(w)));
         }
         assert_eq!(parse("key gw-1"), Some(Heard::Key("gw-1")));
-        for junk in ["", "wake", "wake all", "key ", "keys gw-1", "hello world"] {
+        assert_eq!(parse("look S-1 S_2"), Some(Heard::Look(vec!["S-1", "S_2"])));
+        for junk in [
+            "",
+            "wake",
+            "wake all",
+            "key ",
+            "keys gw-1",
+            "hello world",
+            "look ",
+            "look S1  S2",
+            "look S1 ../x",
+        ] {
             assert_eq!(parse(junk), None, "{junk:?}");
         }
+    }
+
+    #[test]
+    fn many_stores_go_in_payloads_postgres_takes_and_come_back_whole() {
+        let stores: Vec<String> = (0..2000).map(|i| format!("STORE-{i:05}")).collect();
+        let payloads = look_payloads(stores.iter().map(String::as_str));
+        assert!(payloads.len() > 1);
+        let mut back = Vec::new();
+        for p in &payloads {
+            assert!(p.len() <= LOOK_PAYLOAD, "{} bytes", p.len());
+            match parse(p) {
+                Some(Heard::Look(s)) => back.extend(s.into_iter().map(str::to_owned)),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(back, stores);
+    }
+
+    #[test]
+    fn looks_are_taken_once_and_too_many_become_the_fleet() {
+        let looks = Looks::default();
+        looks.add(["S2", "S1", "S2"]);
+        let want: BTreeSet<String> = ["S1", "S2"].map(String::from).into();
+        assert_eq!(looks.take(), Look::Stores(want));
+        assert_eq!(looks.take(), Look::Stores(BTreeSet::new()));
+        let many: Vec<String> = (0..=MAX_LOOKS).map(|i| format!("S{i}")).collect();
+        looks.add(many.iter().map(String::as_str));
+        looks.add(["S1"]);
+        assert_eq!(looks.take(), Look::Fleet);
+        assert_eq!(looks.take(), Look::Stores(BTreeSet::new()));
     }
 
     #[tokio::test]

@@ -10,8 +10,9 @@ use crate::alerts::Rule;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TicketsSection {
-    /// Milliseconds between rule evaluations at most; telemetry is judged at this pace (an
-    /// event, a presence or a routine run wakes the rules sooner).
+    /// Milliseconds between the rules' reads of the whole fleet; telemetry is judged at this
+    /// pace. A store that reports an event, a presence or a routine run, and a store whose
+    /// alert is due to fire or clear, are looked at sooner, on their own.
     pub evaluate_interval_ms: u64,
     /// A recurrence within this many seconds of a ticket's resolution reopens it.
     pub reopen_window_secs: u64,

@@ -24,14 +24,14 @@ pub mod settle;
 pub mod stats;
 pub mod write;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Publish};
 use storefleet_protocol::topic::Topic;
 use storefleet_protocol::verify::KeyLookup;
-use storefleet_protocol::{now_ms, PublicKey, Verifier};
+use storefleet_protocol::{now_ms, Message, PublicKey, Verifier};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -299,7 +299,7 @@ async fn process(
                     acker.arrive_due(p);
                     continue;
                 };
-                if let storefleet_protocol::Message::Telemetry(t) = &env.message {
+                if let Message::Telemetry(t) = &env.message {
                     pending.points += t.point_count();
                 }
                 pending.msgs.push(Verified {
@@ -356,6 +356,13 @@ async fn flush(
         shared.signals.clone(),
         shared.series_ids.clone(),
     );
+    // The stores whose messages the rules look at once: all but telemetry.
+    let look: BTreeSet<String> = batch
+        .msgs
+        .iter()
+        .filter(|m| !matches!(m.envelope.message, Message::Telemetry(_)))
+        .map(|m| m.store.clone())
+        .collect();
     tracker.spawn(async move {
         let Some(outcome) = settle::store(&db, &stats, &ids, batch.msgs).await else {
             return;
@@ -364,9 +371,10 @@ async fn flush(
             signals.wake(Wake::Tasks);
         }
         // Not for every batch: telemetry alone waits for the rules' next round, at most
-        // `tickets.evaluate_interval_ms`.
+        // `tickets.evaluate_interval_ms`; the rest, the ticket engine reads for these
+        // stores only.
         if outcome.wakes_rules() {
-            signals.wake(Wake::Tickets);
+            signals.look_at(&look);
         }
         acker.due(&batch.acks);
         drop(permit);

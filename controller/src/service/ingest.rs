@@ -29,18 +29,19 @@ pub async fn list(s: &AppState, limit: u32) -> Result<HeldList> {
 /// (false: it had been stored already, a copy came later).
 pub async fn retry(s: &AppState, p: &Principal, agent: &str, seq: u64) -> Result<bool> {
     let a = agent.to_owned();
-    let outcome =
+    let (outcome, store) =
         s.db.write(move |c| {
             let m = held::get(c, &a, seq)?;
             let o = write::apply(c, std::slice::from_ref(&m), now_ms())?;
             held::forget(c, &a, seq)?;
-            Ok(o)
+            Ok((o, m.store))
         })
         .await?;
     if outcome.task_reports > 0 {
         s.signals.wake(Wake::Tasks);
     }
-    s.signals.wake(Wake::Tickets);
+    s.signals
+        .look_at(&std::collections::BTreeSet::from([store]));
     tracing::info!(agent_id = %agent, seq, by = %p.actor, "Held message stored");
     Ok(outcome.stored > 0)
 }

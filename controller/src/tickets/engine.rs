@@ -1,34 +1,45 @@
-//! The ticket engine: evaluates the alert rules over the whole fleet and runs a ticket
-//! [`pass`](super::pass) on what changed.
+//! The ticket engine: evaluates the alert rules and runs a ticket [`pass`](super::pass) on
+//! what changed.
 //!
-//! It wakes when ingest stores anything but telemetry (an event, a presence, a routine run;
-//! at most every 200 ms), when the next pending alert is due to fire or clear (so a fault
-//! becomes a ticket right after the rule's duration, not at the next round), and at least
-//! every `tickets.evaluate_interval_ms`, which is when telemetry alone is seen: a fleet's
-//! steady readings do not make it read the fleet five times a second. Alerts that were
-//! firing when the controller stopped are restored from the database, so a restart neither
-//! fires them again nor forgets them. Time comes from the engine's [`Clock`] (tests move it
-//! to breach an SLA); presence is judged on the same clock.
+//! It reads the whole fleet every `tickets.evaluate_interval_ms` (1 s by default), which is
+//! when telemetry alone is judged. Between those reads it looks at a few stores at a time:
+//! those ingest names because they reported something other than telemetry (an event, a
+//! presence, a routine run), and those with an alert due to fire or clear, so that a fault
+//! becomes a ticket right after the rule's duration. Looking at a store reads its own rows
+//! by their index, so how soon that happens does not depend on the size of the fleet: the
+//! fleet's read runs beside these looks, and its view of a store looked at after it began
+//! (older than the look's) is not used. Looks woken together within 100 ms are taken as
+//! one; a ticket or an engineer changed wakes a pass without a look.
+//!
+//! Alerts that were firing when the controller stopped are restored from the database, so
+//! a restart neither fires them again nor forgets them. Time comes from the engine's
+//! [`Clock`] (tests move it to breach an SLA); presence is judged on the same clock.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Ctx;
 use super::{pass, Input, Report};
 use crate::alerts::eval::{Evaluator, Timing};
-use crate::alerts::{observe, Rule};
+use crate::alerts::observe::{self, Snapshot};
+use crate::alerts::Rule;
+use crate::cluster::signals::Look;
+use crate::cluster::{Signals, Wake};
 use crate::config::PresenceSection;
 use crate::db::{Db, DbError};
 use crate::fleet::Rules;
 use crate::tasks::engine::Clock;
 
-/// Shortest pause between evaluations woken by ingest.
-const MIN_GAP: Duration = Duration::from_millis(200);
+/// Shortest pause between looks woken by ingest: wake-ups within it are taken together.
+const MIN_GAP: Duration = Duration::from_millis(100);
+/// Longest sleep without a due alert while the fleet's read runs.
+const IDLE: Duration = Duration::from_secs(60);
 
 /// What the engine needs.
 #[derive(Clone)]
@@ -46,22 +57,24 @@ pub struct Settings {
 /// Counters of the engine, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Counters {
-    /// Evaluations run.
-    pub evaluations: std::sync::atomic::AtomicU64,
+    /// Evaluations of the whole fleet.
+    pub evaluations: AtomicU64,
+    /// Evaluations of a few stores (reported faults, due alerts, or none: a pass alone).
+    pub looks: AtomicU64,
+    /// How long the last read of the whole fleet took, ms.
+    pub fleet_read_ms: AtomicU64,
     /// Alerts fired.
-    pub fired: std::sync::atomic::AtomicU64,
+    pub fired: AtomicU64,
     /// Tickets opened.
-    pub opened: std::sync::atomic::AtomicU64,
+    pub opened: AtomicU64,
     /// Alerts healed by their routine without a ticket.
-    pub healed: std::sync::atomic::AtomicU64,
+    pub healed: AtomicU64,
     /// Escalations.
-    pub escalated: std::sync::atomic::AtomicU64,
+    pub escalated: AtomicU64,
 }
 
 impl Counters {
     fn add(&self, r: &Report) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.evaluations.fetch_add(1, Relaxed);
         self.fired.fetch_add(u64::from(r.fired), Relaxed);
         self.opened.fetch_add(u64::from(r.opened), Relaxed);
         self.healed.fetch_add(u64::from(r.healed), Relaxed);
@@ -73,19 +86,142 @@ fn timing(rules: &HashMap<String, Rule>) -> impl Fn(&str) -> Option<Timing> + '_
     move |name| rules.get(name).map(Rule::timing)
 }
 
-/// Starts the engine on `tracker`. `wake` is notified by ingest and by ticket changes;
-/// `webhooks` is notified when a pass queued deliveries.
+/// The stores an evaluation steps.
+enum Part {
+    /// Every store but these (looked at since the fleet was read).
+    AllBut(HashSet<String>),
+    /// These only.
+    Only(BTreeSet<String>),
+}
+
+impl Part {
+    fn covers(&self, store: &str) -> bool {
+        match self {
+            Part::AllBut(s) => !s.contains(store),
+            Part::Only(s) => s.contains(store),
+        }
+    }
+}
+
+/// The fleet's read in flight, and when it began.
+type FleetRead = (JoinHandle<Result<Snapshot, DbError>>, Instant);
+
+struct Engine {
+    s: Settings,
+    db: Db,
+    rules: Arc<HashMap<String, Rule>>,
+    eval: Evaluator,
+    /// Stores looked at since the fleet's read in flight began.
+    looked: HashSet<String>,
+    counters: Arc<Counters>,
+}
+
+impl Engine {
+    /// Reads `stores` (the whole fleet when `None`) at `now`.
+    async fn read(
+        db: &Db,
+        s: &Settings,
+        now: i64,
+        stores: Option<BTreeSet<String>>,
+    ) -> Result<Snapshot, DbError> {
+        let (list, presence) = (s.rules.clone(), s.presence.clone());
+        db.read(move |c| {
+            let mut at = Rules::new(&presence, now);
+            // Readings still on their way are not missing: staleness waits for ingest.
+            at.data_behind_ms = crate::ingest::behind::fleet(c, now)?;
+            match &stores {
+                None => observe::snapshot(c, &list, &at),
+                Some(st) => observe::snapshot_of(c, &list, &at, st),
+            }
+        })
+        .await
+    }
+
+    /// Starts reading the whole fleet beside the engine's other work.
+    fn read_fleet(&mut self, tracker: &TaskTracker) -> FleetRead {
+        self.looked.clear();
+        let (db, s, now) = (self.db.clone(), self.s.clone(), self.s.clock.now());
+        let read = tracker.spawn(async move { Engine::read(&db, &s, now, None).await });
+        (read, Instant::now())
+    }
+
+    /// Looks at `stores` now (none: a pass alone).
+    async fn look(&mut self, stores: BTreeSet<String>) -> Result<Report, DbError> {
+        self.counters.looks.fetch_add(1, Relaxed);
+        let now = self.s.clock.now();
+        let snap = if stores.is_empty() {
+            Snapshot {
+                now,
+                ..Snapshot::default()
+            }
+        } else {
+            Engine::read(&self.db, &self.s, now, Some(stores.clone())).await?
+        };
+        self.looked.extend(stores.iter().cloned());
+        self.step(snap, Part::Only(stores)).await
+    }
+
+    /// Steps the alerts of `part` with `snap`, then runs a pass (one transaction).
+    async fn step(&mut self, snap: Snapshot, part: Part) -> Result<Report, DbError> {
+        // Pure but not cheap (a fleet whose devices all went stale is every device): off
+        // the async threads, which must keep polling ingest's connections meanwhile.
+        let (list, by_name, taken) = (
+            self.s.rules.clone(),
+            self.rules.clone(),
+            std::mem::take(&mut self.eval),
+        );
+        let (back, changes) = tokio::task::spawn_blocking(move || {
+            let mut e = taken;
+            let obs = observe::observe(&list, &snap);
+            let changes = e.step_within(snap.now, &obs, timing(&by_name), |s| part.covers(s));
+            (e, changes)
+        })
+        .await
+        .map_err(|e| DbError::Backend(format!("rule evaluation stopped: {e}")))?;
+        self.eval = back;
+        let (ctx, rules, now) = (self.s.ctx.clone(), self.rules.clone(), self.s.clock.now());
+        self.db
+            .write(move |c| {
+                pass::run(
+                    c,
+                    &Input {
+                        ctx: &ctx,
+                        rules: &rules,
+                        changes: &changes,
+                        now,
+                    },
+                )
+            })
+            .await
+    }
+
+    /// The stores with an alert due now.
+    fn due_stores(&self) -> BTreeSet<String> {
+        self.eval
+            .due_stores(self.s.clock.now(), timing(&self.rules))
+    }
+
+    /// How long until the next alert is due, if one is.
+    fn due_in(&self) -> Option<Duration> {
+        let t = self.eval.next_due(timing(&self.rules))?;
+        Some(Duration::from_millis(
+            (t - self.s.clock.now()).clamp(0, 60_000) as u64,
+        ))
+    }
+}
+
+/// Starts the engine on `tracker`. It is woken through `signals` by ingest (with the
+/// stores to look at) and by ticket changes, and wakes webhook delivery when a pass queued
+/// deliveries.
 pub async fn start(
     s: Settings,
     db: Db,
-    wake: Arc<Notify>,
-    webhooks: Arc<Notify>,
+    signals: &Signals,
     counters: Arc<Counters>,
     token: CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<(), DbError> {
     let firing = db.read(pass::firing).await?;
-    let mut eval = Evaluator::restore(firing);
     let rules: Arc<HashMap<String, Rule>> = Arc::new(
         s.rules
             .iter()
@@ -93,13 +229,79 @@ pub async fn start(
             .collect(),
     );
     let interval = Duration::from_millis(s.ctx.settings.evaluate_interval_ms);
+    let mut e = Engine {
+        s,
+        db,
+        rules,
+        eval: Evaluator::restore(firing),
+        looked: HashSet::new(),
+        counters,
+    };
+    let reads = tracker.clone();
+    let (wake, webhooks, looks) = (
+        signals.notify(Wake::Tickets),
+        signals.notify(Wake::Webhooks),
+        signals.looks(),
+    );
     tracker.spawn(async move {
         let mut failing = false;
+        let mut fleet: Option<FleetRead> = None;
+        let mut next_fleet = Instant::now();
         loop {
-            let now = s.clock.now();
-            match evaluate(&db, &s, &rules, &mut eval, now).await {
+            if fleet.is_none() && Instant::now() >= next_fleet {
+                fleet = Some(e.read_fleet(&reads));
+                next_fleet = Instant::now() + interval;
+            }
+            let due = e.due_in();
+            let sleep = match &fleet {
+                Some(_) => due.unwrap_or(IDLE),
+                None => due.map_or(interval, |d| d.min(interval)).min(
+                    next_fleet.saturating_duration_since(Instant::now()),
+                ),
+            };
+            let done = tokio::select! {
+                () = token.cancelled() => break,
+                // Made even when disabled, but polled only while a read runs.
+                read = async { (&mut fleet.as_mut().expect("a read runs").0).await },
+                    if fleet.is_some() => {
+                    let began = fleet.take().map(|f| f.1);
+                    if let Some(b) = began {
+                        e.counters.fleet_read_ms.store(b.elapsed().as_millis() as u64, Relaxed);
+                    }
+                    e.counters.evaluations.fetch_add(1, Relaxed);
+                    match read {
+                        Ok(Ok(snap)) => {
+                            let part = Part::AllBut(std::mem::take(&mut e.looked));
+                            e.step(snap, part).await
+                        }
+                        Ok(Err(err)) => Err(err),
+                        Err(err) => Err(DbError::Backend(format!("the fleet's read stopped: {err}"))),
+                    }
+                }
+                () = tokio::time::sleep(sleep) => {
+                    let stores = e.due_stores();
+                    if stores.is_empty() {
+                        continue;
+                    }
+                    e.look(stores).await
+                }
+                () = wake.notified() => {
+                    tokio::select! {
+                        () = token.cancelled() => break,
+                        () = tokio::time::sleep(due.map_or(MIN_GAP, |d| d.min(MIN_GAP))) => {}
+                    }
+                    let mut stores = e.due_stores();
+                    match looks.take() {
+                        Look::Stores(s) => stores.extend(s),
+                        // Too many to look at one by one: the fleet is read next.
+                        Look::Fleet => next_fleet = Instant::now(),
+                    }
+                    e.look(stores).await
+                }
+            };
+            match done {
                 Ok(r) => {
-                    counters.add(&r);
+                    e.counters.add(&r);
                     if r != Report::default() {
                         tracing::debug!(?r, "Ticket pass");
                         webhooks.notify_one();
@@ -107,74 +309,14 @@ pub async fn start(
                     failing = false;
                 }
                 Err(DbError::Closed) => break,
-                Err(e) => {
+                Err(err) => {
                     if !failing {
-                        tracing::error!(error = %e, "Rule evaluation failed; retrying");
+                        tracing::error!(error = %err, "Rule evaluation failed; retrying");
                     }
                     failing = true;
-                }
-            }
-            let due = eval.next_due(timing(&rules)).map_or(interval, |t| {
-                Duration::from_millis((t - s.clock.now()).clamp(0, 60_000) as u64)
-            });
-            let wait = due.min(interval);
-            tokio::select! {
-                () = token.cancelled() => break,
-                () = tokio::time::sleep(wait) => {}
-                () = wake.notified() => {
-                    tokio::select! {
-                        () = token.cancelled() => break,
-                        () = tokio::time::sleep(MIN_GAP.min(wait)) => {}
-                    }
                 }
             }
         }
     });
     Ok(())
-}
-
-/// One evaluation at `now`: read, evaluate (pure), pass (one transaction).
-#[allow(clippy::implicit_hasher)]
-pub async fn evaluate(
-    db: &Db,
-    s: &Settings,
-    rules: &Arc<HashMap<String, Rule>>,
-    eval: &mut Evaluator,
-    now: i64,
-) -> Result<Report, DbError> {
-    let list = s.rules.clone();
-    let mut at = Rules::new(&s.presence, now);
-    let snap = db
-        .read(move |c| {
-            // Readings still on their way are not missing: staleness waits for ingest.
-            at.data_behind_ms = crate::ingest::behind::fleet(c, now)?;
-            observe::snapshot(c, &list, &at)
-        })
-        .await?;
-    // Pure but not cheap (a fleet whose devices all went stale is every device): off the
-    // async threads, which must keep polling ingest's connections meanwhile.
-    let (list, by_name, taken) = (s.rules.clone(), rules.clone(), std::mem::take(eval));
-    let (back, changes) = tokio::task::spawn_blocking(move || {
-        let mut e = taken;
-        let obs = observe::observe(&list, &snap);
-        let changes = e.step(now, &obs, timing(&by_name));
-        (e, changes)
-    })
-    .await
-    .map_err(|e| DbError::Backend(format!("rule evaluation stopped: {e}")))?;
-    *eval = back;
-    let ctx = s.ctx.clone();
-    let rules = rules.clone();
-    db.write(move |c| {
-        pass::run(
-            c,
-            &Input {
-                ctx: &ctx,
-                rules: &rules,
-                changes: &changes,
-                now,
-            },
-        )
-    })
-    .await
 }

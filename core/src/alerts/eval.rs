@@ -9,8 +9,13 @@
 //! clearing goes back to firing without a new alert. A subject no longer observed counts as
 //! clear. The machine does no I/O: [`Evaluator::step`] returns what fired and cleared, and
 //! [`Evaluator::next_due`] when the next change can happen without new data.
+//!
+//! [`Evaluator::step_within`] takes the observations of some stores only (a store's fault
+//! looked at as soon as it is reported, or the alerts that are due) and leaves every other
+//! store's alerts as they are; a whole-fleet step can leave out stores that were looked at
+//! more recently than its own data.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -117,10 +122,18 @@ pub enum Change {
     },
 }
 
+/// One alert's state and when it was last stepped.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    state: State,
+    /// The `now` of the last step that looked at the alert.
+    stepped: i64,
+}
+
 /// Every alert's state.
 #[derive(Debug, Clone, Default)]
 pub struct Evaluator {
-    states: HashMap<AlertKey, State>,
+    states: HashMap<AlertKey, Entry>,
 }
 
 impl Evaluator {
@@ -129,22 +142,31 @@ impl Evaluator {
         Evaluator {
             states: firing
                 .into_iter()
-                .map(|(k, since, fired_at)| (k, State::Firing { since, fired_at }))
+                .map(|(k, since, fired_at)| {
+                    let state = State::Firing { since, fired_at };
+                    (
+                        k,
+                        Entry {
+                            state,
+                            stepped: fired_at,
+                        },
+                    )
+                })
                 .collect(),
         }
     }
 
     /// The state of one alert.
     pub fn state(&self, key: &AlertKey) -> Option<State> {
-        self.states.get(key).copied()
+        self.states.get(key).map(|e| e.state)
     }
 
     /// Alerts that fired and have not cleared.
     pub fn firing(&self) -> impl Iterator<Item = (&AlertKey, State)> {
         self.states
             .iter()
-            .filter(|(_, s)| !matches!(s, State::Pending { .. }))
-            .map(|(k, s)| (k, *s))
+            .filter(|(_, e)| !matches!(e.state, State::Pending { .. }))
+            .map(|(k, e)| (k, e.state))
     }
 
     /// Takes `obs` (the full set: an alert not in it counts as clear) at `now`; `timing`
@@ -155,13 +177,31 @@ impl Evaluator {
         obs: &[Observation],
         timing: impl Fn(&str) -> Option<Timing>,
     ) -> Vec<Change> {
+        self.step_within(now, obs, timing, |_| true)
+    }
+
+    /// [`Evaluator::step`] for the stores `within` accepts only: `obs` is taken as the full
+    /// set of those stores' observations (others in it are ignored), and the alerts of
+    /// other stores are left as they are.
+    pub fn step_within(
+        &mut self,
+        now: i64,
+        obs: &[Observation],
+        timing: impl Fn(&str) -> Option<Timing>,
+        within: impl Fn(&str) -> bool,
+    ) -> Vec<Change> {
         let mut out = Vec::new();
         let mut seen: HashMap<&AlertKey, &Observation> = HashMap::with_capacity(obs.len());
-        for o in obs {
+        for o in obs.iter().filter(|o| within(&o.key.store)) {
             seen.insert(&o.key, o);
         }
         // Known alerts first (cleared ones included), then new ones.
-        let keys: Vec<AlertKey> = self.states.keys().cloned().collect();
+        let keys: Vec<AlertKey> = self
+            .states
+            .keys()
+            .filter(|k| within(&k.store))
+            .cloned()
+            .collect();
         for key in keys {
             let Some(t) = timing(&key.rule) else {
                 self.states.remove(&key);
@@ -170,7 +210,7 @@ impl Evaluator {
             let o = seen.remove(&key);
             let reading = o.map_or(Reading::Clear, |o| o.reading);
             let detail = o.map(|o| o.detail.clone()).unwrap_or_default();
-            let state = self.states[&key];
+            let state = self.states[&key].state;
             let next = match (state, reading) {
                 (State::Pending { .. }, Reading::Clear) => None,
                 (State::Pending { since }, _) => {
@@ -197,8 +237,14 @@ impl Evaluator {
                 ) => clear_if_due(&key, since, fired_at, clear_since, now, t, &mut out),
             };
             match next {
-                Some(s) => {
-                    self.states.insert(key, s);
+                Some(state) => {
+                    self.states.insert(
+                        key,
+                        Entry {
+                            state,
+                            stepped: now,
+                        },
+                    );
                 }
                 None => {
                     self.states.remove(&key);
@@ -211,25 +257,54 @@ impl Evaluator {
             }
             let Some(t) = timing(&key.rule) else { continue };
             let since = o.since.unwrap_or(now).min(now);
-            let s = fire_if_due(key, since, now, t, &o.detail, &mut out);
-            self.states.insert(key.clone(), s);
+            let state = fire_if_due(key, since, now, t, &o.detail, &mut out);
+            self.states.insert(
+                key.clone(),
+                Entry {
+                    state,
+                    stepped: now,
+                },
+            );
         }
         out
+    }
+
+    /// When `e` can change without new data: its rule's time runs out then, and it was
+    /// not looked at since (an alert looked at after its time without changing, one
+    /// clearing whose reading went between the thresholds, waits for new data).
+    fn due(e: &Entry, t: Timing) -> Option<i64> {
+        let at = match e.state {
+            State::Pending { since } => since + t.for_ms,
+            State::Clearing { clear_since, .. } => clear_since + t.clear_ms,
+            State::Firing { .. } => return None,
+        };
+        (at > e.stepped).then_some(at)
     }
 
     /// The earliest time an alert can change without new observations.
     pub fn next_due(&self, timing: impl Fn(&str) -> Option<Timing>) -> Option<i64> {
         self.states
             .iter()
-            .filter_map(|(k, s)| {
-                let t = timing(&k.rule)?;
-                match s {
-                    State::Pending { since } => Some(since + t.for_ms),
-                    State::Clearing { clear_since, .. } => Some(clear_since + t.clear_ms),
-                    State::Firing { .. } => None,
-                }
-            })
+            .filter_map(|(k, e)| Evaluator::due(e, timing(&k.rule)?))
             .min()
+    }
+
+    /// The stores with an alert that can change at `now` without new observations: what
+    /// a step of those stores only must look at.
+    pub fn due_stores(
+        &self,
+        now: i64,
+        timing: impl Fn(&str) -> Option<Timing>,
+    ) -> BTreeSet<String> {
+        self.states
+            .iter()
+            .filter(|(k, e)| {
+                timing(&k.rule)
+                    .and_then(|t| Evaluator::due(e, t))
+                    .is_some_and(|at| at <= now)
+            })
+            .map(|(k, _)| k.store.clone())
+            .collect()
     }
 }
 
@@ -283,188 +358,4 @@ fn clear_if_due(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const T: Timing = Timing {
-        for_ms: 60_000,
-        clear_ms: 30_000,
-    };
-
-    fn key() -> AlertKey {
-        AlertKey {
-            rule: "printer-down".into(),
-            store: "S1".into(),
-            subject: "printer-1".into(),
-        }
-    }
-
-    fn obs(reading: Reading, since: Option<i64>) -> Vec<Observation> {
-        vec![Observation {
-            key: key(),
-            reading,
-            since,
-            detail: "down".into(),
-        }]
-    }
-
-    #[allow(clippy::unnecessary_wraps)] // the evaluator's signature
-    fn timing(_: &str) -> Option<Timing> {
-        Some(T)
-    }
-
-    fn fired(c: &[Change]) -> usize {
-        c.iter()
-            .filter(|c| matches!(c, Change::Fired { .. }))
-            .count()
-    }
-
-    fn cleared(c: &[Change]) -> usize {
-        c.iter()
-            .filter(|c| matches!(c, Change::Cleared { .. }))
-            .count()
-    }
-
-    #[test]
-    fn an_alert_fires_once_after_its_duration_counted_from_when_the_condition_began() {
-        let mut e = Evaluator::default();
-        assert!(e
-            .step(10_000, &obs(Reading::Holds, Some(0)), timing)
-            .is_empty());
-        assert_eq!(e.next_due(timing), Some(60_000));
-        assert!(e
-            .step(59_999, &obs(Reading::Holds, Some(0)), timing)
-            .is_empty());
-        let c = e.step(60_000, &obs(Reading::Holds, Some(0)), timing);
-        assert_eq!(fired(&c), 1);
-        assert!(matches!(
-            &c[0],
-            Change::Fired {
-                since: 0,
-                at: 60_000,
-                ..
-            }
-        ));
-        assert!(e
-            .step(120_000, &obs(Reading::Holds, Some(0)), timing)
-            .is_empty());
-        assert_eq!(e.next_due(timing), None);
-    }
-
-    #[test]
-    fn a_condition_older_than_the_duration_fires_at_once() {
-        let mut e = Evaluator::default();
-        let c = e.step(100_000, &obs(Reading::Holds, Some(1_000)), timing);
-        assert_eq!(fired(&c), 1);
-    }
-
-    #[test]
-    fn a_short_blip_never_fires() {
-        let mut e = Evaluator::default();
-        e.step(0, &obs(Reading::Holds, None), timing);
-        assert!(e
-            .step(30_000, &obs(Reading::Clear, None), timing)
-            .is_empty());
-        assert!(e.state(&key()).is_none());
-        assert!(e
-            .step(90_000, &obs(Reading::Clear, None), timing)
-            .is_empty());
-    }
-
-    #[test]
-    fn clearing_waits_for_the_clear_time_and_a_relapse_does_not_fire_again() {
-        let mut e = Evaluator::default();
-        e.step(60_000, &obs(Reading::Holds, Some(0)), timing);
-        assert!(e
-            .step(70_000, &obs(Reading::Clear, None), timing)
-            .is_empty());
-        assert_eq!(e.next_due(timing), Some(100_000));
-        // Holds again while clearing: still the same alert, nothing new.
-        assert!(e
-            .step(80_000, &obs(Reading::Holds, None), timing)
-            .is_empty());
-        assert!(matches!(e.state(&key()), Some(State::Firing { .. })));
-        e.step(90_000, &obs(Reading::Clear, None), timing);
-        let c = e.step(120_000, &obs(Reading::Clear, None), timing);
-        assert_eq!(cleared(&c), 1);
-        assert!(e.state(&key()).is_none());
-    }
-
-    #[test]
-    fn a_reading_between_thresholds_changes_nothing() {
-        let mut e = Evaluator::default();
-        e.step(60_000, &obs(Reading::Holds, Some(0)), timing);
-        for t in [70_000, 200_000, 900_000] {
-            assert!(e.step(t, &obs(Reading::Between, None), timing).is_empty());
-        }
-        assert!(matches!(e.state(&key()), Some(State::Firing { .. })));
-        // Pending stays pending too.
-        let mut p = Evaluator::default();
-        p.step(0, &obs(Reading::Holds, None), timing);
-        p.step(10_000, &obs(Reading::Between, None), timing);
-        assert_eq!(p.state(&key()), Some(State::Pending { since: 0 }));
-    }
-
-    #[test]
-    fn a_subject_no_longer_observed_counts_as_clear() {
-        let mut e = Evaluator::default();
-        e.step(60_000, &obs(Reading::Holds, Some(0)), timing);
-        e.step(61_000, &[], timing);
-        let c = e.step(91_000, &[], timing);
-        assert_eq!(cleared(&c), 1);
-    }
-
-    #[test]
-    fn restored_alerts_do_not_fire_again_and_unknown_rules_are_dropped() {
-        let mut e = Evaluator::restore([(key(), 0, 60_000)]);
-        assert!(e
-            .step(100_000, &obs(Reading::Holds, Some(0)), timing)
-            .is_empty());
-        let c = e.step(100_000, &obs(Reading::Holds, Some(0)), |_| None);
-        assert!(c.is_empty());
-        assert!(e.state(&key()).is_none());
-    }
-
-    #[test]
-    fn zero_durations_fire_and_clear_in_one_step() {
-        let t0 = |_: &str| {
-            Some(Timing {
-                for_ms: 0,
-                clear_ms: 0,
-            })
-        };
-        let mut e = Evaluator::default();
-        assert_eq!(fired(&e.step(5, &obs(Reading::Holds, None), t0)), 1);
-        assert_eq!(cleared(&e.step(6, &obs(Reading::Clear, None), t0)), 1);
-    }
-
-    #[test]
-    fn random_readings_keep_fired_and_cleared_alternating() {
-        use rand::{Rng as _, SeedableRng as _};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let mut e = Evaluator::default();
-        let mut open = false;
-        let mut now = 0;
-        for _ in 0..20_000 {
-            now += rng.random_range(0..20_000);
-            let r = match rng.random_range(0..3) {
-                0 => Reading::Holds,
-                1 => Reading::Clear,
-                _ => Reading::Between,
-            };
-            for c in e.step(now, &obs(r, None), timing) {
-                match c {
-                    Change::Fired { .. } => {
-                        assert!(!open, "fired twice without clearing");
-                        open = true;
-                    }
-                    Change::Cleared { .. } => {
-                        assert!(open, "cleared without firing");
-                        open = false;
-                    }
-                }
-            }
-            assert_eq!(open, e.firing().next().is_some());
-        }
-    }
-}
+mod tests;

@@ -227,3 +227,94 @@ fn staleness_waits_for_an_ingest_that_is_behind_on_both_backends() {
         .unwrap();
     });
 }
+
+/// A second store beside the fixture's: a gateway not heard from, a printer down, a hot
+/// fridge and an escalated routine.
+fn second_store(c: &dyn Sql) -> Result<(), DbError> {
+    for (sql, a) in [
+        (
+            "INSERT INTO stores (code, name, created_at) VALUES ('S2', 'Two', 1)",
+            args![],
+        ),
+        (
+            "INSERT INTO agents (id, public_key, store_code, enrolled_at, presence, last_seen)
+             VALUES ('b-silent', 'k', 'S2', 1, 'online', ?1)",
+            args![NOW - 120_000],
+        ),
+        (
+            "INSERT INTO devices (store_code, device, agent_id, class, interval_ms, last_seen, state, state_at, state_note)
+             VALUES ('S2', 'printer-2', 'b-silent', 'receipt-printer', 10000, ?1, 'down', ?1, 'jam'),
+                    ('S2', 'fridge-2', 'b-silent', 'fridge-sensor', 600000, ?1, 'up', NULL, '')",
+            args![NOW - 1_000],
+        ),
+        (
+            "INSERT INTO series (store_code, device, metric, last_t, last_v) VALUES ('S2', 'fridge-2', 'temp_c', ?1, 12.5)",
+            args![NOW - 1_000],
+        ),
+        (
+            "INSERT INTO events (agent_id, store_code, event_id, ts, device, code, severity, message, received_at)
+             VALUES ('b-silent', 'S2', 'f1', ?1, 'printer-2', 'routine.escalated', 'error', 'gave up', ?1)",
+            args![NOW - 2_000],
+        ),
+    ] {
+        c.execute(sql, a)?;
+    }
+    Ok(())
+}
+
+/// What the ticket engine reads when it looks at a few stores, store by store, must say
+/// about them what the fleet's read says: the same observations, no more, no fewer.
+#[test]
+fn a_look_at_some_stores_observes_what_the_fleets_read_does_on_both_backends() {
+    use std::collections::BTreeSet;
+    let rules = builtin();
+    on_each_backend("alert looks", |backend, db| {
+        db(&mut |c| {
+            fleet(c)?;
+            second_store(c)
+        })
+        .unwrap();
+        db(&mut |c| {
+            let seen = |snap: &observe::Snapshot| {
+                let mut o: Vec<(String, Reading, Option<i64>, String)> =
+                    observe::observe(&rules, snap)
+                        .into_iter()
+                        .map(|o| (o.key.dedupe_key(), o.reading, o.since, o.detail))
+                        .collect();
+                o.sort_by(|a, b| a.0.cmp(&b.0));
+                o
+            };
+            let whole = seen(&observe::snapshot(c, &rules, &AT)?);
+            let of = |stores: &[&str]| -> Result<_, DbError> {
+                let set: BTreeSet<String> = stores.iter().map(|s| (*s).to_owned()).collect();
+                Ok(seen(&observe::snapshot_of(c, &rules, &AT, &set)?))
+            };
+            let part = |store: &str| -> Vec<_> {
+                whole
+                    .iter()
+                    .filter(|o| o.0.split('/').nth(1) == Some(store))
+                    .cloned()
+                    .collect()
+            };
+            let s2 = part("S2");
+            let s2: Vec<&str> = s2.iter().map(|o| o.0.as_str()).collect();
+            assert_eq!(
+                s2,
+                [
+                    "fridge-too-warm/S2/fridge-2",
+                    "gateway-offline/S2/b-silent",
+                    "printer-down/S2/printer-2",
+                    "routine-escalated/S2/printer-2"
+                ],
+                "{backend}"
+            );
+            assert_eq!(part("S1").len(), 9, "{backend}");
+            assert_eq!(of(&["S1"])?, part("S1"), "{backend}");
+            assert_eq!(of(&["S2"])?, part("S2"), "{backend}");
+            assert_eq!(of(&["S1", "S2"])?, whole, "{backend}");
+            assert!(of(&["S9"])?.is_empty(), "{backend}");
+            Ok(())
+        })
+        .unwrap();
+    });
+}
