@@ -83,6 +83,28 @@ pub struct DeviceState {
     pub stale: bool,
 }
 
+/// What is wrong with a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trouble {
+    /// Its agent says it is down.
+    Down,
+    /// Up as far as anyone said, but silent for too long.
+    Stale,
+}
+
+impl DeviceState {
+    /// What is wrong with the device, if anything; a device down and stale counts as down.
+    pub fn trouble(&self) -> Option<Trouble> {
+        if self.state == "down" {
+            Some(Trouble::Down)
+        } else if self.stale {
+            Some(Trouble::Stale)
+        } else {
+            None
+        }
+    }
+}
+
 pub(crate) const DEVICE_COLUMNS: &str =
     "store_code, device, class, agent_id, last_seen, interval_ms, state, state_at, state_note";
 
@@ -223,23 +245,22 @@ pub fn problems(agents: &[Agent], devices: &[DeviceState]) -> Vec<Problem> {
         });
     }
     for d in devices {
-        if d.state == "down" {
-            out.push(Problem {
-                store: d.store.clone(),
-                kind: "device.down".into(),
-                subject: d.device.clone(),
-                since: d.state_at,
-                note: d.note.clone(),
-            });
-        } else if d.stale {
-            out.push(Problem {
-                store: d.store.clone(),
-                kind: "device.stale".into(),
-                subject: d.device.clone(),
-                since: d.last_seen,
-                note: format!("no data for more than {} s", d.interval_ms / 1000),
-            });
-        }
+        let (kind, since, note) = match d.trouble() {
+            Some(Trouble::Down) => ("device.down", d.state_at, d.note.clone()),
+            Some(Trouble::Stale) => (
+                "device.stale",
+                d.last_seen,
+                format!("no data for more than {} s", d.interval_ms / 1000),
+            ),
+            None => continue,
+        };
+        out.push(Problem {
+            store: d.store.clone(),
+            kind: kind.into(),
+            subject: d.device.clone(),
+            since,
+            note,
+        });
     }
     out.sort_by(|a, b| b.since.cmp(&a.since).then_with(|| a.store.cmp(&b.store)));
     out

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use storefleet_storage::many::lookup;
 use storefleet_storage::{args, Sql, SqlExt as _, Value};
 
-use super::tally::{self, Tally, HEALTHS};
-use super::{device_row, Rules, StoreStatus, DEVICE_COLUMNS};
+use super::tally::{self, Tally};
+use super::{device_row, Rules, StoreStatus, Trouble, DEVICE_COLUMNS};
 use crate::db::DbError;
 use crate::stores::{self, Store};
 
@@ -21,7 +21,7 @@ use crate::stores::{self, Store};
 pub struct Listing<'a> {
     /// Text in a store's code, name or region (any case); blank for any.
     pub q: &'a str,
-    /// One of [`HEALTHS`]; empty for any.
+    /// One of [`tally::HEALTHS`]; empty for any.
     pub health: &'a str,
     /// Stores listed at most.
     pub limit: usize,
@@ -45,16 +45,6 @@ pub struct Summary {
     pub listed: Vec<StoreStatus>,
     /// How many stores there were to list.
     pub matched: u64,
-}
-
-impl Summary {
-    /// Stores of one health.
-    pub fn count(&self, health: &str) -> u64 {
-        HEALTHS
-            .iter()
-            .position(|h| *h == health)
-            .map_or(0, |i| self.tally.healths[i])
-    }
 }
 
 /// Summarizes the fleet by `rules`, listing the stores `want` asks for: with the kept tally
@@ -129,12 +119,13 @@ fn statuses(c: &dyn Sql, rules: &Rules, codes: &[String]) -> Result<Vec<StoreSta
     )?;
     for r in &devices {
         let d = device_row(r, rules)?;
+        let trouble = d.trouble();
         let n = counts.entry(d.store).or_default();
         n[2] += 1;
-        if d.state == "down" {
-            n[3] += 1;
-        } else if d.stale {
-            n[4] += 1;
+        match trouble {
+            Some(Trouble::Down) => n[3] += 1,
+            Some(Trouble::Stale) => n[4] += 1,
+            None => {}
         }
     }
     Ok(codes

@@ -15,7 +15,7 @@ use storefleet_protocol::now_ms;
 use storefleet_storage::{args, Sql, SqlExt as _};
 use tokio_util::sync::CancellationToken;
 
-use super::{problems, troubled_devices, Problem, Rules};
+use super::{problems, troubled_devices, Problem, Rules, Trouble};
 use crate::config::PresenceSection;
 use crate::db::{Db, DbError};
 
@@ -58,6 +58,14 @@ impl Tally {
     /// A store's health (`ok` unless listed as not well).
     pub fn health(&self, store: &str) -> &str {
         self.unwell.get(store).map_or("ok", String::as_str)
+    }
+
+    /// Stores of one health.
+    pub fn count(&self, health: &str) -> u64 {
+        HEALTHS
+            .iter()
+            .position(|h| *h == health)
+            .map_or(0, |i| self.healths[i])
     }
 }
 
@@ -108,10 +116,10 @@ pub fn judge(c: &dyn Sql, rules: &Rules) -> Result<Tally, DbError> {
         unwell
             .entry(d.store.clone())
             .or_insert_with(|| "degraded".into());
-        if d.state == "down" {
-            t.devices_down += 1;
-        } else if d.stale {
-            t.devices_stale += 1;
+        match d.trouble() {
+            Some(Trouble::Down) => t.devices_down += 1,
+            Some(Trouble::Stale) => t.devices_stale += 1,
+            None => {}
         }
     }
     for h in unwell.values() {

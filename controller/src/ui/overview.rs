@@ -87,9 +87,9 @@ pub(super) async fn show(
         h1 { "Fleet" }
         div.tiles {
             a.tile href="/" { b #stores-total { (t.stores) } "stores" }
-            a.tile href="/?health=ok" { b { (ov.count("ok")) } "all well" }
-            a.tile href="/?health=offline" { b #stores-offline { (ov.count("offline")) } "gateway offline" }
-            a.tile href="/?health=degraded" { b #stores-degraded { (ov.count("degraded")) } "stores degraded" }
+            a.tile href="/?health=ok" { b { (t.count("ok")) } "all well" }
+            a.tile href="/?health=offline" { b #stores-offline { (t.count("offline")) } "gateway offline" }
+            a.tile href="/?health=degraded" { b #stores-degraded { (t.count("degraded")) } "stores degraded" }
             div.tile { b { (t.devices) } "devices" }
             div.tile { b #devices-down { (t.devices_down) } "devices down" }
             div.tile { b #devices-stale { (t.devices_stale) } "devices stale" }

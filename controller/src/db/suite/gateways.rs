@@ -228,3 +228,58 @@ fn stores_enrollment_agents_and_reports_on_both_backends() {
         .unwrap();
     });
 }
+
+/// The agents of many stores read in one go (a fleet-wide outage) are those that the
+/// lookups store by store find: not revoked, of the stores named only.
+#[test]
+fn agents_of_many_stores_are_found_in_one_read_as_by_lookups_on_both_backends() {
+    const N: usize = agents::WHOLE_AFTER + 20;
+    on_each_backend("agents of stores", |backend, db| {
+        db(&mut |c| {
+            for i in 0..N {
+                let (store, a) = (format!("W{i:04}"), format!("w-{i}"));
+                c.execute(
+                    "INSERT INTO stores (code, name, created_at) VALUES (?1, ?1, 1)",
+                    args![store.as_str()],
+                )?;
+                c.execute(
+                    "INSERT INTO agents (id, public_key, store_code, enrolled_at, presence, revoked_at)
+                     VALUES (?1, 'k', ?2, 1, 'unknown', ?3)",
+                    args![a, store, (i % 10 == 0).then_some(5)],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        db(&mut |c| {
+            let judge = Judge {
+                now: 10,
+                offline_after_ms: 60_000,
+            };
+            let codes: Vec<String> = (0..N).map(|i| format!("W{i:04}")).collect();
+            let ids = |names: &[&str]| -> Result<Vec<String>, DbError> {
+                let mut ids: Vec<String> = judge
+                    .of_stores(c, names)?
+                    .into_iter()
+                    .map(|a| a.id)
+                    .collect();
+                ids.sort();
+                Ok(ids)
+            };
+            // All but the last store: past WHOLE_AFTER, one read of every agent.
+            let many: Vec<&str> = codes[..N - 1].iter().map(String::as_str).collect();
+            let mut by_lookup = Vec::new();
+            for chunk in many.chunks(agents::WHOLE_AFTER) {
+                by_lookup.extend(ids(chunk)?);
+            }
+            by_lookup.sort();
+            let whole = ids(&many)?;
+            assert_eq!(whole, by_lookup, "{backend}");
+            // Every tenth is revoked, and the store left out is not there.
+            assert_eq!(whole.len(), N - 1 - N.div_ceil(10), "{backend}");
+            assert!(!whole.contains(&format!("w-{}", N - 1)), "{backend}");
+            Ok(())
+        })
+        .unwrap();
+    });
+}
