@@ -5,7 +5,9 @@
 //!    with the agent process's CPU time per point.
 //! 3. Replay of a 1,000,000-point backlog after an outage.
 //! 4. Steady state with 50 probed devices at a 10 s interval: RSS and CPU.
-//! 5. Size of the release binary.
+//! 5. Broker back -> backlog delivered after an outage, median of `BENCH_RECONNECTS` (5)
+//!    outages of `BENCH_OUTAGE_SECS` (30) each, with the agent's default reconnect delays.
+//! 6. Size of the release binary.
 //!
 //! The broker is Mosquitto when `STOREFLEET_TEST_MQTT` is set, else the embedded one.
 //! `BENCH_POINTS` (default 1,000,000) and `BENCH_STEADY_SECS` (default 60) scale the runs;
@@ -150,14 +152,17 @@ impl Drop for Agent {
     }
 }
 
-fn start_agent(mqtt: SocketAddr, extra: &str) -> Agent {
+/// Quick reconnects, for the runs that measure something else.
+const FAST_SYNC: &str = "backoff_min_ms = 50\nbackoff_max_ms = 200";
+
+fn start_agent(mqtt: SocketAddr, sync: &str, extra: &str) -> Agent {
     let dir = tempfile::tempdir().unwrap();
     let ingest: SocketAddr = ([127, 0, 0, 1], storefleet_testkit::free_port()).into();
     let cfg = dir.path().join("agent.toml");
     std::fs::write(
         &cfg,
         format!(
-            "[agent]\nid = \"bench-{}\"\nstate_dir = \"{}\"\nhealth_interval_secs = 0\n[controller]\nmqtt_url = \"mqtt://{mqtt}\"\n[sync]\nbackoff_min_ms = 50\nbackoff_max_ms = 200\n[ingest]\nlisten = \"{ingest}\"\nmax_body_bytes = 4194304\n{extra}\n",
+            "[agent]\nid = \"bench-{}\"\nstate_dir = \"{}\"\nhealth_interval_secs = 0\n[controller]\nmqtt_url = \"mqtt://{mqtt}\"\n[sync]\n{sync}\n[ingest]\nlisten = \"{ingest}\"\nmax_body_bytes = 4194304\n{extra}\n",
             std::process::id(),
             dir.path().join("state").display()
         ),
@@ -238,6 +243,49 @@ async fn wait_acked(addr: SocketAddr, n: u64, limit: Duration) -> bool {
     false
 }
 
+/// Broker back -> backlog delivered: the line drops for a while (long enough for the
+/// reconnect delays to reach their bound), points arrive meanwhile, then the line is back.
+async fn reconnects(mqtt: SocketAddr) {
+    let rounds = env_num("BENCH_RECONNECTS", 5) as usize;
+    let outage = Duration::from_secs(env_num("BENCH_OUTAGE_SECS", 30));
+    let per_round = 10_000;
+    let proxy = Proxy::start(mqtt).await;
+    // The agent's own reconnect delays, as a store gets them (`BENCH_SYNC` to try others).
+    let sync = std::env::var("BENCH_SYNC").unwrap_or_default();
+    let agent = start_agent(proxy.addr, &sync.replace(';', "\n"), "");
+    // Connected first: a first batch delivered.
+    let first = 2000;
+    ingest_points(agent.ingest, first).await;
+    assert!(
+        wait_acked(agent.ingest, first as u64, Duration::from_secs(30)).await,
+        "never connected"
+    );
+    let mut took = Vec::new();
+    for r in 1..=rounds {
+        proxy.cut();
+        tokio::time::sleep(outage / 2).await;
+        ingest_points(agent.ingest, per_round).await;
+        tokio::time::sleep(outage / 2).await;
+        let t0 = Instant::now();
+        proxy.restore();
+        let want = (first + r * per_round) as u64;
+        assert!(
+            wait_acked(agent.ingest, want, Duration::from_secs(300)).await,
+            "backlog not delivered"
+        );
+        took.push(t0.elapsed().as_secs_f64());
+    }
+    let mut sorted = took.clone();
+    sorted.sort_by(f64::total_cmp);
+    let runs: Vec<String> = took.iter().map(|t| format!("{t:.2}")).collect();
+    println!(
+        "broker back -> {per_round}-point backlog delivered after {} s outages: median {:.2} s of {rounds} (target < 5 s; each: {} s)",
+        outage.as_secs(),
+        sorted[rounds / 2],
+        runs.join(", ")
+    );
+}
+
 fn broker() -> (SocketAddr, &'static str) {
     if let Some(a) = storefleet_testkit::external_mqtt() {
         return (a, "Mosquitto");
@@ -268,7 +316,7 @@ fn main() {
 
     rt.block_on(async {
         // Full rate: live ingest straight through to PUBACK.
-        let agent = start_agent(mqtt, "");
+        let agent = start_agent(mqtt, FAST_SYNC, "");
         let pid = agent.child.id();
         let cpu0 = cpu_ticks(pid);
         let t0 = Instant::now();
@@ -286,7 +334,7 @@ fn main() {
         // Replay: an outage builds a backlog, then the line comes back.
         let proxy = Proxy::start(mqtt).await;
         proxy.cut();
-        let agent = start_agent(proxy.addr, "");
+        let agent = start_agent(proxy.addr, FAST_SYNC, "");
         ingest_points(agent.ingest, n).await;
         let t0 = Instant::now();
         proxy.restore();
@@ -302,7 +350,7 @@ fn main() {
             .map(|i| format!("[[devices]]\nid = \"dev-{i}\"\nclass = \"receipt-printer\"\ninterval_secs = 10\nprobe = {{ type = \"tcp\", address = \"{target}\" }}\n"))
             .collect::<Vec<_>>()
             .concat();
-        let agent = start_agent(mqtt, &format!("[host]\ninterval_secs = 30\n{devices}"));
+        let agent = start_agent(mqtt, FAST_SYNC, &format!("[host]\ninterval_secs = 30\n{devices}"));
         let pid = agent.child.id();
         tokio::time::sleep(Duration::from_secs(15)).await;
         let cpu0 = cpu_ticks(pid);
@@ -319,6 +367,8 @@ fn main() {
             cpu * 100.0 / steady as f64
         );
     });
+
+    rt.block_on(reconnects(mqtt));
 
     let bin = agent_binary();
     let size = std::fs::metadata(&bin).map_or(0, |m| m.len());

@@ -152,7 +152,8 @@ pub struct SyncSection {
     pub max_batch_bytes: usize,
     /// First reconnect delay, milliseconds.
     pub backoff_min_ms: u64,
-    /// Longest reconnect delay, milliseconds.
+    /// Longest reconnect delay, milliseconds: a store is back at most this long after its
+    /// broker (plus the backlog's delivery).
     pub backoff_max_ms: u64,
 }
 
@@ -163,7 +164,7 @@ impl Default for SyncSection {
             max_batch_points: 2000,
             max_batch_bytes: 256 * 1024,
             backoff_min_ms: 500,
-            backoff_max_ms: 60_000,
+            backoff_max_ms: 5_000,
         }
     }
 }
