@@ -1,14 +1,17 @@
-//! Device probes: TCP connect, HTTP GET with an expected status, or an exec whose output
-//! becomes metrics. Each device is probed on its own interval; every probe yields
+//! Device probes: TCP connect, HTTP or HTTPS GET with an expected status (HTTPS checks the
+//! device's certificate), or an exec whose output becomes metrics. Each device is probed on its own interval; every probe yields
 //! `probe.up` (1/0) and `probe.latency_ms`, and a change of state yields a `device.down` or
 //! `device.up` event (the first probe of a device that is down also yields `device.down`).
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::Empty;
 use hyper::body::Bytes;
 use storefleet_protocol::message::{Event, Severity};
 use storefleet_protocol::now_ms;
+use storefleet_support::tls::{TlsError, Trust};
 use tokio_util::sync::CancellationToken;
 
 use super::ingest::valid_name;
@@ -60,7 +63,12 @@ async fn run_probe(p: &Probe, start: Instant) -> Outcome {
             },
             Err(e) => Outcome::down(start, format!("tcp {address}: {e}")),
         },
-        Probe::Http { url, expect_status } => match http_get(url).await {
+        Probe::Http {
+            url,
+            expect_status,
+            ca_file,
+            tls_pin,
+        } => match http_get(url, ca_file, tls_pin).await {
             Ok(status) => Outcome {
                 up: status == *expect_status,
                 latency: start.elapsed(),
@@ -78,19 +86,52 @@ async fn run_probe(p: &Probe, start: Instant) -> Outcome {
     }
 }
 
-async fn http_get(url: &str) -> Result<u16, String> {
+/// The TLS client of an `https://` probe: trusts the key `tls_pin` pins, else the CAs of
+/// `ca_file` (empty: the system's).
+pub fn tls(ca_file: &Path, tls_pin: &str) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let mut trust = Trust::pinned(tls_pin)?;
+    trust.ca_file = ca_file.to_path_buf();
+    Ok(Arc::new(storefleet_support::tls::client_config(
+        &trust,
+        Path::new(""),
+        Path::new(""),
+    )?))
+}
+
+async fn http_get(url: &str, ca_file: &Path, tls_pin: &str) -> Result<u16, String> {
     let uri: hyper::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
     let host = uri.host().ok_or("URL has no host")?.to_owned();
-    let port = uri.port_u16().unwrap_or(80);
-    let stream = tokio::net::TcpStream::connect((host.as_str(), port))
+    let https = uri.scheme_str() == Some("https");
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
         .await
         .map_err(|e| e.to_string())?;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    if !https {
+        return get(tcp, &host, path).await;
+    }
+    let config = tls(ca_file, tls_pin).map_err(|e| e.to_string())?;
+    // An IPv6 literal comes bracketed in the URL, not in the certificate.
+    let name = host.trim_start_matches('[').trim_end_matches(']');
+    let server = rustls::pki_types::ServerName::try_from(name.to_owned())
+        .map_err(|e| format!("{host}: {e}"))?;
+    let stream = tokio_rustls::TlsConnector::from(config)
+        .connect(server, tcp)
+        .await
+        .map_err(|e| format!("TLS: {e}"))?;
+    get(stream, &host, path).await
+}
+
+/// One GET over `io`; the status.
+async fn get<S>(io: S, host: &str, path: &str) -> Result<u16, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
             .await
             .map_err(|e| e.to_string())?;
     let driver = tokio::spawn(conn);
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let req = hyper::Request::get(path)
         .header(hyper::header::HOST, host)
         .header(hyper::header::USER_AGENT, "storefleet-agent")
@@ -280,6 +321,8 @@ mod tests {
             device(Probe::Http {
                 url: format!("http://{addr}{path}"),
                 expect_status: 200,
+                ca_file: std::path::PathBuf::new(),
+                tls_pin: String::new(),
             })
         };
         let o = probe_once(&http("/ok")).await;
@@ -301,5 +344,129 @@ mod tests {
         let o = probe_once(&d).await;
         assert!(!o.up);
         assert!(o.reason.unwrap().contains("no answer within 200 ms"));
+    }
+
+    /// A private CA, and an HTTPS server answering 200 with a certificate it signed.
+    mod https {
+        use std::net::SocketAddr;
+        use std::path::{Path, PathBuf};
+
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+        pub struct Ca {
+            pub issuer: Issuer<'static, KeyPair>,
+            pub file: PathBuf,
+        }
+
+        pub fn ca(dir: &Path, name: &str) -> Ca {
+            let key = KeyPair::generate().unwrap();
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            p.distinguished_name
+                .push(DnType::CommonName, format!("test CA {name}"));
+            let cert = p.self_signed(&key).unwrap();
+            let file = dir.join(format!("{name}.pem"));
+            std::fs::write(&file, cert.pem()).unwrap();
+            Ca {
+                issuer: Issuer::new(p, key),
+                file,
+            }
+        }
+
+        /// Serves HTTPS with a certificate for `names` signed by `ca`, valid from `dates`
+        /// (or from now); returns its address and the certificate's file.
+        pub async fn serve(
+            dir: &Path,
+            ca: &Ca,
+            names: &[&str],
+            dates: Option<(i32, i32)>,
+        ) -> (SocketAddr, PathBuf) {
+            let key = KeyPair::generate().unwrap();
+            let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+            let mut p = CertificateParams::new(names.clone()).unwrap();
+            p.distinguished_name
+                .push(DnType::CommonName, names[0].clone());
+            if let Some((from, to)) = dates {
+                p.not_before = rcgen::date_time_ymd(from, 1, 1);
+                p.not_after = rcgen::date_time_ymd(to, 1, 1);
+            }
+            let cert = p.signed_by(&key, &ca.issuer).unwrap();
+            let n = std::fs::read_dir(dir).unwrap().count();
+            let (cf, kf) = (
+                dir.join(format!("leaf{n}.pem")),
+                dir.join(format!("leaf{n}.key")),
+            );
+            std::fs::write(&cf, cert.pem()).unwrap();
+            std::fs::write(&kf, key.serialize_pem()).unwrap();
+            let config = storefleet_support::tls::server_config(&cf, &kf).unwrap();
+            let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            tokio::spawn(async move {
+                while let Ok((tcp, _)) = l.accept().await {
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+                        let Ok(mut tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let mut buf = [0u8; 4096];
+                        let _ = tls.read(&mut buf).await;
+                        let _ = tls
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                            .await;
+                        let _ = tls.shutdown().await;
+                    });
+                }
+            });
+            (addr, cf)
+        }
+    }
+
+    /// An `https://` probe is up only when the device's certificate is for the URL's
+    /// host, within its dates, and vouched for by the CA file (or its key pinned); each
+    /// refusal says why, and never counts as up.
+    #[tokio::test]
+    async fn https_probe_checks_the_devices_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, other) = (https::ca(dir.path(), "ca"), https::ca(dir.path(), "other"));
+        let probe = |url: String, ca_file: &Path, tls_pin: &str| {
+            device(Probe::Http {
+                url,
+                expect_status: 200,
+                ca_file: ca_file.to_path_buf(),
+                tls_pin: tls_pin.to_owned(),
+            })
+        };
+        let (good, cert) = https::serve(dir.path(), &ca, &["localhost"], None).await;
+        let url = format!("https://localhost:{}/status", good.port());
+        let o = probe_once(&probe(url.clone(), &ca.file, "")).await;
+        assert!(o.up, "{o:?}");
+        assert_eq!(o.metrics, vec![("probe.http_status".into(), 200.0)]);
+        // Another CA, or the system's: the device is not trusted.
+        for ca_file in [other.file.as_path(), Path::new("")] {
+            let o = probe_once(&probe(url.clone(), ca_file, "")).await;
+            assert!(!o.up);
+            let why = o.reason.unwrap();
+            // (A machine without CA certificates trusts nothing at all.)
+            let refused = why.contains("UnknownIssuer") || why.contains("nothing to trust");
+            assert!(why.contains("TLS") && refused, "{why}");
+        }
+        // Its key pinned: trusted whatever the CAs say.
+        let pin = storefleet_support::tls::Pin::of_pem_file(&cert)
+            .unwrap()
+            .to_string();
+        assert!(probe_once(&probe(url, &other.file, &pin)).await.up);
+
+        // A certificate for another name, and one that expired.
+        let (wrong, _) = https::serve(dir.path(), &ca, &["printer.example"], None).await;
+        let (old, _) = https::serve(dir.path(), &ca, &["localhost"], Some((2020, 2021))).await;
+        for (addr, want) in [(wrong, "not valid for name"), (old, "expired")] {
+            let url = format!("https://localhost:{}/", addr.port());
+            let o = probe_once(&probe(url, &ca.file, "")).await;
+            assert!(!o.up);
+            let why = o.reason.unwrap();
+            assert!(why.contains(want), "{want}: {why}");
+        }
     }
 }

@@ -11,7 +11,7 @@ mod routines;
 pub mod validate;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -327,13 +327,24 @@ pub enum Probe {
         /// `host:port`.
         address: String,
     },
-    /// HTTP GET of `url` (`http://` only); up when the status is `expect_status`.
+    /// HTTP GET of `url` (`http://` or `https://`); up when the status is `expect_status`.
+    /// Over `https://` the device's certificate must be valid for the URL's host, within
+    /// its dates, and vouched for by a CA of `ca_file` (or the system's), unless its key is
+    /// the one pinned by `tls_pin`.
     Http {
         /// The URL.
         url: String,
         /// Expected status code.
         #[serde(default = "default_expect_status")]
         expect_status: u16,
+        /// `https://` only: PEM file of the CAs to trust (a store's devices often carry
+        /// certificates of a private CA); empty: the system's CAs.
+        #[serde(default, skip_serializing_if = "is_empty_path")]
+        ca_file: PathBuf,
+        /// `https://` only: `sha256//BASE64` of the device's public key, trusted whatever
+        /// the CAs say (a device with a self-signed certificate).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        tls_pin: String,
     },
     /// No probe: the device, or a store application on its behalf, pushes its readings and
     /// events to the ingest endpoint.
@@ -347,6 +358,10 @@ pub enum Probe {
         #[serde(default = "default_exec_output_cap")]
         max_output_bytes: usize,
     },
+}
+
+fn is_empty_path(p: &Path) -> bool {
+    p.as_os_str().is_empty()
 }
 
 fn default_expect_status() -> u16 {

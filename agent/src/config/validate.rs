@@ -146,9 +146,32 @@ impl Config {
                         return Err(bad(&k("probe.address"), "host:port"));
                     }
                 }
-                Probe::Http { url, expect_status } => {
-                    if !url.starts_with("http://") {
-                        return Err(bad(&k("probe.url"), "an http:// URL"));
+                Probe::Http {
+                    url,
+                    expect_status,
+                    ca_file,
+                    tls_pin,
+                } => {
+                    let https = url.starts_with("https://");
+                    if !https && !url.starts_with("http://") {
+                        return Err(bad(&k("probe.url"), "an http:// or https:// URL"));
+                    }
+                    if !https && (!ca_file.as_os_str().is_empty() || !tls_pin.is_empty()) {
+                        return Err(bad(
+                            &k("probe.url"),
+                            "https:// (ca_file and tls_pin are for https only)",
+                        ));
+                    }
+                    if https {
+                        // Read now, so that a wrong pin or file is named at start.
+                        if !tls_pin.is_empty() {
+                            if let Err(e) = storefleet_support::tls::Pin::parse(tls_pin) {
+                                return Err(bad(&k("probe.tls_pin"), e.to_string()));
+                            }
+                        }
+                        if let Err(e) = crate::collect::probe::tls(ca_file, tls_pin) {
+                            return Err(bad(&k("probe.ca_file"), e.to_string()));
+                        }
                     }
                     if !(100..=599).contains(expect_status) {
                         return Err(bad(&k("probe.expect_status"), "an HTTP status, 100 to 599"));
@@ -173,6 +196,50 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         Config::default().validate().unwrap();
+    }
+
+    /// A device's HTTP probe: `https://` takes a CA file and a pin, `http://` neither, and a
+    /// file that cannot be read or a pin that is not one is named at start.
+    #[test]
+    fn an_https_probes_ca_file_and_pin_are_checked_at_start() {
+        let check = |probe: &str| {
+            let mut c = Config::default();
+            let d: crate::config::DeviceConfig = toml::from_str(&format!(
+                "id = \"p\"\nclass = \"printer\"\nprobe = {{ {probe} }}"
+            ))
+            .unwrap();
+            c.devices.push(d);
+            c.validate().map_err(|e| e.to_string())
+        };
+        let url = "type = \"http\", url = \"https://10.0.0.5/status\"";
+        check(url).unwrap();
+        let pin = format!("sha256//{}", "A".repeat(43) + "=");
+        check(&format!("{url}, tls_pin = \"{pin}\"")).unwrap();
+        for (probe, key, says) in [
+            (
+                format!("{url}, tls_pin = \"md5//x\""),
+                "probe.tls_pin",
+                "md5//x",
+            ),
+            (
+                format!("{url}, ca_file = \"/nonexistent/ca.pem\""),
+                "probe.ca_file",
+                "/nonexistent/ca.pem",
+            ),
+            (
+                "type = \"http\", url = \"http://10.0.0.5/\", tls_pin = \"x\"".to_owned(),
+                "probe.url",
+                "https only",
+            ),
+            (
+                "type = \"http\", url = \"ftp://10.0.0.5/\"".to_owned(),
+                "probe.url",
+                "https://",
+            ),
+        ] {
+            let e = check(&probe).unwrap_err();
+            assert!(e.contains(key) && e.contains(says), "{probe}: {e}");
+        }
     }
 
     #[test]
