@@ -2,10 +2,12 @@
 //!
 //! - [`host`]: the gateway's own metrics.
 //! - [`probe`]: configured devices, probed on their intervals.
+//! - [`ipp`]: a printer's state over IPP, for the `ipp` probe.
 //! - [`inventory`]: what the gateway is and which devices it watches.
 //! - [`ingest`]: the loopback endpoint where store applications push data.
 
 pub mod host;
 pub mod ingest;
 pub mod inventory;
+pub mod ipp;
 pub mod probe;

@@ -82,6 +82,25 @@ async fn run_probe(p: &Probe, start: Instant) -> Outcome {
             command,
             max_output_bytes,
         } => exec(command, *max_output_bytes, start).await,
+        Probe::Ipp { url } => match super::ipp::get(url).await {
+            Ok(p) => {
+                let mut metrics = vec![("ipp.state".to_owned(), f64::from(p.state))];
+                for (name, level) in &p.markers {
+                    let name = format!("ipp.marker.{}", name.to_lowercase().replace(' ', "_"));
+                    if *level >= 0 && valid_name(&name) {
+                        metrics.push((name, f64::from(*level)));
+                    }
+                }
+                let fault = p.fault();
+                Outcome {
+                    up: fault.is_none(),
+                    latency: start.elapsed(),
+                    reason: fault.map(|f| format!("IPP {url}: {f}")),
+                    metrics,
+                }
+            }
+            Err(e) => Outcome::down(start, format!("IPP {url}: {e}")),
+        },
         Probe::Push => Outcome::down(start, "a push device is not probed".into()),
     }
 }

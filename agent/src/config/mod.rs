@@ -346,6 +346,14 @@ pub enum Probe {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         tls_pin: String,
     },
+    /// IPP `Get-Printer-Attributes` of `url` (`ipp://host[:631]/printers/NAME` of a CUPS
+    /// queue, or `ipp://printer/ipp/print`); down when the printer is stopped or reports a
+    /// fault (`media-jam`, `door-open`, any `-error` reason). Yields `ipp.state` and each
+    /// supply's level as `ipp.marker.NAME` (percent).
+    Ipp {
+        /// The printer's URI.
+        url: String,
+    },
     /// No probe: the device, or a store application on its behalf, pushes its readings and
     /// events to the ingest endpoint.
     Push,
@@ -377,7 +385,7 @@ impl Probe {
     pub fn address(&self) -> Option<String> {
         match self {
             Probe::Tcp { address } => Some(address.clone()),
-            Probe::Http { url, .. } => Some(url.clone()),
+            Probe::Http { url, .. } | Probe::Ipp { url } => Some(url.clone()),
             Probe::Exec { .. } | Probe::Push => None,
         }
     }

@@ -177,6 +177,15 @@ impl Config {
                         return Err(bad(&k("probe.expect_status"), "an HTTP status, 100 to 599"));
                     }
                 }
+                Probe::Ipp { url } => {
+                    let ok = url
+                        .strip_prefix("ipp://")
+                        .and_then(|rest| rest.split_once('/'))
+                        .is_some_and(|(host, _)| !host.is_empty());
+                    if !ok {
+                        return Err(bad(&k("probe.url"), "ipp://host[:port]/path"));
+                    }
+                }
                 Probe::Exec { command, .. } => {
                     if command.is_empty() || command[0].is_empty() {
                         return Err(bad(&k("probe.command"), "a program and its arguments"));
@@ -213,6 +222,7 @@ mod tests {
         };
         let url = "type = \"http\", url = \"https://10.0.0.5/status\"";
         check(url).unwrap();
+        check("type = \"ipp\", url = \"ipp://10.0.0.5/printers/receipt\"").unwrap();
         let pin = format!("sha256//{}", "A".repeat(43) + "=");
         check(&format!("{url}, tls_pin = \"{pin}\"")).unwrap();
         for (probe, key, says) in [
@@ -235,6 +245,16 @@ mod tests {
                 "type = \"http\", url = \"ftp://10.0.0.5/\"".to_owned(),
                 "probe.url",
                 "https://",
+            ),
+            (
+                "type = \"ipp\", url = \"http://10.0.0.5:631/printers/r\"".to_owned(),
+                "probe.url",
+                "ipp://host",
+            ),
+            (
+                "type = \"ipp\", url = \"ipp:///printers/r\"".to_owned(),
+                "probe.url",
+                "ipp://host",
             ),
         ] {
             let e = check(&probe).unwrap_err();

@@ -8,6 +8,7 @@ mod config_errors;
 mod crash;
 mod disk_full;
 mod ingest;
+mod ipp;
 mod outage;
 mod presence;
 mod quota;

@@ -163,14 +163,14 @@ async fn pruning_and_backup_work_on_real_files() {
     assert!(agent.terminate().success());
 }
 
-fn cups_running() -> bool {
+pub(crate) fn cups_running() -> bool {
     Proc::new("lpstat")
         .arg("-r")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("scheduler is running"))
 }
 
-fn sh(args: &[&str]) -> String {
+pub(crate) fn sh(args: &[&str]) -> String {
     let o = Proc::new(args[0]).args(&args[1..]).output().unwrap();
     assert!(
         o.status.success(),

@@ -1,0 +1,74 @@
+//! The `ipp` device probe against a real CUPS (installed by `scripts/install-cups.sh`;
+//! skipped with a note where it is not running, never where `STOREFLEET_TEST_CUPS` is set):
+//! a queue that prints is up, one stopped ("paused", as a printer out of paper is) is down
+//! and says why, and one enabled again is up; a queue CUPS does not know, and a port where
+//! nothing answers, are down with the reason named.
+
+use storefleet_agent::collect::probe::probe_once;
+use storefleet_agent::config::{DeviceConfig, Probe};
+
+use crate::routines::{cups_running, sh};
+
+fn printer(url: String) -> DeviceConfig {
+    DeviceConfig {
+        id: "printer-1".into(),
+        class: "receipt-printer".into(),
+        vendor: None,
+        model: None,
+        serial: None,
+        firmware: None,
+        interval_secs: 10,
+        timeout_ms: 5000,
+        probe: Probe::Ipp { url },
+    }
+}
+
+#[tokio::test]
+async fn ipp_probe_reads_a_real_cups_queues_state() {
+    if !cups_running() {
+        assert!(
+            std::env::var_os("STOREFLEET_TEST_CUPS").is_none(),
+            "STOREFLEET_TEST_CUPS is set but CUPS is not running"
+        );
+        eprintln!("SKIPPED: CUPS is not running here (scripts/install-cups.sh installs and starts it; .ci/run does)");
+        return;
+    }
+    let queue = format!("sf-ipp-{:08x}", rand::random::<u32>());
+    sh(&["lpadmin", "-p", &queue, "-E", "-v", "file:///dev/null"]);
+    let url = format!("ipp://localhost:631/printers/{queue}");
+    let state = |o: &storefleet_agent::collect::probe::Outcome| {
+        o.metrics
+            .iter()
+            .find(|(n, _)| n == "ipp.state")
+            .map(|(_, v)| *v)
+    };
+
+    let up = probe_once(&printer(url.clone())).await;
+    sh(&["cupsdisable", "-r", "paper out", &queue]);
+    let stopped = probe_once(&printer(url.clone())).await;
+    sh(&["cupsenable", &queue]);
+    let again = probe_once(&printer(url.clone())).await;
+    sh(&["lpadmin", "-x", &queue]);
+    let gone = probe_once(&printer(url)).await;
+
+    assert!(up.up, "{up:?}");
+    assert_eq!(state(&up), Some(3.0), "idle: {up:?}");
+    assert!(!stopped.up, "{stopped:?}");
+    assert_eq!(state(&stopped), Some(5.0), "{stopped:?}");
+    let why = stopped.reason.unwrap_or_default();
+    assert!(why.contains("stopped") && why.contains("paused"), "{why}");
+    assert!(again.up, "{again:?}");
+    assert!(!gone.up, "{gone:?}");
+    let why = gone.reason.unwrap_or_default();
+    assert!(
+        why.contains("refused") && why.contains("0x0406"),
+        "not found: {why}"
+    );
+
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let nobody = probe_once(&printer(format!("ipp://127.0.0.1:{port}/printers/x"))).await;
+    assert!(!nobody.up);
+    assert!(nobody.reason.unwrap_or_default().starts_with("IPP "));
+}
