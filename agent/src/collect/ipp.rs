@@ -200,31 +200,24 @@ pub fn parse(bytes: &[u8]) -> Result<BTreeMap<String, Vec<Value>>, String> {
 
 /// The printer's state from its attributes.
 pub fn printer(attrs: &BTreeMap<String, Vec<Value>>) -> Result<Printer, String> {
+    let values = |name: &str| attrs.get(name).map_or(&[][..], Vec::as_slice);
     let texts = |name: &str| -> Vec<String> {
-        attrs
-            .get(name)
-            .map(|v| {
-                v.iter()
-                    .filter_map(|x| match x {
-                        Value::Text(t) => Some(t.clone()),
-                        _ => None,
-                    })
-                    .collect()
+        values(name)
+            .iter()
+            .filter_map(|x| match x {
+                Value::Text(t) => Some(t.clone()),
+                _ => None,
             })
-            .unwrap_or_default()
+            .collect()
     };
     let ints = |name: &str| -> Vec<i32> {
-        attrs
-            .get(name)
-            .map(|v| {
-                v.iter()
-                    .filter_map(|x| match x {
-                        Value::Int(i) => Some(*i),
-                        _ => None,
-                    })
-                    .collect()
+        values(name)
+            .iter()
+            .filter_map(|x| match x {
+                Value::Int(i) => Some(*i),
+                _ => None,
             })
-            .unwrap_or_default()
+            .collect()
     };
     let state = *ints("printer-state")
         .first()
@@ -255,19 +248,13 @@ pub async fn get(url: &str) -> Result<Printer, String> {
     let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
         .await
         .map_err(|e| e.to_string())?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-            .await
-            .map_err(|e| e.to_string())?;
-    let driver = tokio::spawn(conn);
     let req = hyper::Request::post(path)
         .header(hyper::header::HOST, format!("{host}:{port}"))
         .header(hyper::header::CONTENT_TYPE, "application/ipp")
-        .header(hyper::header::USER_AGENT, "storefleet-agent")
         .body(Full::new(Bytes::from(request(url, 1))))
         .map_err(|e| e.to_string())?;
+    let (resp, conn) = super::probe::send(tcp, req).await?;
     let answer = async {
-        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
         if !resp.status().is_success() {
             return Err(format!("HTTP status {}", resp.status().as_u16()));
         }
@@ -278,7 +265,7 @@ pub async fn get(url: &str) -> Result<Printer, String> {
             .map_err(|e| format!("reading the answer: {e}"))
     }
     .await;
-    driver.abort();
+    conn.abort();
     printer(&parse(&answer?)?)
 }
 

@@ -146,19 +146,51 @@ async fn get<S>(io: S, host: &str, path: &str) -> Result<u16, String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let req = hyper::Request::get(path)
+        .header(hyper::header::HOST, host)
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let (resp, conn) = send(io, req).await?;
+    conn.abort();
+    Ok(resp.status().as_u16())
+}
+
+/// Sends `req` over `io` (HTTP/1.1, as `storefleet-agent`); the answer, and the task that
+/// drives the connection, to abort once the answer's body is read.
+pub(crate) async fn send<S, B>(
+    io: S,
+    mut req: hyper::Request<B>,
+) -> Result<
+    (
+        hyper::Response<hyper::body::Incoming>,
+        tokio::task::JoinHandle<()>,
+    ),
+    String,
+>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
             .await
             .map_err(|e| e.to_string())?;
-    let driver = tokio::spawn(conn);
-    let req = hyper::Request::get(path)
-        .header(hyper::header::HOST, host)
-        .header(hyper::header::USER_AGENT, "storefleet-agent")
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string());
-    driver.abort();
-    Ok(resp?.status().as_u16())
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    req.headers_mut().insert(
+        hyper::header::USER_AGENT,
+        hyper::header::HeaderValue::from_static("storefleet-agent"),
+    );
+    match sender.send_request(req).await {
+        Ok(resp) => Ok((resp, driver)),
+        Err(e) => {
+            driver.abort();
+            Err(e.to_string())
+        }
+    }
 }
 
 async fn exec(command: &[String], cap: usize, start: Instant) -> Outcome {
