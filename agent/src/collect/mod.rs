@@ -3,6 +3,7 @@
 //! - [`host`]: the gateway's own metrics.
 //! - [`probe`]: configured devices, probed on their intervals.
 //! - [`ipp`]: a printer's state over IPP, for the `ipp` probe.
+//! - [`modbus`]: registers over Modbus TCP, for the `modbus` probe.
 //! - [`inventory`]: what the gateway is and which devices it watches.
 //! - [`ingest`]: the loopback endpoint where store applications push data.
 
@@ -10,4 +11,5 @@ pub mod host;
 pub mod ingest;
 pub mod inventory;
 pub mod ipp;
+pub mod modbus;
 pub mod probe;

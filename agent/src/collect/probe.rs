@@ -101,6 +101,19 @@ async fn run_probe(p: &Probe, start: Instant) -> Outcome {
             }
             Err(e) => Outcome::down(start, format!("IPP {url}: {e}")),
         },
+        Probe::Modbus {
+            address,
+            unit,
+            registers,
+        } => match super::modbus::read(address, *unit, registers).await {
+            Ok(metrics) => Outcome {
+                up: true,
+                latency: start.elapsed(),
+                reason: None,
+                metrics,
+            },
+            Err(e) => Outcome::down(start, e),
+        },
         Probe::Push => Outcome::down(start, "a push device is not probed".into()),
     }
 }

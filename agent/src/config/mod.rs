@@ -354,6 +354,18 @@ pub enum Probe {
         /// The printer's URI.
         url: String,
     },
+    /// Modbus TCP: reads `registers` of `unit` at `address` (`host:port`, usually port
+    /// 502); up when every register answers. Each register becomes the metric
+    /// `modbus.NAME`.
+    Modbus {
+        /// `host:port`.
+        address: String,
+        /// Unit (slave) id; 1 for most devices, the device's id behind a gateway.
+        #[serde(default = "default_modbus_unit")]
+        unit: u8,
+        /// The device's register map.
+        registers: Vec<Register>,
+    },
     /// No probe: the device, or a store application on its behalf, pushes its readings and
     /// events to the ingest endpoint.
     Push,
@@ -366,6 +378,67 @@ pub enum Probe {
         #[serde(default = "default_exec_output_cap")]
         max_output_bytes: usize,
     },
+}
+
+/// One register of a Modbus device's map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Register {
+    /// Metric name (`modbus.` is put before it).
+    pub name: String,
+    /// `holding` (function 3) or `input` (function 4).
+    #[serde(default)]
+    pub kind: RegisterKind,
+    /// The register's address (0-based, as on the wire).
+    pub address: u16,
+    /// How its words read.
+    #[serde(rename = "type", default)]
+    pub r#type: RegisterType,
+    /// The value is multiplied by this (`0.1` for tenths of a degree).
+    #[serde(default = "default_scale")]
+    pub scale: f64,
+    /// The unit, for people (`C`, `kWh`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit: String,
+    /// 32-bit values: the low word comes first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub swap_words: bool,
+}
+
+/// Which table a register is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegisterKind {
+    /// Holding registers (function 3).
+    #[default]
+    Holding,
+    /// Input registers (function 4).
+    Input,
+}
+
+/// How a register's words read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegisterType {
+    /// One word, unsigned.
+    #[default]
+    U16,
+    /// One word, signed.
+    I16,
+    /// Two words, unsigned.
+    U32,
+    /// Two words, signed.
+    I32,
+    /// Two words, IEEE 754 single precision.
+    F32,
+}
+
+fn default_modbus_unit() -> u8 {
+    1
+}
+
+fn default_scale() -> f64 {
+    1.0
 }
 
 fn is_empty_path(p: &Path) -> bool {
@@ -384,7 +457,7 @@ impl Probe {
     /// The address shown in inventory.
     pub fn address(&self) -> Option<String> {
         match self {
-            Probe::Tcp { address } => Some(address.clone()),
+            Probe::Tcp { address } | Probe::Modbus { address, .. } => Some(address.clone()),
             Probe::Http { url, .. } | Probe::Ipp { url } => Some(url.clone()),
             Probe::Exec { .. } | Probe::Push => None,
         }

@@ -7,6 +7,13 @@ pub use storefleet_support::mqtt_url::MqttUrl;
 
 use super::{Config, ConfigError, Probe};
 
+/// Whether `address` is `host:port`.
+fn host_port(address: &str) -> bool {
+    address
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+}
+
 fn bad(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::validation(key, message)
 }
@@ -139,10 +146,7 @@ impl Config {
             }
             match &d.probe {
                 Probe::Tcp { address } => {
-                    if address
-                        .rsplit_once(':')
-                        .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
-                    {
+                    if !host_port(address) {
                         return Err(bad(&k("probe.address"), "host:port"));
                     }
                 }
@@ -177,6 +181,27 @@ impl Config {
                         return Err(bad(&k("probe.expect_status"), "an HTTP status, 100 to 599"));
                     }
                 }
+                Probe::Modbus {
+                    address, registers, ..
+                } => {
+                    if !host_port(address) {
+                        return Err(bad(&k("probe.address"), "host:port"));
+                    }
+                    if registers.is_empty() {
+                        return Err(bad(&k("probe.registers"), "at least one register"));
+                    }
+                    let mut names = std::collections::HashSet::new();
+                    for (j, r) in registers.iter().enumerate() {
+                        let rk = |f: &str| k(&format!("probe.registers[{j}].{f}"));
+                        let metric = format!("modbus.{}", r.name);
+                        if !crate::collect::ingest::valid_name(&metric) || !names.insert(&r.name) {
+                            return Err(bad(&rk("name"), "a unique metric name"));
+                        }
+                        if !r.scale.is_finite() || r.scale == 0.0 {
+                            return Err(bad(&rk("scale"), "a finite number other than 0"));
+                        }
+                    }
+                }
                 Probe::Ipp { url } => {
                     let ok = url
                         .strip_prefix("ipp://")
@@ -207,10 +232,12 @@ mod tests {
         Config::default().validate().unwrap();
     }
 
-    /// A device's HTTP probe: `https://` takes a CA file and a pin, `http://` neither, and a
-    /// file that cannot be read or a pin that is not one is named at start.
+    /// A device's probe is checked at start, naming the key: `https://` takes a CA file and
+    /// a pin (`http://` neither; a file that cannot be read or a pin that is not one is
+    /// named), `ipp://` needs a host, and a Modbus map needs an address and registers with
+    /// unique names and a scale.
     #[test]
-    fn an_https_probes_ca_file_and_pin_are_checked_at_start() {
+    fn device_probes_are_checked_at_start() {
         let check = |probe: &str| {
             let mut c = Config::default();
             let d: crate::config::DeviceConfig = toml::from_str(&format!(
@@ -223,6 +250,7 @@ mod tests {
         let url = "type = \"http\", url = \"https://10.0.0.5/status\"";
         check(url).unwrap();
         check("type = \"ipp\", url = \"ipp://10.0.0.5/printers/receipt\"").unwrap();
+        check("type = \"modbus\", address = \"10.0.0.40:502\", registers = [{ name = \"temp_c\", kind = \"input\", address = 0, type = \"i16\", scale = 0.1, unit = \"C\" }]").unwrap();
         let pin = format!("sha256//{}", "A".repeat(43) + "=");
         check(&format!("{url}, tls_pin = \"{pin}\"")).unwrap();
         for (probe, key, says) in [
@@ -255,6 +283,26 @@ mod tests {
                 "type = \"ipp\", url = \"ipp:///printers/r\"".to_owned(),
                 "probe.url",
                 "ipp://host",
+            ),
+            (
+                "type = \"modbus\", address = \"10.0.0.40\", registers = [{ name = \"t\", address = 0 }]".to_owned(),
+                "probe.address",
+                "host:port",
+            ),
+            (
+                "type = \"modbus\", address = \"10.0.0.40:502\", registers = []".to_owned(),
+                "probe.registers",
+                "at least one",
+            ),
+            (
+                "type = \"modbus\", address = \"10.0.0.40:502\", registers = [{ name = \"t\", address = 0 }, { name = \"t\", address = 1 }]".to_owned(),
+                "probe.registers[1].name",
+                "unique",
+            ),
+            (
+                "type = \"modbus\", address = \"10.0.0.40:502\", registers = [{ name = \"t\", address = 0, scale = 0.0 }]".to_owned(),
+                "probe.registers[0].scale",
+                "other than 0",
             ),
         ] {
             let e = check(&probe).unwrap_err();

@@ -9,6 +9,7 @@ mod crash;
 mod disk_full;
 mod ingest;
 mod ipp;
+mod modbus;
 mod outage;
 mod presence;
 mod quota;
