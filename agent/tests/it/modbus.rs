@@ -119,32 +119,19 @@ async fn modbus_probe_reads_a_register_map_from_a_real_server() {
         )],
     ))
     .await;
-    let other_unit = probe_once(&device(
-        address.clone(),
-        9,
+    let one = || {
         vec![register(
             "x",
             RegisterKind::Input,
             0,
             RegisterType::U16,
             1.0,
-        )],
-    ))
-    .await;
+        )]
+    };
+    let other_unit = probe_once(&device(address.clone(), 9, one())).await;
     let _ = peer.kill();
     let _ = peer.wait();
-    let gone = probe_once(&device(
-        address,
-        1,
-        vec![register(
-            "x",
-            RegisterKind::Input,
-            0,
-            RegisterType::U16,
-            1.0,
-        )],
-    ))
-    .await;
+    let gone = probe_once(&device(address, 1, one())).await;
 
     assert!(o.up, "{o:?}");
     let got: Vec<(String, String)> = o
