@@ -2,12 +2,14 @@
 //!
 //! - [`host`]: the gateway's own metrics.
 //! - [`probe`]: configured devices, probed on their intervals.
+//! - [`icmp`]: ICMP echo over an unprivileged ping socket, for the `icmp` probe.
 //! - [`ipp`]: a printer's state over IPP, for the `ipp` probe.
 //! - [`modbus`]: registers over Modbus TCP, for the `modbus` probe.
 //! - [`inventory`]: what the gateway is and which devices it watches.
 //! - [`ingest`]: the loopback endpoint where store applications push data.
 
 pub mod host;
+pub mod icmp;
 pub mod ingest;
 pub mod inventory;
 pub mod ipp;

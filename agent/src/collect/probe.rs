@@ -114,6 +114,19 @@ async fn run_probe(p: &Probe, start: Instant) -> Outcome {
             },
             Err(e) => Outcome::down(start, e),
         },
+        Probe::Icmp { host } => {
+            static SEQ: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+            let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match super::icmp::ping(host, seq).await {
+                Ok(rtt) => Outcome {
+                    up: true,
+                    latency: start.elapsed(),
+                    reason: None,
+                    metrics: vec![("icmp.rtt_ms".into(), rtt)],
+                },
+                Err(e) => Outcome::down(start, format!("ping {e}")),
+            }
+        }
         Probe::Push => Outcome::down(start, "a push device is not probed".into()),
     }
 }

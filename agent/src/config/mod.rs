@@ -346,6 +346,12 @@ pub enum Probe {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         tls_pin: String,
     },
+    /// ICMP echo to `host` (an address or a name), for a device with no service to ask;
+    /// up when it answers. Yields `icmp.rtt_ms`.
+    Icmp {
+        /// Address or name.
+        host: String,
+    },
     /// IPP `Get-Printer-Attributes` of `url` (`ipp://host[:631]/printers/NAME` of a CUPS
     /// queue, or `ipp://printer/ipp/print`); down when the printer is stopped or reports a
     /// fault (`media-jam`, `door-open`, any `-error` reason). Yields `ipp.state` and each
@@ -459,6 +465,7 @@ impl Probe {
         match self {
             Probe::Tcp { address } | Probe::Modbus { address, .. } => Some(address.clone()),
             Probe::Http { url, .. } | Probe::Ipp { url } => Some(url.clone()),
+            Probe::Icmp { host } => Some(host.clone()),
             Probe::Exec { .. } | Probe::Push => None,
         }
     }

@@ -202,6 +202,16 @@ impl Config {
                         }
                     }
                 }
+                Probe::Icmp { host } => {
+                    let name_ok = !host.is_empty()
+                        && host.len() <= 253
+                        && host
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-.:".contains(c));
+                    if !name_ok {
+                        return Err(bad(&k("probe.host"), "an address or a host name"));
+                    }
+                }
                 Probe::Ipp { url } => {
                     let ok = url
                         .strip_prefix("ipp://")
@@ -250,6 +260,7 @@ mod tests {
         let url = "type = \"http\", url = \"https://10.0.0.5/status\"";
         check(url).unwrap();
         check("type = \"ipp\", url = \"ipp://10.0.0.5/printers/receipt\"").unwrap();
+        check("type = \"icmp\", host = \"scale-1.store.lan\"").unwrap();
         check("type = \"modbus\", address = \"10.0.0.40:502\", registers = [{ name = \"temp_c\", kind = \"input\", address = 0, type = \"i16\", scale = 0.1, unit = \"C\" }]").unwrap();
         let pin = format!("sha256//{}", "A".repeat(43) + "=");
         check(&format!("{url}, tls_pin = \"{pin}\"")).unwrap();
@@ -278,6 +289,11 @@ mod tests {
                 "type = \"ipp\", url = \"http://10.0.0.5:631/printers/r\"".to_owned(),
                 "probe.url",
                 "ipp://host",
+            ),
+            (
+                "type = \"icmp\", host = \"10.0.0.5; reboot\"".to_owned(),
+                "probe.host",
+                "host name",
             ),
             (
                 "type = \"ipp\", url = \"ipp:///printers/r\"".to_owned(),

@@ -7,6 +7,7 @@ mod common;
 mod config_errors;
 mod crash;
 mod disk_full;
+mod icmp;
 mod ingest;
 mod ipp;
 mod modbus;
