@@ -61,3 +61,22 @@ pub async fn wait_online(home: &AgentHome, sink: &storefleet_testkit::sink::Sink
         "agent never came online"
     );
 }
+
+/// A device of `class` probed by `probe`, with no identity typed in, within `timeout_ms`.
+pub fn probed(
+    class: &str,
+    probe: storefleet_agent::config::Probe,
+    timeout_ms: u64,
+) -> storefleet_agent::config::DeviceConfig {
+    storefleet_agent::config::DeviceConfig {
+        id: format!("{class}-1"),
+        class: class.into(),
+        vendor: None,
+        model: None,
+        serial: None,
+        firmware: None,
+        interval_secs: 10,
+        timeout_ms,
+        probe,
+    }
+}

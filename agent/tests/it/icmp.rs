@@ -5,20 +5,12 @@
 //! network says it cannot be reached), a name that does not resolve is down with its error.
 
 use storefleet_agent::collect::probe::probe_once;
+
+use crate::common::probed;
 use storefleet_agent::config::{DeviceConfig, Probe};
 
 fn device(host: &str) -> DeviceConfig {
-    DeviceConfig {
-        id: "scale-1".into(),
-        class: "scale".into(),
-        vendor: None,
-        model: None,
-        serial: None,
-        firmware: None,
-        interval_secs: 10,
-        timeout_ms: 1000,
-        probe: Probe::Icmp { host: host.into() },
-    }
+    probed("scale", Probe::Icmp { host: host.into() }, 1000)
 }
 
 #[tokio::test]

@@ -7,20 +7,11 @@
 use storefleet_agent::collect::probe::probe_once;
 use storefleet_agent::config::{DeviceConfig, Probe};
 
+use crate::common::probed;
 use crate::routines::{cups_running, sh};
 
 fn printer(url: String) -> DeviceConfig {
-    DeviceConfig {
-        id: "printer-1".into(),
-        class: "receipt-printer".into(),
-        vendor: None,
-        model: None,
-        serial: None,
-        firmware: None,
-        interval_secs: 10,
-        timeout_ms: 5000,
-        probe: Probe::Ipp { url },
-    }
+    probed("receipt-printer", Probe::Ipp { url }, 5000)
 }
 
 #[tokio::test]

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use storefleet_agent::collect::probe::probe_once;
+
+use crate::common::probed;
 use storefleet_agent::config::{DeviceConfig, Probe, Register, RegisterKind, RegisterType};
 
 fn python() -> Option<PathBuf> {
@@ -37,21 +39,12 @@ fn register(name: &str, kind: RegisterKind, address: u16, t: RegisterType, scale
 }
 
 fn device(address: String, unit: u8, registers: Vec<Register>) -> DeviceConfig {
-    DeviceConfig {
-        id: "fridge-1".into(),
-        class: "fridge-controller".into(),
-        vendor: None,
-        model: None,
-        serial: None,
-        firmware: None,
-        interval_secs: 10,
-        timeout_ms: 1000,
-        probe: Probe::Modbus {
-            address,
-            unit,
-            registers,
-        },
-    }
+    let probe = Probe::Modbus {
+        address,
+        unit,
+        registers,
+    };
+    probed("fridge-controller", probe, 1000)
 }
 
 #[tokio::test]
