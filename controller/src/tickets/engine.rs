@@ -161,26 +161,33 @@ impl Engine {
         self.step(snap, Part::Only(stores)).await
     }
 
-    /// Steps the alerts of `part` with `snap`, then runs a pass (one transaction).
+    /// Steps the alerts of `part` with `snap`, then runs a pass (one transaction). A pass
+    /// that fails leaves the alerts as they were, so what fired fires again at the next
+    /// evaluation instead of being lost with the transaction.
     async fn step(&mut self, snap: Snapshot, part: Part) -> Result<Report, DbError> {
         // Pure but not cheap (a fleet whose devices all went stale is every device): off
         // the async threads, which must keep polling ingest's connections meanwhile.
+        let before = self.eval.clone();
         let (list, by_name, taken) = (
             self.s.rules.clone(),
             self.rules.clone(),
             std::mem::take(&mut self.eval),
         );
-        let (back, changes) = tokio::task::spawn_blocking(move || {
+        let stepped = tokio::task::spawn_blocking(move || {
             let mut e = taken;
             let obs = observe::observe(&list, &snap);
             let changes = e.step_within(snap.now, &obs, timing(&by_name), |s| part.covers(s));
             (e, changes)
         })
-        .await
-        .map_err(|e| DbError::Backend(format!("rule evaluation stopped: {e}")))?;
+        .await;
+        let Ok((back, changes)) = stepped else {
+            self.eval = before;
+            return Err(DbError::Backend("rule evaluation stopped".into()));
+        };
         self.eval = back;
         let (ctx, rules, now) = (self.s.ctx.clone(), self.rules.clone(), self.s.clock.now());
-        self.db
+        let passed = self
+            .db
             .write(move |c| {
                 pass::run(
                     c,
@@ -192,7 +199,11 @@ impl Engine {
                     },
                 )
             })
-            .await
+            .await;
+        if passed.is_err() {
+            self.eval = before;
+        }
+        passed
     }
 
     /// The stores with an alert due now.
@@ -319,4 +330,82 @@ pub async fn start(
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use storefleet_storage::{args, SqlExt as _};
+
+    use super::*;
+    use crate::alerts::eval::AlertKey;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    /// A pass the database refuses leaves the alert as it was: it fires again at the next
+    /// look and is recorded then, instead of being lost with the failed transaction.
+    #[tokio::test]
+    async fn a_failed_pass_loses_no_alert() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::open(&dir.path().join("c.db"), false).unwrap();
+        db.write(|c| {
+            c.execute("INSERT INTO stores (code, name, created_at) VALUES ('S1', 'One', 1)", args![])?;
+            c.execute(
+                "INSERT INTO devices (store_code, device, agent_id, class, interval_ms, last_seen, state, state_at, state_note)
+                 VALUES ('S1', 'printer-1', 'a', 'receipt-printer', 10000, ?1, 'down', ?2, 'jam')",
+                args![NOW, NOW - 600_000],
+            )?;
+            c.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON alerts BEGIN SELECT RAISE(ABORT, 'refused for the test'); END",
+                args![],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let rules = crate::alerts::builtin();
+        let mut e = Engine {
+            s: Settings {
+                rules: Arc::new(rules.clone()),
+                ctx: Ctx {
+                    settings: crate::config::TicketsSection::default(),
+                    hooks: Arc::new(Vec::new()),
+                    public_url: "https://controller.example".into(),
+                },
+                presence: PresenceSection::default(),
+                clock: Clock::manual(NOW),
+            },
+            db: db.clone(),
+            rules: Arc::new(rules.into_iter().map(|r| (r.name.clone(), r)).collect()),
+            eval: Evaluator::default(),
+            looked: HashSet::new(),
+            counters: Arc::default(),
+        };
+        let key = AlertKey {
+            rule: "printer-down".into(),
+            store: "S1".into(),
+            subject: "printer-1".into(),
+        };
+        let s1 = || BTreeSet::from(["S1".to_owned()]);
+        assert!(e.look(s1()).await.is_err(), "the database refused the pass");
+        assert_eq!(e.eval.state(&key), None, "the alert is as it was");
+        db.write(|c| c.execute("DROP TRIGGER refuse", args![]).map(drop))
+            .await
+            .unwrap();
+        let r = e.look(s1()).await.unwrap();
+        assert_eq!(r.fired, 1);
+        assert!(e.eval.state(&key).is_some());
+        let open = db
+            .read(|c| {
+                c.int(
+                    "SELECT count(*) AS n FROM alerts WHERE cleared_at IS NULL",
+                    args![],
+                    "n",
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(open, 1);
+    }
 }

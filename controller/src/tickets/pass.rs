@@ -144,8 +144,12 @@ pub fn run(c: &dyn Sql, i: &Input<'_>) -> Result<Report, DbError> {
                 detail,
             } => {
                 rep.fired += 1;
+                // Once: a pass whose commit was lost on the way back (the engine then fires
+                // again) finds the alert already open.
                 c.execute(
-                    "INSERT INTO alerts(rule, store_code, subject, since, fired_at, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO alerts(rule, store_code, subject, since, fired_at, detail)
+                     SELECT ?1, ?2, ?3, CAST(?4 AS BIGINT), CAST(?5 AS BIGINT), ?6 WHERE NOT EXISTS
+                         (SELECT 1 FROM alerts WHERE rule = ?1 AND store_code = ?2 AND subject = ?3 AND cleared_at IS NULL)",
                     args![&key.rule, &key.store, &key.subject, *since, *at, detail],
                 )?;
             }

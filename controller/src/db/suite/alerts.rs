@@ -318,3 +318,54 @@ fn a_look_at_some_stores_observes_what_the_fleets_read_does_on_both_backends() {
         .unwrap();
     });
 }
+
+/// A pass that fires an alert already open (the engine fires again after a pass whose
+/// commit it could not confirm) records it once.
+#[test]
+fn an_alert_fired_twice_is_recorded_once_on_both_backends() {
+    use crate::alerts::eval::{AlertKey, Change};
+    use crate::tickets::{pass, Ctx, Input};
+    let rules: std::collections::HashMap<String, crate::alerts::Rule> =
+        builtin().into_iter().map(|r| (r.name.clone(), r)).collect();
+    let ctx = Ctx {
+        settings: crate::config::TicketsSection::default(),
+        hooks: std::sync::Arc::new(Vec::new()),
+        public_url: "https://controller.example".into(),
+    };
+    let fired = [Change::Fired {
+        key: AlertKey {
+            rule: "printer-down".into(),
+            store: "S1".into(),
+            subject: "printer-1".into(),
+        },
+        since: NOW - 200_000,
+        at: NOW,
+        detail: "printer-1 is down".into(),
+    }];
+    on_each_backend("alert once", |backend, db| {
+        db(&mut |c| fleet(c)).unwrap();
+        for _ in 0..2 {
+            db(&mut |c| {
+                let input = Input {
+                    ctx: &ctx,
+                    rules: &rules,
+                    changes: &fired,
+                    now: NOW,
+                };
+                pass::run(c, &input).map(drop)
+            })
+            .unwrap();
+        }
+        db(&mut |c| {
+            let open = storefleet_storage::SqlExt::int(
+                c,
+                "SELECT count(*) AS n FROM alerts WHERE rule = 'printer-down' AND cleared_at IS NULL",
+                args![],
+                "n",
+            )?;
+            assert_eq!(open, 1, "{backend}");
+            Ok(())
+        })
+        .unwrap();
+    });
+}
