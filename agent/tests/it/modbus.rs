@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use storefleet_agent::collect::probe::probe_once;
 
-use crate::common::probed;
+use crate::common::{peer_here, probed};
 use storefleet_agent::config::{DeviceConfig, Probe, Register, RegisterKind, RegisterType};
 
 fn python() -> Option<PathBuf> {
@@ -49,12 +49,14 @@ fn device(address: String, unit: u8, registers: Vec<Register>) -> DeviceConfig {
 
 #[tokio::test]
 async fn modbus_probe_reads_a_register_map_from_a_real_server() {
-    let Some(py) = python() else {
-        assert!(
-            std::env::var_os("STOREFLEET_TEST_MODBUS").is_none(),
-            "STOREFLEET_TEST_MODBUS is set but pymodbus is not installed"
-        );
-        eprintln!("SKIPPED: pymodbus is not installed here (scripts/install-test-peers.sh installs it; .ci/run does)");
+    let py = python();
+    let here = peer_here(
+        py.is_some(),
+        "STOREFLEET_TEST_MODBUS",
+        "pymodbus is not installed",
+        "scripts/install-test-peers.sh",
+    );
+    let Some(py) = py.filter(|_| here) else {
         return;
     };
     let port = storefleet_testkit::free_port();

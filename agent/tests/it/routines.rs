@@ -163,11 +163,21 @@ async fn pruning_and_backup_work_on_real_files() {
     assert!(agent.terminate().success());
 }
 
-pub(crate) fn cups_running() -> bool {
+fn cups_running() -> bool {
     Proc::new("lpstat")
         .arg("-r")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("scheduler is running"))
+}
+
+/// Whether CUPS runs here (see [`crate::common::peer_here`]).
+pub(crate) fn cups_here() -> bool {
+    crate::common::peer_here(
+        cups_running(),
+        "STOREFLEET_TEST_CUPS",
+        "CUPS is not running",
+        "scripts/install-cups.sh",
+    )
 }
 
 pub(crate) fn sh(args: &[&str]) -> String {
@@ -188,12 +198,7 @@ fn cupsd_pid() -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn printer_queue_recovery_and_service_restart_against_real_cups() {
-    if !cups_running() {
-        assert!(
-            std::env::var_os("STOREFLEET_TEST_CUPS").is_none(),
-            "STOREFLEET_TEST_CUPS is set but CUPS is not running"
-        );
-        eprintln!("SKIPPED: CUPS is not running here (scripts/install-cups.sh installs and starts it; .ci/run does)");
+    if !cups_here() {
         return;
     }
     let queue = format!("sf-{:08x}", rand::random::<u32>());

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::browser::{chromedriver, session, sign_in};
 use crate::common::{eventually, Controller, STOREFLEET};
-use crate::tickets::{engineer, full, gateway, printer, store, tickets_of, wait_online, RULES};
+use crate::tickets::{broken_printer, full, printer, tickets_of, RULES};
 
 type Cmd<T> = Result<T, fantoccini::error::CmdError>;
 
@@ -92,12 +92,7 @@ async fn the_engineer_works_a_ticket_on_a_phone_and_the_dispatcher_closes_it() {
         return;
     };
     let ctl = Controller::start_with(None, RULES);
-    store(&ctl, "B1", "north").await;
-    engineer(&ctl, "anna", &["printers"], "north").await;
-    let home = gateway(&ctl, "B1", false);
-    let _agent = home.spawn();
-    wait_online(&ctl, "B1").await;
-    printer(&home, false).await;
+    let (home, _agent) = broken_printer(&ctl, "B1").await;
     let id = eventually(
         60,
         "a printer ticket assigned to anna with the attempt",

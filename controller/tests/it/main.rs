@@ -16,6 +16,7 @@ mod e2e;
 mod held;
 mod https;
 mod lanes;
+mod looks;
 mod migrate_db;
 mod mosquitto_acl;
 mod replicas;
