@@ -33,3 +33,51 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("bind an ephemeral port")
 }
+
+/// A port on 127.0.0.1 that refuses connections for as long as this is held: bound, never
+/// listening, and without `SO_REUSEADDR`, so no other test's listener can take it
+/// meanwhile (a port from [`free_port`] can be reused by a parallel test and answer).
+pub struct ClosedPort {
+    _socket: socket2::Socket,
+    /// The port number.
+    pub port: u16,
+}
+
+impl ClosedPort {
+    /// Bind one.
+    pub fn bind() -> ClosedPort {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a TCP socket");
+        let any: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+        socket.bind(&any.into()).expect("bind an ephemeral port");
+        let port = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .map(|a| a.port())
+            .expect("the bound port");
+        ClosedPort {
+            _socket: socket,
+            port,
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        ([127, 0, 0, 1], self.port).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClosedPort;
+
+    #[test]
+    fn a_closed_port_refuses_and_cannot_be_taken() {
+        let closed = ClosedPort::bind();
+        let err = std::net::TcpStream::connect(closed.addr()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+        // std's listener sets SO_REUSEADDR, as tokio's does: still refused.
+        assert!(std::net::TcpListener::bind(closed.addr()).is_err());
+    }
+}

@@ -51,7 +51,7 @@ async fn scenario(ctl: Controller) {
 
     // A routine that only looks, at a payment terminal port nobody listens on: it must
     // escalate, and the controller must see the run and the escalation event.
-    let closed = storefleet_testkit::free_port();
+    let closed = storefleet_testkit::ClosedPort::bind();
     let routines = home.dir.path().join("routines.d");
     std::fs::create_dir_all(&routines).unwrap();
     std::fs::write(
@@ -59,7 +59,8 @@ async fn scenario(ctl: Controller) {
         format!(
             "name = \"payment-terminal-check\"\nversion = 2\ndevice = \"terminal-1\"\n\
              [[steps]]\nkind = \"check\"\nname = \"terminal answers\"\naction = \"tcp.check\"\n\
-             args = {{ address = \"127.0.0.1:{closed}\", timeout_secs = 2 }}\n"
+             args = {{ address = \"{}\", timeout_secs = 2 }}\n",
+            closed.addr()
         ),
     )
     .unwrap();
@@ -163,7 +164,7 @@ async fn scenario(ctl: Controller) {
     assert_eq!(run["trigger"], "manual");
     assert_eq!(run["device"], "terminal-1");
     let output = run["steps"][0]["output"].as_str().unwrap();
-    assert!(output.contains(&format!("127.0.0.1:{closed}")), "{run}");
+    assert!(output.contains(&closed.addr().to_string()), "{run}");
     let escalation = eventually(30, "escalation event", || async {
         let v = ctl.get("/api/v1/events?store=S100").await;
         v.as_array()?

@@ -22,6 +22,7 @@ struct Fleet {
     token: CancellationToken,
     tracker: TaskTracker,
     running: Option<Running>,
+    _closed: storefleet_testkit::ClosedPort,
     _dir: tempfile::TempDir,
 }
 
@@ -38,10 +39,10 @@ impl Fleet {
         let client = crate::common::client_of(&running);
         // Healthy tills answer like the controller's HTTP port does; broken ones are a
         // port nobody listens on.
-        let closed = storefleet_testkit::free_port();
+        let closed = storefleet_testkit::ClosedPort::bind();
         for i in 1..=n {
             let till = if broken.contains(&i) {
-                format!("127.0.0.1:{closed}")
+                closed.addr().to_string()
             } else {
                 running.http.to_string()
             };
@@ -57,6 +58,7 @@ impl Fleet {
             token,
             tracker,
             running: Some(running),
+            _closed: closed,
             _dir: dir,
         };
         eventually(120, "every simulated agent online", || async {
