@@ -272,13 +272,20 @@ fn spawn_collectors(
             child.clone(),
         ));
     }
+    let identities = Arc::new(inventory::Identities::default());
     for d in config.devices.iter().filter(|d| d.probe != Probe::Push) {
-        tracker.spawn(probe::run(d.clone(), buffer.clone(), child.clone()));
+        tracker.spawn(probe::run(
+            d.clone(),
+            buffer.clone(),
+            identities.clone(),
+            child.clone(),
+        ));
     }
     tracker.spawn(inventory::run(
         config.devices.clone(),
         config.inventory.gateway.clone(),
         Duration::from_secs(config.inventory.interval_secs.max(1)),
+        identities,
         buffer.clone(),
         child.clone(),
     ));

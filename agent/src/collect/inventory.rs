@@ -2,6 +2,8 @@
 //! a config reload and on an interval; the buffer keeps only the latest and sends it only
 //! when it changed.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use storefleet_protocol::message::{Device, Disk, Gateway, Inventory, Nic};
@@ -67,18 +69,66 @@ pub fn gateway() -> Gateway {
     }
 }
 
-/// The configured devices as inventory entries.
-pub fn devices(devs: &[DeviceConfig]) -> Vec<Device> {
+/// What a device says it is (over SNMP): for the asset records, so that nobody types
+/// serials by hand.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Identity {
+    /// Maker.
+    pub vendor: Option<String>,
+    /// Model.
+    pub model: Option<String>,
+    /// Serial number.
+    pub serial: Option<String>,
+    /// Firmware or software version.
+    pub firmware: Option<String>,
+}
+
+/// The identities devices reported, by device id; the inventory is sent again when one
+/// changes.
+#[derive(Default)]
+pub struct Identities {
+    found: Mutex<HashMap<String, Identity>>,
+    changed: tokio::sync::Notify,
+}
+
+impl Identities {
+    /// Records what `device` says it is; wakes the inventory if that is news.
+    pub fn set(&self, device: &str, id: Identity) {
+        let mut found = self
+            .found
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if found.get(device) != Some(&id) {
+            found.insert(device.to_owned(), id);
+            self.changed.notify_one();
+        }
+    }
+
+    fn get(&self, device: &str) -> Option<Identity> {
+        let found = self
+            .found
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        found.get(device).cloned()
+    }
+}
+
+/// The configured devices as inventory entries: what the config says, else what the
+/// device said of itself.
+pub fn devices(devs: &[DeviceConfig], identities: &Identities) -> Vec<Device> {
     devs.iter()
-        .map(|d| Device {
-            id: d.id.clone(),
-            class: d.class.clone(),
-            vendor: d.vendor.clone(),
-            model: d.model.clone(),
-            serial: d.serial.clone(),
-            firmware: d.firmware.clone(),
-            address: d.probe.address(),
-            interval_secs: u32::try_from(d.interval_secs).ok(),
+        .map(|d| {
+            let found = identities.get(&d.id).unwrap_or_default();
+            Device {
+                id: d.id.clone(),
+                class: d.class.clone(),
+                vendor: d.vendor.clone().or(found.vendor),
+                model: d.model.clone().or(found.model),
+                serial: d.serial.clone().or(found.serial),
+                firmware: d.firmware.clone().or(found.firmware),
+                address: d.probe.address(),
+                interval_secs: u32::try_from(d.interval_secs).ok(),
+            }
         })
         .collect()
 }
@@ -106,16 +156,18 @@ pub fn apply_override(g: &mut Gateway, o: &GatewayOverride) {
     }
 }
 
-/// Reports the inventory now and then every `interval`, until cancelled.
+/// Reports the inventory now, then every `interval` and when a device tells who it is,
+/// until cancelled.
 pub async fn run(
     devs: Vec<DeviceConfig>,
     gateway_override: GatewayOverride,
     interval: Duration,
+    identities: Arc<Identities>,
     buffer: Buffer,
     token: CancellationToken,
 ) {
-    let devices = devices(&devs);
     loop {
+        let devices = devices(&devs, &identities);
         let gw = tokio::time::timeout(
             Duration::from_secs(10),
             tokio::task::spawn_blocking(gateway),
@@ -124,10 +176,7 @@ pub async fn run(
         match gw {
             Ok(Ok(mut gateway)) => {
                 apply_override(&mut gateway, &gateway_override);
-                let inv = Inventory {
-                    gateway,
-                    devices: devices.clone(),
-                };
+                let inv = Inventory { gateway, devices };
                 match buffer.set_inventory(inv).await {
                     Ok(true) => tracing::info!("Inventory changed; it will be reported"),
                     Ok(false) => {}
@@ -139,6 +188,7 @@ pub async fn run(
         tokio::select! {
             () = token.cancelled() => return,
             () = tokio::time::sleep(interval) => {}
+            () = identities.changed.notified() => {}
         }
     }
 }

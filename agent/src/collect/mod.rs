@@ -5,6 +5,7 @@
 //! - [`icmp`]: ICMP echo over an unprivileged ping socket, for the `icmp` probe.
 //! - [`ipp`]: a printer's state over IPP, for the `ipp` probe.
 //! - [`modbus`]: registers over Modbus TCP, for the `modbus` probe.
+//! - [`snmp`]: SNMP v2c/v3 polling and the device profiles, for the `snmp` probe.
 //! - [`inventory`]: what the gateway is and which devices it watches.
 //! - [`ingest`]: the loopback endpoint where store applications push data.
 
@@ -15,3 +16,4 @@ pub mod inventory;
 pub mod ipp;
 pub mod modbus;
 pub mod probe;
+pub mod snmp;

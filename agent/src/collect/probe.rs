@@ -15,11 +15,12 @@ use storefleet_support::tls::{TlsError, Trust};
 use tokio_util::sync::CancellationToken;
 
 use super::ingest::valid_name;
+use super::inventory::{Identities, Identity};
 use crate::buffer::{new_event_id, Buffer, SeriesIn};
-use crate::config::{DeviceConfig, Probe};
+use crate::config::{DeviceConfig, Probe, SnmpTarget};
 
 /// What one probe found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Outcome {
     /// Whether the device answered as expected.
     pub up: bool,
@@ -29,6 +30,8 @@ pub struct Outcome {
     pub reason: Option<String>,
     /// Extra metrics (from exec output, the HTTP status).
     pub metrics: Vec<(String, f64)>,
+    /// What the device said it is (SNMP).
+    pub identity: Option<Identity>,
 }
 
 impl Outcome {
@@ -37,7 +40,7 @@ impl Outcome {
             up: false,
             latency: start.elapsed(),
             reason: Some(reason),
-            metrics: Vec::new(),
+            ..Outcome::default()
         }
     }
 }
@@ -58,8 +61,7 @@ async fn run_probe(p: &Probe, start: Instant) -> Outcome {
             Ok(_) => Outcome {
                 up: true,
                 latency: start.elapsed(),
-                reason: None,
-                metrics: Vec::new(),
+                ..Outcome::default()
             },
             Err(e) => Outcome::down(start, format!("tcp {address}: {e}")),
         },
@@ -75,6 +77,7 @@ async fn run_probe(p: &Probe, start: Instant) -> Outcome {
                 reason: (status != *expect_status)
                     .then(|| format!("GET {url}: status {status}, expected {expect_status}")),
                 metrics: vec![("probe.http_status".into(), f64::from(status))],
+                identity: None,
             },
             Err(e) => Outcome::down(start, format!("GET {url}: {e}")),
         },
@@ -97,6 +100,7 @@ async fn run_probe(p: &Probe, start: Instant) -> Outcome {
                     latency: start.elapsed(),
                     reason: fault.map(|f| format!("IPP {url}: {f}")),
                     metrics,
+                    identity: None,
                 }
             }
             Err(e) => Outcome::down(start, format!("IPP {url}: {e}")),
@@ -109,8 +113,8 @@ async fn run_probe(p: &Probe, start: Instant) -> Outcome {
             Ok(metrics) => Outcome {
                 up: true,
                 latency: start.elapsed(),
-                reason: None,
                 metrics,
+                ..Outcome::default()
             },
             Err(e) => Outcome::down(start, e),
         },
@@ -121,14 +125,30 @@ async fn run_probe(p: &Probe, start: Instant) -> Outcome {
                 Ok(rtt) => Outcome {
                     up: true,
                     latency: start.elapsed(),
-                    reason: None,
                     metrics: vec![("icmp.rtt_ms".into(), rtt)],
+                    ..Outcome::default()
                 },
                 Err(e) => Outcome::down(start, format!("ping {e}")),
             }
         }
+        Probe::Snmp(t) => match snmp(t).await {
+            Ok(r) => Outcome {
+                up: r.up,
+                latency: start.elapsed(),
+                reason: r.reason.map(|why| format!("SNMP {}: {why}", t.address)),
+                metrics: r.metrics,
+                identity: Some(r.identity),
+            },
+            Err(e) => Outcome::down(start, format!("SNMP {}: {e}", t.address)),
+        },
         Probe::Push => Outcome::down(start, "a push device is not probed".into()),
     }
+}
+
+async fn snmp(t: &SnmpTarget) -> Result<super::snmp::profiles::Reading, String> {
+    let mut session = super::snmp::open(t).await?;
+    let values = super::snmp::profiles::ask(&mut session, t.profile).await?;
+    super::snmp::profiles::read(t.profile, &values)
 }
 
 /// The TLS client of an `https://` probe: trusts the key `tls_pin` pins, else the CAs of
@@ -235,6 +255,7 @@ async fn exec(command: &[String], cap: usize, start: Instant) -> Outcome {
         latency: start.elapsed(),
         reason: (!out.success()).then(|| format!("exec {}: {}", command[0], out.describe())),
         metrics,
+        identity: None,
     }
 }
 
@@ -254,8 +275,14 @@ pub fn parse_exec_output(text: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
-/// Probes `d` every interval until cancelled, buffering metrics and state-change events.
-pub async fn run(d: DeviceConfig, buffer: Buffer, token: CancellationToken) {
+/// Probes `d` every interval until cancelled, buffering metrics and state-change events,
+/// and telling `identities` what the device says it is.
+pub async fn run(
+    d: DeviceConfig,
+    buffer: Buffer,
+    identities: Arc<Identities>,
+    token: CancellationToken,
+) {
     let mut last_up: Option<bool> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(d.interval_secs));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -265,6 +292,9 @@ pub async fn run(d: DeviceConfig, buffer: Buffer, token: CancellationToken) {
             _ = tick.tick() => {}
         }
         let o = probe_once(&d).await;
+        if let Some(id) = &o.identity {
+            identities.set(&d.id, id.clone());
+        }
         let t = now_ms();
         let mut metrics = vec![
             ("probe.up".to_owned(), if o.up { 1.0 } else { 0.0 }),

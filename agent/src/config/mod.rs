@@ -8,6 +8,7 @@
 
 mod load;
 mod routines;
+mod snmp;
 pub mod validate;
 
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use load::{load, source, ConfigError, ConfigSource, DROPIN_DIR, ENV_PREFIX};
 pub use routines::{ExecCommand, RoutinesSection, StoreSection, READ_ONLY_ACTIONS};
+pub use snmp::{Secret, SnmpAuth, SnmpPrivacy, SnmpProfile, SnmpTarget};
 
 /// The documented default configuration, as printed by `generate-config`.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
@@ -372,6 +374,10 @@ pub enum Probe {
         /// The device's register map.
         registers: Vec<Register>,
     },
+    /// SNMP v2c or v3 (authPriv): reads what the device's `profile` says (a printer's
+    /// state, faults and supplies; a UPS's power; a switch's ports) and the device's own
+    /// identity (model, serial, firmware) for the asset records.
+    Snmp(SnmpTarget),
     /// No probe: the device, or a store application on its behalf, pushes its readings and
     /// events to the ingest endpoint.
     Push,
@@ -466,6 +472,7 @@ impl Probe {
             Probe::Tcp { address } | Probe::Modbus { address, .. } => Some(address.clone()),
             Probe::Http { url, .. } | Probe::Ipp { url } => Some(url.clone()),
             Probe::Icmp { host } => Some(host.clone()),
+            Probe::Snmp(t) => Some(t.address.clone()),
             Probe::Exec { .. } | Probe::Push => None,
         }
     }

@@ -221,6 +221,11 @@ impl Config {
                         return Err(bad(&k("probe.url"), "ipp://host[:port]/path"));
                     }
                 }
+                Probe::Snmp(t) => {
+                    if let Err((key, expected)) = t.check() {
+                        return Err(bad(&k(&format!("probe.{key}")), expected));
+                    }
+                }
                 Probe::Exec { command, .. } => {
                     if command.is_empty() || command[0].is_empty() {
                         return Err(bad(&k("probe.command"), "a program and its arguments"));
@@ -262,6 +267,7 @@ mod tests {
         check("type = \"ipp\", url = \"ipp://10.0.0.5/printers/receipt\"").unwrap();
         check("type = \"icmp\", host = \"scale-1.store.lan\"").unwrap();
         check("type = \"modbus\", address = \"10.0.0.40:502\", registers = [{ name = \"temp_c\", kind = \"input\", address = 0, type = \"i16\", scale = 0.1, unit = \"C\" }]").unwrap();
+        check("type = \"snmp\", address = \"10.0.0.5\", profile = \"ups\"").unwrap();
         let pin = format!("sha256//{}", "A".repeat(43) + "=");
         check(&format!("{url}, tls_pin = \"{pin}\"")).unwrap();
         for (probe, key, says) in [
@@ -319,6 +325,11 @@ mod tests {
                 "type = \"modbus\", address = \"10.0.0.40:502\", registers = [{ name = \"t\", address = 0, scale = 0.0 }]".to_owned(),
                 "probe.registers[0].scale",
                 "other than 0",
+            ),
+            (
+                "type = \"snmp\", address = \"10.0.0.5\", profile = \"ups\", user = \"sf\", auth_password = \"short\"".to_owned(),
+                "probe.auth_password",
+                "at least 8",
             ),
         ] {
             let e = check(&probe).unwrap_err();

@@ -16,4 +16,5 @@ mod presence;
 mod quota;
 mod remote_config;
 mod routines;
+mod snmp;
 mod tls;

@@ -6,25 +6,12 @@
 //! gone are down with the reason named.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use storefleet_agent::collect::probe::probe_once;
 
-use crate::common::{peer_here, probed};
+use crate::common::{peer_bin, peer_here, probed};
 use storefleet_agent::config::{DeviceConfig, Probe, Register, RegisterKind, RegisterType};
-
-fn python() -> Option<PathBuf> {
-    let venv = std::env::var_os("STOREFLEET_PEERS").map_or_else(
-        || {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/storefleet/peers")
-        },
-        PathBuf::from,
-    );
-    let py = venv.join("bin/python");
-    py.exists().then_some(py)
-}
 
 fn register(name: &str, kind: RegisterKind, address: u16, t: RegisterType, scale: f64) -> Register {
     Register {
@@ -49,7 +36,7 @@ fn device(address: String, unit: u8, registers: Vec<Register>) -> DeviceConfig {
 
 #[tokio::test]
 async fn modbus_probe_reads_a_register_map_from_a_real_server() {
-    let py = python();
+    let py = peer_bin("python");
     let here = peer_here(
         py.is_some(),
         "STOREFLEET_TEST_MODBUS",
