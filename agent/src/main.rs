@@ -37,6 +37,9 @@ enum Cmd {
     CheckConfig,
     /// Print the agent id and public key (making the key on first use).
     ShowId,
+    /// Print the device catalog: the classes a `[[devices]]` table needs only an address
+    /// for, how each is asked, and what it yields.
+    Profiles,
     /// Enroll with a token from `storefleet enroll-token create`: register this gateway's
     /// key with the controller, pin the controller's key, and write agent.d/50-enrollment.toml.
     Enroll {
@@ -124,6 +127,10 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Cmd::Run) {
         Cmd::GenerateConfig => {
             print!("{DEFAULT_TOML}");
+            Ok(())
+        }
+        Cmd::Profiles => {
+            print!("{}", config::describe_catalog());
             Ok(())
         }
         Cmd::CheckConfig => {

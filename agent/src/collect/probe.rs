@@ -141,7 +141,7 @@ async fn run_probe(p: &Probe, start: Instant) -> Outcome {
             },
             Err(e) => Outcome::down(start, format!("SNMP {}: {e}", t.address)),
         },
-        Probe::Push => Outcome::down(start, "a push device is not probed".into()),
+        Probe::Push | Probe::Catalog => Outcome::down(start, "a push device is not probed".into()),
     }
 }
 
@@ -364,6 +364,7 @@ mod tests {
             firmware: None,
             interval_secs: 1,
             timeout_ms: 1000,
+            address: String::new(),
             probe,
         }
     }

@@ -32,7 +32,10 @@ pub fn source(path: &Path) -> ConfigSource {
     Config::source(path)
 }
 
-/// Loads and validates the configuration.
+/// Loads the configuration, sets up the devices of the catalog, and validates it.
 pub fn load(src: &ConfigSource) -> Result<Config, ConfigError> {
-    Config::load_checked(src)
+    let mut config: Config = storefleet_support::config::load(src, Config::LAYERING)?;
+    config.resolve_devices()?;
+    config.validate()?;
+    Ok(config)
 }

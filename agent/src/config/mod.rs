@@ -6,6 +6,7 @@
 //! `storefleet-agent generate-config` prints `default.toml`, which a test keeps equal to
 //! [`Config::default`].
 
+mod catalog;
 mod load;
 mod routines;
 mod snmp;
@@ -16,6 +17,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use catalog::{
+    describe as describe_catalog, find as catalog_profile, Profile, SnmpSection, CATALOG,
+};
 pub use load::{load, source, ConfigError, ConfigSource, DROPIN_DIR, ENV_PREFIX};
 pub use routines::{ExecCommand, RoutinesSection, StoreSection, READ_ONLY_ACTIONS};
 pub use snmp::{Secret, SnmpAuth, SnmpPrivacy, SnmpProfile, SnmpTarget};
@@ -47,6 +51,8 @@ pub struct Config {
     pub routines: RoutinesSection,
     /// Self-update.
     pub update: UpdateSection,
+    /// Credentials of the SNMP devices set up from the catalog.
+    pub snmp: SnmpSection,
     /// Devices to probe.
     pub devices: Vec<DeviceConfig>,
 }
@@ -308,7 +314,11 @@ pub struct DeviceConfig {
     /// Probe timeout, milliseconds.
     #[serde(default = "default_probe_timeout")]
     pub timeout_ms: u64,
-    /// How to probe it.
+    /// Its address, for a class of the device catalog (which then sets the probe).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub address: String,
+    /// How to probe it (set from the catalog when only `class` and `address` are given).
+    #[serde(default)]
     pub probe: Probe,
 }
 
@@ -321,7 +331,7 @@ fn default_probe_timeout() -> u64 {
 }
 
 /// A device probe.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Probe {
     /// TCP connect to `address` (`host:port`).
@@ -381,6 +391,10 @@ pub enum Probe {
     /// No probe: the device, or a store application on its behalf, pushes its readings and
     /// events to the ingest endpoint.
     Push,
+    /// Not given: the device catalog sets it from the class and address at load.
+    #[serde(skip)]
+    #[default]
+    Catalog,
     /// Runs `command` (argv, no shell); up when it exits 0. Each stdout line `name value`
     /// becomes the metric `exec.name`.
     Exec {
@@ -473,7 +487,7 @@ impl Probe {
             Probe::Http { url, .. } | Probe::Ipp { url } => Some(url.clone()),
             Probe::Icmp { host } => Some(host.clone()),
             Probe::Snmp(t) => Some(t.address.clone()),
-            Probe::Exec { .. } | Probe::Push => None,
+            Probe::Exec { .. } | Probe::Push | Probe::Catalog => None,
         }
     }
 }

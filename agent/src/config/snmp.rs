@@ -3,11 +3,17 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A secret from the config (a community, a password): shown as `***` by `Debug`, so that
-/// it never reaches a log through a printed config.
-#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// A secret from the config (a community, a password): shown as `***` by `Debug` and
+/// written as `<set>` (`check-config`), so that it never reaches a log or a screen.
+#[derive(Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "<set>" })
+    }
+}
 
 impl Secret {
     /// A secret.

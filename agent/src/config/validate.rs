@@ -232,6 +232,12 @@ impl Config {
                     }
                 }
                 Probe::Push => {}
+                Probe::Catalog => {
+                    return Err(bad(
+                        &k("probe"),
+                        "a probe, or a class of the catalog and an address",
+                    ));
+                }
             }
         }
         Ok(())

@@ -77,6 +77,7 @@ pub fn probed(
         firmware: None,
         interval_secs: 10,
         timeout_ms,
+        address: String::new(),
         probe,
     }
 }

@@ -258,7 +258,8 @@ async fn snmp_profiles_read_recorded_devices_over_v2c_and_v3() {
     assert_eq!(metric(&s, "ports_down"), "0");
 }
 
-/// The real agent with the printer configured by class and address only: the inventory
+/// The real agent with the printer configured by class and address only (the catalog sets
+/// up its SNMP probe, with the community of `[snmp]`): the inventory
 /// it reports carries the printer's serial, maker and firmware, and it is sent as soon as
 /// the printer said who it is (not at the next inventory interval, an hour away by
 /// default).
@@ -271,10 +272,8 @@ async fn what_a_device_says_it_is_reaches_the_inventory() {
     let home = agent_home(
         broker.addr,
         &format!(
-            "[[devices]]\nid = \"till-printer-1\"\n\
-             class = \"receipt-printer\"\ninterval_secs = 2\n\
-             probe = {{ type = \"snmp\", address = \"127.0.0.1:{}\", profile = \"printer\", \
-             community = \"printer\" }}\n",
+            "[snmp]\ncommunity = \"printer\"\n\n[[devices]]\nid = \"till-printer-1\"\n\
+             class = \"receipt-printer\"\naddress = \"127.0.0.1:{}\"\ninterval_secs = 2\n",
             sim.port
         ),
     );
