@@ -170,23 +170,19 @@ impl super::Config {
 
 /// The catalog as a table for people (`storefleet-agent profiles`).
 pub fn describe() -> String {
+    use std::fmt::Write as _;
     let mut out = String::new();
     for p in CATALOG {
-        out.push_str(&format!(
-            "{}\n  asked by:  SNMP ({} profile)\n  metrics:   {}\n  events:    {}\n",
-            p.classes.join(", "),
-            format!("{:?}", p.snmp).to_lowercase(),
-            p.metrics.join(", "),
-            p.events.join(", "),
-        ));
+        let _ = writeln!(out, "{}", p.classes.join(", "));
+        let snmp = format!("{:?}", p.snmp).to_lowercase();
+        let _ = writeln!(out, "  asked by:  SNMP ({snmp} profile)");
+        let _ = writeln!(out, "  metrics:   {}", p.metrics.join(", "));
+        let _ = writeln!(out, "  events:    {}", p.events.join(", "));
         if !p.rule.is_empty() {
-            out.push_str(&format!(
-                "  rule:      {} (built into the controller)\n",
-                p.rule
-            ));
+            let _ = writeln!(out, "  rule:      {} (built into the controller)", p.rule);
         }
         if !p.routine.is_empty() {
-            out.push_str(&format!("  routine:   {} (shipped)\n", p.routine));
+            let _ = writeln!(out, "  routine:   {} (shipped)", p.routine);
         }
     }
     out
