@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::buffer::{Buffer, BufferError, Limits, Sealer, SeriesIn, Store};
-use crate::collect::{host, ingest, inventory, probe};
+use crate::collect::{host, ingest, inventory, probe, snmp};
 use crate::commands::{self, CommandContext};
 use crate::config::{self, Config, ConfigError, ConfigSource, Probe};
 use crate::health::Health;
@@ -273,11 +273,31 @@ fn spawn_collectors(
         ));
     }
     let identities = Arc::new(inventory::Identities::default());
+    let mut senders = Vec::new();
     for d in config.devices.iter().filter(|d| d.probe != Probe::Push) {
+        let poke = Arc::new(tokio::sync::Notify::new());
+        if let Probe::Snmp(t) = &d.probe {
+            senders.push(snmp::traps::Sender {
+                id: d.id.clone(),
+                class: d.class.clone(),
+                address: t.address.clone(),
+                poke: poke.clone(),
+            });
+        }
         tracker.spawn(probe::run(
             d.clone(),
             buffer.clone(),
             identities.clone(),
+            poke,
+            child.clone(),
+        ));
+    }
+    if !config.snmp.trap_listen.is_empty() {
+        tracker.spawn(snmp::traps::run(
+            config.snmp.trap_listen.clone(),
+            config.snmp.clone(),
+            senders,
+            buffer.clone(),
             child.clone(),
         ));
     }

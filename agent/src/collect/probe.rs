@@ -275,12 +275,14 @@ pub fn parse_exec_output(text: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
-/// Probes `d` every interval until cancelled, buffering metrics and state-change events,
-/// and telling `identities` what the device says it is.
+/// Probes `d` every interval (and when `poke` is notified: a trap came) until cancelled,
+/// buffering metrics and state-change events, and telling `identities` what the device
+/// says it is.
 pub async fn run(
     d: DeviceConfig,
     buffer: Buffer,
     identities: Arc<Identities>,
+    poke: Arc<tokio::sync::Notify>,
     token: CancellationToken,
 ) {
     let mut last_up: Option<bool> = None;
@@ -290,6 +292,7 @@ pub async fn run(
         tokio::select! {
             () = token.cancelled() => return,
             _ = tick.tick() => {}
+            () = poke.notified() => {}
         }
         let o = probe_once(&d).await;
         if let Some(id) = &o.identity {

@@ -45,7 +45,11 @@ pub const CATALOG: &[Profile] = &[
             "load_pct",
             "input_v",
         ],
-        events: &["ups.on_battery (trap)", "ups.on_mains (trap)"],
+        events: &[
+            "ups.on_battery (trap)",
+            "ups.alarm (trap)",
+            "ups.alarm_cleared (trap)",
+        ],
         rule: "ups-on-battery",
         routine: "",
     },
@@ -106,6 +110,9 @@ pub struct SnmpSection {
     pub privacy: SnmpPrivacy,
     /// v3 privacy password.
     pub privacy_password: Secret,
+    /// Where to listen for the devices' traps (`0.0.0.0:162`); empty: traps are not
+    /// received.
+    pub trap_listen: String,
 }
 
 impl Default for SnmpSection {
@@ -117,6 +124,7 @@ impl Default for SnmpSection {
             auth_password: Secret::default(),
             privacy: SnmpPrivacy::default(),
             privacy_password: Secret::default(),
+            trap_listen: String::new(),
         }
     }
 }

@@ -22,7 +22,9 @@ pub use catalog::{
 };
 pub use load::{load, source, ConfigError, ConfigSource, DROPIN_DIR, ENV_PREFIX};
 pub use routines::{ExecCommand, RoutinesSection, StoreSection, READ_ONLY_ACTIONS};
-pub use snmp::{Secret, SnmpAuth, SnmpPrivacy, SnmpProfile, SnmpTarget};
+pub use snmp::{
+    host_port as snmp_host_port, Secret, SnmpAuth, SnmpPrivacy, SnmpProfile, SnmpTarget,
+};
 
 /// The documented default configuration, as printed by `generate-config`.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");

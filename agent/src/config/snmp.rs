@@ -68,24 +68,29 @@ fn public() -> Secret {
     Secret::new("public")
 }
 
+/// `host:port` of an SNMP address, with port 161 when it has none.
+pub fn host_port(address: &str) -> String {
+    let a = address.trim();
+    let has_port = match a.rsplit_once(':') {
+        // `[v6]:port`, or `host:port` (a bare IPv6 address has more than one colon).
+        Some((host, port)) => {
+            port.parse::<u16>().is_ok() && (host.ends_with(']') || !host.contains(':'))
+        }
+        None => false,
+    };
+    if has_port {
+        a.to_owned()
+    } else if a.contains(':') && !a.starts_with('[') {
+        format!("[{a}]:161")
+    } else {
+        format!("{a}:161")
+    }
+}
+
 impl SnmpTarget {
     /// `host:port`, with port 161 when the address has none.
     pub fn host_port(&self) -> String {
-        let a = self.address.trim();
-        let has_port = match a.rsplit_once(':') {
-            // `[v6]:port`, or `host:port` (a bare IPv6 address has more than one colon).
-            Some((host, port)) => {
-                port.parse::<u16>().is_ok() && (host.ends_with(']') || !host.contains(':'))
-            }
-            None => false,
-        };
-        if has_port {
-            a.to_owned()
-        } else if a.contains(':') && !a.starts_with('[') {
-            format!("[{a}]:161")
-        } else {
-            format!("{a}:161")
-        }
+        host_port(&self.address)
     }
 
     /// Whether it speaks SNMPv3.

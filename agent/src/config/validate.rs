@@ -1,6 +1,8 @@
 //! Checks that the values make sense together, after loading.
 
+use std::net::SocketAddr;
 use storefleet_protocol::topic::valid_agent_id;
+
 use storefleet_protocol::PublicKey;
 
 pub use storefleet_support::mqtt_url::MqttUrl;
@@ -29,6 +31,10 @@ impl Config {
         }
         if self.agent.state_dir.as_os_str().is_empty() {
             return Err(bad("agent.state_dir", "a directory path"));
+        }
+        let traps = &self.snmp.trap_listen;
+        if !traps.is_empty() && traps.parse::<SocketAddr>().is_err() {
+            return Err(bad("snmp.trap_listen", "address:port, e.g. 0.0.0.0:10162"));
         }
         let url =
             MqttUrl::parse(&self.controller.mqtt_url).map_err(|m| bad("controller.mqtt_url", m))?;

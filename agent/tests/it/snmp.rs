@@ -307,3 +307,113 @@ async fn what_a_device_says_it_is_reaches_the_inventory() {
         );
     });
 }
+
+/// Sends a trap from this machine with pysnmp; `auth` is `--community C` or `--v3 ...`.
+fn send_trap(port: u16, trap: &str, auth: &[&str], vars: &[&str]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/peers/snmp_trap.py");
+    let mut cmd = Command::new(peer_bin("python").unwrap());
+    cmd.args([script, "127.0.0.1", &port.to_string(), trap])
+        .args(auth);
+    for v in vars {
+        cmd.args(["--var", v]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Traps from a configured device become its events at once, v2c with the store's
+/// community and v3 authPriv with its user, and wake its probe (polled hourly here, so a
+/// second poll can only be the trap's). A trap with another community, one signed with
+/// another password, and a datagram that is no SNMP at all are dropped, and the agent
+/// goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traps_become_events_of_their_device_and_wake_its_probe() {
+    let Some(bin) = snmpsim() else { return };
+    let sim = simulator(&bin);
+    ready(sim.port).await;
+    let trap_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .unwrap()
+        .port();
+    let broker = BrokerProcess::start();
+    let home = agent_home(
+        broker.addr,
+        &format!(
+            "[snmp]\ncommunity = \"eaton-9px\"\nuser = \"{USER}\"\nauth_password = \"{AUTH}\"\n\
+             privacy_password = \"{PRIV}\"\ntrap_listen = \"127.0.0.1:{trap_port}\"\n\n\
+             [[devices]]\nid = \"ups-1\"\nclass = \"ups\"\naddress = \"127.0.0.1:{}\"\n\
+             interval_secs = 3600\n",
+            sim.port
+        ),
+    );
+    let sink = Sink::start(broker.addr, keys(&home)).await;
+    let mut agent = home.spawn();
+    wait_online(&home, &sink).await;
+    let polls = |s: &storefleet_testkit::sink::SinkState| {
+        s.series
+            .get(&("ups-1".to_owned(), "probe.up".to_owned()))
+            .map_or(0, Vec::len)
+    };
+    assert!(sink.wait(Duration::from_secs(20), |s| polls(s) == 1).await);
+
+    // Refused: another community, another password, not SNMP.
+    send_trap(
+        trap_port,
+        "1.3.6.1.2.1.33.2.0.1",
+        &["--community", "guess"],
+        &[],
+    );
+    send_trap(
+        trap_port,
+        "1.3.6.1.2.1.33.2.0.1",
+        &["--v3", USER, "wrong-password", PRIV],
+        &[],
+    );
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .send_to(b"\x30\x03\x02\x01", ("127.0.0.1", trap_port))
+        .unwrap();
+    // Taken: v2c on battery, v3 a printer alert in the device's words.
+    send_trap(
+        trap_port,
+        "1.3.6.1.2.1.33.2.0.1",
+        &["--community", "eaton-9px"],
+        &[],
+    );
+    send_trap(
+        trap_port,
+        "1.3.6.1.2.1.43.18.2.0.1",
+        &["--v3", USER, AUTH, PRIV],
+        &["1.3.6.1.2.1.43.18.1.1.8.1.1=Paper jam at the cutter"],
+    );
+    let both = sink
+        .wait(Duration::from_secs(20), |s| {
+            s.events.iter().any(|e| e.code == "printer.alert")
+                && s.events.iter().any(|e| e.code == "ups.on_battery")
+        })
+        .await;
+    let woke = sink.wait(Duration::from_secs(20), |s| polls(s) >= 2).await;
+    let log = home.log();
+    assert!(agent.alive(), "{log}");
+    agent.terminate();
+    assert!(both, "agent log:\n{log}");
+    assert!(woke, "the trap did not wake the probe");
+    sink.with(|s| {
+        let traps: Vec<_> = s
+            .events
+            .iter()
+            .filter(|e| e.code.starts_with("ups.") || e.code == "printer.alert")
+            .collect();
+        assert_eq!(traps.len(), 2, "{traps:?}");
+        let alert = traps.iter().find(|e| e.code == "printer.alert").unwrap();
+        assert_eq!(alert.device.as_deref(), Some("ups-1"));
+        assert_eq!(alert.message, "ups-1: Paper jam at the cutter");
+        assert_eq!(alert.data["trap"], "1.3.6.1.2.1.43.18.2.0.1");
+    });
+    assert!(log.contains("another community"), "{log}");
+    assert!(log.contains("authentication failed"), "{log}");
+}

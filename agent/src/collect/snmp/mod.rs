@@ -6,6 +6,7 @@
 //! datagram buffers, and a store's devices all come due at the same second after a start.
 
 pub mod profiles;
+pub mod traps;
 
 use std::collections::BTreeMap;
 
