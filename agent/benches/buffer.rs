@@ -92,6 +92,7 @@ async fn buffer_ingest_drain(dir: &std::path::Path, n: usize) -> f64 {
             max_batch_points: 2000,
             max_batch_bytes: 256 * 1024,
             durability: Durability::Normal,
+            compress: true,
         },
         Arc::new(Health::default()),
     )

@@ -13,8 +13,17 @@ use crate::ENVELOPE_VERSION;
 
 /// First two bytes of every frame.
 pub const MAGIC: &[u8; 2] = b"SF";
-/// Frame layout version (byte 2).
+/// Frame layout version (byte 2) of a frame whose envelope is plain JSON.
 pub const FRAME_VERSION: u8 = 1;
+/// Frame layout version of a frame with a content byte before the envelope.
+pub const FRAME_VERSION_CONTENT: u8 = 2;
+/// Content byte of a version-2 frame: the envelope is plain JSON.
+pub const CONTENT_JSON: u8 = 0;
+/// Content byte of a version-2 frame: the envelope is JSON compressed as a zlib stream
+/// (RFC 1950, deflate).
+pub const CONTENT_ZLIB: u8 = 1;
+/// Envelopes shorter than this are not worth compressing.
+pub const COMPRESS_FROM: usize = 256;
 /// Bytes before the envelope JSON: magic, frame version, signature.
 pub const HEADER_LEN: usize = 3 + SIGNATURE_LEN;
 /// Largest frame a receiver accepts, in bytes.
@@ -73,7 +82,8 @@ struct Wire<'a> {
 pub struct RawFrame<'a> {
     /// The signature bytes.
     pub signature: &'a [u8],
-    /// The exact signed bytes (the envelope JSON).
+    /// The exact signed bytes (version 1: the envelope JSON; version 2: the content byte
+    /// and the envelope as sent).
     pub signed: &'a [u8],
     /// The decoded envelope.
     pub envelope: Envelope,
@@ -185,6 +195,18 @@ pub fn seal_raw(
     body_json: &str,
     key: &SigningKey,
 ) -> Result<Vec<u8>, FrameError> {
+    Ok(frame(&envelope_raw(from, seq, ts, kind, body_json)?, key))
+}
+
+/// The envelope JSON around a body that is already serialised JSON, to frame with
+/// [`frame`] or [`frame_compressed`].
+pub fn envelope_raw(
+    from: &str,
+    seq: u64,
+    ts: i64,
+    kind: Kind,
+    body_json: &str,
+) -> Result<Vec<u8>, FrameError> {
     let body: &RawValue =
         serde_json::from_str(body_json).map_err(|e| FrameError::Encode(e.to_string()))?;
     let wire = Wire {
@@ -197,8 +219,7 @@ pub fn seal_raw(
         kind,
         body,
     };
-    let json = serde_json::to_vec(&wire).map_err(|e| FrameError::Encode(e.to_string()))?;
-    Ok(frame(&json, key))
+    serde_json::to_vec(&wire).map_err(|e| FrameError::Encode(e.to_string()))
 }
 
 /// Frames already-serialised envelope JSON with its signature.
@@ -212,7 +233,52 @@ pub fn frame(envelope_json: &[u8], key: &SigningKey) -> Vec<u8> {
     out
 }
 
-/// Splits a frame and decodes its envelope; checks neither signature, expiry nor replay.
+/// Frames envelope JSON compressed (a version-2 frame, content [`CONTENT_ZLIB`]), unless
+/// it is short or does not shrink: then a version-1 frame, as [`frame`].
+pub fn frame_compressed(envelope_json: &[u8], key: &SigningKey) -> Vec<u8> {
+    use std::io::Write as _;
+    if envelope_json.len() < COMPRESS_FROM {
+        return frame(envelope_json, key);
+    }
+    let mut z = flate2::write::ZlibEncoder::new(
+        Vec::with_capacity(1 + envelope_json.len() / 4),
+        flate2::Compression::default(),
+    );
+    let mut signed = vec![CONTENT_ZLIB];
+    if z.write_all(envelope_json).is_err() {
+        return frame(envelope_json, key);
+    }
+    match z.finish() {
+        Ok(c) if c.len() + 1 < envelope_json.len() => signed.extend_from_slice(&c),
+        _ => return frame(envelope_json, key),
+    }
+    let sig = key.sign(&signed);
+    let mut out = Vec::with_capacity(HEADER_LEN + signed.len());
+    out.extend_from_slice(MAGIC);
+    out.push(FRAME_VERSION_CONTENT);
+    out.extend_from_slice(&sig);
+    out.extend_from_slice(&signed);
+    out
+}
+
+fn inflate(compressed: &[u8]) -> Result<Vec<u8>, FrameError> {
+    use std::io::Read as _;
+    let mut out = Vec::with_capacity(compressed.len() * 4);
+    let limit = MAX_FRAME_LEN as u64;
+    flate2::read::ZlibDecoder::new(compressed)
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| FrameError::Malformed(format!("compressed envelope: {e}")))?;
+    if out.len() as u64 > limit {
+        return Err(FrameError::Malformed(format!(
+            "compressed envelope inflates past the {MAX_FRAME_LEN}-byte limit"
+        )));
+    }
+    Ok(out)
+}
+
+/// Splits a frame and decodes its envelope (inflating it when compressed); checks neither
+/// signature, expiry nor replay.
 ///
 /// Never panics, whatever the input.
 pub fn open(bytes: &[u8]) -> Result<RawFrame<'_>, FrameError> {
@@ -231,15 +297,25 @@ pub fn open(bytes: &[u8]) -> Result<RawFrame<'_>, FrameError> {
     if &bytes[..2] != MAGIC {
         return Err(FrameError::Malformed("bad magic".into()));
     }
-    if bytes[2] != FRAME_VERSION {
-        return Err(FrameError::UnsupportedVersion(format!(
-            "frame version {}",
-            bytes[2]
-        )));
-    }
     let signature = &bytes[3..HEADER_LEN];
     let signed = &bytes[HEADER_LEN..];
-    let envelope = Envelope::from_json(signed)?;
+    let envelope = match bytes[2] {
+        FRAME_VERSION => Envelope::from_json(signed)?,
+        FRAME_VERSION_CONTENT => match signed[0] {
+            CONTENT_JSON => Envelope::from_json(&signed[1..])?,
+            CONTENT_ZLIB => Envelope::from_json(&inflate(&signed[1..])?)?,
+            other => {
+                return Err(FrameError::UnsupportedVersion(format!(
+                    "content encoding {other}"
+                )))
+            }
+        },
+        other => {
+            return Err(FrameError::UnsupportedVersion(format!(
+                "frame version {other}"
+            )))
+        }
+    };
     Ok(RawFrame {
         signature,
         signed,

@@ -46,6 +46,24 @@
 //! The signature covers the exact envelope bytes as sent; a receiver verifies before it
 //! acts and never re-serialises before verifying.
 //!
+//! A frame of version 2 carries a content byte before the envelope, and its signature
+//! covers that byte and the envelope as sent:
+//!
+//! ```text
+//! offset  size  field
+//! 0       2     magic "SF"
+//! 2       1     frame version (2)
+//! 3       64    Ed25519 signature over bytes 67..end
+//! 67      1     content: 0 = the envelope as UTF-8 JSON, 1 = the envelope JSON as a
+//!               zlib stream (RFC 1950: deflate with an Adler-32 check)
+//! 68      n     the envelope
+//! ```
+//!
+//! Agents send telemetry batches (and any envelope of 256 bytes or more) compressed,
+//! unless `[sync] compress = false`; a receiver accepts both versions, inflates at most
+//! 4 MiB ([`envelope::MAX_FRAME_LEN`]) and refuses an unknown content byte as an
+//! unsupported version. The controller sends version 1.
+//!
 //! # Envelope
 //!
 //! ```json

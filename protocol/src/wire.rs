@@ -90,7 +90,7 @@
 //! [`EXAMPLE_PUBLIC_KEY`]. [`EXAMPLE_FRAME`] is the standard base64 of a whole frame
 //! (magic, version, signature, envelope) of agent `gw-example`, whose envelope is
 //! [`EXAMPLE_ENVELOPE`]; Ed25519 is deterministic, so a correct signer makes exactly these
-//! bytes. [`EXAMPLE_BROKER_TOKEN`] is that agent's broker token made at
+//! bytes. [`EXAMPLE_FRAME_ZLIB`] is the same envelope in a compressed version-2 frame. [`EXAMPLE_BROKER_TOKEN`] is that agent's broker token made at
 //! `ts = 1700000000000`. The crate's `docs` test checks all of them, and that every body
 //! example in the crate docs decodes.
 
@@ -102,6 +102,12 @@ pub const EXAMPLE_ENVELOPE: &str = r#"{"v":1,"from":"gw-example","seq":170000000
 
 /// The example frame, standard base64.
 pub const EXAMPLE_FRAME: &str = "U0YBKejhHe21ukIrigXYT9RenmEliPvih2Z7K2n5/FoPrfyocEBO4pCvjXTkjMBifv1F1BJVB0KNO6lvXDtoFR1mBHsidiI6MSwiZnJvbSI6Imd3LWV4YW1wbGUiLCJzZXEiOjE3MDAwMDAwMDAwMDAwMDEsInRzIjoxNzAwMDAwMDAwMDAwLCJraW5kIjoidGVsZW1ldHJ5IiwiYm9keSI6eyJzZXJpZXMiOlt7ImRldmljZSI6InByaW50ZXItMSIsIm1ldHJpYyI6InBhcGVyX3BjdCIsInBvaW50cyI6W3sidCI6MTcwMDAwMDAwMDAwMCwidiI6ODAuNX1dfV19fQ==";
+
+/// The example envelope in a version-2 frame, compressed by another implementation
+/// (Python's `zlib.compress` at level 9) and signed with the test-vector key, standard
+/// base64: a receiver must inflate and verify it. (Deflate output differs between
+/// compressors, so a sender need not make these exact bytes.)
+pub const EXAMPLE_FRAME_ZLIB: &str = "U0YCPxoYCJCuWXZG8wkn4aYcdH2jk7uYUFkg0o9GFAzU9ypV1OouIXM5714qlrujPEhZfVsePC0sZ3j5NryAZiKEBQF42mWO0Q6CMAxF/6XPw8CD0exXjDG4FbPI2CwNSBb+nUt8Mdq+3Z7TttBEtjHUSYpk6TFX/G5j7pkMjfzC7FR/F1Adf1JDzzB42Mo9R1ZZIN+TX8gWLJHAMC6FPE/BMbgsYVCWqgG388HtYZtZbtkpwpwAfCT9O4aHz/XhuF7R6wbOojhE";
 
 /// The broker token of `gw-example` made at `1700000000000` with the test-vector key.
 pub const EXAMPLE_BROKER_TOKEN: &str = "v1.1700000000000.svphCqef8xbfraVAtsvufp0JkU0/1Fu3nqAP2clBMN7Erpa+HHnuGKxlWIrddCTv4Q3kIkGAST01+h9c4BNGCw==";

@@ -37,6 +37,30 @@ fn the_example_frame_is_what_the_documented_key_makes_and_it_verifies() {
     assert_eq!(env.message.kind(), Kind::Telemetry);
 }
 
+/// A compressed frame made by another implementation inflates to the example envelope
+/// and verifies; a flipped content byte does not.
+#[test]
+fn the_compressed_example_frame_inflates_and_verifies() {
+    let mut frame = base64::engine::general_purpose::STANDARD
+        .decode(wire::EXAMPLE_FRAME_ZLIB)
+        .unwrap();
+    assert_eq!(&frame[..3], b"SF\x02");
+    assert_eq!(frame[67], envelope::CONTENT_ZLIB);
+    let raw = envelope::open(&frame).unwrap();
+    assert_eq!(
+        raw.envelope,
+        envelope::Envelope::from_json(wire::EXAMPLE_ENVELOPE.as_bytes()).unwrap()
+    );
+    let mut v = Verifier::new(Pinned {
+        sender: "gw-example".into(),
+        key: PublicKey::from_base64(wire::EXAMPLE_PUBLIC_KEY).unwrap(),
+    });
+    let topic = "sf/v1/gw-example/up/telemetry";
+    v.verify(topic, &frame, 1_700_000_000_000).unwrap();
+    frame[67] = envelope::CONTENT_JSON;
+    assert!(v.verify(topic, &frame, 1_700_000_000_000).is_err());
+}
+
 #[test]
 fn the_example_broker_token_is_what_the_documented_key_makes() {
     let key = key();

@@ -278,3 +278,67 @@ proptest! {
         prop_assert_eq!(v.verify(&up_topic("gw-1", Kind::Telemetry), &bytes, NOW).unwrap(), env);
     }
 }
+
+/// A large envelope travels compressed (version 2) and verifies; a small one stays
+/// version 1; a receiver refuses an unknown content byte, a stream that does not inflate,
+/// and one that inflates past the frame limit (a bomb), naming each.
+#[test]
+fn compressed_frames_verify_and_bad_ones_are_named() {
+    let key = SigningKey::generate().unwrap();
+    let mut v = agent_verifier("gw-1", key.public_key());
+    let env = Envelope::new("gw-1", 1, NOW, telemetry(500));
+    let json = env.to_json().unwrap();
+    let frame = envelope::frame_compressed(&json, &key);
+    assert_eq!(frame[2], envelope::FRAME_VERSION_CONTENT);
+    assert!(
+        frame.len() * 3 < json.len(),
+        "{} of {}",
+        frame.len(),
+        json.len()
+    );
+    let got = v
+        .verify(&up_topic("gw-1", Kind::Telemetry), &frame, NOW)
+        .unwrap();
+    assert_eq!(got, env);
+    let small = Envelope::new("gw-1", 2, NOW, telemetry(1))
+        .to_json()
+        .unwrap();
+    assert_eq!(
+        envelope::frame_compressed(&small, &key)[2],
+        envelope::FRAME_VERSION
+    );
+
+    let sign = |content: u8, payload: &[u8]| {
+        let mut signed = vec![content];
+        signed.extend_from_slice(payload);
+        let mut out = b"SF\x02".to_vec();
+        out.extend_from_slice(&key.sign(&signed));
+        out.extend_from_slice(&signed);
+        out
+    };
+    let zlib = |data: &[u8]| {
+        use std::io::Write as _;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(data).unwrap();
+        z.finish().unwrap()
+    };
+    let bomb = zlib(&vec![b' '; envelope::MAX_FRAME_LEN + 1]);
+    assert!(bomb.len() < 10_000);
+    for (frame, says) in [
+        (sign(7, &json), "content encoding 7"),
+        (sign(1, &json), "compressed envelope"),
+        (sign(1, &bomb), "inflates past"),
+        (sign(0, &json[..json.len() - 1]), "envelope"),
+    ] {
+        let e = envelope::open(&frame).unwrap_err().to_string();
+        assert!(e.contains(says), "{says}: {e}");
+    }
+    // Plain JSON in a version-2 frame is fine too.
+    let third = Envelope::new("gw-1", 3, NOW, telemetry(2))
+        .to_json()
+        .unwrap();
+    let got = v
+        .verify(&up_topic("gw-1", Kind::Telemetry), &sign(0, &third), NOW)
+        .unwrap();
+    assert_eq!(got.seq, 3);
+}

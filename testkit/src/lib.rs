@@ -4,6 +4,7 @@
 //! - [`agent`]: the real agent binary in a temporary home, and HTTP calls to it.
 //! - [`broker`]: the embedded MQTT broker (rumqttd), in-process or as its own process
 //!   (so that a test can kill and restart it).
+//! - [`peers`]: the Python device peers (snmpsim, pymodbus).
 //! - [`proxy`]: a TCP proxy that can cut the line and restore it, like a store's uplink.
 //! - [`sink`]: a verifying subscriber: checks every signature, dedupes on `(agent, seq)`,
 //!   and records what arrived, as the controller's ingest will.
@@ -14,6 +15,7 @@
 pub mod agent;
 pub mod broker;
 pub mod certs;
+pub mod peers;
 pub mod proxy;
 pub mod sink;
 

@@ -49,6 +49,10 @@ pub struct SinkState {
     pub refused: HashMap<&'static str, u64>,
     /// How many times the sink's subscription was acknowledged (one per connection).
     pub subscriptions: u64,
+    /// Bytes of the accepted telemetry messages as they came (MQTT payloads).
+    pub telemetry_bytes: u64,
+    /// The same messages' bytes as uncompressed version-1 frames.
+    pub telemetry_plain_bytes: u64,
 }
 
 impl SinkState {
@@ -121,7 +125,15 @@ impl Sink {
                         let now = storefleet_protocol::now_ms();
                         let mut g = st.lock().unwrap();
                         match verifier.verify(&p.topic, &p.payload, now) {
-                            Ok(env) => g.record(env),
+                            Ok(env) => {
+                                if matches!(env.message, Message::Telemetry(_)) {
+                                    g.telemetry_bytes += p.payload.len() as u64;
+                                    let plain = env.to_json().map_or(0, |j| j.len());
+                                    g.telemetry_plain_bytes +=
+                                        (storefleet_protocol::envelope::HEADER_LEN + plain) as u64;
+                                }
+                                g.record(env);
+                            }
                             Err(e) => *g.refused.entry(e.label()).or_default() += 1,
                         }
                     }

@@ -150,6 +150,8 @@ pub struct Limits {
     pub max_batch_bytes: usize,
     /// fsync policy.
     pub durability: Durability,
+    /// Send telemetry and inventory compressed (frame version 2).
+    pub compress: bool,
 }
 
 impl Limits {
@@ -161,6 +163,7 @@ impl Limits {
             max_batch_points: s.max_batch_points,
             max_batch_bytes: s.max_batch_bytes,
             durability: b.durability,
+            compress: s.compress,
         }
     }
 

@@ -133,6 +133,15 @@ impl Store {
             .map(Some)
     }
 
+    /// Frames envelope JSON, compressed where the config says so.
+    fn frame(&self, json: &[u8]) -> Vec<u8> {
+        if self.limits.compress {
+            envelope::frame_compressed(json, &self.sealer.key)
+        } else {
+            envelope::frame(json, &self.sealer.key)
+        }
+    }
+
     fn seal_inventory(&mut self) -> Result<Option<Outgoing>, BufferError> {
         let row: Option<(String, bool)> = {
             let mut stmt = self.conn.prepare_cached(sql::GET_INVENTORY)?;
@@ -146,15 +155,10 @@ impl Store {
             return Ok(None);
         };
         let seq = self.reserve_seqs(1)?;
-        let payload = envelope::seal_raw(
-            &self.sealer.agent_id,
-            seq,
-            now_ms(),
-            Kind::Inventory,
-            &body,
-            &self.sealer.key,
-        )
-        .map_err(|e| BufferError::Encode(e.to_string()))?;
+        let json =
+            envelope::envelope_raw(&self.sealer.agent_id, seq, now_ms(), Kind::Inventory, &body)
+                .map_err(|e| BufferError::Encode(e.to_string()))?;
+        let payload = self.frame(&json);
         self.conn.execute(sql::INVENTORY_SENT, [])?;
         self.push_outbox(Kind::Inventory, CLASS_OTHER, 0, 0, payload, seq)
             .map(Some)
@@ -203,7 +207,7 @@ impl Store {
                 continue;
             }
             self.reserve_seqs(1)?;
-            let payload = envelope::frame(&json, &self.sealer.key);
+            let payload = self.frame(&json);
             let (first, last) = (rows[0].id, rows[n - 1].id);
             self.conn
                 .prepare_cached(sql::DELETE_POINTS_RANGE)?

@@ -32,6 +32,7 @@ impl Fixture {
             max_batch_points: 100,
             max_batch_bytes: 64 * 1024,
             durability: Durability::Normal,
+            compress: true,
         }
     }
 

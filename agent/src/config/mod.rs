@@ -165,6 +165,8 @@ pub struct SyncSection {
     /// Longest reconnect delay, milliseconds: a store is back at most this long after its
     /// broker (plus the backlog's delivery).
     pub backoff_max_ms: u64,
+    /// Send telemetry batches and inventories compressed (zlib, frame version 2).
+    pub compress: bool,
 }
 
 impl Default for SyncSection {
@@ -175,6 +177,7 @@ impl Default for SyncSection {
             max_batch_bytes: 256 * 1024,
             backoff_min_ms: 500,
             backoff_max_ms: 5_000,
+            compress: true,
         }
     }
 }

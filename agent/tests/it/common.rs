@@ -93,16 +93,4 @@ pub fn peer_here(here: bool, env: &str, why: &str, setup: &str) -> bool {
     here
 }
 
-/// A program of the Python test peers' environment (`scripts/install-test-peers.sh`, at
-/// `STOREFLEET_PEERS` or `~/.cache/storefleet/peers`), if it is installed.
-pub fn peer_bin(name: &str) -> Option<std::path::PathBuf> {
-    let venv = std::env::var_os("STOREFLEET_PEERS").map_or_else(
-        || {
-            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/storefleet/peers")
-        },
-        std::path::PathBuf::from,
-    );
-    let bin = venv.join("bin").join(name);
-    bin.exists().then_some(bin)
-}
+pub use storefleet_testkit::peers::bin as peer_bin;

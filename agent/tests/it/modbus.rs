@@ -5,9 +5,6 @@
 //! says; a register the device does not have, a unit it does not answer for and a device
 //! gone are down with the reason named.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
-
 use storefleet_agent::collect::probe::probe_once;
 
 use crate::common::{peer_bin, peer_here, probed};
@@ -46,19 +43,8 @@ async fn modbus_probe_reads_a_register_map_from_a_real_server() {
     let Some(py) = py.filter(|_| here) else {
         return;
     };
-    let port = storefleet_testkit::free_port();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/peers/modbus.py");
-    let mut peer = Command::new(py)
-        .args([script, &port.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(peer.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready");
+    let mut peer = storefleet_testkit::peers::ModbusDevice::start(&py);
+    let port = peer.port;
     let address = format!("127.0.0.1:{port}");
 
     let mut swapped = register(
@@ -111,8 +97,7 @@ async fn modbus_probe_reads_a_register_map_from_a_real_server() {
         )]
     };
     let other_unit = probe_once(&device(address.clone(), 9, one())).await;
-    let _ = peer.kill();
-    let _ = peer.wait();
+    peer.stop();
     let gone = probe_once(&device(address, 1, one())).await;
 
     assert!(o.up, "{o:?}");

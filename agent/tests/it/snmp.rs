@@ -13,107 +13,21 @@
 //! And the real agent binary with the printer configured: what the printer says it is
 //! (serial, maker, firmware) reaches the inventory without anybody typing it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
 use storefleet_agent::collect::probe::{probe_once, Outcome};
 use storefleet_agent::config::{Probe, Secret, SnmpProfile, SnmpTarget};
 use storefleet_testkit::broker::BrokerProcess;
+use storefleet_testkit::peers::{free_udp_port, Snmpsim};
 use storefleet_testkit::sink::Sink;
 
 use crate::common::{agent_home, keys, peer_bin, peer_here, probed, wait_online};
 
-const USER: &str = "storefleet";
-const AUTH: &str = "auth-pass-123";
-const PRIV: &str = "priv-pass-456";
-
-/// snmpsim's recordings of real devices, in the peers' environment.
-fn recorded(name: &str) -> PathBuf {
-    let venv = peer_bin("python").unwrap();
-    let lib = venv.parent().unwrap().parent().unwrap().join("lib");
-    for py in std::fs::read_dir(&lib).unwrap().flatten() {
-        let f = py
-            .path()
-            .join("site-packages/snmpsim/data/recorded")
-            .join(name);
-        if f.exists() {
-            return f;
-        }
-    }
-    panic!("no recording {name} under {}", lib.display());
-}
-
-struct Simulator {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn write(dir: &Path, name: &str, text: &str) {
-    std::fs::write(dir.join(format!("{name}.snmprec")), text).unwrap();
-}
-
-/// snmpsim on a free UDP port with a data file per community (v2c) and context (v3).
-fn simulator(bin: &Path) -> Simulator {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let ours = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/peers/snmp");
-    for name in ["printer", "printer-jammed"] {
-        let text = std::fs::read_to_string(format!("{ours}/{name}.snmprec")).unwrap();
-        write(&data, name, &text);
-    }
-    let eaton = std::fs::read_to_string(recorded("eaton-9PX-partial-walk.snmprec")).unwrap();
-    write(&data, "eaton-9px", &eaton);
-    // The mains cut: XUPS output source battery(5), MGE "on battery" yes(1).
-    let cut = eaton
-        .replace("1.3.6.1.4.1.534.1.4.5.0|2|3", "1.3.6.1.4.1.534.1.4.5.0|2|5")
-        .replace("1.3.6.1.4.1.705.1.7.3.0|2|2", "1.3.6.1.4.1.705.1.7.3.0|2|1");
-    assert_ne!(
-        cut, eaton,
-        "the recording changed: the mains cut no longer applies"
-    );
-    write(&data, "eaton-9px-on-battery", &cut);
-    let linux = std::fs::read_to_string(recorded("linux-full-walk.snmprec")).unwrap();
-    write(&data, "linux", &linux);
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .unwrap()
-        .port();
-    let child = Command::new(bin)
-        .arg(format!("--data-dir={}", data.display()))
-        .arg(format!(
-            "--cache-dir={}",
-            dir.path().join("cache").display()
-        ))
-        .arg(format!("--agent-udpv4-endpoint=127.0.0.1:{port}"))
-        .args([
-            &format!("--v3-user={USER}"),
-            &format!("--v3-auth-key={AUTH}"),
-            "--v3-auth-proto=SHA",
-            &format!("--v3-priv-key={PRIV}"),
-            "--v3-priv-proto=AES",
-        ])
-        // snmpsim refuses to run as root unless told; CI runs tests as root.
-        .env("SNMPSIM_ALLOW_ROOT", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Simulator {
-        child,
-        port,
-        _dir: dir,
-    }
-}
+const USER: &str = storefleet_testkit::peers::SNMP_V3.0;
+const AUTH: &str = storefleet_testkit::peers::SNMP_V3.1;
+const PRIV: &str = storefleet_testkit::peers::SNMP_V3.2;
 
 fn target(port: u16, profile: SnmpProfile, community: &str) -> SnmpTarget {
     SnmpTarget {
@@ -182,7 +96,7 @@ async fn ready(port: u16) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snmp_profiles_read_recorded_devices_over_v2c_and_v3() {
     let Some(bin) = snmpsim() else { return };
-    let sim = simulator(&bin);
+    let sim = Snmpsim::start(&bin);
     ready(sim.port).await;
 
     // A healthy printer: up, its supplies and pages, and who it is.
@@ -266,7 +180,7 @@ async fn snmp_profiles_read_recorded_devices_over_v2c_and_v3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_device_says_it_is_reaches_the_inventory() {
     let Some(bin) = snmpsim() else { return };
-    let sim = simulator(&bin);
+    let sim = Snmpsim::start(&bin);
     ready(sim.port).await;
     let broker = BrokerProcess::start();
     let home = agent_home(
@@ -333,12 +247,9 @@ fn send_trap(port: u16, trap: &str, auth: &[&str], vars: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traps_become_events_of_their_device_and_wake_its_probe() {
     let Some(bin) = snmpsim() else { return };
-    let sim = simulator(&bin);
+    let sim = Snmpsim::start(&bin);
     ready(sim.port).await;
-    let trap_port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .unwrap()
-        .port();
+    let trap_port = free_udp_port();
     let broker = BrokerProcess::start();
     let home = agent_home(
         broker.addr,

@@ -1,0 +1,174 @@
+//! The Python device peers of `scripts/install-test-peers.sh` (at `STOREFLEET_PEERS` or
+//! `~/.cache/storefleet/peers`): snmpsim serving recorded devices, and a pymodbus device.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A program of the peers' environment, if it is installed.
+pub fn bin(name: &str) -> Option<PathBuf> {
+    let venv = std::env::var_os("STOREFLEET_PEERS").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/storefleet/peers")
+        },
+        PathBuf::from,
+    );
+    let bin = venv.join("bin").join(name);
+    bin.exists().then_some(bin)
+}
+
+/// The project's peer scripts and data (`scripts/peers/`).
+pub fn scripts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/peers")
+}
+
+/// One of snmpsim's recordings of real devices.
+pub fn recorded(name: &str) -> PathBuf {
+    let python = bin("python").expect("the peers' environment");
+    let lib = python
+        .parent()
+        .and_then(Path::parent)
+        .map(|v| v.join("lib"));
+    let lib = lib.expect("a virtual environment");
+    for py in std::fs::read_dir(&lib).expect("its lib").flatten() {
+        let f = py
+            .path()
+            .join("site-packages/snmpsim/data/recorded")
+            .join(name);
+        if f.exists() {
+            return f;
+        }
+    }
+    panic!("no recording {name} under {}", lib.display());
+}
+
+/// A UDP port free a moment ago on 127.0.0.1.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("bind a UDP port")
+}
+
+/// SNMPv3 user of [`Snmpsim`]: user, authentication (SHA) and privacy (AES-128) keys.
+pub const SNMP_V3: (&str, &str, &str) = ("storefleet", "auth-pass-123", "priv-pass-456");
+
+/// snmpsim on 127.0.0.1, one data file per community (v2c) and context (v3):
+///
+/// - `eaton-9px`: an Eaton 9PX UPS recorded from the real device (snmpsim's recording), and
+///   `eaton-9px-on-battery`, the same with its output on battery;
+/// - `linux`: a Linux host's full walk, recorded (IF-MIB for a switch);
+/// - `printer` and `printer-jammed`: a receipt printer written after the Printer MIB
+///   (snmpsim-data has no printer recording), healthy, and jammed with its door open.
+pub struct Snmpsim {
+    child: Child,
+    /// Its UDP port.
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Snmpsim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Snmpsim {
+    /// Starts it (it answers once it has indexed its files: the caller waits for that).
+    pub fn start(bin: &Path) -> Snmpsim {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("a data directory");
+        let write = |name: &str, text: &str| {
+            std::fs::write(data.join(format!("{name}.snmprec")), text).expect("a data file");
+        };
+        for name in ["printer", "printer-jammed"] {
+            let f = scripts().join(format!("snmp/{name}.snmprec"));
+            write(name, &std::fs::read_to_string(f).expect("a printer file"));
+        }
+        let eaton = std::fs::read_to_string(recorded("eaton-9PX-partial-walk.snmprec"))
+            .expect("the Eaton recording");
+        write("eaton-9px", &eaton);
+        // The mains cut: XUPS output source battery(5), MGE "on battery" yes(1).
+        let cut = eaton
+            .replace("1.3.6.1.4.1.534.1.4.5.0|2|3", "1.3.6.1.4.1.534.1.4.5.0|2|5")
+            .replace("1.3.6.1.4.1.705.1.7.3.0|2|2", "1.3.6.1.4.1.705.1.7.3.0|2|1");
+        assert_ne!(
+            cut, eaton,
+            "the recording changed: the mains cut no longer applies"
+        );
+        write("eaton-9px-on-battery", &cut);
+        let linux = std::fs::read_to_string(recorded("linux-full-walk.snmprec"))
+            .expect("the Linux recording");
+        write("linux", &linux);
+        let port = free_udp_port();
+        let (user, auth, privacy) = SNMP_V3;
+        let child = Command::new(bin)
+            .arg(format!("--data-dir={}", data.display()))
+            .arg(format!(
+                "--cache-dir={}",
+                dir.path().join("cache").display()
+            ))
+            .arg(format!("--agent-udpv4-endpoint=127.0.0.1:{port}"))
+            .args([
+                &format!("--v3-user={user}"),
+                &format!("--v3-auth-key={auth}"),
+                "--v3-auth-proto=SHA",
+                &format!("--v3-priv-key={privacy}"),
+                "--v3-priv-proto=AES",
+            ])
+            // snmpsim refuses to run as root unless told; CI runs tests as root.
+            .env("SNMPSIM_ALLOW_ROOT", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("snmpsim starts");
+        Snmpsim {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+/// `scripts/peers/modbus.py` (a fridge controller and an energy meter, unit 1) on
+/// 127.0.0.1.
+pub struct ModbusDevice {
+    child: Child,
+    /// Its TCP port.
+    pub port: u16,
+}
+
+impl Drop for ModbusDevice {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl ModbusDevice {
+    /// Starts it with `python` and waits until it listens.
+    pub fn start(python: &Path) -> ModbusDevice {
+        let port = crate::free_port();
+        let mut child = Command::new(python)
+            .arg(scripts().join("modbus.py"))
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pymodbus starts");
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        assert_eq!(line.trim(), "ready", "the Modbus device did not start");
+        ModbusDevice { child, port }
+    }
+
+    /// Stops it (the device gone).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
