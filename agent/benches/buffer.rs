@@ -23,7 +23,7 @@ use storefleet_agent::buffer::{Buffer, Limits, Sealer, SeriesIn, Store};
 use storefleet_agent::config::Durability;
 use storefleet_agent::health::Health;
 use storefleet_protocol::SigningKey;
-use storefleet_testkit::agent::{http, metric};
+use storefleet_testkit::agent::{cpu_ticks, http, metric, rss_kib};
 use storefleet_testkit::proxy::Proxy;
 
 /// The agent binary measured: `BENCH_AGENT`, else the release build.
@@ -120,24 +120,6 @@ async fn buffer_ingest_drain(dir: &std::path::Path, n: usize) -> f64 {
     drop(buffer);
     thread.join().unwrap();
     rate
-}
-
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |x| x.1);
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name.
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 struct Agent {

@@ -120,11 +120,16 @@ interval_secs = 0
 
     /// Starts the agent and waits until its ingest endpoint answers.
     pub fn spawn(&self) -> AgentProcess {
+        self.spawn_logging("info,storefleet_agent=debug")
+    }
+
+    /// [`AgentHome::spawn`] with the log filter `filter` (`warn` for a measurement).
+    pub fn spawn_logging(&self, filter: &str) -> AgentProcess {
         let log = std::fs::File::create(self.dir.path().join("agent.log")).unwrap();
         let child = self
             .command()
             .arg("run")
-            .env("STOREFLEET_LOG", "info,storefleet_agent=debug")
+            .env("STOREFLEET_LOG", filter)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -159,6 +164,11 @@ pub struct AgentProcess {
 }
 
 impl AgentProcess {
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL: no shutdown at all.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -279,4 +289,24 @@ pub fn buffer_bytes(state: &Path) -> u64 {
         .iter()
         .map(|f| std::fs::metadata(state.join(f)).map_or(0, |m| m.len()))
         .sum()
+}
+
+/// CPU time of process `pid` so far (user and system), in clock ticks (1/100 s).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |x| x.1);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name.
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+/// Resident memory of process `pid`, KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
