@@ -13,6 +13,7 @@
 //! The broker is Mosquitto when `STOREFLEET_TEST_MQTT` is set, else the embedded one.
 //! Needs the peers of `scripts/install-test-peers.sh`; says so and stops without them.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -53,20 +54,22 @@ fn devices(snmp: usize, snmp_port: u16, modbus: usize, modbus_port: u16) -> Stri
             1 => ("switch", "switch", "community = \"linux\"".to_owned()),
             _ => ("printer", "printer", "community = \"printer\"".to_owned()),
         };
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             "[[devices]]\nid = \"{class}-{i}\"\nclass = \"{class}\"\ninterval_secs = 10\ntimeout_ms = 5000\n\
              probe = {{ type = \"snmp\", address = \"127.0.0.1:{snmp_port}\", profile = \"{profile}\", {auth_part} }}\n\n"
-        ));
+        );
     }
     for i in 0..modbus {
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             "[[devices]]\nid = \"fridge-{i}\"\nclass = \"fridge-controller\"\ninterval_secs = 10\n\
              probe = {{ type = \"modbus\", address = \"127.0.0.1:{modbus_port}\", registers = [\n\
                {{ name = \"temp_c\", kind = \"input\", address = 0, type = \"i16\", scale = 0.1 }},\n\
                {{ name = \"door_open\", kind = \"input\", address = 1 }},\n\
                {{ name = \"energy_kwh\", address = 10, type = \"u32\", scale = 0.01 }},\n\
              ] }}\n\n"
-        ));
+        );
     }
     out
 }

@@ -66,7 +66,8 @@ pub async fn run(source: ConfigSource, token: CancellationToken) -> Result<(), A
         Limits::from_config(&config.buffer, &config.sync),
         health.clone(),
     )?;
-    let (buffer, buffer_thread) = Buffer::start(store);
+    let upload = config.upload.policy(&config.store);
+    let (buffer, buffer_thread) = Buffer::start(store.with_upload(upload));
     tracing::info!(agent_id = %agent_id, store = %config.agent.store, broker = %config.controller.mqtt_url, public_key = %key.public_key().to_base64(), "Agent starting");
 
     let tracker = TaskTracker::new();
@@ -119,6 +120,7 @@ pub async fn run(source: ConfigSource, token: CancellationToken) -> Result<(), A
         health: health.clone(),
         started_at,
         mqtt_password: config.controller.mqtt_password.clone(),
+        max_bytes_per_sec: config.upload.max_bytes_per_sec,
     };
     let (client, down) = sync::start(
         options,
@@ -361,6 +363,9 @@ fn describe_changes(old: &Config, new: &Config) -> String {
     if old.inventory != new.inventory {
         applied.push("inventory");
     }
+    if old.snmp != new.snmp {
+        applied.push("snmp");
+    }
     if old.agent.health_interval_secs != new.agent.health_interval_secs {
         applied.push("agent.health_interval_secs");
     }
@@ -374,6 +379,7 @@ fn describe_changes(old: &Config, new: &Config) -> String {
         ("controller", old.controller != new.controller),
         ("sync", old.sync != new.sync),
         ("buffer", old.buffer != new.buffer),
+        ("upload", old.upload != new.upload),
         ("ingest", old.ingest != new.ingest),
     ] {
         if changed {

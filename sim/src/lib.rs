@@ -122,6 +122,7 @@ fn agent_config(
         "# Simulated gateway of store {n}.\n[agent]\nstate_dir = {dir:?}\nhealth_interval_secs = 60\n\n\
          [buffer]\nmax_bytes = 8388608\nevents_max_bytes = 1048576\ndurability = \"normal\"\n\n\
          [ingest]\nlisten = \"{ingest}\"\n\n[host]\ninterval_secs = 0\n\n\
+         [upload]\n# A demo wants its charts live: readings wait 1 s for company, not 5.\ntelemetry_delay_secs = 1\n\n\
          [inventory]\ninterval_secs = 3600\n\n[inventory.gateway]\nhostname = \"{host}\"\nserial = \"{serial}\"\n\
          vendor = \"Advantech\"\nmodel = \"UTX-3117\"\nfirmware = \"1.0.7\"\nmacs = [\"{mac}\"]\n",
         dir = dir.display().to_string(),

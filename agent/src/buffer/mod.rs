@@ -55,6 +55,7 @@ mod seq_ceiling;
 mod store;
 #[cfg(test)]
 mod tests;
+mod upload;
 
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -67,6 +68,7 @@ use tokio::sync::{oneshot, Notify};
 pub use downsample::{fold, Row};
 pub use recovery::is_corruption;
 pub use store::{new_event_id, Sealer, Store, MAX_NAME_LEN, RESERVE_BYTES, WAL_CHECKPOINT_BYTES};
+pub use upload::Upload;
 
 use crate::config::{BufferSection, Durability, SyncSection};
 

@@ -154,6 +154,9 @@ impl Store {
         let Some((body, true)) = row else {
             return Ok(None);
         };
+        if self.upload.held(self.upload.inventory_closed_only) {
+            return Ok(None);
+        }
         let seq = self.reserve_seqs(1)?;
         let json =
             envelope::envelope_raw(&self.sealer.agent_id, seq, now_ms(), Kind::Inventory, &body)
@@ -176,9 +179,21 @@ impl Store {
     }
 
     fn seal_telemetry(&mut self) -> Result<Option<Outgoing>, BufferError> {
+        if self.upload.held(self.upload.telemetry_closed_only) {
+            return Ok(None);
+        }
         let mut backlog = false;
         let mut limit = self.limits.max_batch_points;
+        let full = limit as u64;
+        // Live points wait for company, unless a backlog is waiting behind them.
+        if self.backlog_mark == 0 && self.upload.lingers(self.live_since, self.points, full) {
+            return Ok(None);
+        }
         let mut rows = self.select_points(false, limit)?;
+        if rows.len() < limit {
+            // Every live point is in this batch (or there were none).
+            self.live_since = None;
+        }
         if rows.is_empty() && self.backlog_mark > 0 {
             backlog = true;
             rows = self.select_points(true, limit)?;

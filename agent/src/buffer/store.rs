@@ -77,6 +77,10 @@ pub struct Store {
     pub(super) pending: Pending,
     /// No sequence number at or above this is handed out before it is raised on disk.
     pub(super) seq_ceiling: u64,
+    /// When telemetry and inventory may leave.
+    pub(super) upload: super::Upload,
+    /// When the oldest live point not yet sealed arrived.
+    pub(super) live_since: Option<std::time::Instant>,
 }
 
 /// Most WAL kept before a checkpoint, whatever the quota.
@@ -136,6 +140,13 @@ pub fn new_event_id() -> String {
 }
 
 impl Store {
+    /// Seals by `upload` from now on.
+    #[must_use]
+    pub fn with_upload(mut self, upload: super::Upload) -> Store {
+        self.upload = upload;
+        self
+    }
+
     /// Opens (or creates) the buffer at `path`. A corrupt database is moved aside and
     /// replaced, and a `buffer.corrupt` event saying so is the first record of the new one.
     pub fn open(
@@ -174,6 +185,8 @@ impl Store {
             disk_budget: None,
             pending: Pending::default(),
             seq_ceiling: 0,
+            upload: super::Upload::default(),
+            live_since: None,
         };
         store.ensure_reserve();
         store.configure_wal()?;
@@ -368,6 +381,9 @@ impl Store {
         }
         self.points += n as u64;
         self.pending.points_ingested += n as u64;
+        if n > 0 && self.live_since.is_none() {
+            self.live_since = Some(std::time::Instant::now());
+        }
         Ok(n)
     }
 

@@ -452,3 +452,41 @@ fn a_database_found_corrupt_while_running_is_replaced_and_reported() {
     assert_eq!(s.points, 3);
     assert!(super::is_corruption(&BufferError::Corrupt(String::new())));
 }
+
+/// Telemetry held for the closed hours stays in the buffer while the store is open, and
+/// an event goes at once all the same; once the store is closed (here: no trading hours)
+/// the readings go. Live readings wait the delay for company, then go together.
+#[test]
+fn upload_windows_hold_telemetry_but_never_events() {
+    let f = Fixture::new();
+    let open_all_day = Upload {
+        telemetry_closed_only: true,
+        store_time: Some(storefleet_schedule::StoreTime::new("24/7", "UTC").unwrap()),
+        ..Upload::default()
+    };
+    let kinds = |msgs: &[Outgoing]| msgs.iter().map(|m| m.kind).collect::<Vec<_>>();
+    {
+        let mut s = f.open().with_upload(open_all_day);
+        s.in_tx(|s| s.add_points(&series("m", 0, 5))).unwrap();
+        s.in_tx(|s| s.add_event(&event("e1", 100))).unwrap();
+        let msgs = s.in_tx(|s| s.next_messages(0, 10)).unwrap();
+        assert_eq!(kinds(&msgs), [Kind::Event]);
+        s.in_tx(|s| s.ack(&[msgs[0].seq])).unwrap();
+    }
+    let mut s = f.open();
+    let msgs = s.in_tx(|s| s.next_messages(0, 10)).unwrap();
+    assert_eq!(kinds(&msgs), [Kind::Telemetry]);
+    s.in_tx(|s| s.ack(&[msgs[0].seq])).unwrap();
+
+    let mut s = s.with_upload(Upload {
+        delay: std::time::Duration::from_millis(300),
+        ..Upload::default()
+    });
+    s.in_tx(|s| s.add_points(&series("m", 10, 3))).unwrap();
+    assert!(s.in_tx(|s| s.next_messages(0, 10)).unwrap().is_empty());
+    s.in_tx(|s| s.add_points(&series("m", 20, 3))).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(350));
+    let msgs = s.in_tx(|s| s.next_messages(0, 10)).unwrap();
+    assert_eq!(kinds(&msgs), [Kind::Telemetry]);
+    assert_eq!(telemetry(&mut f.verifier(), &msgs[0]).1.len(), 6);
+}

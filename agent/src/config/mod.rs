@@ -10,6 +10,7 @@ mod catalog;
 mod load;
 mod routines;
 mod snmp;
+mod upload;
 pub mod validate;
 
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ pub use routines::{ExecCommand, RoutinesSection, StoreSection, READ_ONLY_ACTIONS
 pub use snmp::{
     host_port as snmp_host_port, Secret, SnmpAuth, SnmpPrivacy, SnmpProfile, SnmpTarget,
 };
+pub use upload::{UploadSection, UploadWhen};
 
 /// The documented default configuration, as printed by `generate-config`.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
@@ -53,6 +55,8 @@ pub struct Config {
     pub routines: RoutinesSection,
     /// Self-update.
     pub update: UpdateSection,
+    /// When data leaves the gateway, and how fast.
+    pub upload: UploadSection,
     /// Credentials of the SNMP devices set up from the catalog.
     pub snmp: SnmpSection,
     /// Devices to probe.

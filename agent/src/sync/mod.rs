@@ -18,6 +18,7 @@
 //! after they have been handled.
 
 pub mod backoff;
+pub mod throttle;
 pub mod tls;
 pub mod window;
 
@@ -82,6 +83,8 @@ pub struct SyncContext {
     pub started_at: i64,
     /// A fixed password at the broker (`controller.mqtt_password`); empty: signed tokens.
     pub mqtt_password: String,
+    /// Most bytes a second to the broker (`[upload] max_bytes_per_sec`); 0: no cap.
+    pub max_bytes_per_sec: u64,
 }
 
 impl SyncContext {
@@ -344,6 +347,7 @@ async fn publisher_task(
     let mut cursor = 0u64;
     let mut epoch_seen = 0u64;
     let ready = ctx.buffer.ready.clone();
+    let mut throttle = throttle::Throttle::new(ctx.max_bytes_per_sec);
     loop {
         tokio::select! {
             () = token.cancelled() => return,
@@ -382,6 +386,9 @@ async fn publisher_task(
             if room == 0 {
                 break;
             }
+            // Under a cap, one message at a time, so that an event sealed meanwhile waits
+            // for one reading's turn at most, not for a window of them.
+            let room = if throttle.is_some() { 1 } else { room };
             let msgs = match ctx.buffer.next_messages(cursor, room).await {
                 Ok(m) => m,
                 Err(e) => {
@@ -393,6 +400,18 @@ async fn publisher_task(
                 break;
             }
             for m in msgs {
+                if let Some(t) = throttle.as_mut() {
+                    let must = !matches!(m.kind, Kind::Telemetry | Kind::Inventory);
+                    let wait = t.wait_for(m.payload.len(), must);
+                    if !wait.is_zero() {
+                        tokio::select! {
+                            () = token.cancelled() => return,
+                            () = tokio::time::sleep(wait) => {}
+                        }
+                        // Counted now that its turn came.
+                        t.wait_for(m.payload.len(), true);
+                    }
+                }
                 if !publish(&client, &link, epoch, &ctx, m.kind, false, m.payload, m.seq) {
                     break;
                 }

@@ -18,3 +18,4 @@ mod remote_config;
 mod routines;
 mod snmp;
 mod tls;
+mod upload;

@@ -230,11 +230,19 @@ pub async fn run(
     buffer: Buffer,
     token: CancellationToken,
 ) {
-    let socket = match tokio::net::UdpSocket::bind(&listen).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(listen = %listen, error = %e, "Cannot listen for SNMP traps (ports under 1024 need CAP_NET_BIND_SERVICE)");
-            return;
+    // After a reload the listener it replaces may hold the port a moment longer.
+    let mut tries = 0;
+    let socket = loop {
+        match tokio::net::UdpSocket::bind(&listen).await {
+            Ok(s) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 30 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => {
+                tracing::error!(listen = %listen, error = %e, "Cannot listen for SNMP traps (ports under 1024 need CAP_NET_BIND_SERVICE)");
+                return;
+            }
         }
     };
     let mut by_ip: HashMap<IpAddr, Sender> = HashMap::new();
