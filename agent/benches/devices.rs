@@ -11,7 +11,9 @@
 //!   would be as plain frames, counted by a verifying subscriber (target: under 8).
 //!
 //! The broker is Mosquitto when `STOREFLEET_TEST_MQTT` is set, else the embedded one.
-//! Needs the peers of `scripts/install-test-peers.sh`; says so and stops without them.
+//! `BENCH_AGENT` names another agent binary to measure, e.g. `target/dist/storefleet-agent`
+//! from `cargo build --profile dist -p storefleet-agent` (what gateways get: most of the
+//! agent's RSS is its own code, paged in from the binary). Needs the peers of `scripts/install-test-peers.sh`; says so and stops without them.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -100,13 +102,15 @@ fn main() {
     let modbus = ModbusDevice::start(&python);
     // snmpsim answers once it has indexed its files.
     std::thread::sleep(Duration::from_secs(3));
+    let binary = std::env::var("BENCH_AGENT")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_storefleet-agent").to_owned());
     let home = AgentHome::new(
-        std::path::Path::new(env!("CARGO_BIN_EXE_storefleet-agent")),
+        std::path::Path::new(&binary),
         mqtt,
         &devices(n_snmp, sim.port, n_modbus, modbus.port),
     );
     println!(
-        "storefleet-agent device figures: {n_snmp} SNMP + {n_modbus} Modbus devices every 10 s, broker: {broker_name}"
+        "storefleet-agent device figures: {n_snmp} SNMP + {n_modbus} Modbus devices every 10 s, broker: {broker_name}, agent: {binary}"
     );
     rt.block_on(async {
         let sink = Sink::start(mqtt, keys(&home)).await;

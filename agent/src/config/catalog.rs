@@ -253,3 +253,29 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod readme {
+    use crate::config::{Config, Probe};
+
+    /// The README's example of a store's devices is a config that loads as it says.
+    #[test]
+    fn the_readme_example_loads() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("### A store's devices")
+            .nth(1)
+            .expect("the README's section on devices");
+        let toml = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("its TOML block");
+        let mut c: Config = toml::from_str(toml).unwrap();
+        c.resolve_devices().unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.devices.len(), 3);
+        assert!(matches!(&c.devices[0].probe, Probe::Snmp(t) if t.v3()));
+        assert!(matches!(&c.devices[2].probe, Probe::Modbus { .. }));
+    }
+}
