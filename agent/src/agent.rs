@@ -120,8 +120,9 @@ pub async fn run(source: ConfigSource, token: CancellationToken) -> Result<(), A
         health: health.clone(),
         started_at,
         mqtt_password: config.controller.mqtt_password.clone(),
-        max_bytes_per_sec: config.upload.max_bytes_per_sec,
+        max_bytes_per_sec: Arc::new(config.upload.max_bytes_per_sec.into()),
     };
+    let upload_cap = ctx.max_bytes_per_sec.clone();
     let (client, down) = sync::start(
         options,
         config.sync.inflight,
@@ -189,6 +190,11 @@ pub async fn run(source: ConfigSource, token: CancellationToken) -> Result<(), A
                             format!("{}; {n} routine(s)", describe_changes(&current, &new));
                         collectors.cancel();
                         collectors = spawn_collectors(&new, &buffer, &health, &token, &tracker);
+                        buffer.set_upload(new.upload.policy(&new.store));
+                        upload_cap.store(
+                            new.upload.max_bytes_per_sec,
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
                         triggers.cancel();
                         triggers = spawn_triggers(&new, &routines, &buffer, &token, &tracker);
                         current = new;
@@ -366,6 +372,9 @@ fn describe_changes(old: &Config, new: &Config) -> String {
     if old.snmp != new.snmp {
         applied.push("snmp");
     }
+    if old.upload != new.upload || old.store != new.store {
+        applied.push("upload");
+    }
     if old.agent.health_interval_secs != new.agent.health_interval_secs {
         applied.push("agent.health_interval_secs");
     }
@@ -379,7 +388,6 @@ fn describe_changes(old: &Config, new: &Config) -> String {
         ("controller", old.controller != new.controller),
         ("sync", old.sync != new.sync),
         ("buffer", old.buffer != new.buffer),
-        ("upload", old.upload != new.upload),
         ("ingest", old.ingest != new.ingest),
     ] {
         if changed {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use storefleet_protocol::message::CommandStatus;
 
 /// Sections a config task may change, at most.
-pub const SECTIONS: [&str; 4] = ["devices", "host", "inventory", "store"];
+pub const SECTIONS: [&str; 5] = ["devices", "host", "inventory", "store", "upload"];
 
 /// Largest change accepted.
 const MAX_BYTES: usize = 64 * 1024;

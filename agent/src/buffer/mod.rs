@@ -246,6 +246,7 @@ enum Job {
     MarkBacklog,
     CommandSeen(String, Reply<bool>),
     UsedBytes(Reply<(u64, u64)>),
+    SetUpload(Box<Upload>),
 }
 
 impl Job {
@@ -364,6 +365,11 @@ impl Buffer {
                 });
             }
         }
+    }
+
+    /// Seals by `upload` from now on (a reloaded config).
+    pub fn set_upload(&self, upload: Upload) {
+        self.send_later(Job::SetUpload(Box::new(upload)));
     }
 
     /// Tells the buffer the broker acknowledged these seqs; the messages are deleted.
@@ -504,6 +510,7 @@ fn run_group(store: &mut Store, jobs: Vec<Job>) -> (bool, Option<BufferError>, b
                 let r = store.used_bytes().map(|u| (u, store.file_bytes()));
                 answers.push(answer(reply, r));
             }
+            Job::SetUpload(u) => store.upload = *u,
         }
     }
     let mut corrupt = answers.iter().find_map(|a| a.corruption.clone());
@@ -566,7 +573,7 @@ fn fail_all(jobs: Vec<Job>, e: &BufferError) {
             Job::Next { reply, .. } => drop(reply.send(Err(copy_err(e)))),
             Job::Reserve(_, r) => drop(r.send(Err(copy_err(e)))),
             Job::UsedBytes(r) => drop(r.send(Err(copy_err(e)))),
-            Job::Ack(_) | Job::MarkBacklog => {}
+            Job::Ack(_) | Job::MarkBacklog | Job::SetUpload(_) => {}
         }
     }
 }

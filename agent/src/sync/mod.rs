@@ -83,8 +83,9 @@ pub struct SyncContext {
     pub started_at: i64,
     /// A fixed password at the broker (`controller.mqtt_password`); empty: signed tokens.
     pub mqtt_password: String,
-    /// Most bytes a second to the broker (`[upload] max_bytes_per_sec`); 0: no cap.
-    pub max_bytes_per_sec: u64,
+    /// Most bytes a second to the broker (`[upload] max_bytes_per_sec`); 0: no cap. A
+    /// reloaded config stores the new value here.
+    pub max_bytes_per_sec: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl SyncContext {
@@ -347,13 +348,21 @@ async fn publisher_task(
     let mut cursor = 0u64;
     let mut epoch_seen = 0u64;
     let ready = ctx.buffer.ready.clone();
-    let mut throttle = throttle::Throttle::new(ctx.max_bytes_per_sec);
+    let mut rate = 0;
+    let mut throttle = None;
     loop {
         tokio::select! {
             () = token.cancelled() => return,
             () = ready.notified() => {}
             () = changed.notified() => {}
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        let now_rate = ctx
+            .max_bytes_per_sec
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if now_rate != rate {
+            rate = now_rate;
+            throttle = throttle::Throttle::new(rate);
         }
         loop {
             let (room, epoch, presence_seq) = {
