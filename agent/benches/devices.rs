@@ -10,6 +10,7 @@
 //! - bytes on the wire per telemetry point, as sent (compressed) and as the same messages
 //!   would be as plain frames, counted by a verifying subscriber (target: under 8).
 //!
+//! The agent runs with the environment of the package's systemd unit.
 //! The broker is Mosquitto when `STOREFLEET_TEST_MQTT` is set, else the embedded one.
 //! `BENCH_AGENT` names another agent binary to measure, e.g. `target/dist/storefleet-agent`
 //! from `cargo build --profile dist -p storefleet-agent` (what gateways get: most of the
@@ -104,11 +105,19 @@ fn main() {
     std::thread::sleep(Duration::from_secs(3));
     let binary = std::env::var("BENCH_AGENT")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_storefleet-agent").to_owned());
-    let home = AgentHome::new(
+    let mut home = AgentHome::new(
         std::path::Path::new(&binary),
         mqtt,
         &devices(n_snmp, sim.port, n_modbus, modbus.port),
     );
+    // The environment the package's systemd unit gives the agent.
+    let unit = include_str!("../../packaging/agent/storefleet-agent.service");
+    home.env = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("Environment="))
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
     println!(
         "storefleet-agent device figures: {n_snmp} SNMP + {n_modbus} Modbus devices every 10 s, broker: {broker_name}, agent: {binary}"
     );

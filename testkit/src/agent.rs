@@ -23,6 +23,8 @@ pub struct AgentHome {
     pub ingest: SocketAddr,
     /// The controller key pinned in the config.
     pub controller: SigningKey,
+    /// Environment variables the agent runs with (besides this process's).
+    pub env: Vec<(String, String)>,
 }
 
 impl AgentHome {
@@ -40,6 +42,7 @@ impl AgentHome {
             dir,
             ingest,
             controller,
+            env: Vec::new(),
         };
         home.write_config(mqtt, extra);
         home
@@ -129,6 +132,7 @@ interval_secs = 0
         let child = self
             .command()
             .arg("run")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("STOREFLEET_LOG", filter)
             .stdout(Stdio::null())
             .stderr(log)

@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use crate::config::{SnmpAuth, SnmpPrivacy, SnmpTarget};
 
 /// Sessions open at once, whatever the number of devices.
-pub const MAX_SESSIONS: usize = 8;
+pub const MAX_SESSIONS: usize = 4;
 
 static SESSIONS: Semaphore = Semaphore::const_new(MAX_SESSIONS);
 
