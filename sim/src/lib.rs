@@ -11,6 +11,7 @@ pub mod behaviour;
 pub mod field;
 pub mod printer;
 pub mod profile;
+pub mod snmp;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -45,6 +46,9 @@ pub struct Options {
     pub heal_after_secs: u64,
     /// Devices develop faults at random (the demo); tests turn it off and make their own.
     pub random_faults: bool,
+    /// The UPSes answer SNMP and the agents poll them (the demo), instead of being handed
+    /// their readings through the ingest endpoint.
+    pub snmp_devices: bool,
 }
 
 impl Options {
@@ -56,6 +60,7 @@ impl Options {
             client,
             heal_after_secs: 90,
             random_faults: true,
+            snmp_devices: false,
         }
     }
 }
@@ -116,6 +121,7 @@ fn agent_config(
     dir: &std::path::Path,
     ingest: SocketAddr,
     devices: &[SimDevice],
+    snmp_port: Option<u16>,
 ) -> String {
     let (host, serial, mac) = profile::gateway(n);
     let mut s = format!(
@@ -131,13 +137,25 @@ fn agent_config(
         s.push_str(&printer::agent_config(dir));
     }
     for d in devices {
+        let probe = match snmp_port {
+            Some(port) if d.class == "ups" => format!(
+                "{{ type = \"snmp\", address = \"127.0.0.1:{port}\", profile = \"ups\", community = \"{}\" }}",
+                community(n, &d.id)
+            ),
+            _ => "{ type = \"push\" }".to_owned(),
+        };
         let _ = write!(
             s,
-            "\n[[devices]]\nid = \"{}\"\nclass = \"{}\"\nvendor = \"{}\"\nmodel = \"{}\"\nserial = \"{}\"\nfirmware = \"{}\"\ninterval_secs = {}\nprobe = {{ type = \"push\" }}\n",
+            "\n[[devices]]\nid = \"{}\"\nclass = \"{}\"\nvendor = \"{}\"\nmodel = \"{}\"\nserial = \"{}\"\nfirmware = \"{}\"\ninterval_secs = {}\nprobe = {probe}\n",
             d.id, d.class, d.vendor, d.model, d.serial, d.firmware, d.interval_secs
         );
     }
     s
+}
+
+/// The SNMP community of store `n`'s device `id` at the simulated agents' responder.
+fn community(n: usize, id: &str) -> String {
+    format!("{}-{id}", profile::store(n).code)
 }
 
 /// Tries `step` up to 5 times while it fails on the way (`transient`), waiting 1, 2, 4, 8 s
@@ -164,7 +182,11 @@ where
 
 /// Sets up store `n` (record, token, enrollment) and returns its agent's config path and
 /// ingest address.
-async fn prepare(n: usize, opts: &Options) -> Result<(PathBuf, SocketAddr), SimError> {
+async fn prepare(
+    n: usize,
+    opts: &Options,
+    snmp_port: Option<u16>,
+) -> Result<(PathBuf, SocketAddr), SimError> {
     let store = profile::store(n);
     let code = store.code.clone();
     let api = |source| SimError::Api {
@@ -188,8 +210,11 @@ async fn prepare(n: usize, opts: &Options) -> Result<(PathBuf, SocketAddr), SimE
         message,
     };
     std::fs::create_dir_all(&dir).map_err(|e| agent_err(e.to_string()))?;
-    std::fs::write(&config_path, agent_config(n, &dir, ingest, &devices))
-        .map_err(|e| agent_err(e.to_string()))?;
+    std::fs::write(
+        &config_path,
+        agent_config(n, &dir, ingest, &devices, snmp_port),
+    )
+    .map_err(|e| agent_err(e.to_string()))?;
     printer::install_routine(&dir, opts.heal_after_secs).map_err(|e| agent_err(e.to_string()))?;
     let source = storefleet_agent::config::source(&config_path);
     let dropin = source
@@ -231,13 +256,27 @@ pub async fn start(
     token: CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<(), SimError> {
+    let agents = snmp::Agents::default();
+    let snmp_port = if opts.snmp_devices {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| SimError::Agent {
+                store: "-".into(),
+                message: format!("SNMP responder: {e}"),
+            })?;
+        let port = socket.local_addr().map_or(0, |a| a.port());
+        tracker.spawn(snmp::serve(socket, agents.clone(), token.clone()));
+        Some(port)
+    } else {
+        None
+    };
     let gate = Arc::new(Semaphore::new(16));
     let mut setups = Vec::new();
     for n in 1..=opts.stores {
         let (opts, gate) = (opts.clone(), gate.clone());
         setups.push(tokio::spawn(async move {
             let _permit = gate.acquire().await;
-            prepare(n, &opts).await
+            prepare(n, &opts, snmp_port).await
         }));
     }
     for (i, h) in setups.into_iter().enumerate() {
@@ -255,7 +294,15 @@ pub async fn start(
             }
         });
         let dir = opts.dir.join(profile::store(n).code);
-        tracker.spawn(drive(n, dir, ingest, opts.random_faults, token.clone()));
+        let snmp = snmp_port.map(|_| agents.clone());
+        tracker.spawn(drive(
+            n,
+            dir,
+            ingest,
+            opts.random_faults,
+            snmp,
+            token.clone(),
+        ));
     }
     field::start(&opts, token, tracker).await?;
     Ok(())
@@ -267,6 +314,7 @@ async fn drive(
     dir: PathBuf,
     ingest: SocketAddr,
     random_faults: bool,
+    snmp: Option<snmp::Agents>,
     token: CancellationToken,
 ) {
     let printer = printer::Markers::new(&dir);
@@ -306,6 +354,15 @@ async fn drive(
             } else {
                 sim.step(now, hour, &mut rng)
             };
+            if let (Some(agents), "ups") = (&snmp, d.class) {
+                // Read by the agent over SNMP, not handed over.
+                let objects = snmp::ups_objects(d.vendor, d.model, &d.firmware, &step.readings);
+                agents.set(&community(n, &d.id), objects);
+                for (code, severity, message) in step.events {
+                    events.push(json!({"device": d.id, "code": code, "severity": severity, "message": message, "data": {"class": d.class}}));
+                }
+                continue;
+            }
             for (metric, v) in step.readings {
                 series.push(
                     json!({"device": d.id, "metric": metric, "points": [{"t": now, "v": v}]}),

@@ -147,7 +147,9 @@ fn demo(
         };
         println!("Starting {stores} simulated stores...");
         let client = Client::new(url.clone(), api_token);
-        let opts = storefleet_sim::Options::new(stores, dir.join("agents"), client);
+        let mut opts = storefleet_sim::Options::new(stores, dir.join("agents"), client);
+        // The demo's UPSes answer SNMP: the agents read them through their real probe.
+        opts.snmp_devices = true;
         let tracker = TaskTracker::new();
         storefleet_sim::start(opts, token.clone(), &tracker).await?;
         println!(
