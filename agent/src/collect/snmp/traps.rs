@@ -336,6 +336,63 @@ mod tests {
         assert!(e.message.contains("1.3.6.1.4.1.534.1.0.9"));
     }
 
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// A v2c and a v3 (SHA, AES-128) trap as pysnmp sent them, user `storefleet` with
+    /// `auth-pass-123` and `priv-pass-456`.
+    const V2C: &str = "305e02010104067075626c6963a751020400d0372f0201000201003043300d06082b060102010103004301003017060a2b06010603010104010006092b06010201210200013019060c2b060102012b12010108010104095061706572206a616d";
+    const V3: &str = "30819b0201033011020400fe970a020300ffe304010302010304393037040b80004fb805766d11237cc0020102020101040a73746f7265666c656574040cb0d56ef8471ba70672c057d60408ee9f8a09b3c628d30448ae8eb76be74117fd8e78a9a5840ff01ca6ae810222ac3c418de7cad421cfe7f5c0e5bf56f1f407e9fe5027fcb28241e6f511aee1a04f662a1b09cf5158a5a2d99d356a3c08eac160";
+
+    fn store_snmp() -> SnmpSection {
+        SnmpSection {
+            user: "storefleet".into(),
+            auth_password: crate::config::Secret::new("auth-pass-123"),
+            privacy_password: crate::config::Secret::new("priv-pass-456"),
+            ..SnmpSection::default()
+        }
+    }
+
+    #[test]
+    fn traps_as_a_real_sender_made_them_decode() {
+        let t = decode(&hex(V2C), &store_snmp()).unwrap();
+        assert_eq!(dotted(&t.oid), "1.3.6.1.2.1.33.2.0.1");
+        assert_eq!(t.vars[0].1.text().as_deref(), Some("Paper jam"));
+        let t = decode(&hex(V3), &store_snmp()).unwrap();
+        assert_eq!(dotted(&t.oid), "1.3.6.1.2.1.33.2.0.1");
+        let mut wrong = store_snmp();
+        wrong.privacy_password = crate::config::Secret::new("priv-pass-457");
+        assert!(decode(&hex(V3), &wrong).is_err());
+    }
+
+    proptest::proptest! {
+        /// Whatever arrives on the trap port (a real trap with bytes changed, cut or
+        /// added, or noise), decoding answers and never panics: a panic would stop the
+        /// agent (release builds abort).
+        #[test]
+        fn no_datagram_panics_the_decoder(
+            which in 0..3usize,
+            flips in proptest::collection::vec((0..200usize, proptest::prelude::any::<u8>()), 0..6),
+            cut in 0..220usize,
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let mut bytes = match which { 0 => hex(V2C), 1 => hex(V3), _ => noise.clone() };
+            let len = bytes.len().max(1);
+            for (at, b) in flips {
+                if let Some(x) = bytes.get_mut(at % len) {
+                    *x = b;
+                }
+            }
+            bytes.truncate(cut.max(1));
+            bytes.extend_from_slice(&noise[..noise.len() % 5]);
+            let _ = decode(&bytes, &store_snmp());
+        }
+    }
+
     #[test]
     fn what_is_not_a_trap_is_named() {
         let snmp = SnmpSection::default();
