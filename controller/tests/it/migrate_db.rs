@@ -32,9 +32,13 @@ async fn an_sqlite_installation_moves_to_postgresql_verified() {
         (t.len() == 1).then_some(())
     })
     .await;
-    let before = snapshot(&ctl).await;
+    // Readings travel in batches a few seconds behind the events ([upload]).
+    let before = eventually(30, "the gateway's readings", || async {
+        let s = snapshot(&ctl).await;
+        (!s["series"].as_array()?.is_empty()).then_some(s)
+    })
+    .await;
     assert_eq!(before["tickets"].as_array().unwrap().len(), 1, "{before}");
-    assert!(!before["series"].as_array().unwrap().is_empty(), "{before}");
     ctl.kill();
     drop(agent);
 
