@@ -24,19 +24,13 @@ use storefleet_agent::config::Durability;
 use storefleet_agent::health::Health;
 use storefleet_protocol::SigningKey;
 use storefleet_testkit::agent::{cpu_ticks, http, metric, rss_kib};
+use storefleet_testkit::bench::{broker, env_num};
 use storefleet_testkit::proxy::Proxy;
 
 /// The agent binary measured: `BENCH_AGENT`, else the release build.
 fn agent_binary() -> String {
     std::env::var("BENCH_AGENT")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_storefleet-agent").to_owned())
-}
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn batch(series: usize, per: usize, from: i64) -> Vec<SeriesIn> {
@@ -267,15 +261,6 @@ async fn reconnects(mqtt: SocketAddr) {
         sorted[rounds / 2],
         runs.join(", ")
     );
-}
-
-fn broker() -> (SocketAddr, &'static str) {
-    if let Some(a) = storefleet_testkit::external_mqtt() {
-        return (a, "Mosquitto");
-    }
-    let addr: SocketAddr = ([127, 0, 0, 1], storefleet_testkit::free_port()).into();
-    storefleet_testkit::broker::start_in_process(addr);
-    (addr, "embedded rumqttd")
 }
 
 fn main() {

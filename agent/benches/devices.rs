@@ -17,28 +17,12 @@
 //! agent's RSS is its own code, paged in from the binary). Needs the peers of `scripts/install-test-peers.sh`; says so and stops without them.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use storefleet_testkit::agent::{cpu_ticks, keys, rss_kib, AgentHome};
+use storefleet_testkit::bench::{broker, env_num};
 use storefleet_testkit::peers::{self, ModbusDevice, Snmpsim, SNMP_V3};
 use storefleet_testkit::sink::Sink;
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn broker() -> (SocketAddr, &'static str) {
-    if let Some(a) = storefleet_testkit::external_mqtt() {
-        return (a, "Mosquitto");
-    }
-    let addr: SocketAddr = ([127, 0, 0, 1], storefleet_testkit::free_port()).into();
-    storefleet_testkit::broker::start_in_process(addr);
-    (addr, "embedded rumqttd")
-}
 
 /// The `[[devices]]` of the run.
 fn devices(snmp: usize, snmp_port: u16, modbus: usize, modbus_port: u16) -> String {

@@ -18,8 +18,6 @@ pub type Objects = BTreeMap<Vec<u32>, Answer>;
 pub enum Answer {
     /// INTEGER.
     Int(i64),
-    /// Gauge32.
-    Gauge(u32),
     /// OCTET STRING.
     Text(String),
 }
@@ -157,7 +155,6 @@ fn response(
     for (name, value) in vars {
         let v = match value {
             Some(Answer::Int(n)) => tlv(0x02, &int_content(*n)),
-            Some(Answer::Gauge(n)) => tlv(0x42, &int_content(i64::from(*n))),
             Some(Answer::Text(t)) => tlv(0x04, t.as_bytes()),
             // noSuchObject for a GET, endOfMibView past the last object.
             None if asked == MessageType::GetRequest => tlv(0x80, &[]),

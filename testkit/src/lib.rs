@@ -2,6 +2,7 @@
 //! what tests use to break things on purpose.
 //!
 //! - [`agent`]: the real agent binary in a temporary home, and HTTP calls to it.
+//! - [`bench`]: the benches' knobs and broker.
 //! - [`broker`]: the embedded MQTT broker (rumqttd), in-process or as its own process
 //!   (so that a test can kill and restart it).
 //! - [`peers`]: the Python device peers (snmpsim, pymodbus).
@@ -13,6 +14,7 @@
 //! against Mosquitto when `STOREFLEET_TEST_MQTT` is set.
 
 pub mod agent;
+pub mod bench;
 pub mod broker;
 pub mod certs;
 pub mod peers;

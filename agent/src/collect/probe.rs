@@ -141,7 +141,8 @@ async fn run_probe(p: &Probe, start: Instant) -> Outcome {
             },
             Err(e) => Outcome::down(start, format!("SNMP {}: {e}", t.address)),
         },
-        Probe::Push | Probe::Catalog => Outcome::down(start, "a push device is not probed".into()),
+        Probe::Push => Outcome::down(start, "a push device is not probed".into()),
+        Probe::Catalog => Outcome::down(start, "no probe: the catalog did not set one".into()),
     }
 }
 

@@ -33,6 +33,15 @@ pub struct Profile {
     pub routine: &'static str,
 }
 
+/// What a printer yields, whatever its class.
+const PRINTER_METRICS: &[&str] = &[
+    "printer_status",
+    "printer_errors",
+    "pages",
+    "supply.NAME_pct",
+];
+const PRINTER_EVENTS: &[&str] = &["printer.alert (trap)"];
+
 /// Every profile.
 pub const CATALOG: &[Profile] = &[
     Profile {
@@ -56,26 +65,16 @@ pub const CATALOG: &[Profile] = &[
     Profile {
         classes: &["receipt-printer"],
         snmp: SnmpProfile::Printer,
-        metrics: &[
-            "printer_status",
-            "printer_errors",
-            "pages",
-            "supply.NAME_pct",
-        ],
-        events: &["printer.alert (trap)"],
+        metrics: PRINTER_METRICS,
+        events: PRINTER_EVENTS,
         rule: "printer-down",
         routine: "receipt-printer-unstick",
     },
     Profile {
         classes: &["printer", "label-printer"],
         snmp: SnmpProfile::Printer,
-        metrics: &[
-            "printer_status",
-            "printer_errors",
-            "pages",
-            "supply.NAME_pct",
-        ],
-        events: &["printer.alert (trap)"],
+        metrics: PRINTER_METRICS,
+        events: PRINTER_EVENTS,
         rule: "",
         routine: "",
     },
