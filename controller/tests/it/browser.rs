@@ -323,18 +323,30 @@ async fn overview_store_device_chart_asset_search_and_csv_in_chromium() {
         );
         assert!(c.find(Locator::Css("#waves")).await.is_ok());
         for (button, phase) in [("pause", "paused"), ("cancel", "cancelled")] {
+            // The form's post navigates in the background after the click; loading another
+            // page before it has gone would abort it. So wait until the page the click left
+            // is gone (its elements turn stale), then read, reloading only if needed.
+            let before = c.find(Locator::Css("#phase")).await?;
             c.find(Locator::Css(&format!("form[action$='/{button}'] button")))
                 .await?
                 .click()
                 .await?;
+            for _ in 0..100 {
+                if before.text().await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             let mut seen = String::new();
             for _ in 0..100 {
-                c.goto(&format!("{base}/tasks/{task_id}")).await?;
-                seen = c.find(Locator::Css("#phase")).await?.text().await?;
+                if let Ok(e) = c.find(Locator::Css("#phase")).await {
+                    seen = e.text().await.unwrap_or_default();
+                }
                 if seen == phase {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
+                c.goto(&format!("{base}/tasks/{task_id}")).await?;
             }
             assert_eq!(seen, phase, "after {button}");
         }
