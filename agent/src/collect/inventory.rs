@@ -69,7 +69,7 @@ pub fn gateway() -> Gateway {
     }
 }
 
-/// What a device says it is (over SNMP): for the asset records, so that nobody types
+/// What a device says it is (over SNMP or IPP): for the asset records, so that nobody types
 /// serials by hand.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Identity {

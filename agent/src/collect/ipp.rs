@@ -1,7 +1,9 @@
 //! IPP (RFC 8010/8011): a printer's state as the printer, or the CUPS queue in front of it,
 //! tells it. One `Get-Printer-Attributes` request over HTTP asks for the state, its reasons
-//! (`media-jam`, `marker-supply-low-warning`, ...), the make and model, and the supply
-//! levels; the answer is read with every length checked, so a broken or hostile peer gets
+//! (`media-jam`, `marker-supply-low-warning`, ...), the supply levels, and who the printer
+//! is: its make and model, its IEEE 1284 device id (maker, model and often the serial, as
+//! a CUPS queue passes it on from its driver), and where the printer says them, its serial
+//! number and firmware (PWG 5100.13); the answer is read with every length checked, so a broken or hostile peer gets
 //! an error naming what was wrong, never a panic.
 
 use std::collections::BTreeMap;
@@ -9,18 +11,23 @@ use std::collections::BTreeMap;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Bytes;
 
+use super::inventory::Identity;
+
 /// Largest answer read, bytes.
 const MAX_ANSWER: usize = 256 * 1024;
 /// `Get-Printer-Attributes`.
 const GET_PRINTER_ATTRIBUTES: u16 = 0x000B;
 /// The attributes asked for.
-const WANTED: [&str; 6] = [
+const WANTED: [&str; 9] = [
     "printer-state",
     "printer-state-reasons",
     "printer-make-and-model",
     "printer-info",
     "marker-names",
     "marker-levels",
+    "printer-device-id",
+    "printer-serial-number",
+    "printer-firmware-string-version",
 ];
 
 /// Reasons that make a printer down when they come without a suffix; any reason does
@@ -62,9 +69,43 @@ pub struct Printer {
     pub model: Option<String>,
     /// Supply levels by marker name, percent (negative: unknown).
     pub markers: Vec<(String, i32)>,
+    /// `printer-device-id`: IEEE 1284 `KEY:value;` pairs.
+    pub device_id: Option<String>,
+    /// `printer-serial-number`.
+    pub serial: Option<String>,
+    /// `printer-firmware-string-version`, the first one (the main firmware).
+    pub firmware: Option<String>,
+}
+
+/// The value of `keys` (any of them, case-insensitively) in an IEEE 1284 device id.
+fn device_id_value(device_id: &str, keys: &[&str]) -> Option<String> {
+    device_id.split(';').find_map(|pair| {
+        let (k, v) = pair.split_once(':')?;
+        let v = v.trim();
+        (keys.iter().any(|key| k.trim().eq_ignore_ascii_case(key)) && !v.is_empty())
+            .then(|| v.to_owned())
+    })
 }
 
 impl Printer {
+    /// Who the printer says it is: the serial and firmware it states, else what its
+    /// device id says (`MFG`, `MDL`, `SN`); the model from the device id, else its make
+    /// and model as one string.
+    pub fn identity(&self) -> Identity {
+        let id = self.device_id.as_deref().unwrap_or("");
+        let vendor = device_id_value(id, &["MFG", "MANUFACTURER"]);
+        let model = device_id_value(id, &["MDL", "MODEL"]).or_else(|| self.model.clone());
+        Identity {
+            vendor,
+            model,
+            serial: self
+                .serial
+                .clone()
+                .or_else(|| device_id_value(id, &["SN", "SERN", "SERIALNUMBER"])),
+            firmware: self.firmware.clone(),
+        }
+    }
+
     /// Why the printer cannot print, if it cannot: stopped, or a reason that is a fault.
     pub fn fault(&self) -> Option<String> {
         // `-report` and `-warning` reasons leave the printer printing; `-error` ones and
@@ -219,6 +260,12 @@ pub fn printer(attrs: &BTreeMap<String, Vec<Value>>) -> Result<Printer, String> 
             })
             .collect()
     };
+    let first = |name: &str| {
+        texts(name)
+            .into_iter()
+            .map(|t| t.trim().to_owned())
+            .find(|t| !t.is_empty())
+    };
     let state = *ints("printer-state")
         .first()
         .ok_or("the answer has no printer-state")?;
@@ -233,6 +280,9 @@ pub fn printer(attrs: &BTreeMap<String, Vec<Value>>) -> Result<Printer, String> 
             .into_iter()
             .zip(ints("marker-levels"))
             .collect(),
+        device_id: first("printer-device-id"),
+        serial: first("printer-serial-number"),
+        firmware: first("printer-firmware-string-version"),
     })
 }
 
@@ -300,6 +350,49 @@ mod tests {
         assert_eq!(p.model.as_deref(), Some("Epson TM-T88VI"));
         assert_eq!(p.markers, [("black".to_owned(), 12)]);
         assert_eq!(p.fault().as_deref(), Some("stopped: media-jam-error"));
+        assert_eq!(
+            p.identity(),
+            Identity {
+                vendor: None,
+                model: Some("Epson TM-T88VI".into()),
+                serial: None,
+                firmware: None
+            }
+        );
+    }
+
+    #[test]
+    fn identity_comes_from_the_device_id_and_what_the_printer_states() {
+        let a = answer(&[
+            (0x23, "printer-state", &3i32.to_be_bytes()),
+            (0x41, "printer-make-and-model", b"EPSON TM-T88VI Receipt"),
+            (
+                0x41,
+                "printer-device-id",
+                b"MFG:EPSON;CMD:ESC/POS;MDL:TM-T88VI; SN: X5E0123456 ;",
+            ),
+            (0x41, "printer-firmware-string-version", b"30.05 ESC/POS"),
+            (0x41, "", b"1.02 boot"),
+        ]);
+        let p = printer(&parse(&a).unwrap()).unwrap();
+        let want = |serial: &str| Identity {
+            vendor: Some("EPSON".into()),
+            model: Some("TM-T88VI".into()),
+            serial: Some(serial.into()),
+            firmware: Some("30.05 ESC/POS".into()),
+        };
+        assert_eq!(p.identity(), want("X5E0123456"));
+        // A serial the printer states wins over its device id; other key spellings.
+        let stated = Printer {
+            serial: Some("STATED1".into()),
+            ..p.clone()
+        };
+        assert_eq!(stated.identity(), want("STATED1"));
+        let spelled = Printer {
+            device_id: Some("manufacturer:EPSON;model:TM-T88VI;SERN:Z9;".into()),
+            ..p
+        };
+        assert_eq!(spelled.identity(), want("Z9"));
     }
 
     #[test]

@@ -100,7 +100,7 @@ async fn run_probe(p: &Probe, start: Instant) -> Outcome {
                     latency: start.elapsed(),
                     reason: fault.map(|f| format!("IPP {url}: {f}")),
                     metrics,
-                    identity: None,
+                    identity: Some(p.identity()),
                 }
             }
             Err(e) => Outcome::down(start, format!("IPP {url}: {e}")),

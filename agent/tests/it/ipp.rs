@@ -2,7 +2,8 @@
 //! skipped with a note where it is not running, never where `STOREFLEET_TEST_CUPS` is set):
 //! a queue that prints is up, one stopped ("paused", as a printer out of paper is) is down
 //! and says why, and one enabled again is up; a queue CUPS does not know, and a port where
-//! nothing answers, are down with the reason named.
+//! nothing answers, are down with the reason named. A queue whose driver names the printer
+//! (its IEEE 1284 device id) gives the asset records its maker, model and serial.
 
 use storefleet_agent::collect::probe::probe_once;
 use storefleet_agent::config::{DeviceConfig, Probe};
@@ -39,6 +40,10 @@ async fn ipp_probe_reads_a_real_cups_queues_state() {
 
     assert!(up.up, "{up:?}");
     assert_eq!(state(&up), Some(3.0), "idle: {up:?}");
+    // A raw queue says only what CUPS calls it; no serial is made up.
+    let raw = up.identity.clone().expect("an identity");
+    assert_eq!(raw.serial, None, "{raw:?}");
+    assert!(raw.model.is_some(), "{raw:?}");
     assert!(!stopped.up, "{stopped:?}");
     assert_eq!(state(&stopped), Some(5.0), "{stopped:?}");
     let why = stopped.reason.unwrap_or_default();
@@ -57,4 +62,34 @@ async fn ipp_probe_reads_a_real_cups_queues_state() {
     let nobody = probe_once(&printer(format!("ipp://127.0.0.1:{port}/printers/x"))).await;
     assert!(!nobody.up);
     assert!(nobody.reason.unwrap_or_default().starts_with("IPP "));
+}
+
+#[tokio::test]
+async fn ipp_probe_reads_who_the_printer_is_from_its_cups_queue() {
+    if !cups_here() {
+        return;
+    }
+    let ppd = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/peers/cups/receipt-printer.ppd"
+    );
+    let queue = format!("sf-ippid-{:08x}", rand::random::<u32>());
+    sh(&[
+        "lpadmin",
+        "-p",
+        &queue,
+        "-E",
+        "-v",
+        "file:///dev/null",
+        "-P",
+        ppd,
+    ]);
+    let url = format!("ipp://localhost:631/printers/{queue}");
+    let o = probe_once(&printer(url)).await;
+    sh(&["lpadmin", "-x", &queue]);
+    assert!(o.up, "{o:?}");
+    let id = o.identity.expect("an identity");
+    assert_eq!(id.vendor.as_deref(), Some("EPSON"), "{id:?}");
+    assert_eq!(id.model.as_deref(), Some("TM-T88VI"), "{id:?}");
+    assert_eq!(id.serial.as_deref(), Some("X5E0123456"), "{id:?}");
 }
