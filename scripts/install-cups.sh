@@ -1,21 +1,20 @@
 #!/usr/bin/env bash
-# Installs Debian's CUPS for the agent's printer and service tests (and its IPP Everywhere
-# printer, ippeveprinter, for discovery), lets queues print to
+# Installs Debian's CUPS for the agent's printer and service tests, lets queues print to
 # file:///dev/null (FileDevice), and starts cupsd through `service` (as on gateways where
 # systemd is not PID 1). Idempotent: installs only what is missing, starts only when stopped.
 set -euo pipefail
 need_install=0
-for tool in cupsd lpstat lpadmin cupsenable cancel lp ippeveprinter; do
+for tool in cupsd lpstat lpadmin cupsenable cancel lp; do
     command -v "$tool" >/dev/null || need_install=1
 done
 if [ "$need_install" -eq 1 ]; then
     if [ "$(id -u)" -ne 0 ]; then
-        echo "install-cups: run as root (apt-get install cups cups-client cups-bsd cups-ipp-utils)" >&2
+        echo "install-cups: run as root (apt-get install cups cups-client cups-bsd)" >&2
         exit 1
     fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends cups cups-client cups-bsd cups-ipp-utils >/dev/null
+    apt-get install -y -qq --no-install-recommends cups cups-client cups-bsd >/dev/null
 fi
 conf=/etc/cups/cups-files.conf
 if ! grep -q '^FileDevice Yes' "$conf"; then

@@ -309,6 +309,14 @@ fn spawn_collectors(
             child.clone(),
         ));
     }
+    if !config.discovery.subnets.is_empty() && config.discovery.interval_hours > 0 {
+        tracker.spawn(crate::discover::run(
+            config.clone(),
+            config.agent.state_dir.join("discovered.json"),
+            identities.clone(),
+            child.clone(),
+        ));
+    }
     tracker.spawn(inventory::run(
         config.devices.clone(),
         config.inventory.gateway.clone(),

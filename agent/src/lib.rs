@@ -15,6 +15,7 @@
 //! - [`routines`]: maintenance routines: the document and the pure run state machine.
 //! - [`commands`]: verifying and running the controller's commands.
 //! - [`collect`]: host metrics, device probes, inventory, the local ingest endpoint.
+//! - [`discover`]: sweeping the store's subnets for devices.
 //! - [`health`]: the agent's own counters and gauges.
 
 pub mod agent;
@@ -22,6 +23,7 @@ pub mod buffer;
 pub mod collect;
 pub mod commands;
 pub mod config;
+pub mod discover;
 pub mod enroll;
 pub mod health;
 pub mod identity;

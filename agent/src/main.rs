@@ -40,6 +40,16 @@ enum Cmd {
     /// Print the device catalog: the classes a `[[devices]]` table needs only an address
     /// for, how each is asked, and what it yields.
     Profiles,
+    /// Sweep the store's subnets (those in `[discovery] subnets`, or the given ones inside
+    /// them) for devices that answer SNMP, IPP or Modbus TCP, and say what each is.
+    Discover {
+        /// Subnets to sweep, as 192.168.1.0/24 (each inside a configured one); none: all
+        /// configured ones.
+        subnets: Vec<String>,
+        /// Print the devices not configured yet as [[devices]] tables to add to the config.
+        #[arg(long)]
+        toml: bool,
+    },
     /// Enroll with a token from `storefleet enroll-token create`: register this gateway's
     /// key with the controller, pin the controller's key, and write agent.d/50-enrollment.toml.
     Enroll {
@@ -150,6 +160,28 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 "agent_id = {id}\npublic_key = {}",
                 key.public_key().to_base64()
             );
+            Ok(())
+        }
+        Cmd::Discover { subnets, toml } => {
+            let c = config::load(&source)?;
+            let targets = c
+                .discovery
+                .targets(&subnets)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let found = rt.block_on(storefleet_agent::discover::sweep(
+                &c.discovery,
+                &c.snmp,
+                &targets,
+            ));
+            use storefleet_agent::discover::write;
+            if toml {
+                print!("{}", write::devices_toml(&found, &c.devices, &c.discovery));
+            } else {
+                print!("{}", write::table(&found, &c.devices));
+            }
             Ok(())
         }
         Cmd::Enroll { token } => {

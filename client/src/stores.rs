@@ -29,3 +29,32 @@ pub struct Store {
 fn utc() -> String {
     "UTC".into()
 }
+
+/// A device a store's gateway found on the store's network and that is not configured
+/// on it yet (`GET /api/v1/stores/{code}/discovered`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveredDevice {
+    /// Its IPv4 address.
+    pub address: String,
+    /// The agent whose sweep found it.
+    pub agent_id: String,
+    /// The protocols it answered: `snmp`, `ipp`, `modbus`.
+    pub protocols: Vec<String>,
+    /// What it seems to be (`ups`, `printer`, `switch`, `router`, `modbus-device`,
+    /// `snmp-device`).
+    pub class: String,
+    /// Maker, when it said.
+    pub vendor: Option<String>,
+    /// Model, when it said.
+    pub model: Option<String>,
+    /// Serial number, when it said.
+    pub serial: Option<String>,
+    /// Firmware, when it said.
+    pub firmware: Option<String>,
+    /// The IPP URL it answered at.
+    pub ipp_url: Option<String>,
+    /// Its own description.
+    pub description: String,
+    /// When the sweep that found it ended, Unix milliseconds.
+    pub swept_at_ms: i64,
+}

@@ -38,6 +38,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod db;
+pub mod discovered;
 pub mod engineers;
 pub mod enroll;
 pub mod events;

@@ -215,6 +215,53 @@ pub struct Inventory {
     /// The devices the agent is configured to watch.
     #[serde(default)]
     pub devices: Vec<Device>,
+    /// What the agent's last sweep of the store's subnets found that is not among
+    /// `devices`; absent when the agent has not swept (the controller then keeps what it
+    /// had), empty when a sweep found nothing new.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovered: Option<Discovered>,
+}
+
+/// The findings of a sweep of the store's subnets.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Discovered {
+    /// When the sweep ended, Unix milliseconds.
+    pub at_ms: i64,
+    /// The subnets swept, as `192.168.1.0/24`.
+    pub subnets: Vec<String>,
+    /// The devices that answered and are not configured, at most 1,024.
+    pub devices: Vec<Found>,
+}
+
+/// A device that answered a sweep.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Found {
+    /// Its IPv4 address.
+    pub address: String,
+    /// The protocols it answered: `snmp`, `ipp`, `modbus`.
+    pub protocols: Vec<String>,
+    /// What it seems to be, as a device class (`ups`, `printer`, `switch`, `router`,
+    /// `modbus-device`, `snmp-device`).
+    pub class: String,
+    /// Maker, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    /// Model, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Serial number, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// Firmware, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<String>,
+    /// The IPP URL it answered at, when it speaks IPP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipp_url: Option<String>,
+    /// Its own description (`sysDescr`, IPP `printer-make-and-model`), at most 200
+    /// characters.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
 }
 
 /// The gateway machine as the agent sees it.

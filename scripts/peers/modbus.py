@@ -4,7 +4,8 @@ energy meter's registers, served on 127.0.0.1 at the port given, as unit 1.
 Input registers from 0: temperature -4.5 C in tenths (i16), door open (0).
 Holding registers from 10: energy 1234.56 kWh in hundredths (u32, high word first),
 then at 12 a power factor 0.875 (f32, high word first), then at 14 the same energy with
-the low word first. Prints "ready" once it listens.
+the low word first. It says who it is (Read Device Identification): maker "Carel",
+product "IR33", revision "2.1". Prints "ready" once it listens.
 """
 
 import asyncio
@@ -13,6 +14,7 @@ import sys
 
 from pymodbus.datastore import (ModbusDeviceContext, ModbusSequentialDataBlock,
                                 ModbusServerContext)
+from pymodbus.pdu.device import ModbusDeviceIdentification
 from pymodbus.server import StartAsyncTcpServer
 
 
@@ -34,7 +36,12 @@ async def main(port):
     )
     device = ModbusDeviceContext(ir=inputs, hr=holding)
     context = ModbusServerContext(devices={1: device}, single=False)
-    server = StartAsyncTcpServer(context=context, address=("127.0.0.1", port))
+    identity = ModbusDeviceIdentification(
+        info_name={"VendorName": "Carel", "ProductCode": "IR33", "MajorMinorRevision": "2.1"}
+    )
+    server = StartAsyncTcpServer(
+        context=context, identity=identity, address=("127.0.0.1", port)
+    )
     task = asyncio.ensure_future(server)
     await asyncio.sleep(0.5)
     print("ready", flush=True)

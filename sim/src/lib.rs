@@ -1,6 +1,8 @@
 //! The simulated fleet: N stores, each a real agent (the agent library, in this process)
 //! with a plausible set of devices whose readings and faults are pushed to the agent's
-//! loopback ingest endpoint, exactly as store software would. Stores are created and
+//! loopback ingest endpoint, exactly as store software would; in the demo the UPSes answer
+//! SNMP ([`snmp`]) and the fridge controllers Modbus TCP ([`modbus`]), read by the agents'
+//! real probes. Stores are created and
 //! agents enrolled through the controller's HTTP API with a token, like real gateways.
 //!
 //! Printer faults are a mix: jams the agent's routine heals ([`printer`]) and broken
@@ -9,6 +11,7 @@
 
 pub mod behaviour;
 pub mod field;
+pub mod modbus;
 pub mod printer;
 pub mod profile;
 pub mod snmp;
@@ -46,9 +49,9 @@ pub struct Options {
     pub heal_after_secs: u64,
     /// Devices develop faults at random (the demo); tests turn it off and make their own.
     pub random_faults: bool,
-    /// The UPSes answer SNMP and the agents poll them (the demo), instead of being handed
-    /// their readings through the ingest endpoint.
-    pub snmp_devices: bool,
+    /// The UPSes answer SNMP and the fridge controllers Modbus TCP, and the agents poll
+    /// them (the demo), instead of being handed their readings through the ingest endpoint.
+    pub device_protocols: bool,
 }
 
 impl Options {
@@ -60,7 +63,7 @@ impl Options {
             client,
             heal_after_secs: 90,
             random_faults: true,
-            snmp_devices: false,
+            device_protocols: false,
         }
     }
 }
@@ -121,7 +124,7 @@ fn agent_config(
     dir: &std::path::Path,
     ingest: SocketAddr,
     devices: &[SimDevice],
-    snmp_port: Option<u16>,
+    ports: Option<Ports>,
 ) -> String {
     let (host, serial, mac) = profile::gateway(n);
     let mut s = format!(
@@ -137,11 +140,13 @@ fn agent_config(
         s.push_str(&printer::agent_config(dir));
     }
     for d in devices {
-        let probe = match snmp_port {
-            Some(port) if d.class == "ups" => format!(
-                "{{ type = \"snmp\", address = \"127.0.0.1:{port}\", profile = \"ups\", community = \"{}\" }}",
+        let probe = match (ports, d.class) {
+            (Some(p), "ups") => format!(
+                "{{ type = \"snmp\", address = \"127.0.0.1:{}\", profile = \"ups\", community = \"{}\" }}",
+                p.snmp,
                 community(n, &d.id)
             ),
+            (Some(p), "fridge-sensor") => modbus::fridge_probe(n, p.modbus),
             _ => "{ type = \"push\" }".to_owned(),
         };
         let _ = write!(
@@ -151,6 +156,45 @@ fn agent_config(
         );
     }
     s
+}
+
+/// Where the simulated devices answer their protocols.
+#[derive(Debug, Clone, Copy)]
+struct Ports {
+    snmp: u16,
+    modbus: u16,
+}
+
+/// The simulated devices' responders, and what they answer.
+#[derive(Clone, Default)]
+struct Responders {
+    snmp: snmp::Agents,
+    modbus: modbus::Registers,
+}
+
+/// Starts the responders on `tracker`.
+async fn responders(
+    tracker: &TaskTracker,
+    token: &CancellationToken,
+) -> Result<(Ports, Responders), SimError> {
+    let err = |what: &str, e: std::io::Error| SimError::Agent {
+        store: "-".into(),
+        message: format!("{what} responder: {e}"),
+    };
+    let r = Responders::default();
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| err("SNMP", e))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| err("Modbus", e))?;
+    let ports = Ports {
+        snmp: socket.local_addr().map_or(0, |a| a.port()),
+        modbus: listener.local_addr().map_or(0, |a| a.port()),
+    };
+    tracker.spawn(snmp::serve(socket, r.snmp.clone(), token.clone()));
+    tracker.spawn(modbus::serve(listener, r.modbus.clone(), token.clone()));
+    Ok((ports, r))
 }
 
 /// The SNMP community of store `n`'s device `id` at the simulated agents' responder.
@@ -185,7 +229,7 @@ where
 async fn prepare(
     n: usize,
     opts: &Options,
-    snmp_port: Option<u16>,
+    ports: Option<Ports>,
 ) -> Result<(PathBuf, SocketAddr), SimError> {
     let store = profile::store(n);
     let code = store.code.clone();
@@ -210,11 +254,8 @@ async fn prepare(
         message,
     };
     std::fs::create_dir_all(&dir).map_err(|e| agent_err(e.to_string()))?;
-    std::fs::write(
-        &config_path,
-        agent_config(n, &dir, ingest, &devices, snmp_port),
-    )
-    .map_err(|e| agent_err(e.to_string()))?;
+    std::fs::write(&config_path, agent_config(n, &dir, ingest, &devices, ports))
+        .map_err(|e| agent_err(e.to_string()))?;
     printer::install_routine(&dir, opts.heal_after_secs).map_err(|e| agent_err(e.to_string()))?;
     let source = storefleet_agent::config::source(&config_path);
     let dropin = source
@@ -256,19 +297,24 @@ pub async fn start(
     token: CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<(), SimError> {
-    let agents = snmp::Agents::default();
-    let snmp_port = if opts.snmp_devices {
-        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| SimError::Agent {
-                store: "-".into(),
-                message: format!("SNMP responder: {e}"),
-            })?;
-        let port = socket.local_addr().map_or(0, |a| a.port());
-        tracker.spawn(snmp::serve(socket, agents.clone(), token.clone()));
-        Some(port)
+    let (ports, devices) = if opts.device_protocols {
+        let (p, r) = responders(tracker, &token).await?;
+        // Each device answers from the start, before its simulation's first step.
+        for n in 1..=opts.stores {
+            for d in profile::devices(n) {
+                match d.class {
+                    "ups" => r.snmp.set(
+                        &community(n, &d.id),
+                        snmp::ups_objects(d.vendor, d.model, &d.firmware, &[]),
+                    ),
+                    "fridge-sensor" => r.modbus.set_fridge(n, 3.5),
+                    _ => {}
+                }
+            }
+        }
+        (Some(p), Some(r))
     } else {
-        None
+        (None, None)
     };
     let gate = Arc::new(Semaphore::new(16));
     let mut setups = Vec::new();
@@ -276,7 +322,7 @@ pub async fn start(
         let (opts, gate) = (opts.clone(), gate.clone());
         setups.push(tokio::spawn(async move {
             let _permit = gate.acquire().await;
-            prepare(n, &opts, snmp_port).await
+            prepare(n, &opts, ports).await
         }));
     }
     for (i, h) in setups.into_iter().enumerate() {
@@ -294,13 +340,12 @@ pub async fn start(
             }
         });
         let dir = opts.dir.join(profile::store(n).code);
-        let snmp = snmp_port.map(|_| agents.clone());
         tracker.spawn(drive(
             n,
             dir,
             ingest,
             opts.random_faults,
-            snmp,
+            devices.clone(),
             token.clone(),
         ));
     }
@@ -314,7 +359,7 @@ async fn drive(
     dir: PathBuf,
     ingest: SocketAddr,
     random_faults: bool,
-    snmp: Option<snmp::Agents>,
+    responders: Option<Responders>,
     token: CancellationToken,
 ) {
     let printer = printer::Markers::new(&dir);
@@ -354,18 +399,24 @@ async fn drive(
             } else {
                 sim.step(now, hour, &mut rng)
             };
-            if let (Some(agents), "ups") = (&snmp, d.class) {
-                // Read by the agent over SNMP, not handed over.
-                let objects = snmp::ups_objects(d.vendor, d.model, &d.firmware, &step.readings);
-                agents.set(&community(n, &d.id), objects);
-                for (code, severity, message) in step.events {
-                    events.push(json!({"device": d.id, "code": code, "severity": severity, "message": message, "data": {"class": d.class}}));
+            // Read by the agent over SNMP or Modbus, not handed over.
+            let answered = match (&responders, d.class) {
+                (Some(r), "ups") => {
+                    let objects = snmp::ups_objects(d.vendor, d.model, &d.firmware, &step.readings);
+                    r.snmp.set(&community(n, &d.id), objects);
+                    true
                 }
-                continue;
-            }
-            for (metric, v) in step.readings {
+                (Some(r), "fridge-sensor") => {
+                    if let Some((_, t)) = step.readings.iter().find(|(m, _)| *m == "temp_c") {
+                        r.modbus.set_fridge(n, *t);
+                    }
+                    true
+                }
+                _ => false,
+            };
+            for (metric, v) in step.readings.iter().filter(|_| !answered) {
                 series.push(
-                    json!({"device": d.id, "metric": metric, "points": [{"t": now, "v": v}]}),
+                    json!({"device": d.id, "metric": metric, "points": [{"t": now, "v": *v}]}),
                 );
             }
             for (code, severity, message) in step.events {

@@ -149,7 +149,7 @@ fn demo(
         let client = Client::new(url.clone(), api_token);
         let mut opts = storefleet_sim::Options::new(stores, dir.join("agents"), client);
         // The demo's UPSes answer SNMP: the agents read them through their real probe.
-        opts.snmp_devices = true;
+        opts.device_protocols = true;
         let tracker = TaskTracker::new();
         storefleet_sim::start(opts, token.clone(), &tracker).await?;
         println!(

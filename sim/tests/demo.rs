@@ -84,22 +84,29 @@ fn demo_starts_a_fleet_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(300));
     }
 
-    // The demo's UPSes answer SNMP: the agent polls them through its real probe (a pushed
-    // device has no probe.up), and what it reads arrives.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let series = rt
-            .block_on(client.call("GET", "/api/v1/stores/S0001/series?device=ups-1", None))
-            .unwrap()
-            .to_string();
-        if series.contains("probe.up") && series.contains("battery_pct") {
-            break;
+    // The demo's UPSes answer SNMP and its fridge controllers Modbus TCP: the agent polls
+    // them through its real probes (a pushed device has no probe.up), and what it reads
+    // arrives.
+    for (device, metric, over) in [
+        ("ups-1", "battery_pct", "SNMP"),
+        ("fridge-1", "temp_c", "Modbus"),
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let path = format!("/api/v1/stores/S0001/series?device={device}");
+            let series = rt
+                .block_on(client.call("GET", &path, None))
+                .unwrap()
+                .to_string();
+            if series.contains("probe.up") && series.contains(metric) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the simulated {device} was not read over {over}: {series}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
         }
-        assert!(
-            Instant::now() < deadline,
-            "the simulated UPS was not read over SNMP: {series}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
     }
 
     nix_kill(child.id());

@@ -18,6 +18,43 @@ pub fn bin(name: &str) -> Option<PathBuf> {
     bin.exists().then_some(bin)
 }
 
+/// Whether a test's real peer is here. Where it is not, the test says it is skipped and
+/// how to get the peer (`setup`), unless `env` is set (CI sets it), where that is a
+/// failure naming `why`.
+pub fn here(here: bool, env: &str, why: &str, setup: &str) -> bool {
+    if !here {
+        assert!(std::env::var_os(env).is_none(), "{env} is set but {why}");
+        eprintln!("SKIPPED: {why} ({setup} sets it up; .ci/run does)");
+    }
+    here
+}
+
+/// A program of `scripts/install-test-peers.sh`, where it is installed (else the test is
+/// skipped, saying so, unless `env` is set).
+fn installed(name: &str, env: &str, why: &str) -> Option<PathBuf> {
+    let b = bin(name);
+    let ok = here(b.is_some(), env, why, "scripts/install-test-peers.sh");
+    b.filter(|_| ok)
+}
+
+/// snmpsim's responder.
+pub fn snmpsim() -> Option<PathBuf> {
+    installed(
+        "snmpsim-command-responder",
+        "STOREFLEET_TEST_SNMP",
+        "snmpsim is not installed",
+    )
+}
+
+/// The peers' Python, with pymodbus.
+pub fn pymodbus() -> Option<PathBuf> {
+    installed(
+        "python",
+        "STOREFLEET_TEST_MODBUS",
+        "pymodbus is not installed",
+    )
+}
+
 /// The project's peer scripts and data (`scripts/peers/`).
 pub fn scripts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/peers")

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use storefleet_protocol::message::{Device, Disk, Gateway, Inventory, Nic};
+use storefleet_protocol::message::{Device, Discovered, Disk, Gateway, Inventory, Nic};
 use sysinfo::{Disks, Networks, System};
 use tokio_util::sync::CancellationToken;
 
@@ -83,11 +83,12 @@ pub struct Identity {
     pub firmware: Option<String>,
 }
 
-/// The identities devices reported, by device id; the inventory is sent again when one
-/// changes.
+/// The identities devices reported, by device id, and the last sweep's findings; the
+/// inventory is sent again when one changes.
 #[derive(Default)]
 pub struct Identities {
     found: Mutex<HashMap<String, Identity>>,
+    discovered: Mutex<Option<Discovered>>,
     changed: tokio::sync::Notify,
 }
 
@@ -102,6 +103,25 @@ impl Identities {
             found.insert(device.to_owned(), id);
             self.changed.notify_one();
         }
+    }
+
+    /// Records a sweep's findings; wakes the inventory if they differ from the last.
+    pub fn set_discovered(&self, d: Discovered) {
+        let mut last = self
+            .discovered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.as_ref() != Some(&d) {
+            *last = Some(d);
+            self.changed.notify_one();
+        }
+    }
+
+    fn discovered(&self) -> Option<Discovered> {
+        self.discovered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn get(&self, device: &str) -> Option<Identity> {
@@ -176,7 +196,11 @@ pub async fn run(
         match gw {
             Ok(Ok(mut gateway)) => {
                 apply_override(&mut gateway, &gateway_override);
-                let inv = Inventory { gateway, devices };
+                let inv = Inventory {
+                    gateway,
+                    devices,
+                    discovered: identities.discovered(),
+                };
                 match buffer.set_inventory(inv).await {
                     Ok(true) => tracing::info!("Inventory changed; it will be reported"),
                     Ok(false) => {}

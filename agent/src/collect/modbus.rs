@@ -7,9 +7,11 @@
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
+use super::inventory::Identity;
 use crate::config::{Register, RegisterKind, RegisterType};
 
-/// One register's reading: its metric name and value (scaled).
+/// One register's reading: its metric name (the register's, as the controller's rules name
+/// metrics) and value (scaled).
 pub type Reading = (String, f64);
 
 /// The Modbus exception's name.
@@ -139,14 +141,95 @@ pub async fn read(address: &str, unit: u8, registers: &[Register]) -> Result<Vec
         let raw = one.await.map_err(|e| format!("{what}: {e}"))?;
         let v = decode(r.r#type, &raw, r.swap_words)
             .ok_or_else(|| format!("{what}: {} words for {:?}", raw.len(), r.r#type))?;
-        out.push((format!("modbus.{}", r.name), v * r.scale));
+        out.push((r.name.clone(), v * r.scale));
     }
     Ok(out)
+}
+
+/// The `Read Device Identification` request (function 43, MEI type 14, basic objects).
+pub fn identify_request(transaction: u16, unit: u8) -> [u8; 11] {
+    let mut out = [0u8; 11];
+    out[0..2].copy_from_slice(&transaction.to_be_bytes());
+    out[4..6].copy_from_slice(&5u16.to_be_bytes());
+    out[6] = unit;
+    out[7..11].copy_from_slice(&[0x2B, 0x0E, 0x01, 0x00]);
+    out
+}
+
+/// Reads a device identification answer: maker (object 0), product code (1) and revision
+/// (2). `None` for a device that does not have the function (it answered, so it speaks
+/// Modbus).
+pub fn parse_identity(pdu: &[u8]) -> Result<Option<Identity>, String> {
+    match pdu {
+        [0xAB, _] => Ok(None),
+        [0x2B, 0x0E, _code, _conformity, _more, _next, n, objects @ ..] => {
+            let mut id = Identity::default();
+            let mut rest = objects;
+            for _ in 0..*n {
+                let [object, len, tail @ ..] = rest else {
+                    return Err("device identification cut short".into());
+                };
+                let len = usize::from(*len);
+                if tail.len() < len {
+                    return Err("device identification cut short".into());
+                }
+                let text = String::from_utf8_lossy(&tail[..len]).trim().to_owned();
+                let text = (!text.is_empty()).then_some(text);
+                match object {
+                    0 => id.vendor = text,
+                    1 => id.model = text,
+                    2 => id.firmware = text,
+                    _ => {}
+                }
+                rest = &tail[len..];
+            }
+            Ok(Some(id))
+        }
+        _ => Err("not a device identification answer".into()),
+    }
+}
+
+/// Whether `address` speaks Modbus TCP as `unit`, and what it says it is.
+pub async fn identify(address: &str, unit: u8) -> Result<Option<Identity>, String> {
+    let mut s = TcpStream::connect(address)
+        .await
+        .map_err(|e| format!("modbus {address}: {e}"))?;
+    let transaction = 1;
+    s.write_all(&identify_request(transaction, unit))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut header = [0u8; 7];
+    s.read_exact(&mut header).await.map_err(|e| e.to_string())?;
+    let len = check_header(&header, transaction, unit)?;
+    let mut pdu = vec![0u8; len];
+    s.read_exact(&mut pdu).await.map_err(|e| e.to_string())?;
+    parse_identity(&pdu)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_identification_reads_or_says_why_not() {
+        assert_eq!(
+            identify_request(3, 1),
+            [0, 3, 0, 0, 0, 5, 1, 0x2B, 0x0E, 1, 0]
+        );
+        let mut pdu = vec![0x2B, 0x0E, 1, 1, 0, 0, 3];
+        for (o, v) in [(0u8, "Carel"), (1, "IR33"), (2, "2.1")] {
+            pdu.extend([o, v.len() as u8]);
+            pdu.extend(v.as_bytes());
+        }
+        let id = parse_identity(&pdu).unwrap().unwrap();
+        assert_eq!(id.vendor.as_deref(), Some("Carel"));
+        assert_eq!(id.model.as_deref(), Some("IR33"));
+        assert_eq!(id.firmware.as_deref(), Some("2.1"));
+        assert_eq!(parse_identity(&[0xAB, 1]), Ok(None));
+        for n in 0..pdu.len() - 1 {
+            assert!(parse_identity(&pdu[..n]).is_err(), "cut at {n}");
+        }
+    }
 
     #[test]
     fn registers_decode_by_type_and_word_order() {

@@ -7,6 +7,7 @@
 //! [`Config::default`].
 
 mod catalog;
+mod discovery;
 mod load;
 mod routines;
 mod snmp;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use catalog::{
     describe as describe_catalog, find as catalog_profile, Profile, SnmpSection, CATALOG,
 };
+pub use discovery::{DiscoverySection, Subnet, MAX_ADDRESSES as DISCOVERY_MAX_ADDRESSES};
 pub use load::{load, source, ConfigError, ConfigSource, DROPIN_DIR, ENV_PREFIX};
 pub use routines::{ExecCommand, RoutinesSection, StoreSection, READ_ONLY_ACTIONS};
 pub use snmp::{
@@ -59,6 +61,8 @@ pub struct Config {
     pub upload: UploadSection,
     /// Credentials of the SNMP devices set up from the catalog.
     pub snmp: SnmpSection,
+    /// Which subnets may be swept for devices.
+    pub discovery: DiscoverySection,
     /// Devices to probe.
     pub devices: Vec<DeviceConfig>,
 }

@@ -36,6 +36,7 @@ impl Config {
         if !traps.is_empty() && traps.parse::<SocketAddr>().is_err() {
             return Err(bad("snmp.trap_listen", "address:port, e.g. 0.0.0.0:10162"));
         }
+        self.discovery.check().map_err(|(k, e)| bad(&k, e))?;
         let url =
             MqttUrl::parse(&self.controller.mqtt_url).map_err(|m| bad("controller.mqtt_url", m))?;
         if !self.controller.public_key.is_empty() {
@@ -199,9 +200,12 @@ impl Config {
                     let mut names = std::collections::HashSet::new();
                     for (j, r) in registers.iter().enumerate() {
                         let rk = |f: &str| k(&format!("probe.registers[{j}].{f}"));
-                        let metric = format!("modbus.{}", r.name);
-                        if !crate::collect::ingest::valid_name(&metric) || !names.insert(&r.name) {
-                            return Err(bad(&rk("name"), "a unique metric name"));
+                        // `probe.*` is the probe's own (up, latency).
+                        if !crate::collect::ingest::valid_name(&r.name)
+                            || r.name.starts_with("probe.")
+                            || !names.insert(&r.name)
+                        {
+                            return Err(bad(&rk("name"), "a unique metric name, not probe.*"));
                         }
                         if !r.scale.is_finite() || r.scale == 0.0 {
                             return Err(bad(&rk("scale"), "a finite number other than 0"));
@@ -332,6 +336,11 @@ mod tests {
                 "type = \"modbus\", address = \"10.0.0.40:502\", registers = [{ name = \"t\", address = 0 }, { name = \"t\", address = 1 }]".to_owned(),
                 "probe.registers[1].name",
                 "unique",
+            ),
+            (
+                "type = \"modbus\", address = \"10.0.0.40:502\", registers = [{ name = \"probe.up\", address = 0 }]".to_owned(),
+                "probe.registers[0].name",
+                "not probe.*",
             ),
             (
                 "type = \"modbus\", address = \"10.0.0.40:502\", registers = [{ name = \"t\", address = 0, scale = 0.0 }]".to_owned(),

@@ -82,15 +82,4 @@ pub fn probed(
     }
 }
 
-/// Whether a test's real peer is here. Where it is not, the test says it is skipped and
-/// how to get the peer (`setup`), unless `env` is set (CI sets it), where that is a
-/// failure naming `why`.
-pub fn peer_here(here: bool, env: &str, why: &str, setup: &str) -> bool {
-    if !here {
-        assert!(std::env::var_os(env).is_none(), "{env} is set but {why}");
-        eprintln!("SKIPPED: {why} ({setup} sets it up; .ci/run does)");
-    }
-    here
-}
-
-pub use storefleet_testkit::peers::bin as peer_bin;
+pub use storefleet_testkit::peers::{bin as peer_bin, here as peer_here};

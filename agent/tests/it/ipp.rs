@@ -64,16 +64,14 @@ async fn ipp_probe_reads_a_real_cups_queues_state() {
     assert!(nobody.reason.unwrap_or_default().starts_with("IPP "));
 }
 
-#[tokio::test]
-async fn ipp_probe_reads_who_the_printer_is_from_its_cups_queue() {
-    if !cups_here() {
-        return;
-    }
+/// A new CUPS queue (named `prefix-...`) whose driver names the printer: EPSON TM-T88VI,
+/// serial X5E0123456 (`scripts/peers/cups/receipt-printer.ppd`).
+pub(crate) fn named_queue(prefix: &str) -> String {
     let ppd = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../scripts/peers/cups/receipt-printer.ppd"
     );
-    let queue = format!("sf-ippid-{:08x}", rand::random::<u32>());
+    let queue = format!("{prefix}-{:08x}", rand::random::<u32>());
     sh(&[
         "lpadmin",
         "-p",
@@ -84,6 +82,15 @@ async fn ipp_probe_reads_who_the_printer_is_from_its_cups_queue() {
         "-P",
         ppd,
     ]);
+    queue
+}
+
+#[tokio::test]
+async fn ipp_probe_reads_who_the_printer_is_from_its_cups_queue() {
+    if !cups_here() {
+        return;
+    }
+    let queue = named_queue("sf-ippid");
     let url = format!("ipp://localhost:631/printers/{queue}");
     let o = probe_once(&printer(url)).await;
     sh(&["lpadmin", "-x", &queue]);

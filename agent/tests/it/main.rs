@@ -6,6 +6,7 @@ mod commands;
 mod common;
 mod config_errors;
 mod crash;
+mod discover;
 mod disk_full;
 mod icmp;
 mod ingest;

@@ -7,7 +7,7 @@
 
 use storefleet_agent::collect::probe::probe_once;
 
-use crate::common::{peer_bin, peer_here, probed};
+use crate::common::probed;
 use storefleet_agent::config::{DeviceConfig, Probe, Register, RegisterKind, RegisterType};
 
 fn register(name: &str, kind: RegisterKind, address: u16, t: RegisterType, scale: f64) -> Register {
@@ -33,14 +33,7 @@ fn device(address: String, unit: u8, registers: Vec<Register>) -> DeviceConfig {
 
 #[tokio::test]
 async fn modbus_probe_reads_a_register_map_from_a_real_server() {
-    let py = peer_bin("python");
-    let here = peer_here(
-        py.is_some(),
-        "STOREFLEET_TEST_MODBUS",
-        "pymodbus is not installed",
-        "scripts/install-test-peers.sh",
-    );
-    let Some(py) = py.filter(|_| here) else {
+    let Some(py) = storefleet_testkit::peers::pymodbus() else {
         return;
     };
     let mut peer = storefleet_testkit::peers::ModbusDevice::start(&py);
@@ -107,11 +100,11 @@ async fn modbus_probe_reads_a_register_map_from_a_real_server() {
         .map(|(n, v)| (n.clone(), format!("{v:.3}")))
         .collect();
     let want: Vec<(String, String)> = [
-        ("modbus.temp_c", "-4.500"),
-        ("modbus.door_open", "0.000"),
-        ("modbus.energy_kwh", "1234.560"),
-        ("modbus.power_factor", "0.875"),
-        ("modbus.energy_swapped_kwh", "1234.560"),
+        ("temp_c", "-4.500"),
+        ("door_open", "0.000"),
+        ("energy_kwh", "1234.560"),
+        ("power_factor", "0.875"),
+        ("energy_swapped_kwh", "1234.560"),
     ]
     .iter()
     .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))

@@ -13,17 +13,17 @@
 //! And the real agent binary with the printer configured: what the printer says it is
 //! (serial, maker, firmware) reaches the inventory without anybody typing it.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use storefleet_agent::collect::probe::{probe_once, Outcome};
 use storefleet_agent::config::{Probe, Secret, SnmpProfile, SnmpTarget};
 use storefleet_testkit::broker::BrokerProcess;
+pub(crate) use storefleet_testkit::peers::snmpsim;
 use storefleet_testkit::peers::{free_udp_port, Snmpsim};
 use storefleet_testkit::sink::Sink;
 
-use crate::common::{agent_home, keys, peer_bin, peer_here, probed, wait_online};
+use crate::common::{agent_home, keys, peer_bin, probed, wait_online};
 
 const USER: &str = storefleet_testkit::peers::SNMP_V3.0;
 const AUTH: &str = storefleet_testkit::peers::SNMP_V3.1;
@@ -68,19 +68,8 @@ fn metric(o: &Outcome, name: &str) -> String {
     v.to_string()
 }
 
-fn snmpsim() -> Option<PathBuf> {
-    let bin = peer_bin("snmpsim-command-responder");
-    let here = peer_here(
-        bin.is_some(),
-        "STOREFLEET_TEST_SNMP",
-        "snmpsim is not installed",
-        "scripts/install-test-peers.sh",
-    );
-    bin.filter(|_| here)
-}
-
 /// Waits for the simulator to answer (it indexes its files first).
-async fn ready(port: u16) {
+pub(crate) async fn ready(port: u16) {
     for _ in 0..60 {
         if ask("printer", target(port, SnmpProfile::Printer, "printer"))
             .await

@@ -279,6 +279,11 @@ pub fn routes() -> Routes {
         .get("/api/v1/stores/{code}", VIEWER, get(stores::get))
         .put("/api/v1/stores/{code}", ADMIN, put(stores::put))
         .get("/api/v1/stores/{code}/series", VIEWER, get(fleet::series))
+        .get(
+            "/api/v1/stores/{code}/discovered",
+            VIEWER,
+            get(stores::discovered),
+        )
         .get("/api/v1/series/{id}/points", VIEWER, get(fleet::points))
         .get("/api/v1/fleet", VIEWER, get(fleet::overview))
         .get("/api/v1/agents", VIEWER, get(fleet::agents))

@@ -100,6 +100,7 @@ pub fn spec() -> Value {
                 "put": op("Create or update a store", &store, Some("Store"), "the store")
             },
             "/api/v1/stores/{code}/series": {"get": op("Telemetry series of a store", &[("code", "path", "store code"), ("device", "query", "device id; empty string for the gateway")], None, "series")},
+            "/api/v1/stores/{code}/discovered": {"get": op("Devices the store's gateways found on its network that are not configured yet, by address", &store, None, "discovered devices")},
             "/api/v1/series/{id}/points": {"get": op("Points of a series", &[("#id", "path", "series id"), ("#from", "query", "start, ms"), ("#to", "query", "end, ms"), ("#res", "query", "0 raw, 60, 3600"), ("#limit", "query", "points at most")], None, "points")},
             "/api/v1/fleet": {"get": op("Every store's status and the open problems", &[], None, "overview")},
             "/api/v1/agents": {"get": op("Agents with presence", &[("store", "query", "store code")], None, "agents")},

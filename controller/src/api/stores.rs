@@ -64,3 +64,21 @@ pub(super) async fn put(
         .await?;
     Ok(Json(store))
 }
+
+pub(super) async fn discovered(
+    State(s): State<AppState>,
+    _p: Principal,
+    Path(code): Path<String>,
+) -> ApiResult<Json<Vec<crate::discovered::DiscoveredDevice>>> {
+    let c2 = code.clone();
+    let (store, found) =
+        s.db.read(move |c| Ok((stores::get(c, &c2)?, crate::discovered::list(c, &c2)?)))
+            .await?;
+    match store {
+        Some(_) => Ok(Json(found)),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no store {code:?}"),
+        )),
+    }
+}

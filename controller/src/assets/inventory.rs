@@ -352,5 +352,8 @@ pub fn apply(
             ],
         )?;
     }
+    if let Some(d) = &inv.discovered {
+        crate::discovered::replace(c, store, agent_id, d)?;
+    }
     Ok(out)
 }

@@ -467,6 +467,25 @@ CREATE TABLE fleet_tally (
     body TEXT NOT NULL
 );
 ",
+    // v14: devices the gateways' sweeps found on the stores' networks, not configured yet.
+    "
+CREATE TABLE discovered (
+    store_code  TEXT NOT NULL,
+    address     TEXT NOT NULL,
+    agent_id    TEXT NOT NULL,
+    protocols   TEXT NOT NULL,
+    class       TEXT NOT NULL,
+    vendor      TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    serial      TEXT NOT NULL,
+    firmware    TEXT NOT NULL,
+    ipp_url     TEXT NOT NULL,
+    description TEXT NOT NULL,
+    swept_at    INTEGER NOT NULL,
+    PRIMARY KEY (store_code, address)
+);
+CREATE INDEX discovered_agent ON discovered(agent_id);
+",
 ];
 
 /// Brings the schema up to the newest version.

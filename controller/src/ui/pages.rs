@@ -28,7 +28,7 @@ pub(super) async fn store(
 ) -> PageResult {
     let rules = s.rules();
     let c2 = code.clone();
-    let (store, agents, devices, series, events, runs) =
+    let (store, agents, devices, series, events, runs, found) =
         s.db.read(move |c| {
             let ev = events::list(
                 c,
@@ -53,6 +53,7 @@ pub(super) async fn store(
                 telemetry::series(c, &c2, Some(""))?,
                 ev,
                 runs,
+                crate::discovered::list(c, &c2)?,
             ))
         })
         .await?;
@@ -89,6 +90,24 @@ pub(super) async fn store(
                     td { (badge(if d.state == "down" { "down" } else if d.stale { "stale" } else if d.state == "up" || d.last_seen.is_some() { "ok" } else { "unknown" })) }
                     td { (fmt::ago(now, d.last_seen)) }
                     td.muted { (d.note) }
+                }
+            }
+        }
+        @if !found.is_empty() {
+            h2 { "Found on the network, not configured" }
+            p.muted { "Devices the gateway's sweep found that it does not watch yet. "
+                "On the gateway, " code { "storefleet-agent discover --toml" } " writes them as devices to add to its configuration." }
+            table #discovered {
+                tr { th { "Address" } th { "Seems to be" } th { "Answers" } th { "Maker and model" } th { "Serial" } th { "Found" } }
+                @for d in &found {
+                    tr {
+                        td { (d.address) }
+                        td { (d.class) }
+                        td { (d.protocols.join(", ")) }
+                        td { (d.vendor.as_deref().unwrap_or("")) " " (d.model.as_deref().unwrap_or(if d.vendor.is_none() { d.description.as_str() } else { "" })) }
+                        td { (d.serial.as_deref().unwrap_or("")) }
+                        td { (fmt::ago(now, Some(d.swept_at_ms))) }
+                    }
                 }
             }
         }

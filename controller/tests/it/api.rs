@@ -139,22 +139,8 @@ async fn the_overview_finds_a_store_and_refuses_an_unknown_filter() {
     for (code, region) in [("S100", "north"), ("S200", "south"), ("S210", "south")] {
         crate::tickets::store(&ctl, code, region).await;
     }
-    let password = std::fs::read_to_string(ctl.dir.path().join("state/admin-password")).unwrap();
-    let r = ctl.post_login("admin", password.trim()).await;
-    let cookie = r
-        .header("set-cookie")
-        .and_then(|c| c.split(';').next().map(str::to_owned))
-        .expect("a session cookie");
-    let page = |path: &'static str| {
-        let cookie = cookie.clone();
-        let ctl = &ctl;
-        async move {
-            let r = ctl
-                .request("GET", path, vec![("cookie", cookie)], None)
-                .await;
-            (r.status, r.text())
-        }
-    };
+    let cookie = ctl.admin_session().await;
+    let page = |path: &'static str| ctl.page(&cookie, path);
     let links = |html: &str| {
         html.match_indices("class=\"store-link\" href=\"/stores/")
             .map(|(i, m)| html[i + m.len()..].split('"').next().unwrap().to_owned())

@@ -12,6 +12,7 @@ mod browser_tickets;
 mod common;
 mod config;
 mod demo;
+mod discovered;
 mod e2e;
 mod held;
 mod https;

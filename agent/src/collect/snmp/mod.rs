@@ -107,7 +107,12 @@ fn cipher(p: SnmpPrivacy) -> Cipher {
 
 /// Opens a session (for v3, discovers the device's engine first).
 pub async fn open(t: &SnmpTarget) -> Result<Session, String> {
-    let permit = SESSIONS
+    open_in(t, &SESSIONS).await
+}
+
+/// Opens a session counted in `sessions` (a sweep's own, so that polling goes on beside it).
+pub async fn open_in(t: &SnmpTarget, sessions: &'static Semaphore) -> Result<Session, String> {
+    let permit = sessions
         .acquire()
         .await
         .map_err(|_| "SNMP is shutting down".to_owned())?;

@@ -31,7 +31,7 @@ pub struct Reading {
 const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
 const ENT: &str = "1.3.6.1.2.1.47.1.1.1.1";
 
-fn identity_objects() -> Vec<Vec<u64>> {
+pub(crate) fn identity_objects() -> Vec<Vec<u64>> {
     let mut v = vec![oid(SYS_DESCR)];
     // entPhysicalFirmwareRev, SoftwareRev, SerialNum, MfgName, ModelName of entity 1.
     v.extend((9..=13).map(|col| oid(&format!("{ENT}.{col}.1"))));

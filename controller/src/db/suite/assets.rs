@@ -3,7 +3,7 @@
 //! device moves its slot to the new record, a person's edit is recorded with its actor, and
 //! search matches case-insensitively and by warranty.
 
-use storefleet_protocol::message::{Device, Gateway, Inventory, Nic};
+use storefleet_protocol::message::{Device, Discovered, Found, Gateway, Inventory, Nic};
 
 use crate::assets::{self, inventory, query};
 use crate::db::testing::on_each_backend;
@@ -34,6 +34,7 @@ fn inv(printer_serial: &str, firmware: &str) -> Inventory {
             firmware: Some(firmware.into()),
             ..Device::default()
         }],
+        discovered: None,
     }
 }
 
@@ -199,6 +200,68 @@ fn an_older_inventory_never_overwrites_a_newer_one_on_both_backends() {
             let o = apply(c, &[report(10, "3.1")], 5_000)?;
             assert_eq!(o.stale_inventories, 0, "{backend}");
             assert_eq!(firmware(c)?, "3.1", "{backend}");
+            Ok(())
+        })
+        .unwrap();
+    });
+}
+
+/// What a gateway's sweep found is kept per gateway, replaced by its next sweep, left as it
+/// was by a report without a sweep, and hostile values (not an address, control
+/// characters, endless text) do not get in as sent.
+#[test]
+fn a_gateways_sweep_replaces_its_last_on_both_backends() {
+    on_each_backend("discovered devices", |backend, db| {
+        db(&mut |c| {
+            let found = |address: &str, class: &str| Found {
+                address: address.into(),
+                protocols: vec!["snmp".into(), "telnet".into()],
+                class: class.into(),
+                vendor: Some("Eaton\u{7}".into()),
+                serial: Some("GX13G45099".into()),
+                description: "x".repeat(5000),
+                ..Found::default()
+            };
+            let swept = |at_ms, devices| {
+                let mut i = inv("P-1", "1.0");
+                i.discovered = Some(Discovered {
+                    at_ms,
+                    subnets: vec!["10.0.0.0/24".into()],
+                    devices,
+                });
+                i
+            };
+            let sweep = vec![
+                found("10.0.0.9", "printer"),
+                found("10.0.0.5", "ups"),
+                found("not-an-address", "ups"),
+            ];
+            inventory::apply(c, "gw-s1", "S1", &swept(1_000, sweep), 1_000)?;
+            let other = Discovered {
+                at_ms: 1_500,
+                subnets: vec!["10.0.1.0/24".into()],
+                devices: vec![found("10.0.1.7", "switch")],
+            };
+            crate::discovered::replace(c, "S1", "gw-s1-b", &other)?;
+            let list = crate::discovered::list(c, "S1")?;
+            let addresses: Vec<&str> = list.iter().map(|d| d.address.as_str()).collect();
+            assert_eq!(addresses, ["10.0.0.5", "10.0.0.9", "10.0.1.7"], "{backend}");
+            let ups = &list[0];
+            assert_eq!(ups.class, "ups");
+            assert_eq!(ups.protocols, ["snmp"], "{backend}: only known protocols");
+            assert_eq!(ups.vendor.as_deref(), Some("Eaton"), "{backend}");
+            assert_eq!(ups.description.chars().count(), 200, "{backend}");
+            assert_eq!(ups.swept_at_ms, 1_000);
+            // A report without a sweep leaves the findings; the next sweep replaces them.
+            inventory::apply(c, "gw-s1", "S1", &inv("P-1", "1.0"), 2_000)?;
+            assert_eq!(crate::discovered::list(c, "S1")?.len(), 3, "{backend}");
+            let next = vec![found("10.0.0.5", "ups")];
+            inventory::apply(c, "gw-s1", "S1", &swept(3_000, next), 3_000)?;
+            let list = crate::discovered::list(c, "S1")?;
+            let addresses: Vec<&str> = list.iter().map(|d| d.address.as_str()).collect();
+            assert_eq!(addresses, ["10.0.0.5", "10.0.1.7"], "{backend}");
+            assert_eq!(list[0].swept_at_ms, 3_000);
+            assert!(crate::discovered::list(c, "S2")?.is_empty());
             Ok(())
         })
         .unwrap();
