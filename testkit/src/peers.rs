@@ -170,12 +170,14 @@ impl Snmpsim {
     }
 }
 
-/// `scripts/peers/modbus.py` (a fridge controller and an energy meter, unit 1) on
-/// 127.0.0.1.
+/// `scripts/peers/modbus.py` (a fridge controller and an energy meter, unit 1): over TCP
+/// on 127.0.0.1, or over RTU on a serial line of two joined pseudo-terminals.
 pub struct ModbusDevice {
     child: Child,
-    /// Its TCP port.
+    /// Its TCP port (0 on a serial line).
     pub port: u16,
+    /// The serial line's end the agent opens (RTU only).
+    pub line: Option<PathBuf>,
 }
 
 impl Drop for ModbusDevice {
@@ -185,12 +187,21 @@ impl Drop for ModbusDevice {
 }
 
 impl ModbusDevice {
-    /// Starts it with `python` and waits until it listens.
+    /// Starts it over TCP with `python` and waits until it listens.
     pub fn start(python: &Path) -> ModbusDevice {
         let port = crate::free_port();
+        Self::spawn(python, &port.to_string(), port)
+    }
+
+    /// Starts it over RTU on a serial line and waits until it listens.
+    pub fn start_rtu(python: &Path) -> ModbusDevice {
+        Self::spawn(python, "rtu", 0)
+    }
+
+    fn spawn(python: &Path, r#where: &str, port: u16) -> ModbusDevice {
         let mut child = Command::new(python)
             .arg(scripts().join("modbus.py"))
-            .arg(port.to_string())
+            .arg(r#where)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -199,8 +210,14 @@ impl ModbusDevice {
         if let Some(out) = child.stdout.take() {
             let _ = BufReader::new(out).read_line(&mut line);
         }
-        assert_eq!(line.trim(), "ready", "the Modbus device did not start");
-        ModbusDevice { child, port }
+        let mut words = line.split_whitespace();
+        assert_eq!(
+            words.next(),
+            Some("ready"),
+            "the Modbus device did not start: {line}"
+        );
+        let line = words.next().map(PathBuf::from);
+        ModbusDevice { child, port, line }
     }
 
     /// Stops it (the device gone).

@@ -303,7 +303,7 @@ pub async fn get(url: &str) -> Result<Printer, String> {
         .header(hyper::header::CONTENT_TYPE, "application/ipp")
         .body(Full::new(Bytes::from(request(url, 1))))
         .map_err(|e| e.to_string())?;
-    let (resp, conn) = super::probe::send(tcp, req).await?;
+    let (resp, conn) = super::http::send(tcp, req).await?;
     let answer = async {
         if !resp.status().is_success() {
             return Err(format!("HTTP status {}", resp.status().as_u16()));

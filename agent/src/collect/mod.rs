@@ -10,10 +10,12 @@
 //! - [`ingest`]: the loopback endpoint where store applications push data.
 
 pub mod host;
+pub mod http;
 pub mod icmp;
 pub mod ingest;
 pub mod inventory;
 pub mod ipp;
 pub mod modbus;
+pub mod modbus_rtu;
 pub mod probe;
 pub mod snmp;

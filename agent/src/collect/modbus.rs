@@ -31,7 +31,7 @@ fn exception(code: u8) -> String {
 }
 
 /// Words a register type spans.
-fn words(t: RegisterType) -> u16 {
+pub fn words(t: RegisterType) -> u16 {
     match t {
         RegisterType::U16 | RegisterType::I16 => 1,
         RegisterType::U32 | RegisterType::I32 | RegisterType::F32 => 2,
@@ -63,15 +63,11 @@ pub fn request(
     address: u16,
     count: u16,
 ) -> [u8; 12] {
-    let function = match kind {
-        RegisterKind::Holding => 3u8,
-        RegisterKind::Input => 4u8,
-    };
     let mut out = [0u8; 12];
     out[0..2].copy_from_slice(&transaction.to_be_bytes());
     out[4..6].copy_from_slice(&6u16.to_be_bytes());
     out[6] = unit;
-    out[7] = function;
+    out[7] = function(kind);
     out[8..10].copy_from_slice(&address.to_be_bytes());
     out[10..12].copy_from_slice(&count.to_be_bytes());
     out
@@ -139,11 +135,24 @@ pub async fn read(address: &str, unit: u8, registers: &[Register]) -> Result<Vec
             parse_pdu(&pdu, req[7], count)
         };
         let raw = one.await.map_err(|e| format!("{what}: {e}"))?;
-        let v = decode(r.r#type, &raw, r.swap_words)
-            .ok_or_else(|| format!("{what}: {} words for {:?}", raw.len(), r.r#type))?;
-        out.push((r.name.clone(), v * r.scale));
+        out.push(reading(r, &raw).map_err(|e| format!("{what}: {e}"))?);
     }
     Ok(out)
+}
+
+/// The function code that reads a register of `kind`.
+pub fn function(kind: RegisterKind) -> u8 {
+    match kind {
+        RegisterKind::Holding => 3,
+        RegisterKind::Input => 4,
+    }
+}
+
+/// Register `r`'s reading from its `raw` words.
+pub fn reading(r: &Register, raw: &[u16]) -> Result<Reading, String> {
+    let v = decode(r.r#type, raw, r.swap_words)
+        .ok_or_else(|| format!("{} words for {:?}", raw.len(), r.r#type))?;
+    Ok((r.name.clone(), v * r.scale))
 }
 
 /// The `Read Device Identification` request (function 43, MEI type 14, basic objects).

@@ -1,17 +1,14 @@
 //! Device probes: TCP connect, HTTP or HTTPS GET with an expected status (HTTPS checks the
-//! device's certificate), or an exec whose output becomes metrics. Each device is probed on its own interval; every probe yields
-//! `probe.up` (1/0) and `probe.latency_ms`, and a change of state yields a `device.down` or
+//! device's certificate, [`super::http`]), ICMP echo, IPP, Modbus TCP and RTU, SNMP, or an
+//! exec whose output becomes metrics. Each device is probed on its own interval; every
+//! probe yields `probe.up` (1/0) and `probe.latency_ms`, and a change of state yields a `device.down` or
 //! `device.up` event (the first probe of a device that is down also yields `device.down`).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::Empty;
-use hyper::body::Bytes;
 use storefleet_protocol::message::{Event, Severity};
 use storefleet_protocol::now_ms;
-use storefleet_support::tls::{TlsError, Trust};
 use tokio_util::sync::CancellationToken;
 
 use super::ingest::valid_name;
@@ -49,13 +46,13 @@ impl Outcome {
 pub async fn probe_once(d: &DeviceConfig) -> Outcome {
     let start = Instant::now();
     let timeout = Duration::from_millis(d.timeout_ms);
-    match tokio::time::timeout(timeout, run_probe(&d.probe, start)).await {
+    match tokio::time::timeout(timeout, run_probe(&d.probe, start, timeout)).await {
         Ok(o) => o,
         Err(_) => Outcome::down(start, format!("no answer within {} ms", d.timeout_ms)),
     }
 }
 
-async fn run_probe(p: &Probe, start: Instant) -> Outcome {
+async fn run_probe(p: &Probe, start: Instant, timeout: Duration) -> Outcome {
     match p {
         Probe::Tcp { address } => match tokio::net::TcpStream::connect(address).await {
             Ok(_) => Outcome {
@@ -70,7 +67,7 @@ async fn run_probe(p: &Probe, start: Instant) -> Outcome {
             expect_status,
             ca_file,
             tls_pin,
-        } => match http_get(url, ca_file, tls_pin).await {
+        } => match super::http::get_status(url, ca_file, tls_pin).await {
             Ok(status) => Outcome {
                 up: status == *expect_status,
                 latency: start.elapsed(),
@@ -118,6 +115,33 @@ async fn run_probe(p: &Probe, start: Instant) -> Outcome {
             },
             Err(e) => Outcome::down(start, e),
         },
+        Probe::ModbusRtu {
+            port,
+            baud,
+            parity,
+            stop_bits,
+            unit,
+            registers,
+        } => {
+            let line = super::modbus_rtu::Line {
+                port: port.clone(),
+                baud: *baud,
+                parity: *parity,
+                stop_bits: *stop_bits,
+            };
+            // The serial thread gives up a little before the probe's deadline, so that
+            // the probe reports what the line said rather than only a timeout.
+            let within = timeout.saturating_sub(Duration::from_millis(50));
+            match super::modbus_rtu::read(line, *unit, registers.clone(), within).await {
+                Ok(metrics) => Outcome {
+                    up: true,
+                    latency: start.elapsed(),
+                    metrics,
+                    ..Outcome::default()
+                },
+                Err(e) => Outcome::down(start, e),
+            }
+        }
         Probe::Icmp { host } => {
             static SEQ: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
             let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -150,94 +174,6 @@ async fn snmp(t: &SnmpTarget) -> Result<super::snmp::profiles::Reading, String> 
     let mut session = super::snmp::open(t).await?;
     let values = super::snmp::profiles::ask(&mut session, t.profile).await?;
     super::snmp::profiles::read(t.profile, &values)
-}
-
-/// The TLS client of an `https://` probe: trusts the key `tls_pin` pins, else the CAs of
-/// `ca_file` (empty: the system's).
-pub fn tls(ca_file: &Path, tls_pin: &str) -> Result<Arc<rustls::ClientConfig>, TlsError> {
-    let mut trust = Trust::pinned(tls_pin)?;
-    trust.ca_file = ca_file.to_path_buf();
-    Ok(Arc::new(storefleet_support::tls::client_config(
-        &trust,
-        Path::new(""),
-        Path::new(""),
-    )?))
-}
-
-async fn http_get(url: &str, ca_file: &Path, tls_pin: &str) -> Result<u16, String> {
-    let uri: hyper::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
-    let host = uri.host().ok_or("URL has no host")?.to_owned();
-    let https = uri.scheme_str() == Some("https");
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| e.to_string())?;
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    if !https {
-        return get(tcp, &host, path).await;
-    }
-    let config = tls(ca_file, tls_pin).map_err(|e| e.to_string())?;
-    // An IPv6 literal comes bracketed in the URL, not in the certificate.
-    let name = host.trim_start_matches('[').trim_end_matches(']');
-    let server = rustls::pki_types::ServerName::try_from(name.to_owned())
-        .map_err(|e| format!("{host}: {e}"))?;
-    let stream = tokio_rustls::TlsConnector::from(config)
-        .connect(server, tcp)
-        .await
-        .map_err(|e| format!("TLS: {e}"))?;
-    get(stream, &host, path).await
-}
-
-/// One GET over `io`; the status.
-async fn get<S>(io: S, host: &str, path: &str) -> Result<u16, String>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let req = hyper::Request::get(path)
-        .header(hyper::header::HOST, host)
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
-    let (resp, conn) = send(io, req).await?;
-    conn.abort();
-    Ok(resp.status().as_u16())
-}
-
-/// Sends `req` over `io` (HTTP/1.1, as `storefleet-agent`); the answer, and the task that
-/// drives the connection, to abort once the answer's body is read.
-pub(crate) async fn send<S, B>(
-    io: S,
-    mut req: hyper::Request<B>,
-) -> Result<
-    (
-        hyper::Response<hyper::body::Incoming>,
-        tokio::task::JoinHandle<()>,
-    ),
-    String,
->
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
-            .await
-            .map_err(|e| e.to_string())?;
-    let driver = tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    req.headers_mut().insert(
-        hyper::header::USER_AGENT,
-        hyper::header::HeaderValue::from_static("storefleet-agent"),
-    );
-    match sender.send_request(req).await {
-        Ok(resp) => Ok((resp, driver)),
-        Err(e) => {
-            driver.abort();
-            Err(e.to_string())
-        }
-    }
 }
 
 async fn exec(command: &[String], cap: usize, start: Instant) -> Outcome {
@@ -357,6 +293,7 @@ fn state_event(d: &DeviceConfig, o: &Outcome, t: i64) -> Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn device(probe: Probe) -> DeviceConfig {
         DeviceConfig {

@@ -10,6 +10,7 @@ mod catalog;
 mod discovery;
 mod load;
 mod routines;
+mod serial;
 mod snmp;
 mod upload;
 pub mod validate;
@@ -25,6 +26,7 @@ pub use catalog::{
 pub use discovery::{DiscoverySection, Subnet, MAX_ADDRESSES as DISCOVERY_MAX_ADDRESSES};
 pub use load::{load, source, ConfigError, ConfigSource, DROPIN_DIR, ENV_PREFIX};
 pub use routines::{ExecCommand, RoutinesSection, StoreSection, READ_ONLY_ACTIONS};
+pub use serial::{Parity, BAUDS};
 pub use snmp::{
     host_port as snmp_host_port, Secret, SnmpAuth, SnmpPrivacy, SnmpProfile, SnmpTarget,
 };
@@ -386,12 +388,35 @@ pub enum Probe {
         url: String,
     },
     /// Modbus TCP: reads `registers` of `unit` at `address` (`host:port`, usually port
-    /// 502); up when every register answers. Each register becomes the metric
-    /// `modbus.NAME`.
+    /// 502); up when every register answers. Each register becomes the metric of its
+    /// name.
     Modbus {
         /// `host:port`.
         address: String,
         /// Unit (slave) id; 1 for most devices, the device's id behind a gateway.
+        #[serde(default = "default_modbus_unit")]
+        unit: u8,
+        /// The device's register map.
+        registers: Vec<Register>,
+    },
+    /// Modbus RTU on the gateway's serial line (RS-485 or RS-232) at `port`: reads
+    /// `registers` of `unit`, as `modbus` does over TCP. The devices of one line are asked
+    /// one at a time. The packaged service sees no serial port until a drop-in lets it
+    /// (see the packaging README).
+    #[serde(rename = "modbus_rtu")]
+    ModbusRtu {
+        /// The serial port, e.g. `/dev/ttyUSB0`.
+        port: PathBuf,
+        /// Bits a second.
+        #[serde(default = "serial::default_baud")]
+        baud: u32,
+        /// Parity.
+        #[serde(default)]
+        parity: Parity,
+        /// Stop bits, 1 or 2.
+        #[serde(default = "serial::default_stop_bits")]
+        stop_bits: u8,
+        /// Unit (slave) id on the line.
         #[serde(default = "default_modbus_unit")]
         unit: u8,
         /// The device's register map.
@@ -423,7 +448,7 @@ pub enum Probe {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Register {
-    /// Metric name (`modbus.` is put before it).
+    /// Metric name, as the controller's rules name metrics (`temp_c`).
     pub name: String,
     /// `holding` (function 3) or `input` (function 4).
     #[serde(default)]
@@ -497,6 +522,7 @@ impl Probe {
     pub fn address(&self) -> Option<String> {
         match self {
             Probe::Tcp { address } | Probe::Modbus { address, .. } => Some(address.clone()),
+            Probe::ModbusRtu { port, unit, .. } => Some(format!("{} unit {unit}", port.display())),
             Probe::Http { url, .. } | Probe::Ipp { url } => Some(url.clone()),
             Probe::Icmp { host } => Some(host.clone()),
             Probe::Snmp(t) => Some(t.address.clone()),

@@ -20,6 +20,28 @@ fn bad(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::validation(key, message)
 }
 
+/// What is wrong with a Modbus register map, as `(key under the device, expected)`.
+fn check_registers(registers: &[super::Register]) -> Result<(), (String, &'static str)> {
+    if registers.is_empty() {
+        return Err(("probe.registers".into(), "at least one register"));
+    }
+    let mut names = std::collections::HashSet::new();
+    for (j, r) in registers.iter().enumerate() {
+        let key = |f: &str| format!("probe.registers[{j}].{f}");
+        // `probe.*` is the probe's own (up, latency).
+        if !crate::collect::ingest::valid_name(&r.name)
+            || r.name.starts_with("probe.")
+            || !names.insert(&r.name)
+        {
+            return Err((key("name"), "a unique metric name, not probe.*"));
+        }
+        if !r.scale.is_finite() || r.scale == 0.0 {
+            return Err((key("scale"), "a finite number other than 0"));
+        }
+    }
+    Ok(())
+}
+
 impl Config {
     /// Checks the loaded values; the error names the key and what was expected.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -180,7 +202,7 @@ impl Config {
                                 return Err(bad(&k("probe.tls_pin"), e.to_string()));
                             }
                         }
-                        if let Err(e) = crate::collect::probe::tls(ca_file, tls_pin) {
+                        if let Err(e) = crate::collect::http::tls(ca_file, tls_pin) {
                             return Err(bad(&k("probe.ca_file"), e.to_string()));
                         }
                     }
@@ -194,23 +216,18 @@ impl Config {
                     if !host_port(address) {
                         return Err(bad(&k("probe.address"), "host:port"));
                     }
-                    if registers.is_empty() {
-                        return Err(bad(&k("probe.registers"), "at least one register"));
-                    }
-                    let mut names = std::collections::HashSet::new();
-                    for (j, r) in registers.iter().enumerate() {
-                        let rk = |f: &str| k(&format!("probe.registers[{j}].{f}"));
-                        // `probe.*` is the probe's own (up, latency).
-                        if !crate::collect::ingest::valid_name(&r.name)
-                            || r.name.starts_with("probe.")
-                            || !names.insert(&r.name)
-                        {
-                            return Err(bad(&rk("name"), "a unique metric name, not probe.*"));
-                        }
-                        if !r.scale.is_finite() || r.scale == 0.0 {
-                            return Err(bad(&rk("scale"), "a finite number other than 0"));
-                        }
-                    }
+                    check_registers(registers).map_err(|(key, e)| bad(&k(&key), e))?;
+                }
+                Probe::ModbusRtu {
+                    port,
+                    baud,
+                    stop_bits,
+                    registers,
+                    ..
+                } => {
+                    super::serial::check(port, *baud, *stop_bits)
+                        .map_err(|(key, e)| bad(&k(&format!("probe.{key}")), e))?;
+                    check_registers(registers).map_err(|(key, e)| bad(&k(&key), e))?;
                 }
                 Probe::Icmp { host } => {
                     let name_ok = !host.is_empty()
@@ -284,6 +301,7 @@ mod tests {
         check("type = \"icmp\", host = \"scale-1.store.lan\"").unwrap();
         check("type = \"modbus\", address = \"10.0.0.40:502\", registers = [{ name = \"temp_c\", kind = \"input\", address = 0, type = \"i16\", scale = 0.1, unit = \"C\" }]").unwrap();
         check("type = \"snmp\", address = \"10.0.0.5\", profile = \"ups\"").unwrap();
+        check("type = \"modbus_rtu\", port = \"/dev/ttyUSB0\", registers = [{ name = \"energy_kwh\", address = 0, type = \"u32\" }]").unwrap();
         let pin = format!("sha256//{}", "A".repeat(43) + "=");
         check(&format!("{url}, tls_pin = \"{pin}\"")).unwrap();
         for (probe, key, says) in [
@@ -336,6 +354,26 @@ mod tests {
                 "type = \"modbus\", address = \"10.0.0.40:502\", registers = [{ name = \"t\", address = 0 }, { name = \"t\", address = 1 }]".to_owned(),
                 "probe.registers[1].name",
                 "unique",
+            ),
+            (
+                "type = \"modbus_rtu\", port = \"ttyUSB0\", registers = [{ name = \"t\", address = 0 }]".to_owned(),
+                "probe.port",
+                "/dev/ttyUSB0",
+            ),
+            (
+                "type = \"modbus_rtu\", port = \"/dev/ttyUSB0\", baud = 9601, registers = [{ name = \"t\", address = 0 }]".to_owned(),
+                "probe.baud",
+                "one of [1200",
+            ),
+            (
+                "type = \"modbus_rtu\", port = \"/dev/ttyUSB0\", stop_bits = 3, registers = [{ name = \"t\", address = 0 }]".to_owned(),
+                "probe.stop_bits",
+                "1 or 2",
+            ),
+            (
+                "type = \"modbus_rtu\", port = \"/dev/ttyUSB0\", registers = []".to_owned(),
+                "probe.registers",
+                "at least one",
             ),
             (
                 "type = \"modbus\", address = \"10.0.0.40:502\", registers = [{ name = \"probe.up\", address = 0 }]".to_owned(),
