@@ -1,8 +1,8 @@
 //! The simulated fleet: N stores, each a real agent (the agent library, in this process)
 //! with a plausible set of devices whose readings and faults are pushed to the agent's
-//! loopback ingest endpoint, exactly as store software would; in the demo the UPSes answer
-//! SNMP ([`snmp`]) and the fridge controllers Modbus TCP ([`modbus`]), read by the agents'
-//! real probes. Stores are created and
+//! loopback ingest endpoint, exactly as store software would; in the demo the UPSes and
+//! receipt printers answer SNMP ([`snmp`]) and the fridge controllers Modbus TCP
+//! ([`modbus`]), read by the agents' real probes. Stores are created and
 //! agents enrolled through the controller's HTTP API with a token, like real gateways.
 //!
 //! Printer faults are a mix: jams the agent's routine heals ([`printer`]) and broken
@@ -146,6 +146,11 @@ fn agent_config(
                 p.snmp,
                 community(n, &d.id)
             ),
+            (Some(p), "receipt-printer") => format!(
+                "{{ type = \"snmp\", address = \"127.0.0.1:{}\", profile = \"printer\", community = \"{}\" }}",
+                p.snmp,
+                community(n, &d.id)
+            ),
             (Some(p), "fridge-sensor") => modbus::fridge_probe(n, p.modbus),
             _ => "{ type = \"push\" }".to_owned(),
         };
@@ -195,6 +200,16 @@ async fn responders(
     tracker.spawn(snmp::serve(socket, r.snmp.clone(), token.clone()));
     tracker.spawn(modbus::serve(listener, r.modbus.clone(), token.clone()));
     Ok((ports, r))
+}
+
+/// Who a simulated device says it is over SNMP.
+fn identity(d: &SimDevice) -> snmp::Identity<'_> {
+    snmp::Identity {
+        vendor: d.vendor,
+        model: d.model,
+        serial: &d.serial,
+        firmware: &d.firmware,
+    }
 }
 
 /// The SNMP community of store `n`'s device `id` at the simulated agents' responder.
@@ -256,7 +271,9 @@ async fn prepare(
     std::fs::create_dir_all(&dir).map_err(|e| agent_err(e.to_string()))?;
     std::fs::write(&config_path, agent_config(n, &dir, ingest, &devices, ports))
         .map_err(|e| agent_err(e.to_string()))?;
-    printer::install_routine(&dir, opts.heal_after_secs).map_err(|e| agent_err(e.to_string()))?;
+    let up = if ports.is_some() { "probe.up" } else { "up" };
+    printer::install_routine(&dir, opts.heal_after_secs, up)
+        .map_err(|e| agent_err(e.to_string()))?;
     let source = storefleet_agent::config::source(&config_path);
     let dropin = source
         .dropin_dir
@@ -306,6 +323,10 @@ pub async fn start(
                     "ups" => r.snmp.set(
                         &community(n, &d.id),
                         snmp::ups_objects(d.vendor, d.model, &d.firmware, &[]),
+                    ),
+                    "receipt-printer" => r.snmp.set(
+                        &community(n, &d.id),
+                        snmp::printer_objects(identity(&d), &[], None),
                     ),
                     "fridge-sensor" => r.modbus.set_fridge(n, 3.5),
                     _ => {}
@@ -406,6 +427,12 @@ async fn drive(
                     r.snmp.set(&community(n, &d.id), objects);
                     true
                 }
+                (Some(r), "receipt-printer") => {
+                    let objects =
+                        snmp::printer_objects(identity(d), &step.readings, printer.state());
+                    r.snmp.set(&community(n, &d.id), objects);
+                    true
+                }
                 (Some(r), "fridge-sensor") => {
                     if let Some((_, t)) = step.readings.iter().find(|(m, _)| *m == "temp_c") {
                         r.modbus.set_fridge(n, *t);
@@ -419,7 +446,13 @@ async fn drive(
                     json!({"device": d.id, "metric": metric, "points": [{"t": now, "v": *v}]}),
                 );
             }
-            for (code, severity, message) in step.events {
+            // A probed device's own probe says when it goes down and comes back.
+            let probed = answered && matches!(d.class, "receipt-printer");
+            for (code, severity, message) in step
+                .events
+                .into_iter()
+                .filter(|e| !(probed && matches!(e.0, "device.down" | "device.up")))
+            {
                 events.push(json!({"device": d.id, "code": code, "severity": severity, "message": message, "data": {"class": d.class}}));
             }
         }

@@ -6,7 +6,9 @@
 //! - `sim/printer-1.broken`: broken hardware; only an engineer (the simulated field
 //!   team, on check-in) clears it.
 //!
-//! Creating either file by hand breaks that store's printer: a way to show the flow.
+//! Creating either file by hand breaks that store's printer: a way to show the flow. In the
+//! demo the printer's SNMP agent ([`crate::snmp::printer_objects`]) shows the same state
+//! (jammed, or service requested), which the agent's `snmp` probe reads.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -25,7 +27,7 @@ window = { when = "any" }
 
 [[triggers.condition]]
 device = "printer-1"
-metric = "up"
+metric = "{metric}"
 below = 0.5
 for_secs = {after}
 cooldown_secs = 600
@@ -74,7 +76,8 @@ impl Markers {
         let _ = std::fs::remove_file(&self.jam);
     }
 
-    fn state(&self) -> Option<&'static str> {
+    /// What is wrong with the printer, by its files: broken hardware, a jam, or nothing.
+    pub fn state(&self) -> Option<&'static str> {
         if self.broken.exists() {
             Some(BROKEN)
         } else if self.jam.exists() {
@@ -155,14 +158,17 @@ pub fn agent_config(store_dir: &Path) -> String {
     s
 }
 
-/// Writes the routine into the agent's routine directory: it runs once the printer has
-/// been down for `after_secs`.
-pub fn install_routine(store_dir: &Path, after_secs: u64) -> std::io::Result<()> {
+/// Writes the routine into the agent's routine directory: it runs once the printer's
+/// `metric` (`up` when the printer's readings are pushed, the probe's `probe.up` when the
+/// agent asks the printer over SNMP) has said down for `after_secs`.
+pub fn install_routine(store_dir: &Path, after_secs: u64, metric: &str) -> std::io::Result<()> {
     let dir = store_dir.join("routines.d");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(
         dir.join("receipt-printer-unstick.toml"),
-        ROUTINE.replace("{after}", &after_secs.to_string()),
+        ROUTINE
+            .replace("{after}", &after_secs.to_string())
+            .replace("{metric}", metric),
     )
 }
 
@@ -223,12 +229,13 @@ mod tests {
         let text = agent_config(dir.path());
         assert!(text.contains("[routines.commands.printer-ok]"));
         assert!(text.contains("[routines.commands.printer-reset]"));
-        install_routine(dir.path(), 7).unwrap();
+        install_routine(dir.path(), 7, "probe.up").unwrap();
         let doc =
             std::fs::read_to_string(dir.path().join("routines.d/receipt-printer-unstick.toml"))
                 .unwrap();
         assert!(doc.contains("command = \"printer-ok\"") && doc.contains("printer-reset"));
         assert!(doc.contains("for_secs = 7"), "{doc}");
+        assert!(doc.contains("metric = \"probe.up\""), "{doc}");
         let parsed: toml::Value = toml::from_str(&doc).unwrap();
         assert_eq!(parsed["name"].as_str(), Some("receipt-printer-unstick"));
     }

@@ -1,6 +1,7 @@
-//! The simulated UPSes answer SNMPv2c (UPS-MIB) on one UDP socket for the whole fleet,
-//! one community per device (`S0001-ups-1`), so that the demo's agents read them through
-//! their real `snmp` probe instead of being handed readings. `GET`, `GETNEXT` and
+//! The simulated UPSes (UPS-MIB) and receipt printers (Host Resources and Printer MIB)
+//! answer SNMPv2c on one UDP socket for the whole fleet, one community per device
+//! (`S0001-ups-1`), so that the demo's agents read them through their real `snmp` probe
+//! instead of being handed readings. `GET`, `GETNEXT` and
 //! `GETBULK`; anything else, or an unknown community, gets no answer, as from a real agent.
 
 use std::collections::{BTreeMap, HashMap};
@@ -20,6 +21,8 @@ pub enum Answer {
     Int(i64),
     /// OCTET STRING.
     Text(String),
+    /// OCTET STRING of bits.
+    Bytes(Vec<u8>),
 }
 
 /// Every simulated device's objects, by community.
@@ -156,6 +159,7 @@ fn response(
         let v = match value {
             Some(Answer::Int(n)) => tlv(0x02, &int_content(*n)),
             Some(Answer::Text(t)) => tlv(0x04, t.as_bytes()),
+            Some(Answer::Bytes(b)) => tlv(0x04, b),
             // noSuchObject for a GET, endOfMibView past the last object.
             None if asked == MessageType::GetRequest => tlv(0x80, &[]),
             None => tlv(0x82, &[]),
@@ -194,7 +198,6 @@ pub async fn serve(socket: tokio::net::UdpSocket, agents: Agents, token: Cancell
 /// A simulated UPS's UPS-MIB objects, from its latest readings.
 pub fn ups_objects(vendor: &str, model: &str, firmware: &str, readings: &[(&str, f64)]) -> Objects {
     let get = |name: &str| readings.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
-    let oid = |s: &str| -> Vec<u32> { s.split('.').filter_map(|p| p.parse().ok()).collect() };
     let on_battery = get("on_battery").unwrap_or(0.0) > 0.5;
     let charge = get("battery_pct").unwrap_or(100.0).round() as u32;
     let load = get("load_pct").unwrap_or(30.0).round() as i64;
@@ -241,6 +244,87 @@ pub fn ups_objects(vendor: &str, model: &str, firmware: &str, readings: &[(&str,
     o
 }
 
+fn oid(s: &str) -> Vec<u32> {
+    s.split('.').filter_map(|p| p.parse().ok()).collect()
+}
+
+/// Who a simulated device is.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    /// Maker.
+    pub vendor: &'a str,
+    /// Model.
+    pub model: &'a str,
+    /// Serial number.
+    pub serial: &'a str,
+    /// Firmware.
+    pub firmware: &'a str,
+}
+
+/// A simulated receipt printer's objects (Host Resources and Printer MIB), from its latest
+/// readings and its fault (`paper jam`, or broken hardware), if any: what a real printer's
+/// SNMP agent shows.
+pub fn printer_objects(id: Identity<'_>, readings: &[(&str, f64)], fault: Option<&str>) -> Objects {
+    let get = |name: &str| readings.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+    let jammed = fault == Some(super::behaviour::JAM);
+    let mut o = Objects::new();
+    let mut put = |s: &str, v: Answer| {
+        o.insert(oid(s), v);
+    };
+    put(
+        "1.3.6.1.2.1.1.1.0",
+        Answer::Text(format!("{} {}", id.vendor, id.model)),
+    );
+    // The printer's hrDevice row: its description, and its status: running(2) or down(5).
+    put(
+        "1.3.6.1.2.1.25.3.2.1.3.1",
+        Answer::Text(format!("{} {}", id.vendor, id.model)),
+    );
+    put(
+        "1.3.6.1.2.1.25.3.2.1.5.1",
+        Answer::Int(if fault.is_some() { 5 } else { 2 }),
+    );
+    // hrPrinterStatus idle(3) or other(1); detected errors: jammed (bit 5) or service
+    // requested (bit 7).
+    put(
+        "1.3.6.1.2.1.25.3.5.1.1.1",
+        Answer::Int(if fault.is_some() { 1 } else { 3 }),
+    );
+    let bits = match fault {
+        Some(_) if jammed => 0x04,
+        Some(_) => 0x01,
+        None => 0x00,
+    };
+    put("1.3.6.1.2.1.25.3.5.1.2.1", Answer::Bytes(vec![bits, 0]));
+    put(
+        "1.3.6.1.2.1.43.5.1.1.17.1",
+        Answer::Text(id.serial.to_owned()),
+    );
+    put("1.3.6.1.2.1.43.10.2.1.4.1.1", Answer::Int(48_213));
+    // The paper roll: its level out of 100.
+    put(
+        "1.3.6.1.2.1.43.11.1.1.6.1.1",
+        Answer::Text("Paper Roll".into()),
+    );
+    put("1.3.6.1.2.1.43.11.1.1.8.1.1", Answer::Int(100));
+    let paper = get("paper_pct").unwrap_or(100.0).round().clamp(0.0, 100.0) as i64;
+    put("1.3.6.1.2.1.43.11.1.1.9.1.1", Answer::Int(paper));
+    // A critical alert saying what is wrong, in the printer's words.
+    if let Some(why) = fault {
+        put("1.3.6.1.2.1.43.18.1.1.2.1.1", Answer::Int(3));
+        put("1.3.6.1.2.1.43.18.1.1.8.1.1", Answer::Text(why.to_owned()));
+    }
+    put(
+        "1.3.6.1.2.1.47.1.1.1.1.9.1",
+        Answer::Text(id.firmware.to_owned()),
+    );
+    put(
+        "1.3.6.1.2.1.47.1.1.1.1.12.1",
+        Answer::Text(id.vendor.to_owned()),
+    );
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +368,44 @@ mod tests {
         assert_eq!(o.identity.unwrap().vendor.as_deref(), Some("APC"));
         let stranger = storefleet_agent::collect::probe::probe_once(&probe("S0002-ups-1")).await;
         assert!(!stranger.up);
+        token.cancel();
+    }
+
+    /// The agent's own `printer` profile reads a simulated printer: healthy, then jammed
+    /// (down, saying so in the printer's words), and who it is.
+    #[tokio::test]
+    async fn the_agents_snmp_probe_reads_a_simulated_printer() {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let agents = Agents::default();
+        let id = Identity {
+            vendor: "Epson",
+            model: "TM-T88VI",
+            serial: "X5E00000042",
+            firmware: "30.05",
+        };
+        let token = CancellationToken::new();
+        tokio::spawn(serve(socket, agents.clone(), token.clone()));
+        let toml = format!(
+            "id = \"printer-1\"\nclass = \"receipt-printer\"\ntimeout_ms = 1000\n\
+             probe = {{ type = \"snmp\", address = \"127.0.0.1:{port}\", profile = \"printer\", community = \"p\" }}"
+        );
+        let d: storefleet_agent::config::DeviceConfig = toml::from_str(&toml).unwrap();
+        agents.set("p", printer_objects(id, &[("paper_pct", 64.0)], None));
+        let ok = storefleet_agent::collect::probe::probe_once(&d).await;
+        assert!(ok.up, "{ok:?}");
+        assert!(
+            ok.metrics.contains(&("supply.paper_roll_pct".into(), 64.0)),
+            "{ok:?}"
+        );
+        let who = ok.identity.unwrap();
+        assert_eq!(who.serial.as_deref(), Some("X5E00000042"));
+        assert_eq!(who.vendor.as_deref(), Some("Epson"));
+        agents.set("p", printer_objects(id, &[], Some(crate::behaviour::JAM)));
+        let jammed = storefleet_agent::collect::probe::probe_once(&d).await;
+        assert!(!jammed.up);
+        let why = jammed.reason.unwrap_or_default();
+        assert!(why.contains("jammed") && why.contains("paper jam"), "{why}");
         token.cancel();
     }
 

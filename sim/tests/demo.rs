@@ -84,11 +84,12 @@ fn demo_starts_a_fleet_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(300));
     }
 
-    // The demo's UPSes answer SNMP and its fridge controllers Modbus TCP: the agent polls
-    // them through its real probes (a pushed device has no probe.up), and what it reads
-    // arrives.
+    // The demo's UPSes and printers answer SNMP and its fridge controllers Modbus TCP: the
+    // agent polls them through its real probes (a pushed device has no probe.up), and what
+    // it reads arrives.
     for (device, metric, over) in [
         ("ups-1", "battery_pct", "SNMP"),
+        ("printer-1", "supply.paper_roll_pct", "SNMP"),
         ("fridge-1", "temp_c", "Modbus"),
     ] {
         let deadline = Instant::now() + Duration::from_secs(60);

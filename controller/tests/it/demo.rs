@@ -1,7 +1,8 @@
 //! The demo's own flow with simulated stores: the controller (in this process), its
 //! embedded broker, and three simulated stores running the real agent library with the
 //! simulator's printer and its `receipt-printer-unstick` routine, and the simulated field
-//! team. Random faults are off; the test breaks printers the way the README says an
+//! team. As in the demo, the printers answer SNMP (Printer MIB), the UPSes SNMP and the
+//! fridge controllers Modbus TCP, and the agents ask them through their real probes. Random faults are off; the test breaks printers the way the README says an
 //! operator can (a marker file): a jam the routine clears opens no ticket, broken hardware
 //! opens exactly one, for the least-loaded printer engineer of the store's region, carrying
 //! the routine's attempt.
@@ -51,6 +52,7 @@ async fn simulated_stores_heal_a_jam_and_send_an_engineer_for_broken_hardware() 
     let mut opts = sim::Options::new(3, agents.clone(), client.clone());
     opts.heal_after_secs = 2;
     opts.random_faults = false;
+    opts.device_protocols = true;
     let tracker = TaskTracker::new();
     sim::start(opts, token.clone(), &tracker).await.unwrap();
     // S0001 to S0003 are all in the north.
