@@ -265,12 +265,22 @@ pub struct WaveProgress {
     pub wave: u32,
     /// Targets in it.
     pub targets: u64,
-    /// Finished ones.
+    /// Finished ones (cancelled ones too).
     pub finished: u64,
     /// Failed, timed out or rejected ones.
     pub failures: u64,
+    /// Cancelled ones (never sent: the task was cancelled or aborted first).
+    #[serde(default)]
+    pub cancelled: u64,
     /// When it opened, ms.
     pub opened_at: Option<i64>,
+}
+
+impl WaveProgress {
+    /// Whether it will never run: it did not open and its task has finished.
+    pub fn never_started(&self, task_finished: bool) -> bool {
+        task_finished && self.opened_at.is_none()
+    }
 }
 
 /// One target as shown.

@@ -223,12 +223,21 @@ fn status_text(task: &Value, targets: &Value) -> String {
         .collect();
     let _ = writeln!(s, "{}", by_state.join(" · "));
     let canary = task["spec"]["plan"]["canary"].as_u64().unwrap_or(0) > 0;
+    let over = !task["finished_at"].is_null();
     for w in task["waves"].as_array().into_iter().flatten() {
         let label = if canary && w["wave"] == 0 {
             "canary".to_owned()
         } else {
             format!("wave {}", w["wave"])
         };
+        if over && w["opened_at"].is_null() {
+            let _ = writeln!(
+                s,
+                "  {label:<8} never started ({} cancelled)",
+                w["cancelled"].as_u64().unwrap_or(0)
+            );
+            continue;
+        }
         let _ = writeln!(
             s,
             "  {label:<8} {}/{} finished, {} failed{}",

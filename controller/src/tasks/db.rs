@@ -218,7 +218,8 @@ fn summary(c: &dyn Sql, r: &Row) -> Result<TaskSummary, DbError> {
     for row in c.query(
         "SELECT wave, count(*) AS n,
                 count(*) FILTER (WHERE state NOT IN ('queued', 'sent', 'running')) AS done,
-                count(*) FILTER (WHERE state IN ('failed', 'timed_out', 'rejected')) AS failures
+                count(*) FILTER (WHERE state IN ('failed', 'timed_out', 'rejected')) AS failures,
+                count(*) FILTER (WHERE state = 'cancelled') AS cancelled
          FROM task_targets WHERE task_id = ?1 GROUP BY wave ORDER BY wave",
         args![&id],
     )? {
@@ -228,6 +229,7 @@ fn summary(c: &dyn Sql, r: &Row) -> Result<TaskSummary, DbError> {
             targets: row.int("n")?,
             finished: row.int("done")?,
             failures: row.int("failures")?,
+            cancelled: row.int("cancelled")?,
             opened_at: opened.get(wave as usize).copied().flatten(),
         });
     }

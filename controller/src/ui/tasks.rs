@@ -79,6 +79,7 @@ pub(super) struct TaskQuery {
 
 fn waves(t: &TaskSummary, now: i64) -> Markup {
     let canary = t.spec.plan.canary > 0;
+    let over = t.finished_at.is_some();
     html! {
         table #waves {
             tr { th { "Wave" } th { "Progress" } th { "Finished" } th { "Failed" } th { "Opened" } }
@@ -87,13 +88,21 @@ fn waves(t: &TaskSummary, now: i64) -> Markup {
                     td { @if canary && w.wave == 0 { "canary" } @else { "wave " (w.wave) } }
                     td {
                         div.bar {
-                            span class="seg ok" style={ "width:" (format!("{:.2}", (w.finished - w.failures) as f64 * 100.0 / w.targets.max(1) as f64)) "%" } {}
+                            span class="seg ok" style={ "width:" (format!("{:.2}", w.finished.saturating_sub(w.failures + w.cancelled) as f64 * 100.0 / w.targets.max(1) as f64)) "%" } {}
                             span class="seg down" style={ "width:" (format!("{:.2}", w.failures as f64 * 100.0 / w.targets.max(1) as f64)) "%" } {}
                         }
                     }
-                    td { (w.finished) " / " (w.targets) }
+                    @if w.never_started(over) {
+                        td.never { "never started (" (w.cancelled) " cancelled)" }
+                    } @else {
+                        td { (w.finished) " / " (w.targets) }
+                    }
                     td { (w.failures) }
-                    td { @if w.opened_at.is_some() { (fmt::ago(now, w.opened_at)) } @else { span.muted { "not yet" } } }
+                    td {
+                        @if w.opened_at.is_some() { (fmt::ago(now, w.opened_at)) }
+                        @else if over { span.muted { "never" } }
+                        @else { span.muted { "not yet" } }
+                    }
                 }
             }
         }

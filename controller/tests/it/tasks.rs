@@ -248,6 +248,15 @@ async fn canary_failures_abort_a_staged_rollout_over_50_stores() {
     .await
     .unwrap();
     assert!(text.contains("aborted") && text.contains("[xx--"), "{text}");
+    // The waves after the canary never ran: said so, not shown as finished.
+    for (wave, cancelled) in [(1, 5), (2, 19), (3, 24)] {
+        let line = format!(
+            "{:<8} never started ({cancelled} cancelled)",
+            format!("wave {wave}")
+        );
+        assert!(text.contains(&line), "{line}:\n{text}");
+    }
+    assert!(!text.contains("24/24 finished"), "{text}");
     assert!(
         text.contains("S0001") && text.contains("not succeeded"),
         "{text}"
