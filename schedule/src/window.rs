@@ -102,6 +102,40 @@ impl StoreTime {
                 .is_ok_and(|t| self.is_open(t) == want_open)
         })
     }
+
+    /// The first whole minute from `from` on, within `within`, that `w` allows (`from`
+    /// itself when it allows it now). Looked for in 5-minute steps, then to the minute, so a
+    /// window shorter than 5 minutes may be missed.
+    pub fn next_allowed(
+        &self,
+        w: &Window,
+        from: Timestamp,
+        within: SignedDuration,
+    ) -> Option<Timestamp> {
+        if self.allows(w, from) {
+            return Some(from);
+        }
+        let minute = |t: Timestamp| t.checked_add(SignedDuration::from_mins(1)).ok();
+        // The next whole minute after `from`.
+        let secs = from.as_second().div_euclid(60) * 60 + 60;
+        let mut prev = Timestamp::from_second(secs).ok()?;
+        if self.allows(w, prev) {
+            return Some(prev);
+        }
+        let end = from.checked_add(within).ok()?;
+        while prev < end {
+            let t = prev.checked_add(SignedDuration::from_mins(5)).ok()?;
+            if self.allows(w, t) {
+                let mut m = minute(prev)?;
+                while m < t && !self.allows(w, m) {
+                    m = minute(m)?;
+                }
+                return Some(m);
+            }
+            prev = t;
+        }
+        None
+    }
 }
 
 #[cfg(test)]
@@ -126,6 +160,37 @@ mod tests {
         };
         assert!(!berlin.allows(&closed, t));
         assert!(new_york.allows(&closed, t));
+    }
+
+    #[test]
+    fn the_next_allowed_minute_is_found_to_the_minute() {
+        let s = StoreTime::new("Mo-Sa 08:00-22:03", "Europe/Berlin").unwrap();
+        let closed = Window {
+            when: When::Closed,
+            ..Window::default()
+        };
+        let day = SignedDuration::from_hours(24);
+        // Monday 20:30 local (19:30 UTC): closes at 22:03 local.
+        let from = ts("2026-11-23T19:30:20Z");
+        assert_eq!(
+            s.next_allowed(&closed, from, day),
+            Some(ts("2026-11-23T21:03:00Z"))
+        );
+        // Allowed now: now.
+        let night = ts("2026-11-23T23:00:00Z");
+        assert_eq!(s.next_allowed(&closed, night, day), Some(night));
+        // With a 30-minute margin, half an hour after closing.
+        let margin = Window {
+            margin_minutes: 30,
+            ..closed.clone()
+        };
+        assert_eq!(
+            s.next_allowed(&margin, from, day),
+            Some(ts("2026-11-23T21:33:00Z"))
+        );
+        // A store never closed never allows a closed window.
+        let always = StoreTime::new("Mo-Su 00:00-24:00", "UTC").unwrap();
+        assert_eq!(always.next_allowed(&closed, from, day), None);
     }
 
     #[test]

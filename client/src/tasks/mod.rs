@@ -256,6 +256,21 @@ pub struct TaskSummary {
     pub total: u64,
     /// Per wave: (wave, targets, finished).
     pub waves: Vec<WaveProgress>,
+    /// While every store it waits for is outside its window: when the first of them opens
+    /// (asked of one task; absent in lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_opens: Option<WindowOpens>,
+}
+
+/// When a task waiting for its window will start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowOpens {
+    /// The instant, ms.
+    pub at: i64,
+    /// The store whose window opens first.
+    pub store: String,
+    /// That store's time zone.
+    pub timezone: String,
 }
 
 /// One wave's progress.

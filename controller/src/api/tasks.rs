@@ -141,7 +141,15 @@ pub(super) async fn get(
     _p: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TaskSummary>> {
-    Ok(Json(s.db.read(move |c| tasks::get(c, &id)).await?))
+    let now = s.clock.now();
+    Ok(Json(
+        s.db.read(move |c| {
+            let mut t = tasks::get(c, &id)?;
+            t.window_opens = crate::tasks::window::opens(c, &t, now)?;
+            Ok(t)
+        })
+        .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]

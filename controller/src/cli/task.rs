@@ -212,6 +212,17 @@ fn status_text(task: &Value, targets: &Value) -> String {
             .unwrap_or_default(),
         bar(counts, total, 40),
     );
+    if let Some(w) = task.get("window_opens").filter(|w| w.is_object()) {
+        let at = w["at"].as_i64().unwrap_or(0);
+        let zone = w["timezone"].as_str().unwrap_or("UTC");
+        let _ = writeln!(
+            s,
+            "waiting for its window: starts {} ({}) at {}",
+            crate::tasks::window::local(at, zone),
+            crate::tasks::window::until(storefleet_protocol::now_ms(), at),
+            cell(&w["store"]),
+        );
+    }
     let by_state: Vec<String> = crate::rollout::TargetState::NAMES
         .iter()
         .filter_map(|k| {

@@ -245,6 +245,7 @@ fn summary(c: &dyn Sql, r: &Row) -> Result<TaskSummary, DbError> {
         counts,
         total,
         waves,
+        window_opens: None,
     })
 }
 

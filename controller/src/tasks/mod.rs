@@ -12,9 +12,10 @@
 pub mod db;
 pub mod engine;
 pub mod select;
+pub mod window;
 
 pub use select::Selector;
 pub use storefleet_client::tasks::{
     PreviewTarget, TargetRow, TaskAction, TaskPreview, TaskSpec, TaskSummary, WaveProgress,
-    MAX_DOCUMENT_BYTES, MAX_TARGET_TIMEOUT_MS,
+    WindowOpens, MAX_DOCUMENT_BYTES, MAX_TARGET_TIMEOUT_MS,
 };

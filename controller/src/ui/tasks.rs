@@ -120,15 +120,14 @@ pub(super) async fn show(
         .filter(|st| TargetState::NAMES.contains(&st.as_str()));
     let task = id.clone();
     let filter = state.clone();
+    let now = s.clock.now();
     let (t, targets) =
         s.db.read(move |c| {
-            Ok((
-                tasks::get(c, &task)?,
-                tasks::targets(c, &task, filter.as_deref())?,
-            ))
+            let mut t = tasks::get(c, &task)?;
+            t.window_opens = crate::tasks::window::opens(c, &t, now)?;
+            Ok((t, tasks::targets(c, &task, filter.as_deref())?))
         })
         .await?;
-    let now = now_ms();
     let running = t.finished_at.is_none();
     let action = match &t.spec.action {
         crate::tasks::TaskAction::Routine { name, document, .. } if name.is_empty() => {
@@ -155,6 +154,12 @@ pub(super) async fn show(
             span #phase class={"badge " (phase_tone(&t.phase))} { (t.phase) }
             @if !t.phase_note.is_empty() { " " span.muted { (t.phase_note) } }
             " · " (action) " · pushed " (fmt::ago(now, Some(t.created_at))) " by " (t.created_by)
+        }
+        @if let Some(w) = &t.window_opens {
+            p #window-wait {
+                "Waiting for its window: it starts " (crate::tasks::window::until(now, w.at))
+                ", " (crate::tasks::window::local(w.at, &w.timezone)) " at " (w.store) "."
+            }
         }
         (bar(&t.counts, t.total))
         p #counts {

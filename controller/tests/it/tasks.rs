@@ -74,6 +74,22 @@ impl Fleet {
         self.client.call("GET", path, None).await.unwrap()
     }
 
+    /// What `storefleet task status ID` prints.
+    async fn status(&self, id: &str) -> String {
+        storefleet_controller::cli::run(
+            &self.client,
+            AdminCmd::Task {
+                cmd: TaskCmd::Status {
+                    id: id.to_owned(),
+                    watch: false,
+                },
+            },
+            false,
+        )
+        .await
+        .unwrap()
+    }
+
     async fn post(&self, path: &str, body: &Value) -> Value {
         self.client.call("POST", path, Some(body)).await.unwrap()
     }
@@ -235,18 +251,7 @@ async fn canary_failures_abort_a_staged_rollout_over_50_stores() {
     assert_eq!(stores, ["S0001", "S0002"]);
 
     // The CLI shows it, with the bar and the failures.
-    let text = storefleet_controller::cli::run(
-        &fleet.client,
-        AdminCmd::Task {
-            cmd: TaskCmd::Status {
-                id: id.clone(),
-                watch: false,
-            },
-        },
-        false,
-    )
-    .await
-    .unwrap();
+    let text = fleet.status(&id).await;
     assert!(text.contains("aborted") && text.contains("[xx--"), "{text}");
     // The waves after the canary never ran: said so, not shown as finished.
     for (wave, cancelled) in [(1, 5), (2, 19), (3, 24)] {
@@ -420,6 +425,19 @@ async fn a_closed_window_keeps_open_stores_waiting_until_they_close() {
         .map(|x| x["store"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(waiting, ["S0005", "S0010"], "open stores must wait");
+    // It says when it will start: when S0005 (and S0010) close at 22:00 local.
+    let t = fleet.get(&format!("/api/v1/tasks/{id}")).await;
+    assert_eq!(
+        t["window_opens"],
+        json!({"at": at("2026-11-23T21:00:00Z"), "store": "S0005", "timezone": "Europe/Berlin"}),
+        "{t}"
+    );
+    let text = fleet.status(&id).await;
+    assert!(
+        text.contains("waiting for its window: starts Mon 23 Nov 22:00 CET")
+            && text.contains("at S0005"),
+        "{text}"
+    );
 
     // 22:30 local: they have closed.
     clock.set(at("2026-11-23T21:30:00Z"));
