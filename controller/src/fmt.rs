@@ -36,6 +36,24 @@ pub fn ago(now: i64, t: Option<i64>) -> String {
     }
 }
 
+/// An instant for people: `2026-12-04 18:40 UTC, 3 min ago` (or `in 2 h` when it is
+/// ahead, as an expiry is).
+pub fn when(now: i64, t: i64) -> String {
+    let date = utc(t);
+    let relative = if t > now + 1000 {
+        let s = (t - now) / 1000;
+        match s {
+            0..=59 => format!("in {s} s"),
+            60..=3599 => format!("in {} min", s / 60),
+            3600..=86_399 => format!("in {} h", s / 3600),
+            _ => format!("in {} d", s / 86_400),
+        }
+    } else {
+        ago(now, Some(t))
+    };
+    format!("{} UTC, {relative}", &date[..16])
+}
+
 /// A value with at most 3 decimals, without trailing zeros.
 pub fn num(v: f64) -> String {
     let s = format!("{v:.3}");
@@ -64,6 +82,9 @@ mod tests {
     fn ago_and_numbers_read_well() {
         assert_eq!(ago(120_000, Some(0)), "2 min ago");
         assert_eq!(ago(0, None), "never");
+        let t = 1_795_305_600_000 + 3_723_000;
+        assert_eq!(when(t + 180_000, t), "2026-11-22 01:02 UTC, 3 min ago");
+        assert_eq!(when(t - 7_200_000, t), "2026-11-22 01:02 UTC, in 2 h");
         assert_eq!(num(2.50), "2.5");
         assert_eq!(num(3.0), "3");
     }

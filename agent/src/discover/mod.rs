@@ -4,7 +4,8 @@
 //!
 //! Only subnets listed in `[discovery] subnets` are swept ([`DiscoverySection::targets`]);
 //! addresses are begun at `rate_per_sec` at most, with at most [`IN_FLIGHT`] at once, and
-//! each protocol waits `timeout_ms` for an answer. SNMP is asked with the store's `[snmp]`
+//! each protocol waits `timeout_ms` for an answer (SNMP as long again for the device's
+//! identity). SNMP is asked with the store's `[snmp]`
 //! credentials (a device that does not know them stays silent, as it should).
 //!
 //! - SNMP: `sysDescr`, `sysObjectID`, `sysServices`, and objects that tell a UPS (UPS-MIB,
@@ -30,13 +31,14 @@ use crate::collect::snmp::{self, oid, profiles, Val, Values};
 use crate::collect::{ipp, modbus};
 use crate::config::{DiscoverySection, SnmpProfile, SnmpSection, SnmpTarget, Subnet};
 
-/// Addresses asked at once at most.
-pub const IN_FLIGHT: usize = 32;
+/// Addresses asked at once at most (each holds at most one SNMP session, so none waits
+/// for one and its time is all its own).
+pub const IN_FLIGHT: usize = 16;
 /// Devices reported at most.
 pub const MAX_FOUND: usize = 1024;
 
 /// SNMP sessions a sweep holds at once (apart from polling's).
-static SWEEP_SESSIONS: Semaphore = Semaphore::const_new(16);
+static SWEEP_SESSIONS: Semaphore = Semaphore::const_new(IN_FLIGHT);
 
 const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
 const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
@@ -82,6 +84,19 @@ fn profile_of(class: &str) -> Option<SnmpProfile> {
     }
 }
 
+/// What a sweep asks every SNMP device first.
+fn snmp_objects() -> Vec<Vec<u64>> {
+    let mut ask: Vec<Vec<u64>> = [SYS_DESCR, SYS_OBJECT_ID, SYS_SERVICES, IF_NUMBER]
+        .iter()
+        .chain(&[IP_FORWARDING, HR_DEVICE_TYPE_1])
+        .chain(&UPS_IDENT)
+        .chain(&PRT_GENERAL)
+        .map(|o| oid(o))
+        .collect();
+    ask.extend(profiles::identity_objects());
+    ask
+}
+
 /// One protocol's answer at an address.
 struct Answer {
     protocol: &'static str,
@@ -91,18 +106,18 @@ struct Answer {
     ipp_url: Option<String>,
 }
 
-async fn ask_snmp(target: SnmpTarget) -> Result<Answer, String> {
-    let mut s = snmp::open_in(&target, &SWEEP_SESSIONS).await?;
-    let mut got = Values::new();
-    let mut ask: Vec<Vec<u64>> = [SYS_DESCR, SYS_OBJECT_ID, SYS_SERVICES, IF_NUMBER]
-        .iter()
-        .chain(&[IP_FORWARDING, HR_DEVICE_TYPE_1])
-        .chain(&UPS_IDENT)
-        .chain(&PRT_GENERAL)
-        .map(|o| oid(o))
-        .collect();
-    ask.extend(profiles::identity_objects());
-    s.get(&ask, &mut got).await?;
+/// Asks `target` what it is within `wait`, then, within as long again, who it is (a device
+/// slow to walk is still found, with what its first answer said).
+async fn ask_snmp(target: SnmpTarget, wait: Duration) -> Result<Answer, String> {
+    let first = async {
+        let mut s = snmp::open_in(&target, &SWEEP_SESSIONS).await?;
+        let mut got = Values::new();
+        s.get(&snmp_objects(), &mut got).await?;
+        Ok::<_, String>((s, got))
+    };
+    let (mut s, got) = tokio::time::timeout(wait, first)
+        .await
+        .map_err(|_| "no answer".to_owned())??;
     if got.is_empty() {
         return Err("the device answered with nothing".into());
     }
@@ -115,7 +130,7 @@ async fn ask_snmp(target: SnmpTarget) -> Result<Answer, String> {
     // what the general objects say.
     let mut identity = Identity::default();
     if let Some(p) = profile_of(class) {
-        if let Ok(v) = profiles::ask(&mut s, p).await {
+        if let Ok(Ok(v)) = tokio::time::timeout(wait, profiles::ask(&mut s, p)).await {
             if let Ok(r) = profiles::read(p, &v) {
                 identity = r.identity;
             }
@@ -189,7 +204,7 @@ async fn ask(ip: Ipv4Addr, d: &DiscoverySection, creds: &SnmpSection) -> Option<
         context: String::new(),
     };
     let (snmp, ipp, modbus) = tokio::join!(
-        bounded(wait, ask_snmp(target)),
+        bounded(wait * 2, ask_snmp(target, wait)),
         bounded(
             wait,
             ask_ipp(format!("ipp://{ip}:{}", d.ipp_port), d.ipp_paths.clone())

@@ -44,13 +44,27 @@ pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Rows of `items` (objects) for the given keys.
+/// Whether `key` holds an instant (ms since the epoch): `created_at`, `last_seen`, `ts`...
+fn is_instant(key: &str) -> bool {
+    key.ends_with("_at") || key == "last_seen" || key == "ts"
+}
+
+/// Rows of `items` (objects) for the given keys; instants are written for people
+/// (`2026-12-04 18:40 UTC, 3 min ago`), the rest as [`cell`] says.
 pub fn rows(items: &Value, keys: &[&str]) -> Vec<Vec<String>> {
+    let now = storefleet_protocol::now_ms();
     items
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|it| keys.iter().map(|k| cell(&it[*k])).collect())
+                .map(|it| {
+                    keys.iter()
+                        .map(|k| match it[*k].as_i64() {
+                            Some(ms) if is_instant(k) => crate::fmt::when(now, ms),
+                            _ => cell(&it[*k]),
+                        })
+                        .collect()
+                })
                 .collect()
         })
         .unwrap_or_default()

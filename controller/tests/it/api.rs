@@ -238,7 +238,19 @@ async fn the_cli_manages_stores_tokens_and_reads_the_registry_through_the_typed_
         run(&["enroll-token", "revoke", &id]),
         format!("token {id} revoked\n")
     );
-    assert!(run(&["enroll-token", "list"]).contains(&id));
+    // Times for people: when the token was made, when it expires, when it was revoked.
+    let list = run(&["enroll-token", "list"]);
+    assert!(list.contains(&id), "{list}");
+    assert!(
+        list.contains(" UTC, ") && list.contains(" ago") && list.contains("UTC, in "),
+        "{list}"
+    );
+    assert!(
+        !list
+            .split_whitespace()
+            .any(|w| w.len() == 13 && w.bytes().all(|b| b.is_ascii_digit())),
+        "an instant in milliseconds: {list}"
+    );
 
     assert!(run(&["agents", "--store", "S300"]).contains("AGENT_VERSION"));
     assert!(run(&["assets", "--store", "S300"]).contains("0 of 0 shown"));
