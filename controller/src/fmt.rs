@@ -36,18 +36,26 @@ pub fn ago(now: i64, t: Option<i64>) -> String {
     }
 }
 
+/// How long until `t` from `now`, roughly: `in 40 s`, `in 5 min`, `in 1 h 30 min`,
+/// `in 2 h`, `in 3 d`.
+pub fn ahead(now: i64, t: i64) -> String {
+    let s = (t - now).max(0) / 1000;
+    let (h, m) = (s / 3600, s % 3600 / 60);
+    match s {
+        0..=59 => format!("in {s} s"),
+        60..=3599 => format!("in {m} min"),
+        3600..=86_399 if m == 0 => format!("in {h} h"),
+        3600..=86_399 => format!("in {h} h {m} min"),
+        _ => format!("in {} d", s / 86_400),
+    }
+}
+
 /// An instant for people: `2026-12-04 18:40 UTC, 3 min ago` (or `in 2 h` when it is
 /// ahead, as an expiry is).
 pub fn when(now: i64, t: i64) -> String {
     let date = utc(t);
     let relative = if t > now + 1000 {
-        let s = (t - now) / 1000;
-        match s {
-            0..=59 => format!("in {s} s"),
-            60..=3599 => format!("in {} min", s / 60),
-            3600..=86_399 => format!("in {} h", s / 3600),
-            _ => format!("in {} d", s / 86_400),
-        }
+        ahead(now, t)
     } else {
         ago(now, Some(t))
     };

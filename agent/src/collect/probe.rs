@@ -40,6 +40,19 @@ impl Outcome {
             ..Outcome::default()
         }
     }
+
+    /// Up with the readings taken, or down with why not.
+    fn read(start: Instant, readings: Result<Vec<(String, f64)>, String>) -> Outcome {
+        match readings {
+            Ok(metrics) => Outcome {
+                up: true,
+                latency: start.elapsed(),
+                metrics,
+                ..Outcome::default()
+            },
+            Err(e) => Outcome::down(start, e),
+        }
+    }
 }
 
 /// Probes once, within the device's timeout.
@@ -106,15 +119,7 @@ async fn run_probe(p: &Probe, start: Instant, timeout: Duration) -> Outcome {
             address,
             unit,
             registers,
-        } => match super::modbus::read(address, *unit, registers).await {
-            Ok(metrics) => Outcome {
-                up: true,
-                latency: start.elapsed(),
-                metrics,
-                ..Outcome::default()
-            },
-            Err(e) => Outcome::down(start, e),
-        },
+        } => Outcome::read(start, super::modbus::read(address, *unit, registers).await),
         Probe::ModbusRtu {
             port,
             baud,
@@ -132,15 +137,8 @@ async fn run_probe(p: &Probe, start: Instant, timeout: Duration) -> Outcome {
             // The serial thread gives up a little before the probe's deadline, so that
             // the probe reports what the line said rather than only a timeout.
             let within = timeout.saturating_sub(Duration::from_millis(50));
-            match super::modbus_rtu::read(line, *unit, registers.clone(), within).await {
-                Ok(metrics) => Outcome {
-                    up: true,
-                    latency: start.elapsed(),
-                    metrics,
-                    ..Outcome::default()
-                },
-                Err(e) => Outcome::down(start, e),
-            }
+            let read = super::modbus_rtu::read(line, *unit, registers.clone(), within).await;
+            Outcome::read(start, read)
         }
         Probe::Icmp { host } => {
             static SEQ: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);

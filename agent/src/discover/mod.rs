@@ -248,6 +248,7 @@ pub async fn sweep(d: &DiscoverySection, creds: &SnmpSection, subnets: &[Subnet]
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut running = tokio::task::JoinSet::new();
     let mut found = BTreeMap::new();
+    let shared = std::sync::Arc::new((d.clone(), creds.clone()));
     let mut keep = |r: Result<Option<Found>, tokio::task::JoinError>| {
         if let Ok(Some(f)) = r {
             if found.len() < MAX_FOUND {
@@ -262,8 +263,8 @@ pub async fn sweep(d: &DiscoverySection, creds: &SnmpSection, subnets: &[Subnet]
             }
         }
         pace.tick().await;
-        let (d, creds) = (d.clone(), creds.clone());
-        running.spawn(async move { ask(ip, &d, &creds).await });
+        let shared = shared.clone();
+        running.spawn(async move { ask(ip, &shared.0, &shared.1).await });
     }
     while let Some(r) = running.join_next().await {
         keep(r);

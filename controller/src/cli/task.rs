@@ -219,7 +219,7 @@ fn status_text(task: &Value, targets: &Value) -> String {
             s,
             "waiting for its window: starts {} ({}) at {}",
             crate::tasks::window::local(at, zone),
-            crate::tasks::window::until(storefleet_protocol::now_ms(), at),
+            crate::fmt::ahead(storefleet_protocol::now_ms(), at),
             cell(&w["store"]),
         );
     }

@@ -70,13 +70,3 @@ pub fn local(at: i64, zone: &str) -> String {
     };
     t.to_zoned(tz).strftime("%a %d %b %H:%M %Z").to_string()
 }
-
-/// How long until `at` (ms) from `now`, roughly: `in 1 h 30 min`.
-pub fn until(now: i64, at: i64) -> String {
-    let mins = (at - now).max(0) / 60_000;
-    match mins {
-        0 => "in less than a minute".into(),
-        1..=59 => format!("in {mins} min"),
-        _ => format!("in {} h {} min", mins / 60, mins % 60),
-    }
-}

@@ -157,7 +157,7 @@ pub(super) async fn show(
         }
         @if let Some(w) = &t.window_opens {
             p #window-wait {
-                "Waiting for its window: it starts " (crate::tasks::window::until(now, w.at))
+                "Waiting for its window: it starts " (crate::fmt::ahead(now, w.at))
                 ", " (crate::tasks::window::local(w.at, &w.timezone)) " at " (w.store) "."
             }
         }

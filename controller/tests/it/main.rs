@@ -23,6 +23,7 @@ mod mosquitto_acl;
 mod replicas;
 mod roles;
 mod security;
+mod session;
 mod sla;
 mod slow_http;
 mod tasks;
