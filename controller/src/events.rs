@@ -9,7 +9,7 @@ pub use storefleet_client::events::StoredEvent;
 
 /// Filters for [`list`].
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Filter {
     /// Store code.
     pub store: Option<String>,

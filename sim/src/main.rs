@@ -153,7 +153,7 @@ fn demo(
         let tracker = TaskTracker::new();
         storefleet_sim::start(opts, token.clone(), &tracker).await?;
         println!(
-            "\nStorefleet demo is running.\n  web UI:  {url}/\n  login:   admin / {password}\n  API:     {url}/api/v1/openapi.json\n  broker:  {}\n  state:   {}\n  CLI:     storefleet --url {url} --token \"$(cat {})\" stores\nPress Ctrl-C to stop.",
+            "\nStorefleet demo is running.\n  web UI:  {url}/\n  login:   admin / {password}\n  API:     {url}/api/v1/openapi.json\n  broker:  {}\n  state:   {}\n  CLI:     cargo run -q -p storefleet-controller -- --url {url} --token \"$(cat {})\" stores\n           (or `storefleet --url ...` where the package is installed)\nPress Ctrl-C to stop.",
             running.mqtt_url,
             dir.display(),
             token_file.display()

@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use storefleet_protocol::now_ms;
 
+use super::filters::{known, Names};
 use super::fleet::query;
 use super::{parse_json, ApiError, ApiResult, Principal};
 use crate::assets::query::{self as q, Filter};
@@ -20,8 +21,17 @@ pub(super) async fn search(
     f: Result<Query<Filter>, QueryRejection>,
 ) -> ApiResult<Json<q::AssetPage>> {
     let f = query(f)?;
+    known(&s, names(&f)).await?;
     let (items, total) = s.db.read(move |c| q::search(c, &f, now_ms())).await?;
     Ok(Json(q::AssetPage { total, items }))
+}
+
+fn names(f: &Filter) -> Names {
+    Names {
+        store: f.store.clone(),
+        region: f.region.clone(),
+        ..Names::default()
+    }
 }
 
 /// Every matching asset as CSV (all pages).
@@ -31,6 +41,7 @@ pub(super) async fn csv(
     f: Result<Query<Filter>, QueryRejection>,
 ) -> ApiResult<impl IntoResponse> {
     let mut f = query(f)?;
+    known(&s, names(&f)).await?;
     let text =
         s.db.read(move |c| {
             let mut out = String::from(q::CSV_HEADER);

@@ -7,6 +7,7 @@ use axum::Json;
 use serde::Deserialize;
 use storefleet_protocol::now_ms;
 
+use super::filters::{self, known, Names};
 use super::{ApiError, ApiResult, Principal};
 use crate::agents::Agent;
 use crate::events::{self, StoredEvent};
@@ -30,6 +31,7 @@ pub(super) async fn overview(
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct StoreQuery {
     store: Option<String>,
 }
@@ -40,6 +42,7 @@ pub(super) async fn agents(
     q: Result<Query<StoreQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<Agent>>> {
     let q = query(q)?;
+    known(&s, filters::store(q.store.as_deref())).await?;
     let judge = s.rules().judge();
     Ok(Json(
         s.db.read(move |c| judge.list(c, q.store.as_deref()))
@@ -87,6 +90,7 @@ pub(super) async fn devices(
     q: Result<Query<StoreQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<DeviceState>>> {
     let q = query(q)?;
+    known(&s, filters::store(q.store.as_deref())).await?;
     let rules = s.rules();
     Ok(Json(
         s.db.read(move |c| fleet::devices(c, q.store.as_deref(), &rules))
@@ -100,10 +104,20 @@ pub(super) async fn events(
     q: Result<Query<events::Filter>, QueryRejection>,
 ) -> ApiResult<Json<Vec<StoredEvent>>> {
     let f = query(q)?;
+    known(
+        &s,
+        Names {
+            store: f.store.clone(),
+            agent: f.agent.clone(),
+            ..Names::default()
+        },
+    )
+    .await?;
     Ok(Json(s.db.read(move |c| events::list(c, &f)).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct SeriesQuery {
     device: Option<String>,
 }
@@ -115,6 +129,7 @@ pub(super) async fn series(
     q: Result<Query<SeriesQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<SeriesInfo>>> {
     let q = query(q)?;
+    known(&s, filters::store(Some(&code))).await?;
     Ok(Json(
         s.db.read(move |c| telemetry::series(c, &code, q.device.as_deref()))
             .await?,
@@ -123,6 +138,7 @@ pub(super) async fn series(
 
 /// Query of `/series/{id}/points`.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PointsQuery {
     /// Start, ms (default: `to` minus 6 hours).
     pub from: Option<i64>,
@@ -175,10 +191,20 @@ pub(super) async fn runs(
     q: Result<Query<runs::Filter>, QueryRejection>,
 ) -> ApiResult<Json<Vec<StoredRun>>> {
     let f = query(q)?;
+    known(
+        &s,
+        Names {
+            store: f.store.clone(),
+            agent: f.agent.clone(),
+            ..Names::default()
+        },
+    )
+    .await?;
     Ok(Json(s.db.read(move |c| runs::list(c, &f)).await?))
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct BrokerDir {
     #[serde(default = "default_broker_dir")]
     dir: String,
@@ -214,6 +240,7 @@ pub(super) async fn mosquitto(
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct HeldQuery {
     limit: Option<u32>,
 }

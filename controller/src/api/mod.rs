@@ -7,6 +7,7 @@
 //! the controller failed.
 
 mod assets;
+mod filters;
 mod fleet;
 mod openapi;
 pub mod releases;

@@ -118,6 +118,7 @@ pub(super) async fn preview(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct ListQuery {
     #[serde(default = "fifty")]
     limit: usize,
@@ -153,6 +154,7 @@ pub(super) async fn get(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct TargetQuery {
     state: Option<String>,
 }

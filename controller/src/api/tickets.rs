@@ -8,6 +8,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::filters::{self, known, Names};
 use super::{parse_json, ApiError, ApiResult, Principal};
 use crate::engineers::{self, Engineer};
 use crate::service::tickets as service;
@@ -26,7 +27,18 @@ pub(super) async fn list(
     p: Principal,
     q: Result<Query<Filter>, QueryRejection>,
 ) -> ApiResult<Json<Vec<Ticket>>> {
-    Ok(Json(service::list(&s, &p, query(q)?).await?))
+    let f = query(q)?;
+    known(
+        &s,
+        Names {
+            store: f.store.clone(),
+            region: f.region.clone(),
+            engineer: f.engineer.clone(),
+            ..Names::default()
+        },
+    )
+    .await?;
+    Ok(Json(service::list(&s, &p, f).await?))
 }
 
 pub(super) async fn create(
@@ -116,6 +128,7 @@ pub(super) async fn alerts(
     q: Result<Query<AlertQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<Value>>> {
     let q = query(q)?;
+    known(&s, filters::store(q.store.as_deref())).await?;
     Ok(Json(
         s.db.read(move |c| {
             crate::tickets::standing::alerts(c, q.open, q.store.as_deref(), q.limit.unwrap_or(200))

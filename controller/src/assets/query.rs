@@ -10,7 +10,7 @@ pub use storefleet_client::assets::AssetPage;
 
 /// Filters; each set one narrows the result.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Filter {
     /// Free text: matched against serial, model, vendor, host name, slot and class.
     pub q: Option<String>,
@@ -57,6 +57,19 @@ fn set(v: Option<&String>) -> Option<&str> {
 
 /// Assets matching `f`, ordered by store and slot, with the total count before paging.
 pub fn search(c: &dyn Sql, f: &Filter, now_ms: i64) -> Result<(Vec<Asset>, u64), DbError> {
+    if let Some(k) = set(f.kind.as_ref()) {
+        if !["gateway", "device"].contains(&k) {
+            return Err(DbError::Invalid(format!("kind {k:?}: gateway or device")));
+        }
+    }
+    if let Some(l) = set(f.lifecycle.as_ref()) {
+        if !super::LIFECYCLES.contains(&l) {
+            return Err(DbError::Invalid(format!(
+                "lifecycle {l:?}: one of {}",
+                super::LIFECYCLES.join(", ")
+            )));
+        }
+    }
     let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<Value> = Vec::new();
     let mut eq = |col: &str, v: Option<&str>| {

@@ -309,3 +309,67 @@ async fn the_cli_reads_tasks_through_the_typed_client_and_names_an_unknown_one()
         assert!(!ok && err.contains("t-nope"), "{args:?}: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_naming_nothing_known_is_an_error_not_an_empty_list() {
+    let ctl = Controller::start(None);
+    crate::tickets::store(&ctl, "S1", "north").await;
+    // Known names answer, even with nothing to list.
+    for path in [
+        "/api/v1/agents?store=S1",
+        "/api/v1/devices?store=S1",
+        "/api/v1/events?store=S1",
+        "/api/v1/runs?store=S1",
+        "/api/v1/tickets?store=S1&region=north",
+        "/api/v1/alerts?store=S1",
+        "/api/v1/assets?store=S1&region=north",
+        "/api/v1/stores/S1/series",
+    ] {
+        ctl.get(path).await;
+    }
+    for (path, named) in [
+        ("/api/v1/agents?store=S9", "no store \"S9\""),
+        ("/api/v1/devices?store=S9", "no store \"S9\""),
+        ("/api/v1/events?store=S9", "no store \"S9\""),
+        ("/api/v1/events?agent=gw-9", "no agent \"gw-9\""),
+        ("/api/v1/runs?store=S9", "no store \"S9\""),
+        ("/api/v1/tickets?store=S9", "no store \"S9\""),
+        ("/api/v1/tickets?region=nowhere", "no region \"nowhere\""),
+        ("/api/v1/tickets?engineer=zed", "no engineer \"zed\""),
+        ("/api/v1/alerts?store=S9", "no store \"S9\""),
+        ("/api/v1/assets?region=nowhere", "no region \"nowhere\""),
+        ("/api/v1/assets.csv?store=S9", "no store \"S9\""),
+        ("/api/v1/stores/S9/series", "no store \"S9\""),
+    ] {
+        let (s, v) = ctl.call("GET", path, None, true).await;
+        assert_eq!(s, 404, "{path}: {v}");
+        assert_eq!(v["error"], named, "{path}");
+    }
+    // A misspelt filter or an unknown value is refused, naming what is known.
+    for (path, says) in [
+        ("/api/v1/tickets?stor=S1", "unknown field `stor`"),
+        ("/api/v1/agents?shop=S1", "unknown field `shop`"),
+        ("/api/v1/events?severity=x", "unknown field `severity`"),
+        ("/api/v1/assets?lifecycle=lost", "lifecycle \"lost\""),
+        ("/api/v1/assets?kind=robot", "gateway or device"),
+        ("/api/v1/tickets?status=burning", "status \"burning\""),
+        ("/api/v1/tasks?limit=5&x=1", "unknown field `x`"),
+    ] {
+        let (s, v) = ctl.call("GET", path, None, true).await;
+        assert_eq!(s, 400, "{path}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(says), "{path}: {v}");
+    }
+    // The CLI says so and fails, instead of printing an empty table.
+    for args in [
+        &["tickets", "--store", "S9"][..],
+        &["agents", "--store", "S9"],
+        &["events", "--store", "S9"],
+        &["assets", "--store", "S9"],
+    ] {
+        let (ok, out, err) = ctl.cli(args);
+        assert!(!ok, "{args:?}: {out}");
+        assert!(err.contains("no store \"S9\""), "{args:?}: {err}");
+    }
+    let (ok, _, err) = ctl.cli(&["tickets", "--engineer", "zed"]);
+    assert!(!ok && err.contains("no engineer \"zed\""), "{err}");
+}
