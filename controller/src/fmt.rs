@@ -24,6 +24,18 @@ pub fn utc(ms: i64) -> String {
     )
 }
 
+/// `at` (ms) in the IANA zone `zone` with the strftime `pattern`; UTC (`YYYY-MM-DD
+/// HH:MM:SS`) when the zone is unknown.
+pub fn zoned(at: i64, zone: &str, pattern: &str) -> String {
+    match (
+        jiff::Timestamp::from_millisecond(at),
+        jiff::tz::TimeZone::get(zone),
+    ) {
+        (Ok(t), Ok(tz)) => t.to_zoned(tz).strftime(pattern).to_string(),
+        _ => utc(at),
+    }
+}
+
 /// How long ago `t` was, roughly.
 pub fn ago(now: i64, t: Option<i64>) -> String {
     let Some(t) = t else { return "never".into() };

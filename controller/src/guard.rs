@@ -1,8 +1,9 @@
 //! Request guards every route passes through, whatever its handler does.
 //!
 //! - [`security_headers`]: a content security policy that allows no script at all, no
-//!   framing (`frame-ancestors 'none'`), forms only to this origin; `nosniff`; a referrer
-//!   policy that keeps URLs on this site.
+//!   framing (`frame-ancestors 'none'`; a page that asks for it with [`Framing`] may frame,
+//!   or be framed by, this controller's own pages only), forms only to this origin;
+//!   `nosniff`; a referrer policy that keeps URLs on this site.
 //! - [`same_origin`]: a request that changes something and rides on a browser's session
 //!   cookie (or signs in) must come from this controller's own pages: its `Origin` (or,
 //!   without one, its `Referer`) must be this controller. Another site cannot post a form
@@ -26,14 +27,40 @@ pub const CSP: &str =
     "default-src 'none'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
 form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The policy of a page that shows a frame of this controller's own pages.
+const CSP_HOSTS_FRAME: &str =
+    "default-src 'none'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The policy of a page that this controller's own pages (and only they) may frame.
+const CSP_FRAMED: &str =
+    "default-src 'none'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+form-action 'self'; frame-ancestors 'self'; base-uri 'none'";
+
+/// A page's part in framing, set as a response extension by its handler. Without one an
+/// answer neither frames nor may be framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Shows a frame of this controller's own pages (`frame-src 'self'`).
+    HostsFrame,
+    /// May be framed by this controller's own pages (`frame-ancestors 'self'`).
+    Framed,
+}
+
 /// Adds the security headers.
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
+    let framing = res.extensions().get::<Framing>().copied();
+    let (csp, frame_options) = match framing {
+        None => (CSP, "DENY"),
+        Some(Framing::HostsFrame) => (CSP_HOSTS_FRAME, "DENY"),
+        Some(Framing::Framed) => (CSP_FRAMED, "SAMEORIGIN"),
+    };
     let h = res.headers_mut();
     for (name, value) in [
-        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::CONTENT_SECURITY_POLICY, csp),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_FRAME_OPTIONS, frame_options),
         (header::REFERRER_POLICY, "same-origin"),
     ] {
         h.insert(name, HeaderValue::from_static(value));

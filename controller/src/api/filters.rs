@@ -19,8 +19,7 @@ pub(super) struct Names {
 }
 
 fn given(v: Option<&str>) -> Option<String> {
-    v
-        .map(str::trim)
+    v.map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_owned)
 }

@@ -60,13 +60,7 @@ pub fn opens(c: &dyn Sql, t: &TaskSummary, now: i64) -> Result<Option<WindowOpen
     Ok(first)
 }
 
-/// `at` (ms) in `zone`, for people: `Mon 22:00 CET`.
+/// `at` (ms) in `zone`, for people: `Mon 23 Nov 22:00 CET`.
 pub fn local(at: i64, zone: &str) -> String {
-    let (Ok(t), Ok(tz)) = (
-        Timestamp::from_millisecond(at),
-        jiff::tz::TimeZone::get(zone),
-    ) else {
-        return crate::fmt::utc(at);
-    };
-    t.to_zoned(tz).strftime("%a %d %b %H:%M %Z").to_string()
+    crate::fmt::zoned(at, zone, "%a %d %b %H:%M %Z")
 }

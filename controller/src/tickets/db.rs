@@ -161,6 +161,19 @@ pub fn list(c: &dyn Sql, f: &Filter) -> Result<Vec<Ticket>, DbError> {
     )
 }
 
+/// A store's `n` tickets that ended last (resolved, closed or cancelled), newest first.
+pub fn ended(c: &dyn Sql, store: &str, n: u32) -> Result<Vec<Ticket>, DbError> {
+    c.all(
+        &format!(
+            "SELECT {COLUMNS} {FROM}
+             WHERE t.store_code = ?1 AND t.status IN ('resolved', 'closed', 'cancelled')
+             ORDER BY COALESCE(t.closed_at, t.resolved_at, t.opened_at) DESC, t.id DESC LIMIT ?2"
+        ),
+        args![store, n],
+        from_row,
+    )
+}
+
 /// A ticket's timeline, oldest first.
 pub fn timeline(c: &dyn Sql, id: i64) -> Result<Vec<Entry>, DbError> {
     c.all(

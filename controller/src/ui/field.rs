@@ -9,8 +9,9 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::tickets::{allowed, facts, sla_badge, status_label, status_tone};
-use super::{page, url_encode, PageError, PageResult, User};
+use super::{page, url_encode, PageError, User};
 use crate::engineers::{self, Engineer};
+use crate::guard::Framing;
 use crate::service::Principal;
 use crate::state::AppState;
 use crate::tickets::db::{self as tdb, Filter};
@@ -98,18 +99,20 @@ fn picker(engineers: &[Engineer], who: &str) -> Markup {
     }
 }
 
-pub(super) async fn view(
-    State(s): State<AppState>,
-    user: User,
-    Query(q): Query<FieldQuery>,
-) -> PageResult {
-    // A dispatcher can look through any engineer's eyes; an engineer sees their own.
-    let who = if q.engineer.trim().is_empty() || user.1 < crate::auth::Role::Dispatcher {
+/// Whose eyes: a dispatcher may look through any engineer's; an engineer sees their own.
+fn whose(user: &User, asked: &str) -> String {
+    if asked.trim().is_empty() || user.1 < crate::auth::Role::Dispatcher {
         user.0.clone()
     } else {
-        q.engineer.trim().to_owned()
-    };
-    let id = who.clone();
+        asked.trim().to_owned()
+    }
+}
+
+/// The engineer `id` (if there is one), every engineer, and `id`'s open tickets in work order.
+async fn load(
+    s: &AppState,
+    id: String,
+) -> Result<(Option<Engineer>, Vec<Engineer>, Vec<Ticket>), PageError> {
     let (me, all, mut mine) =
         s.db.read(move |c| {
             let mine = tdb::list(
@@ -124,12 +127,42 @@ pub(super) async fn view(
             Ok((engineers::get(c, &id)?, engineers::list(c)?, mine))
         })
         .await?;
-    let Some(me) = me else {
-        return Ok(Html(
-            page("Field view", Some(&user), picker(&all, &who)).into_string(),
-        ));
-    };
     mine.sort_by_key(|t| (stage(&t.status), t.priority, t.resolution_due));
+    Ok((me, all, mine))
+}
+
+/// What the view shows, in 16 characters: the engineer's status and their open tickets,
+/// each with its status, in work order (FNV-1a). The live strip compares it with the one
+/// the page was drawn from.
+fn fingerprint(me: &Engineer, mine: &[Ticket]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(me.status.as_bytes());
+    for t in mine {
+        eat(&t.id.to_le_bytes());
+        eat(t.status.as_bytes());
+        eat(&[0]);
+    }
+    format!("{h:016x}")
+}
+
+pub(super) async fn view(
+    State(s): State<AppState>,
+    user: User,
+    Query(q): Query<FieldQuery>,
+) -> Result<Response, PageError> {
+    let who = whose(&user, &q.engineer);
+    let (me, all, mine) = load(&s, who.clone()).await?;
+    let Some(me) = me else {
+        return Ok(
+            Html(page("Field view", Some(&user), picker(&all, &who)).into_string()).into_response(),
+        );
+    };
     let now = s.clock.now();
     let back = format!("/field?engineer={}", url_encode(&me.id));
     // The list leaves assets out; the next stop needs them, and its timeline.
@@ -143,9 +176,20 @@ pub(super) async fn view(
         }
         None => None,
     };
+    // The page never reloads itself: it holds what the engineer types. A small frame of
+    // this controller's own checks for changes and offers to show them.
+    let live = format!(
+        "/field/live?engineer={}&v={}&shown={}",
+        url_encode(&me.id),
+        fingerprint(&me, &mine),
+        mine.iter()
+            .map(|t| t.id.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     let body = html! {
-        meta http-equiv="refresh" content="60";
         div.field {
+            iframe.live #live src=(live) title="Changes to my tickets" {}
             h1 { (me.name) }
             form.act.status method="post" action="/field/status" {
                 input type="hidden" name="engineer" value=(me.id);
@@ -184,7 +228,71 @@ pub(super) async fn view(
             }
         }
     };
-    Ok(Html(page("My tickets", Some(&user), body).into_string()))
+    let mut res = Html(page("My tickets", Some(&user), body).into_string()).into_response();
+    res.extensions_mut().insert(Framing::HostsFrame);
+    Ok(res)
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub(super) struct LiveQuery {
+    engineer: String,
+    /// The fingerprint of what the page shows.
+    v: String,
+    /// The ids of the tickets the page shows, comma-separated.
+    shown: String,
+}
+
+/// The field view's live strip, in a frame of the view: every 30 s it compares the
+/// engineer's tickets with what the view shows and, when they differ, names what is new and
+/// offers to show it. Only the strip reloads, never the form the engineer types in.
+pub(super) async fn live(
+    State(s): State<AppState>,
+    user: User,
+    Query(q): Query<LiveQuery>,
+) -> Result<Response, PageError> {
+    let (me, _, mine) = load(&s, whose(&user, &q.engineer)).await?;
+    let now = s.clock.now();
+    let body = match &me {
+        None => html! { p.muted { "No such engineer." } },
+        Some(me) => {
+            let shown: Vec<i64> = q
+                .shown
+                .split(',')
+                .filter_map(|i| i.trim().parse().ok())
+                .collect();
+            let new: Vec<&Ticket> = mine.iter().filter(|t| !shown.contains(&t.id)).collect();
+            let show = format!("/field?engineer={}", url_encode(&me.id));
+            let at = crate::fmt::zoned(now, &me.timezone, "%H:%M %Z");
+            html! {
+                @if fingerprint(me, &mine) == q.v {
+                    p.muted #live-state { "Up to date · checked " (at) }
+                } @else {
+                    p.changed #live-state {
+                        @if new.is_empty() { "Your tickets changed. " } @else {
+                            "New: " @for (i, t) in new.iter().enumerate() { @if i > 0 { ", " } "#" (t.id) " " (t.title) " at " (t.store) } ". "
+                        }
+                        a.show href=(show) target="_top" { "Show" }
+                        " (what you typed here is not sent)"
+                    }
+                }
+            }
+        }
+    };
+    let doc = html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="refresh" content="30";
+                link rel="stylesheet" href="/static/app.css";
+            }
+            body.live { (body) }
+        }
+    };
+    let mut res = Html(doc.into_string()).into_response();
+    res.extensions_mut().insert(Framing::Framed);
+    Ok(res)
 }
 
 #[derive(Debug, Deserialize)]

@@ -181,6 +181,7 @@ pub fn routes() -> Routes {
         .get("/tickets/{id}", VIEWER, get(tickets::show))
         .post("/tickets/{id}/act", ENGINEER, post(tickets::act))
         .get("/field", ENGINEER, get(field::view))
+        .get("/field/live", ENGINEER, get(field::live))
         .post("/field/status", ENGINEER, post(field::status))
         .get("/kpis", VIEWER, get(kpi::page_kpis))
 }

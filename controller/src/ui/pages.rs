@@ -16,6 +16,7 @@ use crate::service::Principal;
 use crate::state::AppState;
 use crate::stores;
 use crate::telemetry;
+use crate::tickets::db as tdb;
 
 pub(super) fn badge(state: &str) -> maud::Markup {
     html! { span class={"badge " (state)} { (state) } }
@@ -28,8 +29,19 @@ pub(super) async fn store(
 ) -> PageResult {
     let rules = s.rules();
     let c2 = code.clone();
-    let (store, agents, devices, series, events, runs, found) =
+    let (store, agents, devices, series, events, runs, found, tickets) =
         s.db.read(move |c| {
+            let tickets = (
+                tdb::list(
+                    c,
+                    &tdb::Filter {
+                        store: Some(c2.clone()),
+                        status: Some("open".into()),
+                        ..Default::default()
+                    },
+                )?,
+                tdb::ended(c, &c2, 5)?,
+            );
             let ev = events::list(
                 c,
                 &events::Filter {
@@ -54,6 +66,7 @@ pub(super) async fn store(
                 ev,
                 runs,
                 crate::discovered::list(c, &c2)?,
+                tickets,
             ))
         })
         .await?;
@@ -61,10 +74,20 @@ pub(super) async fn store(
         return Err(not_found(format!("no store {code:?}")));
     };
     let now = now_ms();
+    let (open, recent) = tickets;
     let body = html! {
         meta http-equiv="refresh" content="30";
         h1 { "Store " (store.code) " · " (store.name) }
         p.muted { (store.region) " · " (store.address) " · " (store.timezone) " · " (store.trading_hours) }
+        section #store-tickets {
+            h2 { "Open tickets (" (open.len()) ")" }
+            @if open.is_empty() { p.muted { "None open." } } @else { (super::tickets::table(&open, s.clock.now(), false)) }
+            @if !recent.is_empty() {
+                h3 { "Recently resolved or closed" }
+                (super::tickets::table(&recent, s.clock.now(), false))
+            }
+            p.muted { a href={"/tickets?status=all&store=" (url_encode(&store.code))} { "Every ticket of this store" } }
+        }
         h2 { "Gateway" }
         @if agents.is_empty() { p.muted { "No agent enrolled yet. Create a token on the " a href="/enroll" { "enrollment page" } "." } }
         table #gateways {

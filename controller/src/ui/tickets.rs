@@ -188,20 +188,49 @@ pub(super) async fn act(
 ) -> Response {
     let a = match f.action() {
         Ok(a) => a,
-        Err(e) => return PageError::from(crate::api::ApiError::bad(e)).into_response(),
+        Err(e) => return refused(id, &f, crate::api::ApiError::bad(e)),
+    };
+    // Only pages of this UI: a form cannot send anyone elsewhere.
+    let back = if f.back.starts_with('/') && !f.back.starts_with("//") {
+        f.back.clone()
+    } else {
+        format!("/tickets/{id}")
     };
     match service::act(&s, &user, id, a).await {
-        Ok(_) => {
-            // Only pages of this UI: a form cannot send anyone elsewhere.
-            let back = if f.back.starts_with('/') && !f.back.starts_with("//") {
-                f.back
-            } else {
-                format!("/tickets/{id}")
-            };
-            Redirect::to(&back).into_response()
-        }
-        Err(e) => PageError::from(e).into_response(),
+        Ok(_) => Redirect::to(&back).into_response(),
+        Err(e) => refused(id, &f, e.into()),
     }
+}
+
+/// A refused action's page: what was wrong, and what the person typed (a report, a reason,
+/// a note) kept in a form that sends it again, so that nothing typed is lost.
+fn refused(id: i64, f: &ActForm, e: crate::api::ApiError) -> Response {
+    let typed = [
+        ("report", &f.report),
+        ("reason", &f.reason),
+        ("text", &f.text),
+    ]
+    .into_iter()
+    .find(|(_, v)| !v.trim().is_empty());
+    let Some((field, value)) = typed else {
+        return PageError::from(e).into_response();
+    };
+    let crate::api::ApiError(status, msg) = e;
+    let body = html! {
+        h1 { "Not done: " (f.action.replace('_', " ")) " on ticket #" (id) }
+        p.error #refused { (msg) }
+        p { "What you typed is kept here; send it again once the ticket allows it, or copy it." }
+        form.act method="post" action={"/tickets/" (id) "/act"} {
+            input type="hidden" name="action" value=(f.action);
+            input type="hidden" name="back" value=(f.back);
+            @if !f.engineer.is_empty() { input type="hidden" name="engineer" value=(f.engineer); }
+            @if !f.rating.is_empty() { input type="hidden" name="rating" value=(f.rating); }
+            textarea #kept name=(field) rows="6" { (value) }
+            button type="submit" { "Send again" }
+        }
+        p { a href={"/tickets/" (id)} { "The ticket" } }
+    };
+    (status, Html(page("Not done", None, body).into_string())).into_response()
 }
 
 /// `GET /tickets` filters.
@@ -283,25 +312,32 @@ pub(super) async fn list(
             button type="submit" { "Filter" }
         }
         @if list.is_empty() { p.muted { "No tickets match." } } @else {
-            table #tickets {
-                tr { th { "#" } th { "P" } th { "Problem" } th { "Status" } th { "SLA" } th { "Store" } th { "Engineer" } th { "Opened" } }
-                @for t in &list {
-                    tr {
-                        td { a.ticket-link href={"/tickets/" (t.id)} { (t.id) } }
-                        td { "P" (t.priority) }
-                        td { (t.title) @if t.escalation > 0 { " " span.badge.down { "esc " (t.escalation) } } }
-                        td { span class={"badge " (status_tone(&t.status))} { (status_label(&t.status)) } }
-                        td { (sla_badge(t, now)) }
-                        td { a href={"/stores/" (url_encode(&t.store))} { (t.store) } " " span.muted { (t.region) } }
-                        td { (t.engineer.as_deref().unwrap_or("queue")) }
-                        td { (fmt::ago(now, Some(t.opened_at))) }
-                    }
-                }
-            }
+            (table(&list, now, true))
         }
         p.muted { "Engineers see their own tickets at " a href="/field" { "/field" } "; KPIs are at " a href="/kpis" { "/kpis" } "." }
     };
     Ok(Html(page("Tickets", Some(&user), body).into_string()))
+}
+
+/// Tickets as rows; `with_store` adds the store's column (the store page leaves it out).
+pub(super) fn table(list: &[Ticket], now: i64, with_store: bool) -> Markup {
+    html! {
+        table #tickets {
+            tr { th { "#" } th { "P" } th { "Problem" } th { "Status" } th { "SLA" } @if with_store { th { "Store" } } th { "Engineer" } th { "Opened" } }
+            @for t in list {
+                tr {
+                    td { a.ticket-link href={"/tickets/" (t.id)} { (t.id) } }
+                    td { "P" (t.priority) }
+                    td { (t.title) @if t.escalation > 0 { " " span.badge.down { "esc " (t.escalation) } } }
+                    td { span class={"badge " (status_tone(&t.status))} { (status_label(&t.status)) } }
+                    td { (sla_badge(t, now)) }
+                    @if with_store { td { a href={"/stores/" (url_encode(&t.store))} { (t.store) } " " span.muted { (t.region) } } }
+                    td { (t.engineer.as_deref().unwrap_or("queue")) }
+                    td { (fmt::ago(now, Some(t.opened_at))) }
+                }
+            }
+        }
+    }
 }
 
 /// The ticket's store, assets and deadlines.

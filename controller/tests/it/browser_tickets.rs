@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::browser::{chromedriver, session, sign_in};
 use crate::common::{eventually, Controller, STOREFLEET};
+use crate::store_page::{act, open};
 use crate::tickets::{broken_printer, full, printer, tickets_of, RULES};
 
 type Cmd<T> = Result<T, fantoccini::error::CmdError>;
@@ -86,6 +87,35 @@ async fn step(c: &Client, label: &str, after: &str) -> Cmd<()> {
     panic!("after {label:?} the status is {seen:?}, not {after:?}");
 }
 
+/// Opens a ticket at `store` and assigns it to anna; its id.
+async fn assign_another(ctl: &Controller, store: &str, title: &str) -> i64 {
+    let id = open(ctl, store, title).await;
+    act(ctl, id, json!({"action": "assign", "engineer": "anna"})).await;
+    id
+}
+
+/// Waits (up to 45 s: the strip checks every 30 s) until the field view's live strip says
+/// `what`; its text.
+async fn live_says(c: &Client, what: &str) -> Cmd<String> {
+    let mut said = String::new();
+    for _ in 0..90 {
+        c.find(Locator::Css("iframe#live"))
+            .await?
+            .enter_frame()
+            .await?;
+        said = match c.find(Locator::Css("#live-state")).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        c.enter_parent_frame().await?;
+        if said.contains(what) {
+            return Ok(said);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("the live strip says {said:?}, not {what:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engineer_works_a_ticket_on_a_phone_and_the_dispatcher_closes_it() {
     let Some((_driver, webdriver)) = chromedriver() else {
@@ -140,11 +170,35 @@ async fn the_engineer_works_a_ticket_on_a_phone_and_the_dispatcher_closes_it() {
         step(&phone, "Check in: I am on site", "on site").await?;
         // The engineer replaces the part: the printer reports back up.
         printer(&home, true).await;
+        let report = "Cutter blade broken; replaced it, printed a test receipt";
+        let (first, rest) = report.split_at(20);
         phone
             .find(Locator::Css("form.resolve textarea[name=report]"))
             .await?
-            .send_keys("Cutter blade broken; replaced it, printed a test receipt")
+            .send_keys(first)
             .await?;
+        // A mark on this very page: a reload would wipe it.
+        phone
+            .execute("window.drawnOnce = 'yes'; return null", vec![])
+            .await?;
+        // Half-way through the report the dispatcher sends anna another ticket: the view's
+        // live strip says so, and the page with the report is not reloaded under her.
+        let second = assign_another(&ctl, "B1", "Scale weighs wrong").await;
+        let said = live_says(&phone, &format!("New: #{second} Scale weighs wrong")).await?;
+        assert!(said.contains("Show"), "{said}");
+        let area = phone
+            .find(Locator::Css("form.resolve textarea[name=report]"))
+            .await?;
+        assert_eq!(
+            area.prop("value").await?.as_deref(),
+            Some(first),
+            "typed text lost"
+        );
+        let mark = phone
+            .execute("return window.drawnOnce || null", vec![])
+            .await?;
+        assert_eq!(mark, json!("yes"), "the page was reloaded");
+        area.send_keys(rest).await?;
         phone
             .find(Locator::Css("form.resolve button"))
             .await?
@@ -153,11 +207,42 @@ async fn the_engineer_works_a_ticket_on_a_phone_and_the_dispatcher_closes_it() {
         let mut after = String::new();
         for _ in 0..100 {
             after = text(&phone, "#next-stop").await?;
-            if after.contains("No open tickets") {
+            if after.contains("Scale weighs wrong") {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        assert!(
+            after.contains("Scale weighs wrong"),
+            "the next ticket: {after}"
+        );
+        // A refused action keeps what was typed: anna writes why she holds the second
+        // ticket while the dispatcher cancels it.
+        phone
+            .find(Locator::Css("#next-stop input[name=reason]"))
+            .await?
+            .send_keys("waiting for the store manager")
+            .await?;
+        act(
+            &ctl,
+            second,
+            json!({"action": "cancel", "reason": "sent by mistake"}),
+        )
+        .await;
+        phone
+            .find(Locator::Css("#next-stop form.act button"))
+            .await?
+            .click()
+            .await?;
+        let refused = text(&phone, "#refused").await?;
+        assert!(refused.contains("cancelled"), "{refused}");
+        let kept = phone.find(Locator::Css("textarea#kept")).await?;
+        assert_eq!(
+            kept.prop("value").await?.as_deref(),
+            Some("waiting for the store manager")
+        );
+        phone.goto(&format!("{base}/field")).await?;
+        let after = text(&phone, "#next-stop").await?;
         assert!(after.contains("No open tickets"), "{after}");
         // An engineer's session does not reach the admin's pages, nor shows them.
         let nav = text(&phone, "header nav").await?;
@@ -230,7 +315,8 @@ async fn the_engineer_works_a_ticket_on_a_phone_and_the_dispatcher_closes_it() {
             .await?
             .click()
             .await?;
-        assert_eq!(text(&desk, "#kpi-tickets").await?, "1 / 1");
+        // The printer's ticket and the cancelled second one opened; one resolved.
+        assert_eq!(text(&desk, "#kpi-tickets").await?, "2 / 1");
         assert_eq!(text(&desk, "#kpi-self-heal").await?, "0 %");
         let charts = desk.find_all(Locator::Css("figure.chart svg")).await?;
         assert_eq!(charts.len(), 3, "opened, resolved and healed per day");

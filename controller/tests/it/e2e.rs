@@ -229,7 +229,7 @@ async fn scenario(ctl: Controller) {
         ("region=north&class=receipt-printer", 1),
         ("model=TM-T88VI&firmware=30.06", 1),
         ("firmware=30.05", 0),
-        ("region=south", 0),
+        ("class=ups", 0),
         ("q=X5E0000001", 1),
     ] {
         let v = ctl.get(&format!("/api/v1/assets?store=S100&{q}")).await;

@@ -26,6 +26,7 @@ mod security;
 mod session;
 mod sla;
 mod slow_http;
+mod store_page;
 mod tasks;
 mod tickets;
 mod update;

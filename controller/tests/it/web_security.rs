@@ -217,6 +217,51 @@ async fn no_open_redirect_no_cross_site_posts_and_security_headers() {
     )
     .await;
     assert_eq!(a.status, 200, "the session is alive: {} {}", a.head, a.body);
+    crate::tickets::engineer(&ctl, "eve", &["general"], "north").await;
+    // The field view frames its live strip, the strip may be framed by this site only, and
+    // neither may be framed by another.
+    let csp = |a: &Answer| {
+        a.header("content-security-policy")
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let a = send(
+        from,
+        ctl.http,
+        "GET",
+        "/field?engineer=eve",
+        std::slice::from_ref(&session),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(
+        csp(&a).contains("frame-src 'self'") && csp(&a).contains("frame-ancestors 'none'"),
+        "{}",
+        csp(&a)
+    );
+    assert_eq!(a.header("x-frame-options"), Some("DENY"));
+    let a = send(
+        from,
+        ctl.http,
+        "GET",
+        "/field/live?engineer=eve",
+        std::slice::from_ref(&session),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(
+        csp(&a).contains("frame-ancestors 'self'") && !csp(&a).contains("frame-src"),
+        "{}",
+        csp(&a)
+    );
+    assert!(
+        csp(&a).contains("default-src 'none'"),
+        "still no script: {}",
+        csp(&a)
+    );
+    assert_eq!(a.header("x-frame-options"), Some("SAMEORIGIN"));
     let a = send(
         from,
         ctl.http,
