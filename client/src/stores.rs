@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Store {
     /// Store code, e.g. `S123`.
     pub code: String,
@@ -24,6 +24,9 @@ pub struct Store {
     /// Free labels for selecting stores in fleet tasks, e.g. `pilot`, `mall`.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Where the store is (dispatch weighs engineers' drives to it; the overview's map).
+    #[serde(default)]
+    pub place: Option<storefleet_core::geo::Coord>,
 }
 
 fn utc() -> String {

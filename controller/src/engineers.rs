@@ -9,21 +9,82 @@ use crate::db::DbError;
 
 pub use storefleet_core::engineer::Engineer;
 
-pub use storefleet_client::engineers::EngineerLoad;
+pub use storefleet_client::engineers::{CheckIn, EngineerLoad};
+use storefleet_core::assign::Position;
+use storefleet_core::geo::Coord;
 
-/// Every engineer with their load.
+/// Every engineer with their load and last check-in.
 pub fn list_with_load(c: &dyn Sql) -> Result<Vec<EngineerLoad>, DbError> {
     let loads = loads(c)?;
+    let mut seen = check_ins(c)?;
     Ok(list(c)?
         .into_iter()
         .map(|engineer| EngineerLoad {
             load: loads.get(&engineer.id).copied().unwrap_or(0),
+            last_check_in: seen.remove(&engineer.id),
             engineer,
         })
         .collect())
 }
 
-const COLUMNS: &str = "id, name, skills, regions, timezone, shift, capacity, status, phone";
+const COLUMNS: &str =
+    "id, name, skills, regions, timezone, shift, capacity, status, phone, home_lat, home_lon";
+
+/// A check-in counts as where the engineer is for this long; after it, their home base.
+pub const CHECK_IN_HOLDS_MS: i64 = 12 * 3_600_000;
+
+/// Each engineer's last check-in, by id.
+pub fn check_ins(c: &dyn Sql) -> Result<std::collections::HashMap<String, CheckIn>, DbError> {
+    Ok(c.all(
+        "SELECT id, seen_store, seen_at, seen_lat, seen_lon FROM engineers WHERE seen_at IS NOT NULL",
+        args![],
+        |r| {
+            Ok((
+                r.text("id")?,
+                CheckIn {
+                    store: r.opt_text("seen_store")?.unwrap_or_default(),
+                    at: r.i64("seen_at")?,
+                    place: Coord::from_parts(r.opt_f64("seen_lat")?, r.opt_f64("seen_lon")?)
+                        .ok()
+                        .flatten(),
+                },
+            ))
+        },
+    )?
+    .into_iter()
+    .collect())
+}
+
+/// Records that `engineer` checked in at ticket `ticket`'s store at `now`, with the store's
+/// place (when it has one).
+pub fn checked_in(c: &dyn Sql, engineer: &str, ticket: i64, now: i64) -> Result<(), DbError> {
+    c.execute(
+        "UPDATE engineers SET seen_at = ?3,
+           seen_store = (SELECT t.store_code FROM tickets t WHERE t.id = ?2),
+           seen_lat = (SELECT s.lat FROM tickets t JOIN stores s ON s.code = t.store_code WHERE t.id = ?2),
+           seen_lon = (SELECT s.lon FROM tickets t JOIN stores s ON s.code = t.store_code WHERE t.id = ?2)
+         WHERE id = ?1",
+        args![engineer, ticket, now],
+    )?;
+    Ok(())
+}
+
+/// Where dispatch counts `e` to be at `now`: their check-in of the last
+/// [`CHECK_IN_HOLDS_MS`] at a store with a place, else their home base, else unknown.
+pub fn position(e: &Engineer, seen: Option<&CheckIn>, now: i64) -> Option<Position> {
+    if let Some(s) = seen.filter(|s| now - s.at < CHECK_IN_HOLDS_MS) {
+        if let Some(at) = s.place {
+            return Some(Position {
+                at,
+                what: format!("last check-in at {}", s.store),
+            });
+        }
+    }
+    e.home.map(|at| Position {
+        at,
+        what: "home base".into(),
+    })
+}
 
 fn list_field(s: &str) -> Vec<String> {
     s.split(',')
@@ -44,6 +105,10 @@ fn from_row(r: &Row) -> Result<Engineer, DbError> {
         capacity: r.int("capacity")?,
         status: r.text("status")?,
         phone: r.text("phone")?,
+        // A half-written pair (only by hand in the database) counts as none.
+        home: Coord::from_parts(r.opt_f64("home_lat")?, r.opt_f64("home_lon")?)
+            .ok()
+            .flatten(),
     })
 }
 
@@ -75,6 +140,10 @@ pub fn validate(e: &Engineer) -> Result<(), DbError> {
     }
     StoreTime::new(&e.shift, &e.timezone)
         .map_err(|err| DbError::Invalid(format!("engineer shift/timezone: {err}")))?;
+    if let Some(h) = e.home {
+        Coord::new(h.lat, h.lon)
+            .map_err(|err| DbError::Invalid(format!("engineer home: {err}")))?;
+    }
     Ok(())
 }
 
@@ -82,10 +151,11 @@ pub fn validate(e: &Engineer) -> Result<(), DbError> {
 pub fn put(c: &dyn Sql, e: &Engineer, now: i64) -> Result<(), DbError> {
     validate(e)?;
     c.execute(
-        "INSERT INTO engineers(id, name, skills, regions, timezone, shift, capacity, status, phone, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+        "INSERT INTO engineers(id, name, skills, regions, timezone, shift, capacity, status, phone, created_at,
+           home_lat, home_lon)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT(id) DO UPDATE SET name = ?2, skills = ?3, regions = ?4, timezone = ?5,
-           shift = ?6, capacity = ?7, status = ?8, phone = ?9",
+           shift = ?6, capacity = ?7, status = ?8, phone = ?9, home_lat = ?11, home_lon = ?12",
         args![
             &e.id,
             &e.name,
@@ -96,7 +166,9 @@ pub fn put(c: &dyn Sql, e: &Engineer, now: i64) -> Result<(), DbError> {
             e.capacity,
             &e.status,
             &e.phone,
-            now
+            now,
+            e.home.map(|h| h.lat),
+            e.home.map(|h| h.lon)
         ],
     )?;
     Ok(())

@@ -3,6 +3,7 @@
 use storefleet_storage::{args, Row, Sql, SqlExt as _};
 
 use crate::db::DbError;
+use storefleet_core::geo::Coord;
 
 pub use storefleet_client::stores::Store;
 
@@ -16,7 +17,8 @@ pub fn valid_code(code: &str) -> bool {
 }
 
 /// The columns [`from_row`] reads.
-pub(crate) const COLUMNS: &str = "code, name, region, address, timezone, trading_hours, tags";
+pub(crate) const COLUMNS: &str =
+    "code, name, region, address, timezone, trading_hours, tags, lat, lon";
 
 pub(crate) fn from_row(r: &Row) -> Result<Store, DbError> {
     Ok(Store {
@@ -27,6 +29,10 @@ pub(crate) fn from_row(r: &Row) -> Result<Store, DbError> {
         timezone: r.text("timezone")?,
         trading_hours: r.text("trading_hours")?,
         tags: split_tags(&r.text("tags")?),
+        // A half-written pair (only by hand in the database) counts as none.
+        place: Coord::from_parts(r.opt_f64("lat")?, r.opt_f64("lon")?)
+            .ok()
+            .flatten(),
     })
 }
 
@@ -49,6 +55,10 @@ pub fn validate(s: &Store) -> Result<(), DbError> {
     // Tasks hold to each store's hours in its zone: both must be readable.
     storefleet_schedule::StoreTime::new(&s.trading_hours, &s.timezone)
         .map_err(|e| DbError::Invalid(format!("store {}: {e}", s.code)))?;
+    if let Some(p) = s.place {
+        Coord::new(p.lat, p.lon)
+            .map_err(|e| DbError::Invalid(format!("store {} place: {e}", s.code)))?;
+    }
     if let Some(t) = s.tags.iter().find(|t| !valid_code(t)) {
         return Err(DbError::Invalid(format!(
             "store tag {t:?}: expected 1 to 32 letters, digits, '-' or '_'"
@@ -72,10 +82,10 @@ pub fn put(c: &dyn Sql, s: &Store, upsert: bool, now: i64) -> Result<(), DbError
         return Err(DbError::Conflict(format!("store {} exists", s.code)));
     }
     c.execute(
-        "INSERT INTO stores(code, name, region, address, timezone, trading_hours, created_at, tags)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO stores(code, name, region, address, timezone, trading_hours, created_at, tags, lat, lon)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT(code) DO UPDATE SET name = ?2, region = ?3, address = ?4, timezone = ?5,
-             trading_hours = ?6, tags = ?8",
+             trading_hours = ?6, tags = ?8, lat = ?9, lon = ?10",
         args![
             &s.code,
             &s.name,
@@ -84,7 +94,9 @@ pub fn put(c: &dyn Sql, s: &Store, upsert: bool, now: i64) -> Result<(), DbError
             &s.timezone,
             &s.trading_hours,
             now,
-            s.tags.join(",")
+            s.tags.join(","),
+            s.place.map(|p| p.lat),
+            s.place.map(|p| p.lon)
         ],
     )?;
     Ok(())
@@ -108,4 +120,21 @@ pub fn list(c: &dyn Sql) -> Result<Vec<Store>, DbError> {
         args![],
         from_row,
     )
+}
+
+/// Every store's place, for those that have one, by code.
+pub fn places(c: &dyn Sql) -> Result<std::collections::HashMap<String, Coord>, DbError> {
+    Ok(c.all(
+        "SELECT code, lat, lon FROM stores WHERE lat IS NOT NULL AND lon IS NOT NULL",
+        args![],
+        |r| {
+            Ok((
+                r.text("code")?,
+                Coord::from_parts(r.opt_f64("lat")?, r.opt_f64("lon")?),
+            ))
+        },
+    )?
+    .into_iter()
+    .filter_map(|(code, p)| Some((code, p.ok()??)))
+    .collect())
 }

@@ -3,14 +3,23 @@
 //! An engineer fits when available, skilled in what the fix needs, covering the store's
 //! region, below capacity, and on shift: now for priorities 1 and 2, or at some point
 //! before the response deadline for 3 and 4. Among those who fit: on shift now first, then
-//! the lowest load relative to capacity, then the lowest load, then the id (so the choice is
-//! stable). Nobody fits: the ticket stays in the dispatch queue, and the explanation says
-//! what ruled each engineer out.
+//! those whose drive still reaches the store before the resolution deadline, then the
+//! lowest cost in minutes: the estimated drive from where they are (their last check-in
+//! today, else their home base; [`UNKNOWN_DRIVE_MIN`] when either end has no coordinates)
+//! plus their load ([`FULL_LOAD_MIN`] for a full engineer, in proportion below), then the
+//! lowest load, then the id (so the choice is stable). Nobody fits: the ticket stays in the
+//! dispatch queue, and the explanation says what ruled each engineer out.
 
 use jiff::Timestamp;
 use storefleet_schedule::StoreTime;
 
 use crate::engineer::Engineer;
+use crate::geo::{Coord, Drive};
+
+/// The drive counted when the store's or the engineer's place is not known, minutes.
+pub const UNKNOWN_DRIVE_MIN: u32 = 60;
+/// What a full load costs in the ranking, minutes; a load of half the capacity costs half.
+pub const FULL_LOAD_MIN: u32 = 240;
 
 /// What the ticket needs.
 #[derive(Debug, Clone)]
@@ -23,8 +32,12 @@ pub struct Need<'a> {
     pub priority: u8,
     /// Response deadline, ms.
     pub response_due: i64,
+    /// Resolution deadline, ms: a drive that arrives after it ranks last.
+    pub resolution_due: i64,
     /// Engineers not to pick (the one an escalation took it from).
     pub exclude: &'a [String],
+    /// Where the store is, when known.
+    pub store_at: Option<Coord>,
 }
 
 /// An engineer with the open tickets assigned to them now.
@@ -34,6 +47,43 @@ pub struct Candidate<'a> {
     pub engineer: &'a Engineer,
     /// Open tickets assigned.
     pub load: u32,
+    /// Where they are, when known.
+    pub position: Option<Position>,
+}
+
+/// Where an engineer is, and what that place is for people (`home base`, `last check-in
+/// at S0003`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Position {
+    /// The place.
+    pub at: Coord,
+    /// What it is.
+    pub what: String,
+}
+
+/// One engineer who fits, with what ranks them.
+struct Fit<'a> {
+    later_shift: bool,
+    late: bool,
+    cost: u64,
+    load: u32,
+    id: &'a str,
+    capacity: u32,
+    drive: Option<(Drive, &'a str)>,
+}
+
+impl Fit<'_> {
+    fn key(&self) -> (bool, bool, u64, u32, &str) {
+        (self.later_shift, self.late, self.cost, self.load, self.id)
+    }
+
+    /// `12.4 km, about 24 min from home base`.
+    fn travel(&self) -> String {
+        match &self.drive {
+            Some((d, from)) => format!("{} from {from}", d.describe()),
+            None => "distance unknown".into(),
+        }
+    }
 }
 
 /// The choice and its reasons.
@@ -66,7 +116,7 @@ fn on_shift_before(e: &Engineer, now: i64, due: i64) -> bool {
 
 /// Picks from `candidates` at `now`.
 pub fn choose(need: &Need<'_>, candidates: &[Candidate<'_>], now: i64) -> Choice {
-    let mut fits: Vec<(bool, u64, u32, &str)> = Vec::new();
+    let mut fits: Vec<Fit<'_>> = Vec::new();
     let mut ruled_out: Vec<String> = Vec::new();
     for c in candidates {
         let e = c.engineer;
@@ -92,10 +142,24 @@ pub fn choose(need: &Need<'_>, candidates: &[Candidate<'_>], now: i64) -> Choice
             ruled_out.push(format!("{} (off shift)", e.id));
             continue;
         }
-        let ratio = u64::from(c.load) * 1000 / u64::from(e.capacity.max(1));
-        fits.push((!now_on, ratio, c.load, e.id.as_str()));
+        let drive = match (&c.position, need.store_at) {
+            (Some(p), Some(store)) => Some((Drive::between(p.at, store), p.what.as_str())),
+            _ => None,
+        };
+        let minutes = drive.map_or(UNKNOWN_DRIVE_MIN, |(d, _)| d.minutes);
+        let load_cost = u64::from(c.load) * u64::from(FULL_LOAD_MIN) / u64::from(e.capacity.max(1));
+        fits.push(Fit {
+            later_shift: !now_on,
+            late: drive
+                .is_some_and(|(d, _)| now + i64::from(d.minutes) * 60_000 > need.resolution_due),
+            cost: u64::from(minutes) + load_cost,
+            load: c.load,
+            id: e.id.as_str(),
+            capacity: e.capacity,
+            drive,
+        });
     }
-    fits.sort_unstable();
+    fits.sort_unstable_by(|a, b| a.key().cmp(&b.key()));
     let Some(best) = fits.first() else {
         let mut explanation = format!(
             "No engineer fits (skill {}, region {}, P{}): left in the dispatch queue",
@@ -110,26 +174,28 @@ pub fn choose(need: &Need<'_>, candidates: &[Candidate<'_>], now: i64) -> Choice
             explanation,
         };
     };
-    let cap = candidates
-        .iter()
-        .find(|c| c.engineer.id == best.3)
-        .map_or(0, |c| c.engineer.capacity);
     let mut explanation = format!(
-        "Assigned {}: skill {}, region {}, {}, load {}/{}",
-        best.3,
+        "Assigned {}: skill {}, region {}, {}, load {}/{}, {}{}",
+        best.id,
         need.skill,
         need.region,
-        if best.0 {
+        if best.later_shift {
             "shift starts before the response deadline"
         } else {
             "on shift now"
         },
-        best.2,
-        cap
+        best.load,
+        best.capacity,
+        best.travel(),
+        if best.late {
+            " (arrives after the resolution deadline: nobody nearer fits)"
+        } else {
+            ""
+        }
     );
     let others: Vec<String> = fits[1..]
         .iter()
-        .map(|f| format!("{} (load {})", f.3, f.2))
+        .map(|f| format!("{} (load {}, {})", f.id, f.load, f.travel()))
         .collect();
     if !others.is_empty() {
         explanation.push_str("; also fit: ");
@@ -140,7 +206,7 @@ pub fn choose(need: &Need<'_>, candidates: &[Candidate<'_>], now: i64) -> Choice
         explanation.push_str(&ruled_out.join(", "));
     }
     Choice {
-        engineer: Some(best.3.to_owned()),
+        engineer: Some(best.id.to_owned()),
         explanation,
     }
 }
@@ -160,7 +226,76 @@ mod tests {
             capacity: cap,
             status: "available".into(),
             phone: String::new(),
+            home: None,
         }
+    }
+
+    fn at(lat: f64, lon: f64, what: &str) -> Position {
+        Position {
+            at: Coord::new(lat, lon).unwrap(),
+            what: what.into(),
+        }
+    }
+
+    #[test]
+    fn the_nearer_engineer_wins_unless_their_load_outweighs_the_drive() {
+        let a = eng("anna", &["printers"], "north", "24/7", 4);
+        let b = eng("ben", &["printers"], "north", "24/7", 4);
+        // The store in Hamburg; anna checked in at a store 5 km away, ben is at home in
+        // Kiel, about 90 km.
+        let n = Need {
+            store_at: Some(Coord::new(53.5511, 9.9937).unwrap()),
+            ..need(2)
+        };
+        let anna = |load| Candidate {
+            engineer: &a,
+            load,
+            position: Some(at(53.58, 10.05, "last check-in at S0003")),
+        };
+        let ben = |load| Candidate {
+            engineer: &b,
+            load,
+            position: Some(at(54.3233, 10.1228, "home base")),
+        };
+        let ch = choose(&n, &[ben(0), anna(0)], NOW);
+        assert_eq!(ch.engineer.as_deref(), Some("anna"), "{}", ch.explanation);
+        assert!(
+            ch.explanation.contains("km, about")
+                && ch.explanation.contains("from last check-in at S0003"),
+            "{}",
+            ch.explanation
+        );
+        assert!(
+            ch.explanation.contains("ben (load 0, 8"),
+            "{}",
+            ch.explanation
+        );
+        assert!(
+            ch.explanation.contains("from home base"),
+            "{}",
+            ch.explanation
+        );
+        // One ticket more than ben is worth less than the drive (60 min against ~2 h)...
+        let ch = choose(&n, &[ben(0), anna(1)], NOW);
+        assert_eq!(ch.engineer.as_deref(), Some("anna"), "{}", ch.explanation);
+        // ...three more are not.
+        let ch = choose(&n, &[ben(0), anna(3)], NOW);
+        assert_eq!(ch.engineer.as_deref(), Some("ben"), "{}", ch.explanation);
+        // A drive that misses the resolution deadline ranks after one that does not.
+        let tight = Need {
+            resolution_due: NOW + 30 * 60_000,
+            ..n.clone()
+        };
+        let ch = choose(&tight, &[ben(0), anna(3)], NOW);
+        assert_eq!(ch.engineer.as_deref(), Some("anna"), "{}", ch.explanation);
+        // Without the store's place, the drive is unknown and load decides.
+        let ch = choose(&need(2), &[ben(0), anna(1)], NOW);
+        assert_eq!(ch.engineer.as_deref(), Some("ben"), "{}", ch.explanation);
+        assert!(
+            ch.explanation.contains("distance unknown"),
+            "{}",
+            ch.explanation
+        );
     }
 
     // 2026-12-02 (a Wednesday) 10:00 in Berlin.
@@ -172,7 +307,9 @@ mod tests {
             region: "north",
             priority,
             response_due: NOW + 4 * 3_600_000,
+            resolution_due: NOW + 8 * 3_600_000,
             exclude: &[],
+            store_at: None,
         }
     }
 
@@ -185,25 +322,29 @@ mod tests {
         let cands = [
             Candidate {
                 engineer: &a,
+                position: None,
                 load: 2,
             },
             Candidate {
                 engineer: &b,
+                position: None,
                 load: 1,
             },
             Candidate {
                 engineer: &c,
+                position: None,
                 load: 0,
             },
             Candidate {
                 engineer: &d,
+                position: None,
                 load: 0,
             },
         ];
         let ch = choose(&need(2), &cands, NOW);
         assert_eq!(ch.engineer.as_deref(), Some("ben"), "{}", ch.explanation);
         assert!(ch.explanation.contains("load 1/4"), "{}", ch.explanation);
-        assert!(ch.explanation.contains("anna (load 2)"));
+        assert!(ch.explanation.contains("anna (load 2, distance unknown)"));
         assert!(ch.explanation.contains("cem (no skill printers)"));
         assert!(ch.explanation.contains("dora (not in region north)"));
     }
@@ -217,10 +358,12 @@ mod tests {
             &[
                 Candidate {
                     engineer: &a,
+                    position: None,
                     load: 3,
                 },
                 Candidate {
                     engineer: &b,
+                    position: None,
                     load: 1,
                 },
             ],
@@ -231,6 +374,7 @@ mod tests {
             &need(2),
             &[Candidate {
                 engineer: &b,
+                position: None,
                 load: 2,
             }],
             NOW,
@@ -246,6 +390,7 @@ mod tests {
             &need(1),
             &[Candidate {
                 engineer: &late,
+                position: None,
                 load: 0,
             }],
             NOW,
@@ -256,6 +401,7 @@ mod tests {
             &need(4),
             &[Candidate {
                 engineer: &late,
+                position: None,
                 load: 0,
             }],
             NOW,
@@ -269,10 +415,12 @@ mod tests {
             &[
                 Candidate {
                     engineer: &late,
+                    position: None,
                     load: 0,
                 },
                 Candidate {
                     engineer: &now_on,
+                    position: None,
                     load: 3,
                 },
             ],
@@ -296,10 +444,12 @@ mod tests {
             &[
                 Candidate {
                     engineer: &a,
+                    position: None,
                     load: 0,
                 },
                 Candidate {
                     engineer: &b,
+                    position: None,
                     load: 0,
                 },
             ],

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A field engineer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Engineer {
     /// Id, also their web UI login (e.g. `jan.k`).
@@ -31,6 +31,10 @@ pub struct Engineer {
     /// Phone number for the store and the dispatcher.
     #[serde(default)]
     pub phone: String,
+    /// Home base: where they start a day (dispatch weighs the drive from here, or from
+    /// their last check-in of the day).
+    #[serde(default)]
+    pub home: Option<crate::geo::Coord>,
 }
 
 fn utc() -> String {

@@ -5,6 +5,7 @@
 //! - [`alerts`]: alert rules and the state machine that fires and clears them.
 //! - [`lifecycle`]: a ticket's statuses, the actions between them, priority and SLA clocks.
 //! - [`assign`]: the best engineer for a ticket, and why.
+//! - [`geo`]: coordinates, distances and drive times.
 //! - [`rollout`]: staged rollouts of fleet tasks in waves.
 //!
 //! Being its own crate keeps it pure: it cannot reach the database or the network because
@@ -13,5 +14,6 @@
 pub mod alerts;
 pub mod assign;
 pub mod engineer;
+pub mod geo;
 pub mod lifecycle;
 pub mod rollout;

@@ -49,10 +49,16 @@ pub async fn start(
     tracker: &TaskTracker,
 ) -> Result<(), SimError> {
     for (i, (id, name, region)) in TEAM.iter().enumerate() {
+        // Each lives in one of their region's cities.
+        let home = crate::profile::CITIES
+            .iter()
+            .filter(|c| c.1 == *region)
+            .nth(i % 2)
+            .map(|c| json!({"lat": c.3, "lon": c.4}));
         let body = json!({
             "id": id, "name": name, "skills": skills(i), "regions": [region],
             "timezone": "Europe/Berlin", "shift": "24/7", "capacity": 6,
-            "phone": format!("+49 40 5550{i:03}"),
+            "phone": format!("+49 40 5550{i:03}"), "home": home,
         });
         opts.client
             .call("PUT", &format!("/api/v1/engineers/{id}"), Some(&body))

@@ -6,20 +6,21 @@ use rand::{Rng as _, SeedableRng as _};
 
 use storefleet_controller::stores::Store;
 
-const CITIES: &[(&str, &str, &str)] = &[
-    ("Hamburg", "north", "Europe/Berlin"),
-    ("Bremen", "north", "Europe/Berlin"),
-    ("Kiel", "north", "Europe/Berlin"),
-    ("Munich", "south", "Europe/Berlin"),
-    ("Stuttgart", "south", "Europe/Berlin"),
-    ("Nuremberg", "south", "Europe/Berlin"),
-    ("Dresden", "east", "Europe/Berlin"),
-    ("Leipzig", "east", "Europe/Berlin"),
-    ("Berlin", "east", "Europe/Berlin"),
-    ("Cologne", "west", "Europe/Berlin"),
-    ("Dusseldorf", "west", "Europe/Berlin"),
-    ("Vienna", "alps", "Europe/Vienna"),
-    ("Zurich", "alps", "Europe/Zurich"),
+/// City, region, zone, and the city's centre (degrees).
+pub(crate) const CITIES: &[(&str, &str, &str, f64, f64)] = &[
+    ("Hamburg", "north", "Europe/Berlin", 53.5511, 9.9937),
+    ("Bremen", "north", "Europe/Berlin", 53.0793, 8.8017),
+    ("Kiel", "north", "Europe/Berlin", 54.3233, 10.1228),
+    ("Munich", "south", "Europe/Berlin", 48.1351, 11.5820),
+    ("Stuttgart", "south", "Europe/Berlin", 48.7758, 9.1829),
+    ("Nuremberg", "south", "Europe/Berlin", 49.4521, 11.0767),
+    ("Dresden", "east", "Europe/Berlin", 51.0504, 13.7373),
+    ("Leipzig", "east", "Europe/Berlin", 51.3397, 12.3731),
+    ("Berlin", "east", "Europe/Berlin", 52.5200, 13.4050),
+    ("Cologne", "west", "Europe/Berlin", 50.9375, 6.9603),
+    ("Dusseldorf", "west", "Europe/Berlin", 51.2277, 6.7735),
+    ("Vienna", "alps", "Europe/Vienna", 48.2082, 16.3738),
+    ("Zurich", "alps", "Europe/Zurich", 47.3769, 8.5417),
 ];
 
 /// A simulated device.
@@ -43,7 +44,14 @@ pub struct SimDevice {
 
 /// Store number `n` (1-based).
 pub fn store(n: usize) -> Store {
-    let (city, region, tz) = CITIES[(n - 1) % CITIES.len()];
+    let (city, region, tz, lat, lon) = CITIES[(n - 1) % CITIES.len()];
+    // Spread over the city and its suburbs, about 15 km each way, the same on every run.
+    let mut rng = StdRng::seed_from_u64(n as u64 ^ 0x5eed);
+    let place = storefleet_controller::client::engineers::Coord::new(
+        lat + rng.random_range(-0.13..0.13),
+        lon + rng.random_range(-0.2..0.2),
+    )
+    .ok();
     Store {
         code: format!("S{n:04}"),
         name: format!("{city} {}", (n - 1) / CITIES.len() + 1),
@@ -60,6 +68,7 @@ pub fn store(n: usize) -> Store {
         } else {
             Vec::new()
         },
+        place,
     }
 }
 

@@ -141,7 +141,12 @@ pub fn spec() -> Value {
                     "code": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"}, "name": {"type": "string"},
                     "region": {"type": "string"}, "address": {"type": "string"},
                     "timezone": {"type": "string", "description": "IANA zone"}, "trading_hours": {"type": "string"},
-                    "tags": {"type": "array", "items": {"type": "string"}}}},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "place": {"$ref": "#/components/schemas/Place"}}},
+                "Place": {"type": ["object", "null"], "required": ["lat", "lon"], "additionalProperties": false,
+                    "description": "WGS 84 degrees; dispatch weighs drives from and to it",
+                    "properties": {"lat": {"type": "number", "minimum": -90, "maximum": 90},
+                                   "lon": {"type": "number", "minimum": -180, "maximum": 180}}},
                 "TaskSpec": {"type": "object", "required": ["action", "select"], "additionalProperties": false, "properties": {
                     "name": {"type": "string"},
                     "action": {"type": "object", "required": ["type"], "properties": {
@@ -305,7 +310,8 @@ fn tickets(doc: &mut Value) {
             "id": {"type": "string"}, "name": {"type": "string"}, "skills": {"type": "array", "items": {"type": "string"}},
             "regions": {"type": "array", "items": {"type": "string"}, "description": "`*` for all"}, "timezone": {"type": "string"},
             "shift": {"type": "string", "description": "as trading hours: Mo-Fr 07:00-16:00, 24/7"}, "capacity": {"type": "integer"},
-            "status": {"type": "string"}, "phone": {"type": "string"}}},
+            "status": {"type": "string"}, "phone": {"type": "string"},
+            "home": {"$ref": "#/components/schemas/Place"}}},
         "EngineerStatus": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
         "NewSilence": {"type": "object", "required": ["store", "reason"], "additionalProperties": false, "properties": {
             "store": {"type": "string"}, "device": {"type": "string"}, "rule": {"type": "string"},

@@ -164,6 +164,10 @@ pub enum StoresCmd {
         /// Tags for selecting stores in tasks, e.g. pilot,mall; `--tags ""` clears them.
         #[arg(long, value_delimiter = ',')]
         tags: Option<Vec<String>>,
+        /// Where the store is: LAT,LON in degrees, e.g. 53.5511,9.9937 (dispatch weighs
+        /// engineers' drives to it).
+        #[arg(long, allow_hyphen_values = true)]
+        at: Option<storefleet_core::geo::Coord>,
         /// Change the store if it exists; fields not given keep their values.
         #[arg(long)]
         update: bool,
@@ -304,6 +308,7 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
                     timezone,
                     hours,
                     tags,
+                    at,
                     update,
                 }),
         } => {
@@ -320,6 +325,7 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
                 timezone: "UTC".into(),
                 trading_hours: String::new(),
                 tags: Vec::new(),
+                place: None,
             });
             let store = Store {
                 code,
@@ -331,6 +337,7 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
                 tags: tags
                     .map(|t| t.into_iter().filter(|t| !t.is_empty()).collect())
                     .unwrap_or(base.tags),
+                place: at.or(base.place),
             };
             if store.name.is_empty() {
                 return Err(CliError::Failed(format!(

@@ -120,6 +120,9 @@ pub enum EngineersCmd {
         /// Phone number.
         #[arg(long, default_value = "")]
         phone: String,
+        /// Home base: LAT,LON in degrees, e.g. 53.5511,9.9937.
+        #[arg(long, allow_hyphen_values = true)]
+        home: Option<storefleet_core::geo::Coord>,
     },
     /// Set the status: available, off, sick...
     Status {
@@ -324,6 +327,7 @@ pub async fn run_engineers(
             shift,
             capacity,
             phone,
+            home,
         }) => {
             let e = Engineer {
                 id,
@@ -335,6 +339,7 @@ pub async fn run_engineers(
                 capacity,
                 status: "available".into(),
                 phone,
+                home,
             };
             let v = json_of(&client.save_engineer(&e).await?);
             Ok(out(&v, format!("engineer {} saved\n", e.id)))

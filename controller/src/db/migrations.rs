@@ -486,6 +486,18 @@ CREATE TABLE discovered (
 );
 CREATE INDEX discovered_agent ON discovered(agent_id);
 ",
+    // v15: where stores and engineers are: a store's coordinates, an engineer's home base
+    //      and where (and when) they last checked in.
+    "
+ALTER TABLE stores ADD COLUMN lat REAL;
+ALTER TABLE stores ADD COLUMN lon REAL;
+ALTER TABLE engineers ADD COLUMN home_lat REAL;
+ALTER TABLE engineers ADD COLUMN home_lon REAL;
+ALTER TABLE engineers ADD COLUMN seen_lat REAL;
+ALTER TABLE engineers ADD COLUMN seen_lon REAL;
+ALTER TABLE engineers ADD COLUMN seen_at INTEGER;
+ALTER TABLE engineers ADD COLUMN seen_store TEXT;
+",
 ];
 
 /// Brings the schema up to the newest version.

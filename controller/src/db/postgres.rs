@@ -424,6 +424,17 @@ CREATE TABLE discovered (
 );
 CREATE INDEX discovered_agent ON discovered(agent_id);
 ",
+    // 9: SQLite's v15, where stores and engineers are.
+    "
+ALTER TABLE stores ADD COLUMN lat DOUBLE PRECISION;
+ALTER TABLE stores ADD COLUMN lon DOUBLE PRECISION;
+ALTER TABLE engineers ADD COLUMN home_lat DOUBLE PRECISION;
+ALTER TABLE engineers ADD COLUMN home_lon DOUBLE PRECISION;
+ALTER TABLE engineers ADD COLUMN seen_lat DOUBLE PRECISION;
+ALTER TABLE engineers ADD COLUMN seen_lon DOUBLE PRECISION;
+ALTER TABLE engineers ADD COLUMN seen_at BIGINT;
+ALTER TABLE engineers ADD COLUMN seen_store TEXT;
+",
 ];
 
 #[cfg(test)]

@@ -170,7 +170,7 @@ pub(crate) fn device_row(r: &Row, rules: &Rules) -> Result<DeviceState, DbError>
 }
 
 /// One store's summary line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoreStatus {
     /// The store.
     pub store: Store,
@@ -217,7 +217,7 @@ pub struct Problem {
 }
 
 /// The whole fleet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Overview {
     /// One line per store.
     pub stores: Vec<StoreStatus>,

@@ -35,7 +35,7 @@ impl Listing<'_> {
 }
 
 /// The fleet as the overview shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Summary {
     /// The fleet's tally: its counts and newest problems, judged at `tally.at`.
     pub tally: Tally,

@@ -440,6 +440,9 @@ pub fn act(
         Action::EnRoute => "On the way".to_owned(),
         Action::CheckIn => {
             set("on_site_at", now.into())?;
+            if let Some(engineer) = after.engineer.as_deref() {
+                crate::engineers::checked_in(c, engineer, id, now)?;
+            }
             "Checked in on site".to_owned()
         }
         Action::Hold { reason } => format!("On hold: {reason} (SLA clock stopped)"),

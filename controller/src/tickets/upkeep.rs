@@ -124,12 +124,15 @@ pub(super) fn assign_queue(
     }
     let engineers = crate::engineers::list(c)?;
     let mut loads = crate::engineers::loads(c)?;
+    let seen = crate::engineers::check_ins(c)?;
+    let places = crate::stores::places(c)?;
     for t in queue.iter().filter(|t| t.engineer.is_none()) {
         let cands: Vec<Candidate<'_>> = engineers
             .iter()
             .map(|e| Candidate {
                 engineer: e,
                 load: loads.get(&e.id).copied().unwrap_or(0),
+                position: crate::engineers::position(e, seen.get(&e.id), now),
             })
             .collect();
         let need = Need {
@@ -137,7 +140,9 @@ pub(super) fn assign_queue(
             region: &t.region,
             priority: t.priority,
             response_due: t.response_due,
+            resolution_due: t.resolution_due,
             exclude,
+            store_at: places.get(&t.store).copied(),
         };
         let choice = assign::choose(&need, &cands, now);
         match choice.engineer {

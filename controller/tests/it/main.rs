@@ -13,6 +13,7 @@ mod common;
 mod config;
 mod demo;
 mod discovered;
+mod dispatch;
 mod e2e;
 mod held;
 mod https;

@@ -50,6 +50,7 @@ fn inventory_history_edits_and_search_on_both_backends() {
                 timezone: "UTC".into(),
                 trading_hours: String::new(),
                 tags: Vec::new(),
+                place: None,
             };
             stores::put(c, &store, false, 1)?;
             let first = inventory::apply(c, "gw-s1", "S1", &inv("P-1", "1.0"), 1_000)?;

@@ -13,6 +13,7 @@ use crate::db::DbError;
 use crate::enroll::{self, Endpoints, NewToken};
 use crate::stores::{self, Store};
 use crate::{events, runs};
+use storefleet_core::geo::Coord;
 
 fn store(code: &str, name: &str) -> Store {
     Store {
@@ -23,6 +24,7 @@ fn store(code: &str, name: &str) -> Store {
         timezone: "Europe/Berlin".into(),
         trading_hours: "Mo-Sa 08:00-20:00".into(),
         tags: vec!["pilot".into(), "mall".into()],
+        place: None,
     }
 }
 
@@ -81,9 +83,28 @@ fn stores_enrollment_agents_and_reports_on_both_backends() {
         );
         let e = fails(&mut |c| stores::put(c, &store("bad code", "X"), false, 2));
         assert!(matches!(&e, DbError::Invalid(_)), "{backend}: {e:?}");
+        let far = Store {
+            place: Some(Coord {
+                lat: 95.0,
+                lon: 0.0,
+            }),
+            ..store("S3", "Off the map")
+        };
+        let e = fails(&mut |c| stores::put(c, &far, false, 2));
+        assert!(
+            matches!(&e, DbError::Invalid(m) if m.contains("latitude 95")),
+            "{backend}: {e:?}"
+        );
         db(&mut |c| {
-            stores::put(c, &store("S1", "One renamed"), true, 3)?;
+            let placed = Store {
+                place: Some(Coord::new(53.5511, -9.9937).unwrap()),
+                ..store("S1", "One renamed")
+            };
+            stores::put(c, &placed, true, 3)?;
             let all = stores::list(c)?;
+            assert_eq!(all[0].place, placed.place, "{backend}: the place, exactly");
+            assert_eq!(stores::places(c)?.get("S1"), placed.place.as_ref());
+            assert!(!stores::places(c)?.contains_key("S2"), "{backend}");
             assert_eq!(
                 all.iter().map(|s| s.code.as_str()).collect::<Vec<_>>(),
                 ["S1", "S2"]
