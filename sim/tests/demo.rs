@@ -15,24 +15,26 @@ const BIN: &str = env!("CARGO_BIN_EXE_storefleet-sim");
 fn demo_starts_a_fleet_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = storefleet_testkit::free_port();
-    let mut child = Command::new(BIN)
-        .args([
-            "demo",
-            "--stores",
-            "2",
-            "--http",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .arg("--state-dir")
-        .arg(dir.path())
-        .env("STOREFLEET_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut child = Reap(
+        Command::new(BIN)
+            .args([
+                "demo",
+                "--stores",
+                "2",
+                "--http",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg("--state-dir")
+            .arg(dir.path())
+            .env("STOREFLEET_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
     // The banner: URL, login and how to point the CLI at it.
     let mut banner = String::new();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
     while !banner.contains("Press Ctrl-C") {
         let mut line = String::new();
         assert!(
@@ -47,7 +49,7 @@ fn demo_starts_a_fleet_and_stops_on_sigterm() {
     let token_file = dir.path().join("controller/admin-token");
     assert!(
         banner.contains(&format!(
-            "storefleet --url {url} --token \"$(cat {})\"",
+            "cargo run -q -p storefleet-controller -- --url {url} --token \"$(cat {})\"",
             token_file.display()
         )),
         "{banner}"
@@ -110,10 +112,10 @@ fn demo_starts_a_fleet_and_stops_on_sigterm() {
         }
     }
 
-    nix_kill(child.id());
+    nix_kill(child.0.id());
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = child.0.try_wait().unwrap() {
             break s;
         }
         assert!(
@@ -128,6 +130,17 @@ fn demo_starts_a_fleet_and_stops_on_sigterm() {
         "the given state directory was removed"
     );
     assert!(dir.path().join("agents/S0001").is_dir());
+}
+
+/// Kills the demo when the test ends early (a failed assertion), so that it does not
+/// outlive the test and hold its output open.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn nix_kill(pid: u32) {
