@@ -1,7 +1,7 @@
 //! A large simulated fleet against the real controller: `storefleet serve` and the simulator
 //! as two processes (this bench starts itself again as the simulator, the way
 //! `storefleet-sim run` does it), then the controller's RSS and CPU in steady state and the
-//! p95 latency of the overview, store and asset pages.
+//! p95 latency of the overview (with its map), store, asset and ticket pages.
 //!
 //! `BENCH_BROKER=mosquitto` puts the agents on a Mosquitto of the bench's own (with
 //! `deploy/mosquitto.conf`'s limits) instead of the controller's embedded broker, which
@@ -202,7 +202,7 @@ fn main() {
         // Sign in like a browser, then time the pages.
         let cookie = raw_login(http_addr, &password);
         let mid = format!("S{:04}", stores / 2);
-        let pages = [("overview /", "/".to_owned()), ("store page", format!("/stores/{mid}")), ("asset registry", "/assets?class=receipt-printer".to_owned()), ("asset search", format!("/assets?q=gw-s{:04}", stores / 2))];
+        let pages = [("overview /", "/".to_owned()), ("store page", format!("/stores/{mid}")), ("asset registry", "/assets?class=receipt-printer".to_owned()), ("asset search", format!("/assets?q=gw-s{:04}", stores / 2)), ("tickets", "/tickets".to_owned())];
         let on = if mosquitto.is_some() { "Mosquitto" } else { "the embedded broker" };
         println!("fleet of {stores} simulated stores on {on} (agents online after {ramp:.0?}), controller `storefleet serve` process:");
         println!("  RSS                    {:>8.1} MB", rss as f64 / 1024.0);

@@ -12,6 +12,7 @@ mod field;
 pub(crate) use crate::fmt;
 mod kpi;
 mod login;
+mod map;
 mod overview;
 mod pages;
 mod tasks;

@@ -67,9 +67,14 @@ pub(super) async fn show(
     find.check()?;
     let rules = s.rules();
     let want = find.clone();
-    let ov =
-        s.db.read(move |c| fleet::summary(c, &rules, &want.listing()))
-            .await?;
+    let (ov, places) =
+        s.db.read(move |c| {
+            Ok((
+                fleet::summary(c, &rules, &want.listing())?,
+                crate::stores::places(c)?,
+            ))
+        })
+        .await?;
     let now = now_ms();
     let (rows, total, t) = (&ov.listed, ov.matched, &ov.tally);
     let caption = if find.listing().filtering() {
@@ -114,6 +119,7 @@ pub(super) async fn show(
                 }
             }
         }
+        (super::map::fleet(&places, t))
         h2 { "Stores" }
         form #find-store method="get" action="/" {
             input type="search" name="q" value=(find.q) maxlength=(MAX_SEARCH) placeholder="Store code, name or region";

@@ -164,6 +164,44 @@ async fn the_overview_finds_a_store_and_refuses_an_unknown_filter() {
     let (s, html) = page("/?health=burning").await;
     assert_eq!(s, 400, "{html}");
     assert!(html.contains("unknown health"), "{html}");
+
+    // The map: only once stores have places, each store that is not well a link there.
+    assert!(!html.contains("fleet-map"), "no places, no map");
+    for (code, lat, lon) in [("S100", 53.55, 9.99), ("S200", 48.14, 11.58)] {
+        let (s, v) = ctl
+            .call(
+                "PUT",
+                &format!("/api/v1/stores/{code}"),
+                Some(&json!({"code": code, "name": code, "region": "x", "place": {"lat": lat, "lon": lon}})),
+                true,
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let (_, html) = page("/").await;
+    let map = &html[html.find("id=\"fleet-map\"").expect("a map")..];
+    let map = &map[..map.find("</figure>").unwrap()];
+    assert!(map.contains("<svg"), "{map}");
+    for code in ["S100", "S200"] {
+        assert!(
+            map.contains(&format!("<a href=\"/stores/{code}\">")),
+            "{code}: {map}"
+        );
+        assert!(map.contains(&format!("data-store=\"{code}\"")), "{map}");
+    }
+    assert!(
+        !map.contains("S210"),
+        "a store without a place is not drawn: {map}"
+    );
+    assert!(map.contains("2 stores with a place; 2 not well"), "{map}");
+    // North is up: Hamburg above Munich.
+    let cy = |code: &str| -> f64 {
+        let at = map.find(&format!("data-store=\"{code}\"")).unwrap();
+        let rest = &map[at..];
+        let v = &rest[rest.find("cy=\"").unwrap() + 4..];
+        v[..v.find('"').unwrap()].parse().unwrap()
+    };
+    assert!(cy("S100") < cy("S200"), "{map}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
