@@ -27,7 +27,7 @@ fn project(places: &HashMap<String, Coord>) -> (f64, Vec<(&str, f64, f64)>) {
         lon0 = lon0.min(p.lon);
         lon1 = lon1.max(p.lon);
     }
-    let k = ((lat0 + lat1) / 2.0).to_radians().cos().max(0.05);
+    let k = f64::midpoint(lat0, lat1).to_radians().cos().max(0.05);
     // At least a few kilometres each way: one store, or stores of one street, still fit.
     let w = ((lon1 - lon0) * k).max(0.05);
     let h = (lat1 - lat0).max(0.05);
