@@ -6,15 +6,19 @@
 
 use axum::extract::{Query, State};
 use axum::response::Html;
-use maud::html;
+use maud::{html, Markup};
 use serde::Deserialize;
 use storefleet_protocol::now_ms;
 
 use super::pages::badge;
+use super::tickets::{sla_badge, status_label, status_tone};
 use super::{fmt, page, url_encode, PageError, PageResult, User};
 use crate::api::ApiError;
+use crate::fleet::Problem;
 use crate::fleet::{self, Listing};
 use crate::state::AppState;
+use crate::tickets::db as tdb;
+use crate::tickets::Ticket;
 
 /// Stores listed at most; problems too.
 pub const LISTED: usize = 200;
@@ -59,6 +63,38 @@ impl Find {
     }
 }
 
+/// The open ticket of a problem: the one opened for this very subject at its store, else
+/// the store's ticket when its gateway is offline (one ticket covers the store then).
+fn ticket_of<'a>(open: &'a [Ticket], p: &Problem) -> Option<&'a Ticket> {
+    let own = format!("/{}/{}", p.store, p.subject);
+    open.iter()
+        .find(|t| t.store == p.store && t.dedupe_key.ends_with(&own))
+        .or_else(|| {
+            open.iter()
+                .find(|t| t.store == p.store && p.kind == "agent.offline" && t.impact == "store")
+        })
+}
+
+/// A problem with its ticket, engineer and SLA clock.
+fn problem_row(p: &Problem, t: Option<&Ticket>, now: i64, sla_now: i64) -> Markup {
+    html! {
+        tr {
+            td { a href={"/stores/" (url_encode(&p.store))} { (p.store) } }
+            td { (p.kind) }
+            td { (p.subject) " " span.muted { (p.note) } }
+            td { (fmt::ago(now, p.since)) }
+            @match t {
+                Some(t) => {
+                    td { a.ticket-link href={"/tickets/" (t.id)} { "#" (t.id) } " " span class={"badge " (status_tone(&t.status))} { (status_label(&t.status)) } }
+                    td { (t.engineer.as_deref().unwrap_or("in the queue")) }
+                    td { (sla_badge(t, sla_now)) }
+                }
+                None => { td.muted colspan="3" { "no ticket (healing on site, muted, or not yet due)" } }
+            }
+        }
+    }
+}
+
 pub(super) async fn show(
     State(s): State<AppState>,
     user: User,
@@ -67,14 +103,23 @@ pub(super) async fn show(
     find.check()?;
     let rules = s.rules();
     let want = find.clone();
-    let (ov, places) =
+    let (ov, places, open) =
         s.db.read(move |c| {
             Ok((
                 fleet::summary(c, &rules, &want.listing())?,
                 crate::stores::places(c)?,
+                tdb::list(
+                    c,
+                    &tdb::Filter {
+                        status: Some("open".into()),
+                        limit: Some(5000),
+                        ..tdb::Filter::default()
+                    },
+                )?,
             ))
         })
         .await?;
+    let sla_now = s.clock.now();
     let now = now_ms();
     let (rows, total, t) = (&ov.listed, ov.matched, &ov.tally);
     let caption = if find.listing().filtering() {
@@ -106,15 +151,21 @@ pub(super) async fn show(
         h2 { "Open problems" }
         @if t.problems.is_empty() { p.muted { "None." } } @else {
             @if t.problems_total > LISTED as u64 { p.muted { "The newest " (LISTED) " of " (t.problems_total) "." } }
-            table #problems {
-                tr { th { "Store" } th { "Problem" } th { "What" } th { "Since" } th { "Details" } }
-                @for p in t.problems.iter().take(LISTED) {
-                    tr {
-                        td { a href={"/stores/" (url_encode(&p.store))} { (p.store) } }
-                        td { (p.kind) }
-                        td { (p.subject) }
-                        td { (fmt::ago(now, p.since)) }
-                        td.muted { (p.note) }
+            @let (stale, broken): (Vec<&Problem>, Vec<&Problem>) =
+                t.problems.iter().take(LISTED).partition(|p| p.kind == "device.stale");
+            @if !broken.is_empty() {
+                table #problems {
+                    tr { th { "Store" } th { "Problem" } th { "What" } th { "Since" } th { "Ticket" } th { "Engineer" } th { "SLA" } }
+                    @for p in &broken { (problem_row(p, ticket_of(&open, p), now, sla_now)) }
+                }
+            }
+            @if !stale.is_empty() {
+                details #stale-problems {
+                    summary { (stale.len()) " devices send no fresh data (stale) at "
+                        (stale.iter().map(|p| p.store.as_str()).collect::<std::collections::BTreeSet<_>>().len()) " stores" }
+                    table {
+                        tr { th { "Store" } th { "Problem" } th { "What" } th { "Since" } th { "Ticket" } th { "Engineer" } th { "SLA" } }
+                        @for p in &stale { (problem_row(p, ticket_of(&open, p), now, sla_now)) }
                     }
                 }
             }

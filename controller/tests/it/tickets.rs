@@ -334,6 +334,20 @@ async fn printer_faults_heal_or_become_one_assigned_ticket_and_gateways_open_sto
         "{why}"
     );
     assert_eq!(f["ticket"]["store_name"], "T2");
+    // The overview shows the problem with its ticket, engineer and SLA clock.
+    let cookie = ctl.admin_session().await;
+    let row = eventually(15, "the printer problem on the overview", || async {
+        let (_, html) = ctl.page(&cookie, "/").await;
+        let table = &html[html.find("id=\"problems\"")?..];
+        let table = &table[..table.find("</table>")?];
+        table
+            .split("<tr>")
+            .find(|r| r.contains("T2") && r.contains("device.down"))
+            .map(str::to_owned)
+    })
+    .await;
+    assert!(row.contains(&format!("href=\"/tickets/{id}\"")), "{row}");
+    assert!(row.contains("anna") && row.contains("sla"), "{row}");
     // The typed client (the CLI's) reads the same ticket.
     let typed = ctl.client().ticket(id).await.unwrap();
     assert_eq!(
