@@ -23,6 +23,7 @@ use crate::broker::MosquittoFiles;
 use crate::engineers::{Engineer, EngineerLoad};
 use crate::enroll::{CreatedToken, NewToken, TokenInfo};
 use crate::events::StoredEvent;
+use crate::imports::ImportReport;
 use crate::ingest::{HeldList, Retried};
 use crate::releases::Published;
 use crate::stores::Store;
@@ -394,6 +395,21 @@ impl Client {
         let headers = vec![(SIGNATURE_HEADER, r.signature.clone())];
         let body = Some(("application/octet-stream", binary));
         typed(self.call_with("PUT", &path, headers, body).await?)
+    }
+
+    /// Imports `csv` into `what` (`stores` or `assets`); with `dry_run` only checks and
+    /// counts. A refused file is an error whose message names each bad row.
+    pub async fn import(
+        &self,
+        what: &str,
+        csv: Vec<u8>,
+        dry_run: bool,
+    ) -> Result<ImportReport, Error> {
+        let path = format!("/api/v1/{}/import?dry_run={dry_run}", enc(what));
+        typed(
+            self.call_with("POST", &path, Vec::new(), Some(("text/csv", csv)))
+                .await?,
+        )
     }
 
     /// Mosquitto's password, ACL and include files for the gateways enrolled now, with

@@ -15,6 +15,7 @@ mod client;
 pub mod engineers;
 pub mod enroll;
 pub mod events;
+pub mod imports;
 pub mod ingest;
 pub mod releases;
 pub mod stores;

@@ -29,6 +29,22 @@ pub struct Store {
     pub place: Option<storefleet_core::geo::Coord>,
 }
 
+impl Store {
+    /// A new store with only its code: no name yet, in UTC, without hours, tags or place.
+    pub fn blank(code: &str) -> Store {
+        Store {
+            code: code.to_owned(),
+            name: String::new(),
+            region: String::new(),
+            address: String::new(),
+            timezone: utc(),
+            trading_hours: String::new(),
+            tags: Vec::new(),
+            place: None,
+        }
+    }
+}
+
 fn utc() -> String {
     "UTC".into()
 }

@@ -10,7 +10,7 @@
 //!   with a signed-in user's cookie. Requests with a bearer token carry no ambient
 //!   credentials and are not checked.
 //! - [`json_only`]: an API request with a body must say `Content-Type: application/json`
-//!   (release uploads: `application/octet-stream`), so that a cross-site `text/plain` form
+//!   (release uploads: `application/octet-stream`, imports: `text/csv`), so that a cross-site `text/plain` form
 //!   post is never read as JSON.
 
 use axum::extract::{Request, State};
@@ -140,6 +140,9 @@ pub async fn json_only(req: Request, next: Next) -> Response {
             .to_ascii_lowercase();
         let wanted = if path.starts_with("/api/v1/releases/") {
             "application/octet-stream"
+        } else if path.ends_with("/import") {
+            // Not a type a cross-site form can send either.
+            "text/csv"
         } else {
             "application/json"
         };

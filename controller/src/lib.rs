@@ -47,6 +47,7 @@ pub mod fmt;
 pub mod guard;
 pub mod http;
 pub mod https;
+pub mod import;
 pub mod ingest;
 pub mod kpi;
 pub mod releases;

@@ -9,6 +9,7 @@
 mod assets;
 mod filters;
 mod fleet;
+mod imports;
 mod openapi;
 pub mod releases;
 mod stores;
@@ -277,6 +278,11 @@ pub fn routes() -> Routes {
         )
         .get("/api/v1/stores", VIEWER, get(stores::list))
         .post("/api/v1/stores", ADMIN, post(stores::create))
+        .post(
+            "/api/v1/stores/import",
+            ADMIN,
+            post(imports::stores).layer(axum::extract::DefaultBodyLimit::max(imports::MAX_BYTES)),
+        )
         .get("/api/v1/stores/{code}", VIEWER, get(stores::get))
         .put("/api/v1/stores/{code}", ADMIN, put(stores::put))
         .get("/api/v1/stores/{code}/series", VIEWER, get(fleet::series))
@@ -329,6 +335,11 @@ pub fn routes() -> Routes {
         .post("/api/v1/tasks/{id}/cancel", ADMIN, post(tasks::cancel))
         .get("/api/v1/assets", VIEWER, get(assets::search))
         .get("/api/v1/assets.csv", VIEWER, get(assets::csv))
+        .post(
+            "/api/v1/assets/import",
+            DISPATCHER,
+            post(imports::assets).layer(axum::extract::DefaultBodyLimit::max(imports::MAX_BYTES)),
+        )
         .get("/api/v1/assets/{id}", VIEWER, get(assets::get))
         .patch("/api/v1/assets/{id}", DISPATCHER, patch(assets::edit))
         .get("/api/v1/assets/{id}/history", VIEWER, get(assets::history))

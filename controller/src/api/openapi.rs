@@ -34,6 +34,24 @@ fn op(summary: &str, params: &[(&str, &str, &str)], body: Option<&str>, ok: &str
     o
 }
 
+/// A CSV import: all rows checked before any is written; one bad row imports nothing.
+fn csv_import(summary: &str) -> Value {
+    let mut o = op(
+        summary,
+        &[(
+            "dry_run",
+            "query",
+            "true: check and count only, write nothing",
+        )],
+        None,
+        "{dry_run, rows, created, updated, unchanged}",
+    );
+    o["requestBody"] =
+        json!({"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}});
+    o["responses"]["422"] = json!({"description": "rows refused, nothing imported: {error, errors: [{row (line in the file, the header is 1), column, error}]}"});
+    o
+}
+
 /// The document.
 pub fn spec() -> Value {
     let store = [("code", "path", "store code")];
@@ -95,6 +113,7 @@ pub fn spec() -> Value {
                 "get": op("List stores", &[], None, "stores"),
                 "post": op("Create a store", &[], Some("Store"), "the store")
             },
+            "/api/v1/stores/import": {"post": csv_import("Import stores from CSV (text/csv): code (required), name, region, address, timezone, trading_hours, tags (separated by ; or ,), lat, lon. A new code needs a name; a known one changes in the fields given")},
             "/api/v1/stores/{code}": {
                 "get": op("One store", &store, None, "the store"),
                 "put": op("Create or update a store", &store, Some("Store"), "the store")
@@ -131,6 +150,7 @@ pub fn spec() -> Value {
                 "get": op("One asset record", &[("#id", "path", "asset id")], None, "the asset"),
                 "patch": op("Edit the fields people own; every change is recorded", &[("#id", "path", "asset id")], Some("AssetEdit"), "the asset after")
             },
+            "/api/v1/assets/import": {"post": csv_import("Import asset records from CSV (text/csv), the export's columns: a row with an id changes that asset; without, store and slot name a device, changed if known, else created (it needs a class)")},
             "/api/v1/assets/{id}/history": {"get": op("An asset's history, oldest first", &[("#id", "path", "asset id")], None, "changes")}
         },
         "components": {

@@ -6,6 +6,7 @@
 //! agent's empty value never clears what a person entered.
 
 pub mod identity;
+pub mod import;
 pub mod inventory;
 pub mod query;
 

@@ -172,6 +172,15 @@ pub enum StoresCmd {
         #[arg(long)]
         update: bool,
     },
+    /// Import stores from CSV (code, name, region, address, timezone, trading_hours, tags,
+    /// lat, lon); one bad row imports nothing.
+    Import {
+        /// The CSV file.
+        file: std::path::PathBuf,
+        /// Check and count only.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// `agents` subcommands.
@@ -214,6 +223,14 @@ pub enum AssetsCmd {
     Show {
         /// Asset id.
         id: i64,
+    },
+    /// Import asset records from CSV (the export's columns); one bad row imports nothing.
+    Import {
+        /// The CSV file.
+        file: std::path::PathBuf,
+        /// Check and count only.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -317,16 +334,7 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
             } else {
                 None
             };
-            let base = current.unwrap_or_else(|| Store {
-                code: code.clone(),
-                name: String::new(),
-                region: String::new(),
-                address: String::new(),
-                timezone: "UTC".into(),
-                trading_hours: String::new(),
-                tags: Vec::new(),
-                place: None,
-            });
+            let base = current.unwrap_or_else(|| Store::blank(&code));
             let store = Store {
                 code,
                 name: name.unwrap_or(base.name),
@@ -393,6 +401,13 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
                 ),
             ))
         }
+        AdminCmd::Stores {
+            cmd: Some(StoresCmd::Import { file, dry_run }),
+        } => super::import::run(client, "stores", &file, dry_run, json_out).await,
+        AdminCmd::Assets {
+            cmd: Some(AssetsCmd::Import { file, dry_run }),
+            ..
+        } => super::import::run(client, "assets", &file, dry_run, json_out).await,
         AdminCmd::Assets {
             cmd: Some(AssetsCmd::Show { id }),
             ..

@@ -3,6 +3,7 @@
 
 mod commands;
 mod connect;
+mod import;
 pub mod ingest;
 pub mod release;
 mod table;

@@ -17,6 +17,7 @@ mod dispatch;
 mod e2e;
 mod held;
 mod https;
+mod imports;
 mod lanes;
 mod looks;
 mod migrate_db;
