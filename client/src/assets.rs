@@ -2,6 +2,40 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A device record made by hand (`POST /api/v1/assets`), before its gateway reports the
+/// device: the gateway's report of `slot` at `store` continues the same record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAsset {
+    /// Store code.
+    pub store: String,
+    /// The device's id at the store, as its gateway names it (`printer-2`).
+    pub slot: String,
+    /// Class, e.g. `receipt-printer`.
+    pub class: String,
+    /// Vendor.
+    #[serde(default)]
+    pub vendor: String,
+    /// Model.
+    #[serde(default)]
+    pub model: String,
+    /// Serial number.
+    #[serde(default)]
+    pub serial: String,
+    /// Firmware version.
+    #[serde(default)]
+    pub firmware: String,
+    /// Lifecycle state (empty: `active`).
+    #[serde(default)]
+    pub lifecycle: String,
+    /// `YYYY-MM-DD` or empty.
+    #[serde(default)]
+    pub purchase_date: String,
+    /// `YYYY-MM-DD` or empty.
+    #[serde(default)]
+    pub warranty_end: String,
+}
+
 /// One asset record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Asset {

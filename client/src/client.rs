@@ -14,7 +14,7 @@ use storefleet_core::lifecycle::Action;
 use storefleet_protocol::release::Release;
 
 use crate::agents::{Agent, Reopened};
-use crate::assets::{Asset, AssetPage, Change};
+use crate::assets::{Asset, AssetPage, Change, NewAsset};
 use crate::auth::{
     ApiToken, CreatedApiToken, NewToken as ApiTokenRequest, NewUser, PasswordChange,
     PasswordChanged, User, UserChange,
@@ -244,6 +244,11 @@ impl Client {
     /// One asset.
     pub async fn asset(&self, id: i64) -> Result<Asset, Error> {
         self.get(&format!("/api/v1/assets/{id}")).await
+    }
+
+    /// Makes a device record by hand.
+    pub async fn create_asset(&self, n: &NewAsset) -> Result<Asset, Error> {
+        self.send("POST", "/api/v1/assets", n).await
     }
 
     /// One asset's history, newest first.

@@ -29,6 +29,9 @@ pub struct Ticket {
     pub rule: String,
     /// The skill the fix needs.
     pub skill: String,
+    /// The lowest skill level that may take it.
+    #[serde(default)]
+    pub level: storefleet_core::engineer::Level,
     /// `critical`, `major`, `minor`.
     pub severity: String,
     /// `store`, `device`, `peripheral`.
@@ -131,6 +134,9 @@ pub struct NewTicket {
     pub title: String,
     /// The skill the fix needs.
     pub skill: String,
+    /// The lowest skill level that may take it.
+    #[serde(default)]
+    pub level: storefleet_core::engineer::Level,
     /// `critical`, `major` or `minor`.
     pub severity: Severity,
     /// `store`, `device` or `peripheral`.

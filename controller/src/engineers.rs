@@ -11,6 +11,7 @@ pub use storefleet_core::engineer::Engineer;
 
 pub use storefleet_client::engineers::{CheckIn, EngineerLoad};
 use storefleet_core::assign::Position;
+use storefleet_core::engineer::Level;
 use storefleet_core::geo::Coord;
 
 /// Every engineer with their load and last check-in.
@@ -28,7 +29,7 @@ pub fn list_with_load(c: &dyn Sql) -> Result<Vec<EngineerLoad>, DbError> {
 }
 
 const COLUMNS: &str =
-    "id, name, skills, regions, timezone, shift, capacity, status, phone, home_lat, home_lon";
+    "id, name, skills, regions, timezone, shift, capacity, status, phone, home_lat, home_lon, level";
 
 /// A check-in counts as where the engineer is for this long; after it, their home base.
 pub const CHECK_IN_HOLDS_MS: i64 = 12 * 3_600_000;
@@ -105,6 +106,7 @@ fn from_row(r: &Row) -> Result<Engineer, DbError> {
         capacity: r.int("capacity")?,
         status: r.text("status")?,
         phone: r.text("phone")?,
+        level: Level::parse(&r.text("level")?).unwrap_or(Level::Senior),
         // A half-written pair (only by hand in the database) counts as none.
         home: Coord::from_parts(r.opt_f64("home_lat")?, r.opt_f64("home_lon")?)
             .ok()
@@ -152,10 +154,10 @@ pub fn put(c: &dyn Sql, e: &Engineer, now: i64) -> Result<(), DbError> {
     validate(e)?;
     c.execute(
         "INSERT INTO engineers(id, name, skills, regions, timezone, shift, capacity, status, phone, created_at,
-           home_lat, home_lon)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+           home_lat, home_lon, level)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT(id) DO UPDATE SET name = ?2, skills = ?3, regions = ?4, timezone = ?5,
-           shift = ?6, capacity = ?7, status = ?8, phone = ?9, home_lat = ?11, home_lon = ?12",
+           shift = ?6, capacity = ?7, status = ?8, phone = ?9, home_lat = ?11, home_lon = ?12, level = ?13",
         args![
             &e.id,
             &e.name,
@@ -168,7 +170,8 @@ pub fn put(c: &dyn Sql, e: &Engineer, now: i64) -> Result<(), DbError> {
             &e.phone,
             now,
             e.home.map(|h| h.lat),
-            e.home.map(|h| h.lon)
+            e.home.map(|h| h.lon),
+            e.level.name()
         ],
     )?;
     Ok(())

@@ -13,7 +13,7 @@
 use jiff::Timestamp;
 use storefleet_schedule::StoreTime;
 
-use crate::engineer::Engineer;
+use crate::engineer::{Engineer, Level};
 use crate::geo::{Coord, Drive};
 
 /// The drive counted when the store's or the engineer's place is not known, minutes.
@@ -26,6 +26,8 @@ pub const FULL_LOAD_MIN: u32 = 240;
 pub struct Need<'a> {
     /// Skill.
     pub skill: &'a str,
+    /// The lowest level that may take it.
+    pub level: Level,
     /// The store's region.
     pub region: &'a str,
     /// Priority 1 to 4.
@@ -126,6 +128,12 @@ pub fn choose(need: &Need<'_>, candidates: &[Candidate<'_>], now: i64) -> Choice
             Some(format!("status {}", e.status))
         } else if !e.skills.iter().any(|s| s == need.skill) {
             Some(format!("no skill {}", need.skill))
+        } else if e.level < need.level {
+            Some(format!(
+                "{} for a {} job",
+                e.level.name(),
+                need.level.name()
+            ))
         } else if !e.regions.iter().any(|r| r == need.region || r == "*") {
             Some(format!("not in region {}", need.region))
         } else if c.load >= e.capacity {
@@ -175,9 +183,14 @@ pub fn choose(need: &Need<'_>, candidates: &[Candidate<'_>], now: i64) -> Choice
         };
     };
     let mut explanation = format!(
-        "Assigned {}: skill {}, region {}, {}, load {}/{}, {}{}",
+        "Assigned {}: skill {}{}, region {}, {}, load {}/{}, {}{}",
         best.id,
         need.skill,
+        if need.level > Level::Junior {
+            format!(" ({} or above)", need.level.name())
+        } else {
+            String::new()
+        },
         need.region,
         if best.later_shift {
             "shift starts before the response deadline"
@@ -226,6 +239,7 @@ mod tests {
             capacity: cap,
             status: "available".into(),
             phone: String::new(),
+            level: Level::Senior,
             home: None,
         }
     }
@@ -235,6 +249,41 @@ mod tests {
             at: Coord::new(lat, lon).unwrap(),
             what: what.into(),
         }
+    }
+
+    #[test]
+    fn a_job_for_a_senior_skips_juniors_and_says_so() {
+        let mut j = eng("jan", &["printers"], "north", "24/7", 4);
+        j.level = Level::Junior;
+        let s = eng("sol", &["printers"], "north", "24/7", 4);
+        let n = Need {
+            level: Level::Senior,
+            ..need(2)
+        };
+        let c = |e| Candidate {
+            engineer: e,
+            load: 0,
+            position: None,
+        };
+        let ch = choose(&n, &[c(&j), c(&s)], NOW);
+        assert_eq!(ch.engineer.as_deref(), Some("sol"), "{}", ch.explanation);
+        assert!(
+            ch.explanation.contains("printers (senior or above)"),
+            "{}",
+            ch.explanation
+        );
+        assert!(
+            ch.explanation.contains("jan (junior for a senior job)"),
+            "{}",
+            ch.explanation
+        );
+        // A job anyone may take goes by load and drive as before.
+        let ch = choose(&need(2), &[c(&j), c(&s)], NOW);
+        assert!(ch.engineer.is_some(), "{}", ch.explanation);
+        assert!("expert"
+            .parse::<Level>()
+            .unwrap_err()
+            .contains("junior, senior or specialist"));
     }
 
     #[test]
@@ -304,6 +353,7 @@ mod tests {
     fn need(priority: u8) -> Need<'static> {
         Need {
             skill: "printers",
+            level: Level::Junior,
             region: "north",
             priority,
             response_due: NOW + 4 * 3_600_000,

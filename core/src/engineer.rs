@@ -31,10 +31,60 @@ pub struct Engineer {
     /// Phone number for the store and the dispatcher.
     #[serde(default)]
     pub phone: String,
+    /// How far their skills go: a ticket that needs a senior goes to a senior or a
+    /// specialist.
+    #[serde(default = "senior")]
+    pub level: Level,
     /// Home base: where they start a day (dispatch weighs the drive from here, or from
     /// their last check-in of the day).
     #[serde(default)]
     pub home: Option<crate::geo::Coord>,
+}
+
+/// A skill level, lowest first.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Routine work; what a ticket needs when it says nothing.
+    #[default]
+    Junior,
+    /// Most repairs; what an engineer is when they say nothing.
+    Senior,
+    /// The hard cases of their skills.
+    Specialist,
+}
+
+impl Level {
+    /// Every level, lowest first.
+    pub const ALL: [Level; 3] = [Level::Junior, Level::Senior, Level::Specialist];
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Junior => "junior",
+            Level::Senior => "senior",
+            Level::Specialist => "specialist",
+        }
+    }
+
+    /// From its name.
+    pub fn parse(s: &str) -> Option<Level> {
+        Level::ALL.into_iter().find(|l| l.name() == s)
+    }
+}
+
+impl std::str::FromStr for Level {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Level, String> {
+        Level::parse(s).ok_or_else(|| format!("level {s:?}: junior, senior or specialist"))
+    }
+}
+
+fn senior() -> Level {
+    Level::Senior
 }
 
 fn utc() -> String {

@@ -86,6 +86,19 @@ pub(super) async fn get(
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no asset {id}")))
 }
 
+/// A device record made by hand.
+pub(super) async fn create(
+    State(s): State<AppState>,
+    p: Principal,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Asset>)> {
+    let n: crate::assets::import::NewAsset = parse_json(&body)?;
+    let a =
+        s.db.write(move |c| crate::assets::import::create(c, &n, &p.actor, now_ms()))
+            .await?;
+    Ok((StatusCode::CREATED, Json(a)))
+}
+
 pub(super) async fn edit(
     State(s): State<AppState>,
     p: Principal,

@@ -334,6 +334,7 @@ pub fn routes() -> Routes {
         .post("/api/v1/tasks/{id}/resume", ADMIN, post(tasks::resume))
         .post("/api/v1/tasks/{id}/cancel", ADMIN, post(tasks::cancel))
         .get("/api/v1/assets", VIEWER, get(assets::search))
+        .post("/api/v1/assets", DISPATCHER, post(assets::create))
         .get("/api/v1/assets.csv", VIEWER, get(assets::csv))
         .post(
             "/api/v1/assets/import",

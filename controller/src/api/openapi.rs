@@ -144,7 +144,10 @@ pub fn spec() -> Value {
             "/api/v1/tasks/{id}/pause": {"post": op("Stop sending; what is in flight still reports", &id, None, "the task")},
             "/api/v1/tasks/{id}/resume": {"post": op("Continue a paused task", &id, None, "the task")},
             "/api/v1/tasks/{id}/cancel": {"post": op("Cancel every target not yet sent", &id, None, "the task")},
-            "/api/v1/assets": {"get": op("Search asset records", &asset_filters, None, "{total, items}")},
+            "/api/v1/assets": {
+                "get": op("Search asset records", &asset_filters, None, "{total, items}"),
+                "post": op("Make a device record by hand (its gateway's later report of the slot continues it); 409 when the slot has one", &[], Some("NewAsset"), "the asset (201)")
+            },
             "/api/v1/assets.csv": {"get": op("Asset records as CSV (all matching rows)", &asset_filters[..9], None, "text/csv")},
             "/api/v1/assets/{id}": {
                 "get": op("One asset record", &[("#id", "path", "asset id")], None, "the asset"),
@@ -163,6 +166,11 @@ pub fn spec() -> Value {
                     "timezone": {"type": "string", "description": "IANA zone"}, "trading_hours": {"type": "string"},
                     "tags": {"type": "array", "items": {"type": "string"}},
                     "place": {"$ref": "#/components/schemas/Place"}}},
+                "NewAsset": {"type": "object", "required": ["store", "slot", "class"], "additionalProperties": false, "properties": {
+                    "store": {"type": "string"}, "slot": {"type": "string", "description": "the device's id at the store"},
+                    "class": {"type": "string"}, "vendor": {"type": "string"}, "model": {"type": "string"}, "serial": {"type": "string"},
+                    "firmware": {"type": "string"}, "lifecycle": {"type": "string", "description": "empty: active"},
+                    "purchase_date": {"type": "string", "description": "YYYY-MM-DD"}, "warranty_end": {"type": "string", "description": "YYYY-MM-DD"}}},
                 "Place": {"type": ["object", "null"], "required": ["lat", "lon"], "additionalProperties": false,
                     "description": "WGS 84 degrees; dispatch weighs drives from and to it",
                     "properties": {"lat": {"type": "number", "minimum": -90, "maximum": 90},
@@ -318,6 +326,7 @@ fn tickets(doc: &mut Value) {
     let schemas = json!({
         "NewTicket": {"type": "object", "required": ["store", "title", "skill", "severity"], "additionalProperties": false, "properties": {
             "store": {"type": "string"}, "title": {"type": "string"}, "skill": {"type": "string"},
+            "level": {"enum": ["junior", "senior", "specialist"], "description": "the lowest skill level that may take it (default junior: anyone)"},
             "severity": {"enum": ["critical", "major", "minor"]}, "impact": {"enum": ["store", "device", "peripheral"]},
             "device": {"type": "string", "description": "the device concerned; its assets go on the ticket"},
             "description": {"type": "string"}}},
@@ -331,7 +340,8 @@ fn tickets(doc: &mut Value) {
             "regions": {"type": "array", "items": {"type": "string"}, "description": "`*` for all"}, "timezone": {"type": "string"},
             "shift": {"type": "string", "description": "as trading hours: Mo-Fr 07:00-16:00, 24/7"}, "capacity": {"type": "integer"},
             "status": {"type": "string"}, "phone": {"type": "string"},
-            "home": {"$ref": "#/components/schemas/Place"}}},
+            "home": {"$ref": "#/components/schemas/Place"},
+            "level": {"enum": ["junior", "senior", "specialist"], "description": "default senior"}}},
         "EngineerStatus": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
         "NewSilence": {"type": "object", "required": ["store", "reason"], "additionalProperties": false, "properties": {
             "store": {"type": "string"}, "device": {"type": "string"}, "rule": {"type": "string"},

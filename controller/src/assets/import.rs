@@ -7,11 +7,14 @@
 //! of that device later continues the same record. The export's own columns are accepted,
 //! so an export can be edited and imported again; the facts only agents know (kind, region,
 //! host name, agent, last seen) are not imported, and firmware only on a new record.
-//! Every change goes into the asset's history with the importing user.
+//! Every change goes into the asset's history with the importing user. [`create`] makes
+//! one record by hand with the same rules.
 
 use std::collections::HashMap;
 
-use storefleet_storage::{args, Sql, SqlExt as _, Value};
+use storefleet_storage::{args, Sql, SqlExt as _};
+
+pub use storefleet_client::assets::NewAsset;
 
 use super::{edit, valid_date, Edit, LIFECYCLES};
 use crate::db::DbError;
@@ -243,28 +246,111 @@ fn write(c: &dyn Sql, r: &Row, actor: &str, now: i64) -> Result<(), DbError> {
         edit(c, id, &e, actor, now)?;
         return Ok(());
     }
-    let or = |f: &str, d: &str| v(f).unwrap_or_else(|| d.to_owned());
+    let or = |f: &str| v(f).unwrap_or_default();
+    let n = NewAsset {
+        store: r.store.clone(),
+        slot: r.slot.clone(),
+        class: or("class"),
+        vendor: or("vendor"),
+        model: or("model"),
+        serial: or("serial"),
+        firmware: r.firmware.clone(),
+        lifecycle: or("lifecycle"),
+        purchase_date: or("purchase_date"),
+        warranty_end: or("warranty_end"),
+    };
+    insert(c, &n, actor, now, "by import")?;
+    Ok(())
+}
+
+/// Makes a device record by hand; the error names the field at fault, or the record that
+/// is already at the store's slot.
+pub fn create(c: &dyn Sql, n: &NewAsset, actor: &str, now: i64) -> Result<super::Asset, DbError> {
+    let bad = |m: String| Err(DbError::Invalid(m));
+    if crate::stores::get(c, &n.store)?.is_none() {
+        return Err(DbError::NotFound(format!("no store {:?}", n.store)));
+    }
+    if !crate::stores::valid_code(&n.slot.replace('.', "_")) {
+        return bad(format!(
+            "slot {:?}: 1 to 32 letters, digits, '.', '-' or '_'",
+            n.slot
+        ));
+    }
+    if n.class.trim().is_empty() {
+        return bad("class: what the device is, e.g. receipt-printer".into());
+    }
+    if !n.lifecycle.is_empty() && !LIFECYCLES.contains(&n.lifecycle.as_str()) {
+        return bad(format!(
+            "lifecycle {:?}: one of {}",
+            n.lifecycle,
+            LIFECYCLES.join(", ")
+        ));
+    }
+    for (k, v) in [
+        ("purchase_date", &n.purchase_date),
+        ("warranty_end", &n.warranty_end),
+    ] {
+        if !valid_date(v) {
+            return bad(format!("{k} {v:?}: YYYY-MM-DD"));
+        }
+    }
+    for (k, v) in [
+        ("class", &n.class),
+        ("vendor", &n.vendor),
+        ("model", &n.model),
+        ("serial", &n.serial),
+        ("firmware", &n.firmware),
+    ] {
+        if v.chars().count() > crate::import::MAX_FIELD {
+            return bad(format!(
+                "{k}: longer than {} characters",
+                crate::import::MAX_FIELD
+            ));
+        }
+    }
+    if let Some(r) = c.one(
+        "SELECT id FROM assets WHERE store_code = ?1 AND slot = ?2",
+        args![&n.store, &n.slot],
+    )? {
+        return Err(DbError::Conflict(format!(
+            "store {} already has asset {} at {}: edit it instead",
+            n.store,
+            r.i64("id")?,
+            n.slot
+        )));
+    }
+    let id = insert(c, n, actor, now, "by hand")?;
+    super::get(c, id)?.ok_or_else(|| DbError::NotFound(format!("no asset {id}")))
+}
+
+/// Writes a new device record and its first history entry; its id.
+fn insert(c: &dyn Sql, n: &NewAsset, actor: &str, now: i64, how: &str) -> Result<i64, DbError> {
+    let lifecycle = if n.lifecycle.is_empty() {
+        "active"
+    } else {
+        n.lifecycle.as_str()
+    };
     let id = c.int(
         "INSERT INTO assets(kind, class, vendor, model, serial, firmware, store_code, slot, lifecycle,
              purchase_date, warranty_end, first_seen, updated_at)
          VALUES ('device', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
          RETURNING id",
-        &[
-            Value::from(or("class", "")),
-            or("vendor", "").into(),
-            or("model", "").into(),
-            or("serial", "").into(),
-            r.firmware.clone().into(),
-            r.store.clone().into(),
-            r.slot.clone().into(),
-            or("lifecycle", "active").into(),
-            or("purchase_date", "").into(),
-            or("warranty_end", "").into(),
-            now.into(),
+        args![
+            n.class.trim(),
+            &n.vendor,
+            &n.model,
+            &n.serial,
+            &n.firmware,
+            &n.store,
+            &n.slot,
+            lifecycle,
+            &n.purchase_date,
+            &n.warranty_end,
+            now
         ],
         "id",
     )?;
-    let what = format!("device {} in {}, by import", r.slot, r.store);
+    let what = format!("device {} in {}, {how}", n.slot, n.store);
     super::record(c, id, now, actor, "created", None, Some(&what))?;
-    Ok(())
+    Ok(id)
 }

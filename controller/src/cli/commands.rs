@@ -30,7 +30,7 @@ pub enum AdminCmd {
     Assets {
         /// What to do (default: search).
         #[command(subcommand)]
-        cmd: Option<AssetsCmd>,
+        cmd: Option<super::assets::AssetsCmd>,
         /// Free text over serial, model, vendor, host name.
         #[arg(long)]
         q: Option<String>,
@@ -216,24 +216,6 @@ pub enum AgentsCmd {
     },
 }
 
-/// `assets` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum AssetsCmd {
-    /// One asset with its history.
-    Show {
-        /// Asset id.
-        id: i64,
-    },
-    /// Import asset records from CSV (the export's columns); one bad row imports nothing.
-    Import {
-        /// The CSV file.
-        file: std::path::PathBuf,
-        /// Check and count only.
-        #[arg(long)]
-        dry_run: bool,
-    },
-}
-
 /// `enroll-token` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum TokenCmd {
@@ -404,35 +386,7 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
         AdminCmd::Stores {
             cmd: Some(StoresCmd::Import { file, dry_run }),
         } => super::import::run(client, "stores", &file, dry_run, json_out).await,
-        AdminCmd::Assets {
-            cmd: Some(AssetsCmd::Import { file, dry_run }),
-            ..
-        } => super::import::run(client, "assets", &file, dry_run, json_out).await,
-        AdminCmd::Assets {
-            cmd: Some(AssetsCmd::Show { id }),
-            ..
-        } => {
-            let a = json_of(&client.asset(id).await?);
-            let h = json_of(&client.asset_history(id).await?);
-            let v = json!({"asset": a, "history": h});
-            let fields: Vec<Vec<String>> = a
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .map(|(k, v)| vec![k.clone(), super::table::cell(v)])
-                        .collect()
-                })
-                .unwrap_or_default();
-            let hk = ["ts", "actor", "field", "before", "after"];
-            Ok(out(
-                &v,
-                format!(
-                    "{}\n{}",
-                    render(&["field", "value"], &fields),
-                    render(&hk, &rows(&h, &hk))
-                ),
-            ))
-        }
+        AdminCmd::Assets { cmd: Some(cmd), .. } => super::assets::run(client, cmd, json_out).await,
         AdminCmd::Assets {
             cmd: None,
             q,

@@ -1,6 +1,7 @@
 //! The admin commands: each talks to the controller's HTTP API with an API token and prints
 //! a table, or the API's JSON with `--json`.
 
+mod assets;
 mod commands;
 mod connect;
 mod import;

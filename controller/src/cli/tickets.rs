@@ -31,6 +31,9 @@ pub enum TicketsCmd {
         /// The skill the fix needs.
         #[arg(long)]
         skill: String,
+        /// The lowest skill level that may take it: junior (anyone), senior, specialist.
+        #[arg(long, default_value = "junior")]
+        level: storefleet_core::engineer::Level,
         /// critical, major or minor.
         #[arg(long, default_value = "minor")]
         severity: String,
@@ -120,6 +123,9 @@ pub enum EngineersCmd {
         /// Phone number.
         #[arg(long, default_value = "")]
         phone: String,
+        /// Skill level: junior, senior, specialist.
+        #[arg(long, default_value = "senior")]
+        level: storefleet_core::engineer::Level,
         /// Home base: LAT,LON in degrees, e.g. 53.5511,9.9937.
         #[arg(long, allow_hyphen_values = true)]
         home: Option<storefleet_core::geo::Coord>,
@@ -249,6 +255,7 @@ pub async fn run_tickets(
             store,
             title,
             skill,
+            level,
             severity,
             impact,
             device,
@@ -257,6 +264,7 @@ pub async fn run_tickets(
                 store,
                 title,
                 skill,
+                level,
                 severity: parse_word("--severity", &severity)?,
                 impact: parse_word("--impact", &impact)?,
                 device,
@@ -327,6 +335,7 @@ pub async fn run_engineers(
             shift,
             capacity,
             phone,
+            level,
             home,
         }) => {
             let e = Engineer {
@@ -339,6 +348,7 @@ pub async fn run_engineers(
                 capacity,
                 status: "available".into(),
                 phone,
+                level,
                 home,
             };
             let v = json_of(&client.save_engineer(&e).await?);

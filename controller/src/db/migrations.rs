@@ -498,6 +498,11 @@ ALTER TABLE engineers ADD COLUMN seen_lon REAL;
 ALTER TABLE engineers ADD COLUMN seen_at INTEGER;
 ALTER TABLE engineers ADD COLUMN seen_store TEXT;
 ",
+    // v16: skill levels: an engineer's, and the lowest a ticket needs.
+    "
+ALTER TABLE engineers ADD COLUMN level TEXT NOT NULL DEFAULT 'senior';
+ALTER TABLE tickets ADD COLUMN level TEXT NOT NULL DEFAULT 'junior';
+",
 ];
 
 /// Brings the schema up to the newest version.

@@ -435,6 +435,11 @@ ALTER TABLE engineers ADD COLUMN seen_lon DOUBLE PRECISION;
 ALTER TABLE engineers ADD COLUMN seen_at BIGINT;
 ALTER TABLE engineers ADD COLUMN seen_store TEXT;
 ",
+    // 10: SQLite's v16, skill levels.
+    "
+ALTER TABLE engineers ADD COLUMN level TEXT NOT NULL DEFAULT 'senior';
+ALTER TABLE tickets ADD COLUMN level TEXT NOT NULL DEFAULT 'junior';
+",
 ];
 
 #[cfg(test)]

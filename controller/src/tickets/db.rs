@@ -17,7 +17,7 @@ const COLUMNS: &str = "t.id, t.title, t.store_code, COALESCE(s.name, '') AS stor
     COALESCE(s.timezone, 'UTC') AS timezone, COALESCE(s.trading_hours, '') AS trading_hours, t.source, t.rule,
     t.skill, t.severity, t.impact, t.priority, t.status, t.engineer_id, t.escalation, t.vendor_repair,
     t.opened_at, t.detected_at, t.fault_since, t.accepted_at, t.on_site_at, t.resolved_at, t.closed_at,
-    t.response_due, t.resolution_due, t.held_ms, t.report, t.rating, t.reopened, t.dedupe_key";
+    t.response_due, t.resolution_due, t.held_ms, t.report, t.rating, t.reopened, t.dedupe_key, t.level";
 
 const FROM: &str = "FROM tickets t LEFT JOIN stores s ON s.code = t.store_code";
 
@@ -36,6 +36,7 @@ fn from_row(r: &Row) -> Result<Ticket, DbError> {
         source: r.text("source")?,
         rule: r.text("rule")?,
         skill: r.text("skill")?,
+        level: storefleet_core::engineer::Level::parse(&r.text("level")?).unwrap_or_default(),
         severity: r.text("severity")?,
         impact: r.text("impact")?,
         priority: r.int("priority")?,
@@ -264,8 +265,8 @@ pub fn create(
     let clock = lifecycle::sla(now, ctx.settings.sla(priority), 0, None, now);
     let id = c.int(
         "INSERT INTO tickets(dedupe_key, title, store_code, source, rule, skill, severity, impact, priority,
-           status, escalation, opened_at, detected_at, fault_since, response_due, resolution_due, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'new', ?10, ?11, ?12, ?13, ?14, ?15, ?11)
+           status, escalation, opened_at, detected_at, fault_since, response_due, resolution_due, updated_at, level)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'new', ?10, ?11, ?12, ?13, ?14, ?15, ?11, ?16)
          RETURNING id",
         args![
             &n.dedupe_key,
@@ -282,7 +283,8 @@ pub fn create(
             n.detected_at,
             n.fault_since,
             clock.response_due,
-            clock.resolution_due
+            clock.resolution_due,
+            n.level.name()
         ],
         "id",
     )?;

@@ -323,6 +323,7 @@ fn place_alerts(c: &dyn Sql, i: &Input<'_>, rep: &mut Report) -> Result<(), DbEr
                     store: a.key.store.clone(),
                     title: format!("{}: {}", rule.title(), a.key.subject),
                     skill: rule.skill.clone(),
+                    level: rule.level,
                     severity: rule.severity,
                     impact: rule.impact,
                     device: Some(a.key.subject.clone()),

@@ -137,6 +137,7 @@ pub(super) fn assign_queue(
             .collect();
         let need = Need {
             skill: &t.skill,
+            level: t.level,
             region: &t.region,
             priority: t.priority,
             response_due: t.response_due,

@@ -9,6 +9,7 @@ use storefleet_protocol::now_ms;
 use super::{fmt, not_found, page, url_encode, PageError, PageResult, User};
 use crate::assets::query::{self, Filter};
 use crate::assets::{self, Edit, LIFECYCLES};
+use crate::auth::Role;
 use crate::state::AppState;
 
 const PAGE: u32 = 100;
@@ -52,6 +53,24 @@ pub(super) async fn registry(
             label { "Warranty ends within (days)" input name="warranty_days" type="number" min="0" value=(f.warranty_days.map(|d| d.to_string()).unwrap_or_default()) size="5"; }
             button type="submit" { "Search" }
             a #csv-link href={"/api/v1/assets.csv?" (keep)} { "Download CSV" }
+        }
+        @if user.1 >= Role::Dispatcher {
+            details #new-asset {
+                summary { "Add a device record by hand" }
+                form.filters method="post" action="/assets" {
+                    label { "Store" input name="store" required size="8"; }
+                    label { "Slot (its id at the store)" input name="slot" required size="12" placeholder="printer-2"; }
+                    label { "Class" input name="class" required size="14" placeholder="receipt-printer"; }
+                    label { "Vendor" input name="vendor" size="10"; }
+                    label { "Model" input name="model" size="10"; }
+                    label { "Serial" input name="serial" size="12"; }
+                    label { "Lifecycle" select name="lifecycle" { @for l in LIFECYCLES { option value=(l) selected[*l == "active"] { (l) } } } }
+                    label { "Purchase date" input name="purchase_date" type="date"; }
+                    label { "Warranty end" input name="warranty_end" type="date"; }
+                    button type="submit" { "Add" }
+                }
+                p.muted { "Many at once: " code { "storefleet assets import FILE.csv" } " (the CSV export's columns)." }
+            }
         }
         p.muted #asset-count { (total) " assets" @if total > u64::from(PAGE) { ", showing " (offset + 1) " to " ((u64::from(offset) + items.len() as u64)) } }
         table #assets {
@@ -110,6 +129,10 @@ pub(super) async fn asset(
         }
         h2 { "Edit" }
         form.filters #asset-edit method="post" action={"/assets/" (a.id)} {
+            label { "Class" input name="class" value=(a.class) required size="14"; }
+            label { "Vendor" input name="vendor" value=(a.vendor) size="10"; }
+            label { "Model" input name="model" value=(a.model) size="10"; }
+            label { "Serial" input name="serial" value=(a.serial) size="12"; }
             label { "Lifecycle" select name="lifecycle" { @for l in LIFECYCLES { option value=(l) selected[a.lifecycle == *l] { (l) } } } }
             label { "Purchase date" input name="purchase_date" type="date" value=(a.purchase_date); }
             label { "Warranty end" input name="warranty_end" type="date" value=(a.warranty_end); }
@@ -133,6 +156,10 @@ pub(super) struct EditForm {
     lifecycle: Option<String>,
     purchase_date: Option<String>,
     warranty_end: Option<String>,
+    class: Option<String>,
+    vendor: Option<String>,
+    model: Option<String>,
+    serial: Option<String>,
 }
 
 pub(super) async fn save(
@@ -141,10 +168,18 @@ pub(super) async fn save(
     Path(id): Path<i64>,
     Form(f): Form<EditForm>,
 ) -> Response {
+    if f.class.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        return PageError::from(crate::api::ApiError::bad("class: what the device is"))
+            .into_response();
+    }
     let e = Edit {
         lifecycle: f.lifecycle,
         purchase_date: f.purchase_date,
         warranty_end: f.warranty_end,
+        class: f.class.map(|c| c.trim().to_owned()),
+        vendor: f.vendor,
+        model: f.model,
+        serial: f.serial,
         ..Default::default()
     };
     let actor = format!("user:{}", user.0);
@@ -154,6 +189,23 @@ pub(super) async fn save(
         .await
     {
         Ok(_) => Redirect::to(&format!("/assets/{id}")).into_response(),
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+/// A device record made by hand from the registry's form.
+pub(super) async fn create(
+    State(s): State<AppState>,
+    user: User,
+    Form(n): Form<assets::import::NewAsset>,
+) -> Response {
+    let actor = format!("user:{}", user.0);
+    match s
+        .db
+        .write(move |c| assets::import::create(c, &n, &actor, now_ms()))
+        .await
+    {
+        Ok(a) => Redirect::to(&format!("/assets/{}", a.id)).into_response(),
         Err(e) => PageError::from(e).into_response(),
     }
 }

@@ -169,6 +169,7 @@ pub fn routes() -> Routes {
         )
         .get("/agents/{id}", VIEWER, get(pages::agent))
         .get("/assets", VIEWER, get(assets::registry))
+        .post("/assets", DISPATCHER, post(assets::create))
         .get("/assets/{id}", VIEWER, get(assets::asset))
         .post("/assets/{id}", DISPATCHER, post(assets::save))
         .get("/enroll", ADMIN, get(pages::enroll))

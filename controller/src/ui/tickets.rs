@@ -347,7 +347,7 @@ pub(super) fn facts(t: &Ticket, now: i64) -> Markup {
             dt { "Store" } dd { a href={"/stores/" (url_encode(&t.store))} { (t.store) " " (t.store_name) } " · " (t.region) }
             dt { "Address" } dd.address { (t.address) }
             dt { "Hours" } dd { (if t.trading_hours.is_empty() { "not recorded" } else { &t.trading_hours }) " (" (t.timezone) ")" }
-            dt { "Priority" } dd { "P" (t.priority) " · " (t.severity) ", " (t.impact) " impact · needs " b { (t.skill) } }
+            dt { "Priority" } dd { "P" (t.priority) " · " (t.severity) ", " (t.impact) " impact · needs " b { (t.skill) } @if t.level > storefleet_core::engineer::Level::Junior { " (" (t.level.name()) " or above)" } }
             dt { "Response" } dd { (fmt::utc(t.response_due)) " UTC" @if t.accepted_at.is_none() { " · " (due(now, t.response_due)) } }
             dt { "Resolution" } dd { (fmt::utc(t.resolution_due)) " UTC" @if t.resolved_at.is_none() { " · " (due(now, t.resolution_due)) } }
         }

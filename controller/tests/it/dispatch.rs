@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{eventually, Controller};
+use crate::common::Controller;
 use crate::store_page::{act, open};
 use crate::tickets::full;
 
@@ -16,7 +16,7 @@ async fn put(ctl: &Controller, path: &str, body: Value) {
 }
 
 async fn assigned(ctl: &Controller, id: i64) -> (String, String) {
-    eventually(30, "the ticket assigned", || async {
+    let found = crate::common::within(30, || async {
         let f = full(ctl, id).await;
         let who = f["ticket"]["engineer"].as_str()?.to_owned();
         let why = f["timeline"]
@@ -27,7 +27,11 @@ async fn assigned(ctl: &Controller, id: i64) -> (String, String) {
             .to_owned();
         Some((who, why))
     })
-    .await
+    .await;
+    match found {
+        Some(x) => x,
+        None => panic!("ticket {id} not assigned: {}", full(ctl, id).await),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,4 +140,73 @@ async fn the_nearer_engineer_is_sent_with_the_drive_in_the_reasons_and_a_check_i
         v["error"].as_str().unwrap().contains("longitude 200"),
         "{v}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_that_needs_a_senior_skips_the_junior_engineer() {
+    let ctl = Controller::start(None);
+    crate::tickets::store(&ctl, "L1", "north").await;
+    for (id, level) in [("jo.junior", "junior"), ("sam.senior", "senior")] {
+        put(
+            &ctl,
+            &format!("/api/v1/engineers/{id}"),
+            json!({"id": id, "name": id, "skills": ["pos", "general"], "regions": ["north"], "level": level}),
+        )
+        .await;
+    }
+    // sam carries a ticket already: a job anyone may take goes to jo.
+    let first = open(&ctl, "L1", "Till receipt misprints").await;
+    act(
+        &ctl,
+        first,
+        json!({"action": "assign", "engineer": "sam.senior"}),
+    )
+    .await;
+    let easy = open(&ctl, "L1", "Scanner cable loose").await;
+    let (who, _) = assigned(&ctl, easy).await;
+    assert_eq!(who, "jo.junior");
+    let (s, v) = ctl
+        .call(
+            "POST",
+            "/api/v1/tickets",
+            Some(&json!({"store": "L1", "title": "POS mainboard", "skill": "pos", "severity": "minor", "level": "senior"})),
+            true,
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["level"], "senior");
+    let (who, why) = assigned(&ctl, v["id"].as_i64().unwrap()).await;
+    assert_eq!(who, "sam.senior", "{why}");
+    assert!(
+        why.contains("pos (senior or above)")
+            && why.contains("jo.junior (junior for a senior job)"),
+        "{why}"
+    );
+    // The CLI: levels on engineers and tickets, an unknown one named.
+    let (ok, _, err) = ctl.cli(&[
+        "engineers",
+        "add",
+        "max",
+        "--name",
+        "Max",
+        "--skills",
+        "pos",
+        "--regions",
+        "north",
+        "--level",
+        "specialist",
+    ]);
+    assert!(ok, "{err}");
+    let max = ctl.get("/api/v1/engineers").await;
+    assert!(
+        max.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == "max" && e["level"] == "specialist"),
+        "{max}"
+    );
+    let (ok, _, err) = ctl.cli(&[
+        "tickets", "open", "--store", "L1", "--title", "x", "--skill", "pos", "--level", "guru",
+    ]);
+    assert!(!ok && err.contains("junior, senior or specialist"), "{err}");
 }

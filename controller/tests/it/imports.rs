@@ -195,3 +195,121 @@ N1,scale-2,scale,Bizerba,KH II,BZ77,spare,,\n";
     let (ok, _, err) = ctl.cli(&["stores", "import", wrong.to_str().unwrap()]);
     assert!(!ok && err.contains("line 2 name"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_record_is_made_by_hand_in_the_api_the_cli_and_the_ui() {
+    let ctl = Controller::start(None);
+    crate::tickets::store(&ctl, "H1", "north").await;
+    let (s, a) = ctl
+        .call(
+            "POST",
+            "/api/v1/assets",
+            Some(&serde_json::json!({"store": "H1", "slot": "scale-3", "class": "scale", "vendor": "Bizerba", "warranty_end": "2028-06-30"})),
+            true,
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    assert_eq!(
+        (a["kind"].as_str(), a["lifecycle"].as_str()),
+        (Some("device"), Some("active"))
+    );
+    // The slot has its record now; unknown stores and bad fields are named.
+    for (body, status, says) in [
+        (
+            serde_json::json!({"store": "H1", "slot": "scale-3", "class": "scale"}),
+            409,
+            "already has asset",
+        ),
+        (
+            serde_json::json!({"store": "H9", "slot": "x", "class": "scale"}),
+            404,
+            "no store \"H9\"",
+        ),
+        (
+            serde_json::json!({"store": "H1", "slot": "pos 1", "class": "pos"}),
+            400,
+            "slot \"pos 1\"",
+        ),
+        (
+            serde_json::json!({"store": "H1", "slot": "pos-1", "class": " "}),
+            400,
+            "class",
+        ),
+        (
+            serde_json::json!({"store": "H1", "slot": "pos-1", "class": "pos", "warranty_end": "soon"}),
+            400,
+            "warranty_end",
+        ),
+        (
+            serde_json::json!({"store": "H1", "slot": "pos-1", "class": "pos", "colour": "red"}),
+            400,
+            "colour",
+        ),
+    ] {
+        let (s, v) = ctl.call("POST", "/api/v1/assets", Some(&body), true).await;
+        assert_eq!(s, status, "{body}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(says), "{body}: {v}");
+    }
+    let (ok, out, err) = ctl.cli(&[
+        "assets",
+        "add",
+        "--store",
+        "H1",
+        "--slot",
+        "printer-2",
+        "--class",
+        "receipt-printer",
+        "--serial",
+        "X5E9",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("created: receipt-printer printer-2 at H1"),
+        "{out}"
+    );
+    // The registry's form, as a dispatcher's browser posts it.
+    let cookie = ctl.admin_session().await;
+    let form = "store=H1&slot=ups-2&class=ups&vendor=Eaton&model=&serial=GX1&lifecycle=spare&purchase_date=&warranty_end=";
+    let r = ctl
+        .send(
+            storefleet_support::http::Request {
+                method: "POST",
+                url: &format!("{}/assets", ctl.url()),
+                headers: vec![("cookie", cookie.clone()), ("origin", ctl.url())],
+                body: Some((
+                    "application/x-www-form-urlencoded",
+                    form.as_bytes().to_vec(),
+                )),
+            },
+            std::time::Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = ctl.get("/api/v1/assets?store=H1").await;
+    assert_eq!(page["total"], 3, "{page}");
+    let ups = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["slot"] == "ups-2")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (ups["vendor"].as_str(), ups["lifecycle"].as_str()),
+        (Some("Eaton"), Some("spare"))
+    );
+    let history = ctl
+        .get(&format!("/api/v1/assets/{}/history", ups["id"]))
+        .await;
+    assert!(
+        history[0]["after"].as_str().unwrap().contains("by hand"),
+        "{history}"
+    );
+    assert_eq!(history[0]["actor"], "user:admin", "{history}");
+    let (_, html) = ctl.page(&cookie, "/assets").await;
+    assert!(
+        html.contains("id=\"new-asset\""),
+        "a dispatcher sees the form"
+    );
+}

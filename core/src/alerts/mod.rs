@@ -116,6 +116,9 @@ pub struct Rule {
     pub impact: Impact,
     /// The skill the fix needs (engineers are matched on it).
     pub skill: String,
+    /// The lowest skill level that may take it (junior: anyone with the skill).
+    #[serde(default)]
+    pub level: crate::engineer::Level,
     /// A routine the agent runs by itself for this fault: the ticket waits for its outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routine: Option<String>,
@@ -220,6 +223,7 @@ fn rule(name: &str, title: &str, when: Condition, severity: Severity, skill: &st
         severity,
         impact: Impact::Peripheral,
         skill: skill.into(),
+        level: crate::engineer::Level::Junior,
         routine: None,
         remediation_timeout_secs: 300,
         resolve_grace_secs: 300,
