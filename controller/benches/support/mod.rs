@@ -57,7 +57,7 @@ pub struct Gateway {
 }
 
 /// Registers stores and their agents as enrollment does (online, seen now; the store in
-/// `regions[i % len]`), and `devices` (id, class) of every store, state `ok`, as the
+/// `regions[i % len]`, with a place), and `devices` (id, class) of every store, state `ok`, as the
 /// agents' inventory does.
 #[allow(dead_code)] // not every bench registers a fleet
 pub async fn register(
@@ -78,9 +78,12 @@ pub async fn register(
         .write(move |c| {
             let now = storefleet_protocol::now_ms();
             for (i, (id, pk, store)) in rows.iter().enumerate() {
+                // Spread over Germany, so that the overview draws its map and dispatch
+                // weighs drives.
+                let (lat, lon) = (47.5 + (i % 47) as f64 * 0.1, 6.0 + (i / 47 % 80) as f64 * 0.1);
                 c.execute(
-                    "INSERT INTO stores(code, name, region, timezone, trading_hours, created_at) VALUES (?1, ?1, ?2, 'Europe/Berlin', 'Mo-Sa 08:00-20:00', 0)",
-                    storefleet_storage::args![store, regions[i % regions.len()]],
+                    "INSERT INTO stores(code, name, region, timezone, trading_hours, created_at, lat, lon) VALUES (?1, ?1, ?2, 'Europe/Berlin', 'Mo-Sa 08:00-20:00', 0, ?3, ?4)",
+                    storefleet_storage::args![store, regions[i % regions.len()], lat, lon],
                 )?;
                 c.execute(
                     "INSERT INTO agents(id, public_key, store_code, enrolled_at, agent_version, presence, presence_at, last_seen)
