@@ -71,6 +71,15 @@ pub(super) async fn known(s: &AppState, n: Names) -> ApiResult<()> {
     }
 }
 
+/// A store and an agent.
+pub(super) fn store_and_agent(store: Option<&str>, agent: Option<&str>) -> Names {
+    Names {
+        store: store.map(str::to_owned),
+        agent: agent.map(str::to_owned),
+        ..Names::default()
+    }
+}
+
 /// Only a store.
 pub(super) fn store(store: Option<&str>) -> Names {
     Names {

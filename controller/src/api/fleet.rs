@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Deserialize;
 use storefleet_protocol::now_ms;
 
-use super::filters::{self, known, Names};
+use super::filters::{self, known};
 use super::{ApiError, ApiResult, Principal};
 use crate::agents::Agent;
 use crate::events::{self, StoredEvent};
@@ -106,11 +106,7 @@ pub(super) async fn events(
     let f = query(q)?;
     known(
         &s,
-        Names {
-            store: f.store.clone(),
-            agent: f.agent.clone(),
-            ..Names::default()
-        },
+        filters::store_and_agent(f.store.as_deref(), f.agent.as_deref()),
     )
     .await?;
     Ok(Json(s.db.read(move |c| events::list(c, &f)).await?))
@@ -193,11 +189,7 @@ pub(super) async fn runs(
     let f = query(q)?;
     known(
         &s,
-        Names {
-            store: f.store.clone(),
-            agent: f.agent.clone(),
-            ..Names::default()
-        },
+        filters::store_and_agent(f.store.as_deref(), f.agent.as_deref()),
     )
     .await?;
     Ok(Json(s.db.read(move |c| runs::list(c, &f)).await?))

@@ -20,26 +20,10 @@ use super::{edit, valid_date, Edit, LIFECYCLES};
 use crate::db::DbError;
 use crate::import::{distinct, ImportReport, RowError, Table};
 
-/// Columns of an assets file: the export's.
-pub const COLUMNS: &[&str] = &[
-    "id",
-    "kind",
-    "store",
-    "region",
-    "slot",
-    "class",
-    "vendor",
-    "model",
-    "serial",
-    "firmware",
-    "hostname",
-    "lifecycle",
-    "purchase_date",
-    "warranty_end",
-    "parent_id",
-    "agent_id",
-    "last_seen_ms",
-];
+/// Columns of an assets file: the export's ([`super::query::CSV_HEADER`]).
+fn columns() -> Vec<&'static str> {
+    super::query::CSV_HEADER.split(',').collect()
+}
 
 /// The fields a row may set, in the order [`Edit`] and the insert take them.
 const FIELDS: [&str; 7] = [
@@ -69,7 +53,7 @@ pub fn import(
     actor: &str,
     now: i64,
 ) -> Result<Result<ImportReport, Vec<RowError>>, DbError> {
-    let table = match Table::read(text, COLUMNS, &[]) {
+    let table = match Table::read(text, &columns(), &[]) {
         Ok(t) => t,
         Err(e) => return Ok(Err(e)),
     };
