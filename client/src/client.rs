@@ -25,6 +25,7 @@ use crate::enroll::{CreatedToken, NewToken, TokenInfo};
 use crate::events::StoredEvent;
 use crate::imports::ImportReport;
 use crate::ingest::{HeldList, Retried};
+use crate::openings::{Opening, Readiness, StoreFormat};
 use crate::releases::Published;
 use crate::stores::Store;
 use crate::tasks::{TargetRow, TaskPreview, TaskSummary};
@@ -133,6 +134,53 @@ impl Client {
     ) -> Result<T, Error> {
         let body = serde_json::to_value(body).map_err(|e| Error::Failed(e.to_string()))?;
         typed(self.call(method, path, Some(&body)).await?)
+    }
+
+    /// Store formats.
+    pub async fn formats(&self) -> Result<Vec<StoreFormat>, Error> {
+        self.get("/api/v1/formats").await
+    }
+
+    /// Creates or replaces a store format.
+    pub async fn save_format(&self, f: &StoreFormat) -> Result<StoreFormat, Error> {
+        let path = format!("/api/v1/formats/{}", enc(&f.name));
+        self.send("PUT", &path, f).await
+    }
+
+    /// Deletes a store format no opening uses.
+    pub async fn delete_format(&self, name: &str) -> Result<(), Error> {
+        let path = format!("/api/v1/formats/{}", enc(name));
+        self.call("DELETE", &path, None).await.map(drop)
+    }
+
+    /// Opens `store` from a format on a day; answers its readiness.
+    pub async fn set_opening(&self, store: &str, o: &Opening) -> Result<Readiness, Error> {
+        let path = format!("/api/v1/stores/{}/opening", enc(store));
+        self.send("PUT", &path, o).await
+    }
+
+    /// Takes `store` off the readiness board.
+    pub async fn clear_opening(&self, store: &str) -> Result<(), Error> {
+        let path = format!("/api/v1/stores/{}/opening", enc(store));
+        self.call("DELETE", &path, None).await.map(drop)
+    }
+
+    /// A new store's readiness.
+    pub async fn readiness(&self, store: &str) -> Result<Readiness, Error> {
+        self.get(&format!("/api/v1/stores/{}/readiness", enc(store)))
+            .await
+    }
+
+    /// Ticks (or, `done` false, unticks) a go-live check of `store`.
+    pub async fn tick(&self, store: &str, item: &str, done: bool) -> Result<Readiness, Error> {
+        let path = format!("/api/v1/stores/{}/checks", enc(store));
+        self.send("POST", &path, &json!({"item": item, "done": done}))
+            .await
+    }
+
+    /// The readiness board: every opening, by day.
+    pub async fn openings(&self) -> Result<Vec<Readiness>, Error> {
+        self.get("/api/v1/openings").await
     }
 
     /// Tickets; `query` is the list's query string (`?status=open&store=S1`) or empty.

@@ -17,6 +17,7 @@ pub mod enroll;
 pub mod events;
 pub mod imports;
 pub mod ingest;
+pub mod openings;
 pub mod releases;
 pub mod stores;
 pub mod tasks;

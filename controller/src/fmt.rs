@@ -87,6 +87,17 @@ pub fn num(v: f64) -> String {
 
 pub use storefleet_client::url_encode;
 
+/// Days from today for people: `in 3 days`, `tomorrow`, `today`, `2 days ago`.
+pub fn days(d: i64) -> String {
+    match d {
+        0 => "today".into(),
+        1 => "tomorrow".into(),
+        -1 => "yesterday".into(),
+        d if d < 0 => format!("{} days ago", -d),
+        d => format!("in {d} days"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

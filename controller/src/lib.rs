@@ -50,6 +50,7 @@ pub mod https;
 pub mod import;
 pub mod ingest;
 pub mod kpi;
+pub mod openings;
 pub mod releases;
 pub use storefleet_core::rollout;
 pub mod runs;

@@ -460,6 +460,16 @@ impl Engines {
                 tracing::error!(error = %e, "The ticket engine cannot start");
             }
         });
+        crate::openings::watch::start(
+            crate::openings::watch::Settings {
+                ctx: self.tickets.ctx.clone(),
+                presence: self.tickets.presence.clone(),
+                clock: self.tickets.clock.clone(),
+            },
+            db.clone(),
+            token.clone(),
+            tracker,
+        );
         let hooks = self.tickets.ctx.hooks.clone();
         let clock = self.tickets.clock.clone();
         tracker.spawn(webhooks::deliver(

@@ -93,7 +93,8 @@ impl TaskAction {
         }
     }
 
-    fn validate(&self) -> Result<(), Invalid> {
+    /// Checks the action on its own (a task spec checks it too).
+    pub fn validate(&self) -> Result<(), Invalid> {
         let bad = |m: String| Err(Invalid(m));
         match self {
             TaskAction::Routine { name, document, .. } => {

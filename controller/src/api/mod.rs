@@ -11,6 +11,7 @@ mod filters;
 mod fleet;
 mod imports;
 mod openapi;
+mod openings;
 pub mod releases;
 mod stores;
 mod tasks;
@@ -290,6 +291,31 @@ pub fn routes() -> Routes {
             "/api/v1/stores/{code}/discovered",
             VIEWER,
             get(stores::discovered),
+        )
+        .get(
+            "/api/v1/stores/{code}/readiness",
+            VIEWER,
+            get(openings::readiness),
+        )
+        .put("/api/v1/stores/{code}/opening", ADMIN, put(openings::set))
+        .delete(
+            "/api/v1/stores/{code}/opening",
+            ADMIN,
+            delete(openings::clear),
+        )
+        .post(
+            "/api/v1/stores/{code}/checks",
+            DISPATCHER,
+            post(openings::tick),
+        )
+        .get("/api/v1/openings", VIEWER, get(openings::board))
+        .get("/api/v1/formats", VIEWER, get(openings::formats))
+        .get("/api/v1/formats/{name}", VIEWER, get(openings::format))
+        .put("/api/v1/formats/{name}", ADMIN, put(openings::put_format))
+        .delete(
+            "/api/v1/formats/{name}",
+            ADMIN,
+            delete(openings::delete_format),
         )
         .get("/api/v1/series/{id}/points", VIEWER, get(fleet::points))
         .get("/api/v1/fleet", VIEWER, get(fleet::overview))

@@ -216,8 +216,56 @@ pub fn spec() -> Value {
     });
     tickets(&mut doc);
     people(&mut doc);
+    openings(&mut doc);
     roles(&mut doc);
     doc
+}
+
+/// Store formats, openings, readiness.
+fn openings(doc: &mut Value) {
+    let store = [("code", "path", "store code")];
+    let name = [("name", "path", "format name")];
+    let paths = json!({
+        "/api/v1/formats": {"get": op("Store formats: the devices a store of the kind must have, the tasks its gateway gets, its go-live checklist", &[], None, "formats")},
+        "/api/v1/formats/{name}": {
+            "get": op("One store format", &name, None, "the format"),
+            "put": op("Create or replace a store format", &name, Some("StoreFormat"), "the format"),
+            "delete": op("Delete a format no opening uses (409 naming the stores otherwise)", &name, None, "nothing (204)")
+        },
+        "/api/v1/openings": {"get": op("The readiness board: every store with an opening, by opening day, with its readiness", &[], None, "readiness of each")},
+        "/api/v1/stores/{code}/opening": {
+            "put": op("Open a store from a format on a day: it joins the readiness board; the format's tasks go to its gateway once enrolled and online, one after another; a store not ready tickets.opening_warn_days before gets an event store.not_ready and a ticket. Setting it again pushes failed tasks again", &store, Some("Opening"), "its readiness"),
+            "delete": op("Take the store off the readiness board (opened, or will not)", &store, None, "nothing (204)")
+        },
+        "/api/v1/stores/{code}/readiness": {"get": op("A new store's readiness: each expected device missing, misconfigured, down or ready; the format's tasks; the go-live checklist", &store, None, "readiness")},
+        "/api/v1/stores/{code}/checks": {"post": op("Tick (or untick, done false) one of the format's go-live checks", &store, Some("Tick"), "its readiness")}
+    });
+    let task = json!({"$ref": "#/components/schemas/TaskSpec/properties/action"});
+    let schemas = json!({
+        "StoreFormat": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+            "name": {"type": "string", "description": "1 to 32 letters, digits, - or _"},
+            "description": {"type": "string"},
+            "devices": {"type": "array", "items": {"type": "object", "required": ["class"], "additionalProperties": false, "properties": {
+                "class": {"type": "string"}, "count": {"type": "integer", "minimum": 1, "maximum": 100, "description": "default 1"},
+                "profile": {"type": "string", "description": "the model they must be: every word appears in the reported vendor and model, any case; empty: any"}}}},
+            "tasks": {"type": "array", "items": task, "description": "routines or config changes, run in order on the gateway once it is enrolled and online"},
+            "checklist": {"type": "array", "items": {"type": "string"}, "description": "go-live checks people tick"}}},
+        "Opening": {"type": "object", "required": ["format", "opens_on"], "additionalProperties": false, "properties": {
+            "format": {"type": "string"}, "opens_on": {"type": "string", "format": "date", "description": "the day, in the store's zone"}}},
+        "Tick": {"type": "object", "required": ["item"], "additionalProperties": false, "properties": {
+            "item": {"type": "string", "description": "a check of the store's format, as written there"},
+            "done": {"type": "boolean", "description": "default true; false unticks"}}}
+    });
+    merge(doc, paths, schemas);
+}
+
+fn merge(doc: &mut Value, paths: Value, schemas: Value) {
+    if let (Some(t), Value::Object(e)) = (doc["paths"].as_object_mut(), paths) {
+        t.extend(e);
+    }
+    if let (Some(t), Value::Object(e)) = (doc["components"]["schemas"].as_object_mut(), schemas) {
+        t.extend(e);
+    }
 }
 
 /// Users, tokens, and who am I.
@@ -252,12 +300,7 @@ fn people(doc: &mut Value) {
         "NewApiToken": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
             "name": {"type": "string"}, "role": role}}
     });
-    if let (Some(t), Value::Object(e)) = (doc["paths"].as_object_mut(), paths) {
-        t.extend(e);
-    }
-    if let (Some(t), Value::Object(e)) = (doc["components"]["schemas"].as_object_mut(), schemas) {
-        t.extend(e);
-    }
+    merge(doc, paths, schemas);
 }
 
 /// Marks every operation with the role it needs (`x-role`), from the routes themselves;
@@ -348,16 +391,7 @@ fn tickets(doc: &mut Value) {
             "minutes": {"type": "integer", "description": "from now"}, "starts_at": {"type": "integer"}, "ends_at": {"type": "integer"},
             "reason": {"type": "string"}}}
     });
-    for (section, extra) in [("paths", paths), ("schemas", schemas)] {
-        let target = if section == "paths" {
-            &mut doc["paths"]
-        } else {
-            &mut doc["components"]["schemas"]
-        };
-        if let (Some(t), Value::Object(e)) = (target.as_object_mut(), extra) {
-            t.extend(e);
-        }
-    }
+    merge(doc, paths, schemas);
 }
 
 pub(super) async fn document() -> Json<Value> {

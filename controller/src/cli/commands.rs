@@ -11,7 +11,15 @@ use crate::stores::Store;
 /// Admin commands (over the HTTP API).
 #[derive(Debug, Subcommand)]
 pub enum AdminCmd {
-    /// Stores: list, or add one.
+    /// Store formats: list, show, put FILE, delete.
+    Formats {
+        /// What to do (default: list).
+        #[command(subcommand)]
+        cmd: Option<super::openings::FormatsCmd>,
+    },
+    /// The readiness board: every store with an opening, by day, with what is not ready.
+    Openings,
+    /// Stores: list, add, import; open from a format, readiness, go-live checks.
     Stores {
         /// What to do (default: list).
         #[command(subcommand)]
@@ -181,6 +189,8 @@ pub enum StoresCmd {
         #[arg(long)]
         dry_run: bool,
     },
+    #[command(flatten)]
+    Opening(super::openings::OpeningCmd),
 }
 
 /// `agents` subcommands.
@@ -383,6 +393,11 @@ pub async fn run(client: &Client, cmd: AdminCmd, json_out: bool) -> Result<Strin
                 ),
             ))
         }
+        AdminCmd::Stores {
+            cmd: Some(StoresCmd::Opening(cmd)),
+        } => super::openings::run_opening(client, cmd, json_out).await,
+        AdminCmd::Formats { cmd } => super::openings::run_formats(client, cmd, json_out).await,
+        AdminCmd::Openings => super::openings::run_board(client, json_out).await,
         AdminCmd::Stores {
             cmd: Some(StoresCmd::Import { file, dry_run }),
         } => super::import::run(client, "stores", &file, dry_run, json_out).await,

@@ -6,6 +6,7 @@ mod commands;
 mod connect;
 mod import;
 pub mod ingest;
+mod openings;
 pub mod release;
 mod table;
 pub mod task;

@@ -27,6 +27,13 @@ pub struct TicketsSection {
     pub response_minutes: [u32; 4],
     /// Minutes until resolved, per priority P1..P4.
     pub resolution_minutes: [u32; 4],
+    /// A store with an opening that is not ready this many days before it opens gets an
+    /// event `store.not_ready` and a ticket.
+    pub opening_warn_days: u32,
+    /// The skill an opening's ticket needs.
+    pub opening_skill: String,
+    /// Seconds between the openings' watches (pushing formats' tasks, warning).
+    pub opening_check_secs: u64,
 }
 
 impl Default for TicketsSection {
@@ -39,6 +46,9 @@ impl Default for TicketsSection {
             breaker_window_secs: 86_400,
             response_minutes: [30, 60, 240, 480],
             resolution_minutes: [240, 480, 1440, 4320],
+            opening_warn_days: 3,
+            opening_skill: "install".into(),
+            opening_check_secs: 15,
         }
     }
 }
@@ -79,6 +89,15 @@ pub fn validate(
 ) -> Result<(), ConfigError> {
     if t.evaluate_interval_ms == 0 || t.evaluate_interval_ms > 60_000 {
         return Err(bad("tickets.evaluate_interval_ms", "1 to 60000"));
+    }
+    if t.opening_warn_days > 365 {
+        return Err(bad("tickets.opening_warn_days", "0 to 365"));
+    }
+    if t.opening_skill.trim().is_empty() {
+        return Err(bad("tickets.opening_skill", "a skill, e.g. install"));
+    }
+    if !(1..=3600).contains(&t.opening_check_secs) {
+        return Err(bad("tickets.opening_check_secs", "1 to 3600"));
     }
     if t.breaker_failures == 0 {
         return Err(bad("tickets.breaker_failures", "at least 1"));

@@ -503,6 +503,37 @@ ALTER TABLE engineers ADD COLUMN seen_store TEXT;
 ALTER TABLE engineers ADD COLUMN level TEXT NOT NULL DEFAULT 'senior';
 ALTER TABLE tickets ADD COLUMN level TEXT NOT NULL DEFAULT 'junior';
 ",
+    // v17: opening new stores: store formats, each new store's format and opening day, the
+    //      checks people ticked, and the format's tasks pushed to its gateway.
+    "
+CREATE TABLE formats (
+    name       TEXT PRIMARY KEY,
+    body       TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    updated_by TEXT NOT NULL
+);
+CREATE TABLE openings (
+    store_code TEXT PRIMARY KEY REFERENCES stores(code),
+    format     TEXT NOT NULL REFERENCES formats(name),
+    opens_on   TEXT NOT NULL,
+    set_at     INTEGER NOT NULL,
+    set_by     TEXT NOT NULL,
+    warned_at  INTEGER
+);
+CREATE TABLE opening_checks (
+    store_code TEXT NOT NULL,
+    item       TEXT NOT NULL,
+    done_by    TEXT NOT NULL,
+    done_at    INTEGER NOT NULL,
+    PRIMARY KEY (store_code, item)
+);
+CREATE TABLE opening_tasks (
+    store_code TEXT NOT NULL,
+    step       INTEGER NOT NULL,
+    task_id    TEXT NOT NULL,
+    PRIMARY KEY (store_code, step)
+);
+",
 ];
 
 /// Brings the schema up to the newest version.

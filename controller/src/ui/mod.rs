@@ -13,6 +13,7 @@ pub(crate) use crate::fmt;
 mod kpi;
 mod login;
 mod map;
+mod openings;
 mod overview;
 mod pages;
 mod tasks;
@@ -117,6 +118,7 @@ pub fn page(title: &str, user: Option<&User>, body: Markup) -> Markup {
                             a href="/assets" { "Assets" }
                             a href="/tasks" { "Tasks" }
                             a href="/tickets" { "Tickets" }
+                            a href="/openings" { "Openings" }
                             @if u.1 >= Role::Engineer { a href="/field" { "My tickets" } }
                             a href="/kpis" { "KPIs" }
                             @if u.1 >= Role::Admin { a href="/enroll" { "Enrollment" } }
@@ -167,6 +169,13 @@ pub fn routes() -> Routes {
             VIEWER,
             get(pages::device),
         )
+        .get("/stores/{code}/readiness", VIEWER, get(openings::readiness))
+        .post("/stores/{code}/checks", DISPATCHER, post(openings::tick))
+        .post("/stores/{code}/opened", ADMIN, post(openings::opened))
+        .get("/openings", VIEWER, get(openings::board))
+        .post("/openings", ADMIN, post(openings::open))
+        .get("/formats", VIEWER, get(openings::formats))
+        .post("/formats", ADMIN, post(openings::save_format))
         .get("/agents/{id}", VIEWER, get(pages::agent))
         .get("/assets", VIEWER, get(assets::registry))
         .post("/assets", DISPATCHER, post(assets::create))

@@ -29,7 +29,7 @@ pub(super) async fn store(
 ) -> PageResult {
     let rules = s.rules();
     let c2 = code.clone();
-    let (store, agents, devices, series, events, runs, found, tickets) =
+    let (store, agents, devices, series, events, runs, found, tickets, opening) =
         s.db.read(move |c| {
             let tickets = (
                 tdb::list(
@@ -67,6 +67,7 @@ pub(super) async fn store(
                 runs,
                 crate::discovered::list(c, &c2)?,
                 tickets,
+                crate::openings::readiness(c, &c2, &rules)?,
             ))
         })
         .await?;
@@ -79,6 +80,7 @@ pub(super) async fn store(
         meta http-equiv="refresh" content="30";
         h1 { "Store " (store.code) " · " (store.name) }
         p.muted { (store.region) " · " (store.address) " · " (store.timezone) " · " (store.trading_hours) }
+        @if let Some(r) = &opening { (super::openings::summary(r, i64::from(s.config.tickets.opening_warn_days))) }
         section #store-tickets {
             h2 { "Open tickets (" (open.len()) ")" }
             @if open.is_empty() { p.muted { "None open." } } @else { (super::tickets::table(&open, s.clock.now(), false)) }

@@ -22,6 +22,7 @@ mod lanes;
 mod looks;
 mod migrate_db;
 mod mosquitto_acl;
+mod openings;
 mod replicas;
 mod roles;
 mod security;

@@ -172,7 +172,7 @@ pub fn gateway(ctl: &Controller, code: &str, fixed_by_reset: bool) -> AgentHome 
     home
 }
 
-async fn reading(home: &AgentHome, device: &str, metric: &str, v: f64) {
+pub async fn reading(home: &AgentHome, device: &str, metric: &str, v: f64) {
     let (s, b) = post_json(
         home.ingest,
         "/v1/telemetry",
