@@ -21,8 +21,9 @@
 //!   through a connection of its own. At the end the replica with the engines is told to
 //!   stop (SIGTERM), and the time until the other runs them is reported.
 //! - Whether ingest keeps up (messages sent and stored over `BENCH_STEADY_SECS` (65) of
-//!   steady load and the fault phase), the p95 of the overview, a store, the tickets and
-//!   the asset registry pages on each replica under that load, and the CPU and RSS of the
+//!   steady load and the fault phase), the p95 of the overview, a store, its readiness
+//!   (one store in twenty is opening), the readiness board, the tickets and the asset
+//!   registry pages on each replica under that load, and the CPU and RSS of the
 //!   bench process (the simulated agents, and the controller with one replica) and of each
 //!   replica process.
 //!
@@ -147,7 +148,8 @@ impl Fleet {
     }
 }
 
-/// p95 of the overview, a store, the tickets and the asset registry on one replica.
+/// p95 of the overview, a store, its readiness, the readiness board, the tickets and the
+/// asset registry on one replica.
 async fn pages(name: &str, addr: std::net::SocketAddr, token: &str, store: &str) {
     use std::fmt::Write as _;
     use storefleet_support::http::{self, Request};
@@ -155,6 +157,8 @@ async fn pages(name: &str, addr: std::net::SocketAddr, token: &str, store: &str)
     for path in [
         "/".to_owned(),
         format!("/stores/{store}"),
+        format!("/stores/{store}/readiness"),
+        "/openings".to_owned(),
         "/tickets".to_owned(),
         "/assets?class=receipt-printer".to_owned(),
     ] {
@@ -250,6 +254,35 @@ fn main() {
             .collect();
         let devices = DEVICES.iter().map(|(d, class, _)| (*d, *class)).collect();
         support::register(&state, &gateways, &REGIONS, devices).await;
+        // One store in twenty is opening from a format (the store whose pages are timed
+        // among them), so the readiness board and page read real openings.
+        let opening: Vec<String> = (0..n)
+            .filter(|i| i % 20 == (n / 2) % 20)
+            .map(|i| format!("S{i:05}"))
+            .collect();
+        state
+            .db
+            .write(move |c| {
+                use storefleet_controller::openings;
+                let f: openings::StoreFormat = serde_json::from_value(serde_json::json!({
+                    "name": "standard",
+                    "devices": [{"class": "pos", "count": 4}, {"class": "receipt-printer"},
+                                {"class": "scanner", "count": 2}, {"class": "ups"}],
+                    "checklist": ["Network cabled", "Staff trained"]
+                }))
+                .unwrap();
+                openings::put_format(c, &f, "bench", 0)?;
+                for (k, s) in opening.iter().enumerate() {
+                    let o = openings::Opening {
+                        format: "standard".into(),
+                        opens_on: format!("2027-01-{:02}", 1 + k % 28),
+                    };
+                    openings::set(c, s, &o, "bench", 0)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
         if replicas > 1 {
             // Fresh tables have no statistics yet; autovacuum gathers them within a minute
             // of a load like this one. Gather them now, as a running database has them.

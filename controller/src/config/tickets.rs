@@ -34,6 +34,8 @@ pub struct TicketsSection {
     pub opening_skill: String,
     /// Seconds between the openings' watches (pushing formats' tasks, warning).
     pub opening_check_secs: u64,
+    /// Business calendars: SLA clocks of a region's tickets run in its working hours only.
+    pub calendars: Vec<crate::tickets::calendar::CalendarConfig>,
 }
 
 impl Default for TicketsSection {
@@ -49,6 +51,7 @@ impl Default for TicketsSection {
             opening_warn_days: 3,
             opening_skill: "install".into(),
             opening_check_secs: 15,
+            calendars: Vec::new(),
         }
     }
 }
@@ -98,6 +101,17 @@ pub fn validate(
     }
     if !(1..=3600).contains(&t.opening_check_secs) {
         return Err(bad("tickets.opening_check_secs", "1 to 3600"));
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, c) in t.calendars.iter().enumerate() {
+        crate::tickets::calendar::Calendar::new(c)
+            .map_err(|m| bad(&format!("tickets.calendars[{i}]"), m))?;
+        if !names.insert(&c.name) {
+            return Err(bad(
+                &format!("tickets.calendars[{i}]"),
+                format!("name {} is used twice", c.name),
+            ));
+        }
     }
     if t.breaker_failures == 0 {
         return Err(bad("tickets.breaker_failures", "at least 1"));

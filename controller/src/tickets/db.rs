@@ -250,19 +250,27 @@ pub fn create(
     actor: &str,
     now: i64,
 ) -> Result<i64, DbError> {
-    if crate::stores::get(c, &n.store)?.is_none() {
+    let Some(store) = crate::stores::get(c, &n.store)? else {
         return Err(DbError::Invalid(format!(
             "store {:?} does not exist",
             n.store
         )));
-    }
+    };
     if n.title.trim().is_empty() || n.skill.trim().is_empty() {
         return Err(DbError::Invalid(
             "a ticket needs a title and the skill the fix needs".into(),
         ));
     }
     let priority = lifecycle::priority(n.severity, n.impact);
-    let clock = lifecycle::sla(now, ctx.settings.sla(priority), 0, None, now);
+    let targets = ctx.settings.sla(priority);
+    let mut clock = lifecycle::sla(now, targets, 0, None, now);
+    // On the region's business calendar, the clock runs in its working hours only.
+    let calendar = super::calendar::of_region(&ctx.settings.calendars, &store.region)
+        .and_then(|cfg| Some((cfg, super::calendar::Calendar::new(cfg).ok()?)));
+    if let Some((_, cal)) = &calendar {
+        clock.response_due = cal.add(now, targets.response_minutes);
+        clock.resolution_due = cal.add(now, targets.resolution_minutes);
+    }
     let id = c.int(
         "INSERT INTO tickets(dedupe_key, title, store_code, source, rule, skill, severity, impact, priority,
            status, escalation, opened_at, detected_at, fault_since, response_due, resolution_due, updated_at, level)
@@ -312,6 +320,23 @@ pub fn create(
         &json!({"status": "new"}),
         None,
     )?;
+    if let Some((cfg, cal)) = &calendar {
+        add_entry(
+            c,
+            id,
+            now,
+            "note",
+            "system",
+            &format!(
+                "SLA on the business calendar {}: response due {}, resolution due {} (UTC)",
+                cal.describe(cfg),
+                crate::fmt::utc(clock.response_due),
+                crate::fmt::utc(clock.resolution_due)
+            ),
+            &json!({"calendar": cfg.name}),
+            None,
+        )?;
+    }
     notify(c, ctx, "ticket.created", id, now)?;
     Ok(id)
 }

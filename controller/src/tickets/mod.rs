@@ -10,6 +10,7 @@
 //! - [`engine`]: the loop that evaluates rules and applies all of the above.
 
 pub use storefleet_core::assign;
+pub mod calendar;
 pub mod db;
 pub mod engine;
 pub use storefleet_core::lifecycle;

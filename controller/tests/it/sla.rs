@@ -144,3 +144,59 @@ async fn an_sla_near_breach_and_breach_escalate_reassign_and_raise_priority() {
     token.cancel();
     running.wait().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regions_business_calendar_stops_the_sla_clock_after_hours_and_on_holidays() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::common::in_process_config(dir.path());
+    config.tickets.calendars = vec![storefleet_controller::tickets::calendar::CalendarConfig {
+        name: "north-office".into(),
+        regions: vec!["north".into()],
+        timezone: "Europe/Berlin".into(),
+        hours: "Mo-Fr 08:00-18:00".into(),
+        holidays: vec!["2026-12-03".into()],
+    }];
+    // 2026-12-02 (a Wednesday) 08:00 UTC, 09:00 in Berlin.
+    let t0 = 1_796_198_400_000;
+    let token = CancellationToken::new();
+    let running = server::start_with_clock(config, token.clone(), Clock::manual(t0))
+        .await
+        .unwrap();
+    let c = crate::common::client_of(&running);
+    for (code, region) in [("S9", "north"), ("S5", "south")] {
+        let store =
+            json!({"code": code, "name": code, "region": region, "timezone": "Europe/Berlin"});
+        call(&c, "PUT", &format!("/api/v1/stores/{code}"), Some(store)).await;
+    }
+    let open = |store: &'static str| {
+        let c = c.clone();
+        async move {
+            let body = json!({"store": store, "title": "Scale weighs wrong", "skill": "scales", "severity": "major", "impact": "device"});
+            call(&c, "POST", "/api/v1/tickets", Some(body)).await
+        }
+    };
+    // P3: 240 working minutes to accept, 1440 to resolve. Wednesday 09:00 + 4 h is 13:00
+    // the same day; 24 working hours are Wednesday's 9, not Thursday (a holiday), Friday's
+    // 10, and 5 on Monday: 13:00 on Monday 2026-12-07 (12:00 UTC).
+    let t = open("S9").await;
+    assert_eq!(t["priority"], 3);
+    assert_eq!(t["response_due"], t0 + 240 * MIN, "{t}");
+    assert_eq!(
+        t["resolution_due"],
+        t0 + 5 * 24 * 60 * MIN + 4 * 60 * MIN,
+        "{t}"
+    );
+    let full = call(&c, "GET", &format!("/api/v1/tickets/{}", t["id"]), None).await;
+    let said = full["timeline"].to_string();
+    assert!(
+        said.contains(
+            "business calendar north-office (Mo-Fr 08:00-18:00 Europe/Berlin, 1 holiday)"
+        ),
+        "{said}"
+    );
+    // A region without a calendar counts every minute.
+    let t = open("S5").await;
+    assert_eq!(t["resolution_due"], t0 + 1440 * MIN, "{t}");
+    token.cancel();
+    running.wait().await;
+}
