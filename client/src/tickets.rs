@@ -76,6 +76,105 @@ pub struct Ticket {
     pub dedupe_key: String,
     /// The assets concerned.
     pub assets: Vec<TicketAsset>,
+    /// Visits on site (check-ins); one for a first-time fix.
+    #[serde(default)]
+    pub visits: u32,
+    /// Spare parts: needed, ordered, used (one ticket's own read only; empty in lists).
+    #[serde(default)]
+    pub parts: Vec<Part>,
+}
+
+/// Where a spare part on a ticket stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartState {
+    /// The fix needs it.
+    Needed,
+    /// Ordered, on its way.
+    Ordered,
+    /// Fitted.
+    Used,
+    /// Not needed after all, or sent back.
+    Returned,
+}
+
+impl PartState {
+    /// `needed`, `ordered`, `used` or `returned`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartState::Needed => "needed",
+            PartState::Ordered => "ordered",
+            PartState::Used => "used",
+            PartState::Returned => "returned",
+        }
+    }
+
+    /// The state named `s`.
+    pub fn parse(s: &str) -> Option<PartState> {
+        [
+            PartState::Needed,
+            PartState::Ordered,
+            PartState::Used,
+            PartState::Returned,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+fn needed() -> PartState {
+    PartState::Needed
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A spare part on a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// Id.
+    pub id: i64,
+    /// Part number or name (`Epson 2141001 cutter unit`).
+    pub part: String,
+    /// How many.
+    pub quantity: u32,
+    /// Where it stands.
+    pub state: PartState,
+    /// A note (supplier, order number).
+    pub note: String,
+    /// Who changed it last.
+    pub updated_by: String,
+    /// When, ms.
+    pub updated_at: i64,
+}
+
+/// A spare part added to a ticket (`POST /api/v1/tickets/{id}/parts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPart {
+    /// Part number or name, 1 to 120 characters.
+    pub part: String,
+    /// How many (1 to 1000; default 1).
+    #[serde(default = "one")]
+    pub quantity: u32,
+    /// Default needed.
+    #[serde(default = "needed")]
+    pub state: PartState,
+    /// A note, at most 500 characters.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// A part's new state (`PATCH /api/v1/tickets/{id}/parts/{part}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartChange {
+    /// The new state.
+    pub state: PartState,
+    /// A new note; absent keeps it.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// An asset on a ticket.

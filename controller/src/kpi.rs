@@ -11,6 +11,12 @@
 //! - SLA compliance: of the tickets resolved, the share accepted and resolved in time.
 //! - Fixed without a visit: of the faults that ended, the share that needed no engineer on
 //!   site (healed by a routine, cleared by itself, or resolved remotely).
+//! - First-time fix: of the tickets resolved with a visit, the share fixed on the first one
+//!   (one check-in, never reopened).
+//! - Rating: the mean of the ratings people gave at close (1 to 5), of the tickets resolved.
+//!
+//! Per region and fleet-wide, per engineer (the tickets they resolved), and for one store
+//! when asked (`store`).
 
 use std::collections::BTreeMap;
 
@@ -52,6 +58,24 @@ pub struct Figures {
     pub faults_ended: u64,
     /// `fixed_without_visit / faults_ended`.
     pub fixed_without_visit_share: Option<f64>,
+    /// Resolved tickets with at least one visit on site.
+    #[serde(default)]
+    pub visited: u64,
+    /// Of them, fixed on the first visit and never reopened.
+    #[serde(default)]
+    pub first_time_fixes: u64,
+    /// `first_time_fixes / visited`.
+    #[serde(default)]
+    pub first_time_fix_rate: Option<f64>,
+    /// Resolved tickets that were rated at close.
+    #[serde(default)]
+    pub rated: u64,
+    /// Their mean rating (1 to 5).
+    #[serde(default)]
+    pub mean_rating: Option<f64>,
+    /// Spare parts fitted on the resolved tickets.
+    #[serde(default)]
+    pub parts_used: u64,
 }
 
 /// One day's counts, for charts.
@@ -78,6 +102,9 @@ pub struct Kpis {
     pub fleet: Figures,
     /// Per region.
     pub regions: BTreeMap<String, Figures>,
+    /// Per engineer: the tickets they resolved.
+    #[serde(default)]
+    pub engineers: BTreeMap<String, Figures>,
     /// Per day.
     pub days: Vec<Day>,
 }
@@ -91,12 +118,43 @@ struct Acc {
     f: Figures,
     detect_sum: f64,
     resolve_sum: f64,
+    rating_sum: f64,
+}
+
+/// One resolved ticket, as the figures count it.
+struct Resolved {
+    took_ms: i64,
+    sla_met: bool,
+    visits: i64,
+    reopened: i64,
+    rating: Option<i64>,
+    parts_used: i64,
+}
+
+impl Acc {
+    fn resolved(&mut self, r: &Resolved) {
+        self.f.tickets_resolved += 1;
+        self.resolve_sum += r.took_ms.max(0) as f64;
+        self.f.sla_met += u64::from(r.sla_met);
+        self.f.faults_ended += 1;
+        if r.visits == 0 {
+            self.f.fixed_without_visit += 1;
+        } else {
+            self.f.visited += 1;
+            self.f.first_time_fixes += u64::from(r.visits == 1 && r.reopened == 0);
+        }
+        if let Some(x) = r.rating {
+            self.f.rated += 1;
+            self.rating_sum += x as f64;
+        }
+        self.f.parts_used += r.parts_used.max(0) as u64;
+    }
 }
 
 const DAY: i64 = 86_400_000;
 
-/// Computes the KPIs of `[from, to)`.
-pub fn compute(c: &dyn Sql, from: i64, to: i64) -> Result<Kpis, DbError> {
+/// Computes the KPIs of `[from, to)`, of the whole fleet or of one store.
+pub fn compute(c: &dyn Sql, from: i64, to: i64, store: Option<&str>) -> Result<Kpis, DbError> {
     if to <= from {
         return Err(DbError::Invalid("period: `to` must be after `from`".into()));
     }
@@ -113,8 +171,9 @@ pub fn compute(c: &dyn Sql, from: i64, to: i64) -> Result<Kpis, DbError> {
     let rows = c.query(
         "SELECT COALESCE(s.region, '') AS region, a.since, a.fired_at, a.cleared_at, a.disposition, a.ticket_id
          FROM alerts a LEFT JOIN stores s ON s.code = a.store_code
-         WHERE a.fired_at >= ?1 AND a.fired_at < ?2 AND a.disposition != 'muted' ORDER BY a.fired_at",
-        args![from, to],
+         WHERE a.fired_at >= ?1 AND a.fired_at < ?2 AND a.disposition != 'muted'
+           AND (CAST(?3 AS TEXT) IS NULL OR a.store_code = ?3) ORDER BY a.fired_at",
+        args![from, to, store],
     )?;
     let mut tickets_seen = std::collections::HashSet::new();
     for r in rows {
@@ -145,8 +204,8 @@ pub fn compute(c: &dyn Sql, from: i64, to: i64) -> Result<Kpis, DbError> {
     let rows = c.query(
         "SELECT COALESCE(s.region, '') AS region, t.source, t.opened_at
          FROM tickets t LEFT JOIN stores s ON s.code = t.store_code
-         WHERE t.opened_at >= ?1 AND t.opened_at < ?2",
-        args![from, to],
+         WHERE t.opened_at >= ?1 AND t.opened_at < ?2 AND (CAST(?3 AS TEXT) IS NULL OR t.store_code = ?3)",
+        args![from, to, store],
     )?;
     for r in rows {
         let (region, source, opened) = (r.text("region")?, r.text("source")?, r.i64("opened_at")?);
@@ -159,34 +218,34 @@ pub fn compute(c: &dyn Sql, from: i64, to: i64) -> Result<Kpis, DbError> {
     }
     // Tickets resolved.
     let rows = c.query(
-        "SELECT COALESCE(s.region, '') AS region, t.opened_at, t.fault_since, t.resolved_at, t.on_site_at,
-                t.accepted_at, t.response_due + t.held_ms AS response_due,
-                t.resolution_due + t.held_ms AS resolution_due
+        "SELECT COALESCE(s.region, '') AS region, t.opened_at, t.fault_since, t.resolved_at,
+                t.on_site_at, t.accepted_at, t.response_due + t.held_ms AS response_due,
+                t.resolution_due + t.held_ms AS resolution_due, t.engineer_id, t.visits, t.reopened,
+                t.rating, (SELECT COALESCE(SUM(p.quantity), 0) FROM ticket_parts p
+                           WHERE p.ticket_id = t.id AND p.state = 'used') AS parts_used
          FROM tickets t LEFT JOIN stores s ON s.code = t.store_code
-         WHERE t.resolved_at >= ?1 AND t.resolved_at < ?2",
-        args![from, to],
+         WHERE t.resolved_at >= ?1 AND t.resolved_at < ?2 AND (CAST(?3 AS TEXT) IS NULL OR t.store_code = ?3)",
+        args![from, to, store],
     )?;
+    let mut engineers: BTreeMap<String, Acc> = BTreeMap::new();
     for r in rows {
-        let (region, opened, since) = (
-            r.text("region")?,
-            r.i64("opened_at")?,
-            r.opt_i64("fault_since")?,
-        );
-        let (resolved, on_site, accepted) = (
-            r.i64("resolved_at")?,
-            r.opt_i64("on_site_at")?,
-            r.opt_i64("accepted_at")?,
-        );
+        let (opened, since) = (r.i64("opened_at")?, r.opt_i64("fault_since")?);
+        let (resolved, accepted) = (r.i64("resolved_at")?, r.opt_i64("accepted_at")?);
         let (response_due, resolution_due) = (r.i64("response_due")?, r.i64("resolution_due")?);
-        let a = by.entry(region).or_default();
-        a.f.tickets_resolved += 1;
-        a.resolve_sum += (resolved - since.unwrap_or(opened).min(opened)).max(0) as f64;
-        if resolved <= resolution_due && accepted.is_none_or(|t| t <= response_due) {
-            a.f.sla_met += 1;
-        }
-        a.f.faults_ended += 1;
-        if on_site.is_none() {
-            a.f.fixed_without_visit += 1;
+        let one = Resolved {
+            took_ms: resolved - since.unwrap_or(opened).min(opened),
+            sla_met: resolved <= resolution_due && accepted.is_none_or(|t| t <= response_due),
+            // Tickets from before visits were counted: on site once.
+            visits: r
+                .i64("visits")?
+                .max(i64::from(r.opt_i64("on_site_at")?.is_some())),
+            reopened: r.i64("reopened")?,
+            rating: r.opt_i64("rating")?,
+            parts_used: r.i64("parts_used")?,
+        };
+        by.entry(r.text("region")?).or_default().resolved(&one);
+        if let Some(e) = r.opt_text("engineer_id")? {
+            engineers.entry(e).or_default().resolved(&one);
         }
         day(&mut days, resolved).resolved += 1;
     }
@@ -197,8 +256,9 @@ pub fn compute(c: &dyn Sql, from: i64, to: i64) -> Result<Kpis, DbError> {
                 count(*) FILTER (WHERE r.outcome IN ('failed', 'escalated')) AS failed
          FROM routine_runs r LEFT JOIN stores s ON s.code = r.store_code
          WHERE r.finished_at >= ?1 AND r.finished_at < ?2 AND r.trigger_type IN ('condition', 'task')
+           AND (CAST(?3 AS TEXT) IS NULL OR r.store_code = ?3)
          GROUP BY COALESCE(s.region, '')",
-        args![from, to],
+        args![from, to, store],
     )?;
     for r in rows {
         let (region, healed, failed) = (r.text("region")?, r.i64("healed")?, r.i64("failed")?);
@@ -220,6 +280,11 @@ pub fn compute(c: &dyn Sql, from: i64, to: i64) -> Result<Kpis, DbError> {
         fleet.f.sla_met += a.f.sla_met;
         fleet.f.fixed_without_visit += a.f.fixed_without_visit;
         fleet.f.faults_ended += a.f.faults_ended;
+        fleet.f.visited += a.f.visited;
+        fleet.f.first_time_fixes += a.f.first_time_fixes;
+        fleet.f.rated += a.f.rated;
+        fleet.rating_sum += a.rating_sum;
+        fleet.f.parts_used += a.f.parts_used;
         regions.insert(region, finish(a));
     }
     // Every day of the period is on the chart, with or without data.
@@ -236,6 +301,7 @@ pub fn compute(c: &dyn Sql, from: i64, to: i64) -> Result<Kpis, DbError> {
         to,
         fleet: finish(fleet),
         regions,
+        engineers: engineers.into_iter().map(|(e, a)| (e, finish(a))).collect(),
         days: days.into_values().collect(),
     })
 }
@@ -250,6 +316,8 @@ fn finish(a: Acc) -> Figures {
         (f.tickets_resolved > 0).then(|| a.resolve_sum / f.tickets_resolved as f64);
     f.sla_compliance = ratio(f.sla_met, f.tickets_resolved);
     f.fixed_without_visit_share = ratio(f.fixed_without_visit, f.faults_ended);
+    f.first_time_fix_rate = ratio(f.first_time_fixes, f.visited);
+    f.mean_rating = (f.rated > 0).then(|| a.rating_sum / f.rated as f64);
     f
 }
 
@@ -294,7 +362,7 @@ mod tests {
         for statement in setup.split(";\n") {
             c.execute(statement, args![]).unwrap();
         }
-        let k = compute(c, 0, DAY).unwrap();
+        let k = compute(c, 0, DAY, None).unwrap();
         let n = &k.regions["north"];
         assert_eq!(n.faults, 2, "{backend}");
         assert_eq!(n.detected_automatically_share, Some(1.0));
@@ -316,6 +384,6 @@ mod tests {
         assert_eq!(k.days.len(), 1);
         assert_eq!(k.days[0].opened, 2);
         assert_eq!(k.days[0].healed, 1);
-        assert!(compute(c, 5, 5).is_err());
+        assert!(compute(c, 5, 5, None).is_err());
     }
 }

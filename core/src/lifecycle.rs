@@ -205,8 +205,10 @@ pub fn apply(l: &Lifecycle, a: &Action, now: i64) -> Result<Lifecycle, String> {
             }
             n.status = S::Accepted;
         }
+        // From on site: the engineer leaves for a part and comes back; the next check-in is
+        // a second visit (no first-time fix).
         Action::EnRoute => {
-            if !matches!(l.status, S::Assigned | S::Accepted) {
+            if !matches!(l.status, S::Assigned | S::Accepted | S::OnSite) {
                 return refuse();
             }
             n.status = S::EnRoute;

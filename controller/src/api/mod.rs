@@ -374,6 +374,16 @@ pub fn routes() -> Routes {
         .post("/api/v1/tickets", DISPATCHER, post(tickets::create))
         .get("/api/v1/tickets/{id}", VIEWER, get(tickets::get))
         .post("/api/v1/tickets/{id}/actions", ENGINEER, post(tickets::act))
+        .post(
+            "/api/v1/tickets/{id}/parts",
+            ENGINEER,
+            post(tickets::add_part),
+        )
+        .patch(
+            "/api/v1/tickets/{id}/parts/{part}",
+            ENGINEER,
+            patch(tickets::change_part),
+        )
         .get("/api/v1/engineers", VIEWER, get(tickets::engineers_list))
         .put(
             "/api/v1/engineers/{id}",

@@ -338,6 +338,7 @@ fn tickets(doc: &mut Value) {
         ("#from", "query", "from, ms"),
         ("#to", "query", "to, ms"),
         ("#days", "query", "the last N days (default 7)"),
+        ("store", "query", "one store's figures only"),
     ];
     let eid = [("id", "path", "engineer id")];
     let paths = json!({
@@ -347,6 +348,8 @@ fn tickets(doc: &mut Value) {
         },
         "/api/v1/tickets/{id}": {"get": op("A ticket with its timeline", &tid, None, "{ticket, timeline}")},
         "/api/v1/tickets/{id}/actions": {"post": op("Assign, accept, en_route, check_in, hold, resume, resolve, close, cancel, reopen or note", &tid, Some("TicketAction"), "the ticket after")},
+        "/api/v1/tickets/{id}/parts": {"post": op("Add a spare part to a ticket (needed, ordered, used or returned); an engineer: to their own", &tid, Some("NewPart"), "the part (201)")},
+        "/api/v1/tickets/{id}/parts/{part}": {"patch": op("Move a ticket's spare part to a new state", &[("#id", "path", "ticket id"), ("#part", "path", "part id")], Some("PartChange"), "the part")},
         "/api/v1/engineers": {"get": op("Field engineers with their open load", &[], None, "engineers")},
         "/api/v1/engineers/{id}": {"put": op("Create or replace an engineer", &eid, Some("Engineer"), "the engineer")},
         "/api/v1/engineers/{id}/status": {"post": op("Set an engineer's status (available, off, sick...)", &eid, Some("EngineerStatus"), "the status")},
@@ -356,7 +359,7 @@ fn tickets(doc: &mut Value) {
             "post": op("Silence a store, a device or a rule for a while", &[], Some("NewSilence"), "the silence")
         },
         "/api/v1/silences/{id}": {"delete": op("End a silence now", &[("#id", "path", "silence id")], None, "nothing (204)")},
-        "/api/v1/kpis": {"get": op("Service KPIs fleet-wide and per region, with daily counts", &period, None, "KPIs")},
+        "/api/v1/kpis": {"get": op("Service KPIs fleet-wide, per region and per engineer (first-time fix, rating, parts used, SLA...), with daily counts; one store's with store", &period, None, "KPIs")},
         "/api/v1/webhooks": {"get": op("Configured webhooks and delivery counts", &[], None, "{hooks, deliveries}")},
         "/api/v1/releases": {"get": op("Published agent releases, newest first", &[], None, "releases")},
         "/api/v1/releases/{version}/{arch}": {"put": op(
@@ -385,6 +388,13 @@ fn tickets(doc: &mut Value) {
             "status": {"type": "string"}, "phone": {"type": "string"},
             "home": {"$ref": "#/components/schemas/Place"},
             "level": {"enum": ["junior", "senior", "specialist"], "description": "default senior"}}},
+        "NewPart": {"type": "object", "required": ["part"], "additionalProperties": false, "properties": {
+            "part": {"type": "string", "description": "part number or name, 1 to 120 characters"},
+            "quantity": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "default 1"},
+            "state": {"enum": ["needed", "ordered", "used", "returned"], "description": "default needed"},
+            "note": {"type": "string", "description": "supplier, order number; at most 500 characters"}}},
+        "PartChange": {"type": "object", "required": ["state"], "additionalProperties": false, "properties": {
+            "state": {"enum": ["needed", "ordered", "used", "returned"]}, "note": {"type": "string", "description": "absent: kept"}}},
         "EngineerStatus": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
         "NewSilence": {"type": "object", "required": ["store", "reason"], "additionalProperties": false, "properties": {
             "store": {"type": "string"}, "device": {"type": "string"}, "rule": {"type": "string"},

@@ -69,6 +69,27 @@ pub(super) async fn act(
     Ok(Json(service::act(&s, &p, id, a).await?))
 }
 
+pub(super) async fn add_part(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> ApiResult<(axum::http::StatusCode, Json<crate::tickets::parts::Part>)> {
+    let n = parse_json(&body)?;
+    let part = service::add_part(&s, &p, id, n).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(part)))
+}
+
+pub(super) async fn change_part(
+    State(s): State<AppState>,
+    p: Principal,
+    Path((id, part)): Path<(i64, i64)>,
+    body: Bytes,
+) -> ApiResult<Json<crate::tickets::parts::Part>> {
+    let ch = parse_json(&body)?;
+    Ok(Json(service::change_part(&s, &p, id, part, ch).await?))
+}
+
 pub(super) async fn engineers_list(
     State(s): State<AppState>,
     _p: Principal,
@@ -228,6 +249,7 @@ pub(super) struct Period {
     from: Option<i64>,
     to: Option<i64>,
     days: Option<u32>,
+    store: Option<String>,
 }
 
 impl Period {
@@ -246,9 +268,12 @@ pub(super) async fn kpis(
     _p: Principal,
     q: Result<Query<Period>, QueryRejection>,
 ) -> ApiResult<Json<crate::kpi::Kpis>> {
-    let (from, to) = query(q)?.resolve(s.clock.now());
+    let q = query(q)?;
+    known(&s, filters::store(q.store.as_deref())).await?;
+    let (from, to) = q.resolve(s.clock.now());
     Ok(Json(
-        s.db.read(move |c| crate::kpi::compute(c, from, to)).await?,
+        s.db.read(move |c| crate::kpi::compute(c, from, to, q.store.as_deref()))
+            .await?,
     ))
 }
 

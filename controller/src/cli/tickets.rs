@@ -93,6 +93,34 @@ pub enum TicketsCmd {
         /// The text.
         text: String,
     },
+    /// Note a spare part on a ticket (needed, ordered or used).
+    Part {
+        /// Ticket id.
+        id: i64,
+        /// Part number or name.
+        part: String,
+        /// How many.
+        #[arg(long, default_value_t = 1)]
+        qty: u32,
+        /// needed, ordered, used or returned.
+        #[arg(long, default_value = "needed")]
+        state: String,
+        /// Supplier, order number.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Move a ticket's spare part to a new state.
+    PartState {
+        /// Ticket id.
+        id: i64,
+        /// Part id (as `tickets show` lists it).
+        part: i64,
+        /// needed, ordered, used or returned.
+        state: String,
+        /// A new note.
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 /// `engineers` subcommands.
@@ -182,6 +210,21 @@ fn show(v: &TicketView) -> String {
                 " (vendor repair)"
             } else {
                 ""
+            }
+        );
+    }
+    for p in &t.parts {
+        let _ = writeln!(
+            s,
+            "part {} {} x{} {}{}",
+            p.id,
+            p.part,
+            p.quantity,
+            p.state.as_str(),
+            if p.note.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", p.note)
             }
         );
     }
@@ -301,6 +344,51 @@ pub async fn run_tickets(
             Ok(done(&act(id, Action::Cancel { reason }).await?))
         }
         Some(TicketsCmd::Note { id, text }) => Ok(done(&act(id, Action::Note { text }).await?)),
+        Some(TicketsCmd::Part {
+            id,
+            part,
+            qty,
+            state,
+            note,
+        }) => {
+            let n = storefleet_client::tickets::NewPart {
+                part,
+                quantity: qty,
+                state: parse_word("--state", &state)?,
+                note,
+            };
+            let p: storefleet_client::tickets::Part = client
+                .send("POST", &format!("/api/v1/tickets/{id}/parts"), &n)
+                .await?;
+            Ok(format!(
+                "Ticket {id}: part {} {} x{} {}",
+                p.id,
+                p.part,
+                p.quantity,
+                p.state.as_str()
+            ))
+        }
+        Some(TicketsCmd::PartState {
+            id,
+            part,
+            state,
+            note,
+        }) => {
+            let ch = storefleet_client::tickets::PartChange {
+                state: parse_word("state", &state)?,
+                note,
+            };
+            let p: storefleet_client::tickets::Part = client
+                .send("PATCH", &format!("/api/v1/tickets/{id}/parts/{part}"), &ch)
+                .await?;
+            Ok(format!(
+                "Ticket {id}: part {} {} x{} {}",
+                p.id,
+                p.part,
+                p.quantity,
+                p.state.as_str()
+            ))
+        }
     }
 }
 

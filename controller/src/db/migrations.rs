@@ -534,6 +534,22 @@ CREATE TABLE opening_tasks (
     PRIMARY KEY (store_code, step)
 );
 ",
+    // v18: spare parts on tickets, and the visits a fix took (first-time fix).
+    "
+ALTER TABLE tickets ADD COLUMN visits INTEGER NOT NULL DEFAULT 0;
+UPDATE tickets SET visits = 1 WHERE on_site_at IS NOT NULL;
+CREATE TABLE ticket_parts (
+    id         INTEGER PRIMARY KEY,
+    ticket_id  INTEGER NOT NULL REFERENCES tickets(id),
+    part       TEXT NOT NULL,
+    quantity   INTEGER NOT NULL,
+    state      TEXT NOT NULL,
+    note       TEXT NOT NULL DEFAULT '',
+    updated_by TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX ticket_parts_ticket ON ticket_parts(ticket_id, id);
+",
 ];
 
 /// Brings the schema up to the newest version.

@@ -198,62 +198,171 @@ pub fn stores(c: &dyn Sql) -> Result<Vec<String>, DbError> {
     )
 }
 
+/// What a readiness is judged from, read for one store or for the whole board at once.
+#[derive(Default)]
+struct Rows {
+    /// By store: its opening, format and store record.
+    openings: Vec<(Opening, StoreFormat, crate::stores::Store)>,
+    devices: HashMap<String, Vec<crate::fleet::DeviceState>>,
+    /// `vendor model` by (store, slot).
+    models: HashMap<(String, String), String>,
+    agents: HashMap<String, Vec<crate::agents::Agent>>,
+    /// (task id, target state, message) by (store, step).
+    pushed: HashMap<(String, i64), (String, Option<String>, String)>,
+    /// (who, when) by item, by store.
+    ticked: HashMap<String, HashMap<String, (String, i64)>>,
+}
+
+/// Reads the rows of the openings `only` names (all when `None`): six queries whatever
+/// their number.
+fn rows(c: &dyn Sql, only: Option<&str>, rules: &Rules) -> Result<Rows, DbError> {
+    let mut out = Rows::default();
+    let scope = "(CAST(?1 AS TEXT) IS NULL OR store_code = ?1)";
+    let stores = c.all(
+        "SELECT o.store_code, o.format, o.opens_on, f.body FROM openings o JOIN formats f ON f.name = o.format
+         WHERE (CAST(?1 AS TEXT) IS NULL OR o.store_code = ?1) ORDER BY o.opens_on, o.store_code",
+        args![only],
+        |r| {
+            Ok((
+                r.text("store_code")?,
+                Opening {
+                    format: r.text("format")?,
+                    opens_on: r.text("opens_on")?,
+                },
+                parse_format(&r.text("body")?)?,
+            ))
+        },
+    )?;
+    if stores.is_empty() {
+        return Ok(out);
+    }
+    let records: HashMap<String, crate::stores::Store> = c
+        .all(
+            &format!(
+                "SELECT {} FROM stores WHERE code IN (SELECT store_code FROM openings WHERE {scope})",
+                crate::stores::COLUMNS
+            ),
+            args![only],
+            crate::stores::from_row,
+        )?
+        .into_iter()
+        .map(|s| (s.code.clone(), s))
+        .collect();
+    for d in c.all(
+        &format!(
+            "SELECT {} FROM devices WHERE store_code IN (SELECT store_code FROM openings WHERE {scope})",
+            crate::fleet::DEVICE_COLUMNS
+        ),
+        args![only],
+        |r| crate::fleet::device_row(r, rules),
+    )? {
+        out.devices.entry(d.store.clone()).or_default().push(d);
+    }
+    for (store, slot, model) in c.all(
+        &format!(
+            "SELECT store_code, slot, vendor, model FROM assets
+             WHERE kind = 'device' AND slot IS NOT NULL AND lifecycle <> 'retired'
+               AND store_code IN (SELECT store_code FROM openings WHERE {scope})"
+        ),
+        args![only],
+        |r| {
+            let m = format!("{} {}", r.text("vendor")?, r.text("model")?);
+            Ok((r.text("store_code")?, r.text("slot")?, m.trim().to_owned()))
+        },
+    )? {
+        out.models.insert((store, slot), model);
+    }
+    let codes: Vec<&str> = stores.iter().map(|s| s.0.as_str()).collect();
+    for a in rules.judge().of_stores(c, &codes)? {
+        out.agents.entry(a.store.clone()).or_default().push(a);
+    }
+    for (k, v) in c.all(
+        "SELECT o.store_code, o.step, o.task_id, t.state, t.message FROM opening_tasks o
+         LEFT JOIN task_targets t ON t.task_id = o.task_id
+         WHERE (CAST(?1 AS TEXT) IS NULL OR o.store_code = ?1)",
+        args![only],
+        |r| {
+            Ok((
+                (r.text("store_code")?, r.i64("step")?),
+                (
+                    r.text("task_id")?,
+                    r.opt_text("state")?,
+                    r.opt_text("message")?.unwrap_or_default(),
+                ),
+            ))
+        },
+    )? {
+        out.pushed.insert(k, v);
+    }
+    for (k, v) in c.all(
+        &format!("SELECT store_code, item, done_by, done_at FROM opening_checks WHERE {scope}"),
+        args![only],
+        |r| {
+            Ok((
+                (r.text("store_code")?, r.text("item")?),
+                (r.text("done_by")?, r.i64("done_at")?),
+            ))
+        },
+    )? {
+        out.ticked.entry(k.0).or_default().insert(k.1, v);
+    }
+    for (code, o, f) in stores {
+        if let Some(s) = records.get(&code) {
+            out.openings.push((o, f, s.clone()));
+        }
+    }
+    Ok(out)
+}
+
+impl Rows {
+    /// The readiness of each opening read.
+    fn judge(&self, now: i64) -> Result<Vec<Readiness>, DbError> {
+        let none = Vec::new();
+        let mut out = Vec::new();
+        for (o, f, s) in &self.openings {
+            let devs = self.devices.get(&s.code).unwrap_or(&none);
+            let reported: Vec<judge::Reported> = devs
+                .iter()
+                .map(|d| judge::Reported {
+                    device: d,
+                    model: self
+                        .models
+                        .get(&(s.code.clone(), d.device.clone()))
+                        .cloned()
+                        .unwrap_or_default(),
+                })
+                .collect();
+            let (devices, extra) = judge::devices(f, &reported);
+            let agents = self.agents.get(&s.code).map_or(&[][..], Vec::as_slice);
+            let tasks = task_checks(&s.code, f, &self.pushed);
+            let no_ticks = HashMap::new();
+            let ticked = self.ticked.get(&s.code).unwrap_or(&no_ticks);
+            let checklist = judge::checklist(f, gateway_check(agents, now), ticked);
+            let ready = devices.iter().all(|d| d.state == State::Ready)
+                && tasks.iter().all(|t| t.state == State::Ready)
+                && checklist.iter().all(|c| c.done);
+            let opens = parse_day(&o.opens_on)?;
+            out.push(Readiness {
+                store: s.code.clone(),
+                name: s.name.clone(),
+                region: s.region.clone(),
+                format: o.format.clone(),
+                days_left: days(today(now, &s.timezone), opens),
+                opens_on: o.opens_on.clone(),
+                ready,
+                devices,
+                extra,
+                tasks,
+                checklist,
+            });
+        }
+        Ok(out)
+    }
+}
+
 /// A store's readiness to open, judged by `rules`; none without an opening.
 pub fn readiness(c: &dyn Sql, store: &str, rules: &Rules) -> Result<Option<Readiness>, DbError> {
-    let Some((o, f)) = opening_of(c, store)? else {
-        return Ok(None);
-    };
-    let s = crate::stores::get(c, store)?
-        .ok_or_else(|| DbError::NotFound(format!("no store {store:?}")))?;
-    let devs = crate::fleet::devices(c, Some(store), rules)?;
-    let models: HashMap<String, String> = c
-        .all(
-            "SELECT slot, vendor, model FROM assets
-             WHERE store_code = ?1 AND kind = 'device' AND slot IS NOT NULL AND lifecycle <> 'retired'",
-            args![store],
-            |r| {
-                let m = format!("{} {}", r.text("vendor")?, r.text("model")?);
-                Ok((r.text("slot")?, m.trim().to_owned()))
-            },
-        )?
-        .into_iter()
-        .collect();
-    let reported: Vec<judge::Reported> = devs
-        .iter()
-        .map(|d| judge::Reported {
-            device: d,
-            model: models.get(&d.device).cloned().unwrap_or_default(),
-        })
-        .collect();
-    let (devices, extra) = judge::devices(&f, &reported);
-    let agents = rules.judge().list(c, Some(store))?;
-    let tasks = task_checks(c, store, &f)?;
-    let ticked: HashMap<String, (String, i64)> = c
-        .all(
-            "SELECT item, done_by, done_at FROM opening_checks WHERE store_code = ?1",
-            args![store],
-            |r| Ok((r.text("item")?, (r.text("done_by")?, r.i64("done_at")?))),
-        )?
-        .into_iter()
-        .collect();
-    let checklist = judge::checklist(&f, gateway_check(&agents, rules.now), &ticked);
-    let ready = devices.iter().all(|d| d.state == State::Ready)
-        && tasks.iter().all(|t| t.state == State::Ready)
-        && checklist.iter().all(|c| c.done);
-    let opens = parse_day(&o.opens_on)?;
-    Ok(Some(Readiness {
-        store: s.code,
-        name: s.name,
-        region: s.region,
-        format: o.format,
-        days_left: days(today(rules.now, &s.timezone), opens),
-        opens_on: o.opens_on,
-        ready,
-        devices,
-        extra,
-        tasks,
-        checklist,
-    }))
+    Ok(rows(c, Some(store), rules)?.judge(rules.now)?.pop())
 }
 
 /// The controller's own check: a gateway enrolled and online.
@@ -280,32 +389,17 @@ fn gateway_check(agents: &[crate::agents::Agent], now: i64) -> Check {
 }
 
 /// The format's tasks on the store's gateway, in the format's order.
-fn task_checks(c: &dyn Sql, store: &str, f: &StoreFormat) -> Result<Vec<TaskCheck>, DbError> {
-    let pushed: HashMap<i64, (String, Option<String>, String)> = c
-        .all(
-            "SELECT o.step, o.task_id, t.state, t.message FROM opening_tasks o
-             LEFT JOIN task_targets t ON t.task_id = o.task_id
-             WHERE o.store_code = ?1",
-            args![store],
-            |r| {
-                Ok((
-                    r.i64("step")?,
-                    (
-                        r.text("task_id")?,
-                        r.opt_text("state")?,
-                        r.opt_text("message")?.unwrap_or_default(),
-                    ),
-                ))
-            },
-        )?
-        .into_iter()
-        .collect();
-    Ok(f.tasks
+fn task_checks(
+    store: &str,
+    f: &StoreFormat,
+    pushed: &HashMap<(String, i64), (String, Option<String>, String)>,
+) -> Vec<TaskCheck> {
+    f.tasks
         .iter()
         .enumerate()
         .map(|(i, action)| {
             let name = action.routine_name();
-            let Some((task, state, message)) = pushed.get(&(i as i64)) else {
+            let Some((task, state, message)) = pushed.get(&(store.to_owned(), i as i64)) else {
                 return TaskCheck {
                     name,
                     task: None,
@@ -332,16 +426,10 @@ fn task_checks(c: &dyn Sql, store: &str, f: &StoreFormat) -> Result<Vec<TaskChec
                 note,
             }
         })
-        .collect())
+        .collect()
 }
 
-/// Every opening's readiness, by opening day.
+/// Every opening's readiness, by opening day (the same few reads whatever their number).
 pub fn board(c: &dyn Sql, rules: &Rules) -> Result<Vec<Readiness>, DbError> {
-    let mut out = Vec::new();
-    for s in stores(c)? {
-        if let Some(r) = readiness(c, &s, rules)? {
-            out.push(r);
-        }
-    }
-    Ok(out)
+    rows(c, None, rules)?.judge(rules.now)
 }

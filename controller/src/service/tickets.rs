@@ -8,6 +8,7 @@ use crate::engineers;
 use crate::state::AppState;
 use crate::tickets::db::{self as tdb, Filter, NewTicket};
 use crate::tickets::lifecycle::Action;
+use crate::tickets::parts;
 use crate::tickets::{Entry, Ticket};
 
 use super::{Error, Principal, Result};
@@ -73,18 +74,12 @@ pub async fn act(s: &AppState, p: &Principal, id: i64, a: Action) -> Result<Tick
     let ctx = s.tickets.clone();
     let now = s.clock.now();
     let name = a.name();
-    if p.role == Role::Engineer {
-        let t =
-            s.db.read(move |c| tdb::get(c, id))
-                .await?
-                .ok_or_else(|| DbError::NotFound(format!("no ticket {id}")))?;
-        may_see(&t, &p.user, p.role)?;
-        if !ENGINEER_ACTIONS.contains(&name) {
-            return Err(Error::Forbidden(format!(
-                "{name} needs the dispatcher role; {} is an engineer",
-                p.actor
-            )));
-        }
+    may_work(s, p, id).await?;
+    if p.role == Role::Engineer && !ENGINEER_ACTIONS.contains(&name) {
+        return Err(Error::Forbidden(format!(
+            "{name} needs the dispatcher role; {} is an engineer",
+            p.actor
+        )));
     }
     let actor = p.actor.clone();
     let t =
@@ -94,6 +89,49 @@ pub async fn act(s: &AppState, p: &Principal, id: i64, a: Action) -> Result<Tick
     s.signals.wake(Wake::Tickets);
     s.signals.wake(Wake::Webhooks);
     Ok(t)
+}
+
+/// Refuses an engineer a ticket that is not theirs (as if it did not exist).
+async fn may_work(s: &AppState, p: &Principal, id: i64) -> Result<()> {
+    if p.role == Role::Engineer {
+        let t =
+            s.db.read(move |c| tdb::get(c, id))
+                .await?
+                .ok_or_else(|| DbError::NotFound(format!("no ticket {id}")))?;
+        may_see(&t, &p.user, p.role)?;
+    }
+    Ok(())
+}
+
+/// Adds a spare part to ticket `id` (an engineer: to their own).
+pub async fn add_part(
+    s: &AppState,
+    p: &Principal,
+    id: i64,
+    n: parts::NewPart,
+) -> Result<parts::Part> {
+    may_work(s, p, id).await?;
+    let (actor, now) = (p.actor.clone(), s.clock.now());
+    let part =
+        s.db.write(move |c| parts::add(c, id, &n, &actor, now))
+            .await?;
+    tracing::info!(ticket = id, part = %part.part, state = part.state.as_str(), by = %p.actor, "Ticket part added");
+    Ok(part)
+}
+
+/// Moves a spare part of ticket `id` to a new state (an engineer: on their own).
+pub async fn change_part(
+    s: &AppState,
+    p: &Principal,
+    id: i64,
+    part: i64,
+    ch: parts::PartChange,
+) -> Result<parts::Part> {
+    may_work(s, p, id).await?;
+    let (actor, now) = (p.actor.clone(), s.clock.now());
+    Ok(s.db
+        .write(move |c| parts::change(c, id, part, &ch, &actor, now))
+        .await?)
 }
 
 /// An engineer goes off shift or comes back (their own, or anyone's for a dispatcher);

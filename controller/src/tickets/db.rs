@@ -17,7 +17,7 @@ const COLUMNS: &str = "t.id, t.title, t.store_code, COALESCE(s.name, '') AS stor
     COALESCE(s.timezone, 'UTC') AS timezone, COALESCE(s.trading_hours, '') AS trading_hours, t.source, t.rule,
     t.skill, t.severity, t.impact, t.priority, t.status, t.engineer_id, t.escalation, t.vendor_repair,
     t.opened_at, t.detected_at, t.fault_since, t.accepted_at, t.on_site_at, t.resolved_at, t.closed_at,
-    t.response_due, t.resolution_due, t.held_ms, t.report, t.rating, t.reopened, t.dedupe_key, t.level";
+    t.response_due, t.resolution_due, t.held_ms, t.report, t.rating, t.reopened, t.dedupe_key, t.level, t.visits";
 
 const FROM: &str = "FROM tickets t LEFT JOIN stores s ON s.code = t.store_code";
 
@@ -59,6 +59,8 @@ fn from_row(r: &Row) -> Result<Ticket, DbError> {
         reopened: r.int("reopened")?,
         dedupe_key: r.text("dedupe_key")?,
         assets: Vec::new(),
+        visits: r.int("visits")?,
+        parts: Vec::new(),
     })
 }
 
@@ -104,6 +106,7 @@ pub fn get(c: &dyn Sql, id: i64) -> Result<Option<Ticket>, DbError> {
     match t {
         Some(mut t) => {
             t.assets = assets(c, id)?;
+            t.parts = super::parts::list(c, id)?;
             Ok(Some(t))
         }
         None => Ok(None),
@@ -467,6 +470,10 @@ pub fn act(
         Action::EnRoute => "On the way".to_owned(),
         Action::CheckIn => {
             set("on_site_at", now.into())?;
+            c.execute(
+                "UPDATE tickets SET visits = visits + 1 WHERE id = ?1",
+                args![id],
+            )?;
             if let Some(engineer) = after.engineer.as_deref() {
                 crate::engineers::checked_in(c, engineer, id, now)?;
             }

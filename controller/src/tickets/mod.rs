@@ -14,6 +14,7 @@ pub mod calendar;
 pub mod db;
 pub mod engine;
 pub use storefleet_core::lifecycle;
+pub mod parts;
 pub mod pass;
 pub mod place;
 pub mod standing;

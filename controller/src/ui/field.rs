@@ -62,6 +62,7 @@ fn next_step(t: &Ticket, back: &str) -> Markup {
                     label { "Service report" textarea name="report" rows="4" required placeholder="What was found, what was done, parts used" {} }
                     button.big type="submit" { "Resolve" }
                 }
+                (one("en_route", "Leaving: I come back (a part, another visit)"))
             }
             @if allowed.contains(&"hold") {
                 form.act method="post" action=(to) {

@@ -31,7 +31,7 @@ fn minutes(ms: Option<f64>) -> String {
 }
 
 /// The KPIs of one scope as (id, label, value) for tiles and table cells.
-fn figures(f: &Figures) -> [(&'static str, &'static str, String); 7] {
+fn figures(f: &Figures) -> [(&'static str, &'static str, String); 9] {
     [
         ("faults", "faults", f.faults.to_string()),
         (
@@ -60,7 +60,46 @@ fn figures(f: &Figures) -> [(&'static str, &'static str, String); 7] {
             "fixed without a visit",
             pct(f.fixed_without_visit_share),
         ),
+        ("ftf", "first-time fix", pct(f.first_time_fix_rate)),
+        ("rating", "mean rating", rating(f)),
     ]
+}
+
+fn rating(f: &Figures) -> String {
+    f.mean_rating
+        .map_or_else(|| "–".into(), |r| format!("{r:.1} / 5 ({})", f.rated))
+}
+
+/// Each engineer's resolved tickets: how many, how fast, in time, fixed first time, rated.
+pub(super) fn engineers(k: &kpi::Kpis) -> Markup {
+    html! {
+        @if k.engineers.is_empty() { p.muted { "No ticket resolved by an engineer in this period." } } @else {
+            table #kpi-engineers {
+                tr { th { "Engineer" } th { "Resolved" } th { "Mean time to resolve" } th { "SLA compliance" } th { "First-time fix" } th { "Mean rating" } th { "Parts used" } }
+                @for (e, f) in &k.engineers {
+                    tr {
+                        td { (e) } td { (f.tickets_resolved) } td { (minutes(f.mean_time_to_resolve_ms)) }
+                        td { (pct(f.sla_compliance)) } td { (pct(f.first_time_fix_rate)) " (" (f.first_time_fixes) "/" (f.visited) ")" }
+                        td { (rating(f)) } td { (f.parts_used) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One store's service over the last 30 days, for its page.
+pub(super) fn store_tiles(k: &kpi::Kpis) -> Markup {
+    let f = &k.fleet;
+    html! {
+        div.tiles #store-kpis {
+            div.tile { b { (f.tickets_resolved) } "tickets resolved" }
+            div.tile { b { (pct(f.sla_compliance)) } "SLA compliance" }
+            div.tile { b { (pct(f.first_time_fix_rate)) } "first-time fix" }
+            div.tile { b { (rating(f)) } "mean rating" }
+            div.tile { b { (f.parts_used) } "parts used" }
+        }
+    }
 }
 
 fn daily(title: &str, days: &[Day], from: i64, to: i64, pick: fn(&Day) -> u64) -> Markup {
@@ -87,7 +126,7 @@ pub(super) async fn page_kpis(
     let days = q.days.unwrap_or(7).clamp(1, 366);
     let to = s.clock.now() + 1;
     let from = to - i64::from(days) * 86_400_000;
-    let k = s.db.read(move |c| kpi::compute(c, from, to)).await?;
+    let k = s.db.read(move |c| kpi::compute(c, from, to, None)).await?;
     let body = html! {
         meta http-equiv="refresh" content="60";
         h1 { "Service KPIs" }
@@ -114,6 +153,8 @@ pub(super) async fn page_kpis(
                 }
             }
         }
+        h2 { "Per engineer" }
+        (engineers(&k))
         h2 { "Per day" }
         (daily("Tickets opened", &k.days, from, to, |d| d.opened))
         (daily("Tickets resolved", &k.days, from, to, |d| d.resolved))

@@ -16,6 +16,7 @@ mod map;
 mod openings;
 mod overview;
 mod pages;
+mod parts;
 mod tasks;
 mod tickets;
 
@@ -191,6 +192,8 @@ pub fn routes() -> Routes {
         .get("/tickets", VIEWER, get(tickets::list))
         .get("/tickets/{id}", VIEWER, get(tickets::show))
         .post("/tickets/{id}/act", ENGINEER, post(tickets::act))
+        .post("/tickets/{id}/parts", ENGINEER, post(parts::add))
+        .post("/tickets/{id}/parts/{part}", ENGINEER, post(parts::change))
         .get("/field", ENGINEER, get(field::view))
         .get("/field/live", ENGINEER, get(field::live))
         .post("/field/status", ENGINEER, post(field::status))

@@ -29,7 +29,8 @@ pub(super) async fn store(
 ) -> PageResult {
     let rules = s.rules();
     let c2 = code.clone();
-    let (store, agents, devices, series, events, runs, found, tickets, opening) =
+    let month_ago = s.clock.now() - 30 * 86_400_000;
+    let (store, agents, devices, series, events, runs, found, tickets, opening, service) =
         s.db.read(move |c| {
             let tickets = (
                 tdb::list(
@@ -68,6 +69,7 @@ pub(super) async fn store(
                 crate::discovered::list(c, &c2)?,
                 tickets,
                 crate::openings::readiness(c, &c2, &rules)?,
+                crate::kpi::compute(c, month_ago, rules.now + 1, Some(&c2))?,
             ))
         })
         .await?;
@@ -89,6 +91,8 @@ pub(super) async fn store(
                 (super::tickets::table(&recent, s.clock.now(), false))
             }
             p.muted { a href={"/tickets?status=all&store=" (url_encode(&store.code))} { "Every ticket of this store" } }
+            h3 { "Service, last 30 days" }
+            (super::kpi::store_tiles(&service))
         }
         h2 { "Gateway" }
         @if agents.is_empty() { p.muted { "No agent enrolled yet. Create a token on the " a href="/enroll" { "enrollment page" } "." } }

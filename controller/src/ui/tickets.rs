@@ -487,6 +487,7 @@ pub(super) async fn show(State(s): State<AppState>, user: User, Path(id): Path<i
             @if t.reopened > 0 { " · reopened " (t.reopened) "×" }
         }
         (facts(&t, now))
+        (super::parts::section(&t, user.1 >= crate::auth::Role::Engineer, now))
         @if !t.report.is_empty() { h2 { "Service report" } p #report { (t.report) } }
         @if let Some(r) = t.rating { p { "Rating: " (r) " / 5" } }
         h2 { "Actions" }

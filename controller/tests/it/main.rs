@@ -24,6 +24,7 @@ mod looks;
 mod migrate_db;
 mod mosquitto_acl;
 mod openings;
+mod parts;
 mod replicas;
 mod roles;
 mod security;

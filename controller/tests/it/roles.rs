@@ -9,7 +9,7 @@ use storefleet_controller::auth::{Access, Role};
 use crate::common::Controller;
 
 /// An HTTP exchange as a browser or a script would make it; returns status and body.
-async fn call(
+pub async fn call(
     ctl: &Controller,
     method: &str,
     path: &str,
@@ -27,7 +27,7 @@ async fn call(
 }
 
 #[derive(Debug, Clone)]
-enum Auth {
+pub enum Auth {
     Nobody,
     Cookie(String),
     Bearer(String),
@@ -42,7 +42,7 @@ async fn sign_in(ctl: &Controller, user: &str, password: &str) -> String {
         .expect("a session cookie")
 }
 
-async fn add_user(ctl: &Controller, name: &str, role: &str) -> String {
+pub async fn add_user(ctl: &Controller, name: &str, role: &str) -> String {
     let (s, v) = ctl
         .call(
             "POST",

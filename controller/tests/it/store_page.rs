@@ -32,7 +32,7 @@ pub async fn act(ctl: &Controller, id: i64, action: Value) {
 }
 
 /// The part of `html` from the element with id `id` to the next `</section>`.
-fn section<'a>(html: &'a str, id: &str) -> &'a str {
+pub fn section<'a>(html: &'a str, id: &str) -> &'a str {
     let start = html
         .find(&format!("id=\"{id}\""))
         .unwrap_or_else(|| panic!("no #{id} in {html}"));
