@@ -6,18 +6,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use storefleet_protocol::now_ms;
 
 use super::{parse_json, ApiError, ApiResult, Principal};
 use crate::service::tasks::request;
 use crate::state::AppState;
 use crate::tasks::db::{self as tasks, Request};
-use crate::tasks::{PreviewTarget, TargetRow, TaskPreview, TaskSpec, TaskSummary};
-
-/// A new task id: `t-` and 12 hex digits.
-fn new_id() -> String {
-    format!("t-{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
-}
+use crate::tasks::{TargetRow, TaskPreview, TaskSpec, TaskSummary};
 
 pub(super) async fn create(
     State(s): State<AppState>,
@@ -25,22 +19,11 @@ pub(super) async fn create(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<TaskSummary>)> {
     let spec: TaskSpec = parse_json(&body)?;
-    Ok((StatusCode::CREATED, Json(push(&s, spec, p.actor).await?)))
+    Ok((StatusCode::CREATED, Json(push(&s, spec, p).await?)))
 }
 
-/// Pushes a task: stores it with its targets and wakes the engine.
-async fn push(s: &AppState, spec: TaskSpec, actor: String) -> ApiResult<TaskSummary> {
-    let id = new_id();
-    let task = id.clone();
-    let summary =
-        s.db.write(move |c| {
-            tasks::create(c, &task, &spec, &actor, now_ms())?;
-            tasks::get(c, &task)
-        })
-        .await?;
-    tracing::info!(task = %id, targets = summary.total, name = %summary.name, "Task pushed");
-    s.signals.wake(crate::cluster::Wake::Tasks);
-    Ok(summary)
+async fn push(s: &AppState, spec: TaskSpec, p: Principal) -> ApiResult<TaskSummary> {
+    Ok(crate::service::tasks::push(s, &p, spec).await?)
 }
 
 /// `POST /api/v1/agents/{id}/ping` and `/reload`: a one-target task with a short timeout
@@ -51,21 +34,8 @@ pub(super) async fn agent_command(
     agent: String,
     action: crate::tasks::TaskAction,
 ) -> ApiResult<(StatusCode, Json<TaskSummary>)> {
-    let spec = TaskSpec {
-        name: format!("{} {agent}", action.routine_name()),
-        action,
-        select: crate::tasks::Selector {
-            agents: vec![agent],
-            ..crate::tasks::Selector::default()
-        },
-        plan: crate::rollout::Plan {
-            target_timeout_ms: 60_000,
-            expiry_ms: 10 * 60_000,
-            ..crate::rollout::Plan::default()
-        },
-        window: storefleet_schedule::Window::default(),
-    };
-    Ok((StatusCode::CREATED, Json(push(&s, spec, p.actor).await?)))
+    let t = crate::service::tasks::agent_command(&s, &p, agent, action).await?;
+    Ok((StatusCode::CREATED, Json(t)))
 }
 
 pub(super) async fn ping_agent(
@@ -91,30 +61,7 @@ pub(super) async fn preview(
     body: Bytes,
 ) -> ApiResult<Json<TaskPreview>> {
     let spec: TaskSpec = parse_json(&body)?;
-    spec.validate()?;
-    let select = spec.select.clone();
-    let targets =
-        s.db.read(move |c| crate::tasks::select::resolve(&select, c))
-            .await?;
-    let mut waves: Vec<usize> = Vec::new();
-    for w in spec.plan.assign(targets.len()) {
-        if waves.len() <= w {
-            waves.resize(w + 1, 0);
-        }
-        waves[w] += 1;
-    }
-    Ok(Json(TaskPreview {
-        total: targets.len(),
-        waves,
-        targets: targets
-            .into_iter()
-            .map(|t| PreviewTarget {
-                agent: t.agent,
-                store: t.store,
-                region: t.region,
-            })
-            .collect(),
-    }))
+    Ok(Json(crate::service::tasks::preview(&s, &spec).await?))
 }
 
 #[derive(Debug, Deserialize)]

@@ -110,11 +110,7 @@ pub(super) async fn engineer_put(
             e.id
         )));
     }
-    let now = s.clock.now();
-    let saved = e.clone();
-    s.db.write(move |c| engineers::put(c, &saved, now)).await?;
-    s.signals.wake(crate::cluster::Wake::Tickets);
-    Ok(Json(e))
+    Ok(Json(service::save_engineer(&s, e).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,59 +154,16 @@ pub(super) async fn alerts(
     ))
 }
 
-/// A new silence: `minutes` from now, or `starts_at`..`ends_at` (a maintenance window).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewSilence {
-    store: String,
-    #[serde(default)]
-    device: Option<String>,
-    #[serde(default)]
-    rule: Option<String>,
-    #[serde(default)]
-    minutes: Option<u32>,
-    #[serde(default)]
-    starts_at: Option<i64>,
-    #[serde(default)]
-    ends_at: Option<i64>,
-    reason: String,
-}
-
 pub(super) async fn silence_create(
     State(s): State<AppState>,
     p: Principal,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Silence>)> {
-    let n: NewSilence = parse_json(&body)?;
-    let now = s.clock.now();
-    let (from, to) = match (n.minutes, n.starts_at, n.ends_at) {
-        (Some(m), None, None) if m > 0 => (now, now + i64::from(m) * 60_000),
-        (None, Some(a), Some(b)) if b > a => (a, b),
-        _ => {
-            return Err(ApiError::bad(
-                "a silence needs `minutes` (> 0), or `starts_at` and a later `ends_at` (ms)",
-            ))
-        }
-    };
-    if n.reason.trim().is_empty() {
-        return Err(ApiError::bad("a silence needs a `reason`"));
-    }
-    let sil = Silence {
-        id: 0,
-        store: n.store,
-        device: n.device,
-        rule: n.rule,
-        starts_at: from,
-        ends_at: to,
-        reason: n.reason,
-        created_by: p.actor,
-    };
-    let mut out = sil.clone();
-    out.id =
-        s.db.write(move |c| crate::tickets::standing::create_silence(c, &sil, now))
-            .await?;
-    s.signals.wake(crate::cluster::Wake::Tickets);
-    Ok((StatusCode::CREATED, Json(out)))
+    let n: service::NewSilence = parse_json(&body)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(service::silence(&s, &p, n).await?),
+    ))
 }
 
 pub(super) async fn silences(

@@ -108,7 +108,7 @@ fn push_next(c: &dyn Sql, r: &Readiness, rules: &Rules, done: &mut Done) -> Resu
         plan: crate::rollout::Plan::default(),
         window: storefleet_schedule::Window::default(),
     };
-    let id = format!("t-{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+    let id = crate::service::tasks::new_id();
     crate::tasks::db::create(c, &id, &spec, &format!("format {}", r.format), rules.now)?;
     c.execute(
         "INSERT INTO opening_tasks(store_code, step, task_id) VALUES (?1, ?2, ?3)",

@@ -153,3 +153,80 @@ pub async fn engineer_status(
     s.signals.wake(Wake::Tickets);
     Ok(())
 }
+
+/// A new silence: `minutes` from now, or `starts_at`..`ends_at` (a maintenance window).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSilence {
+    /// Store code.
+    pub store: String,
+    /// Only this device.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// Only this rule.
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// From now, for this long.
+    #[serde(default)]
+    pub minutes: Option<u32>,
+    /// A window's start, ms.
+    #[serde(default)]
+    pub starts_at: Option<i64>,
+    /// A window's end, ms.
+    #[serde(default)]
+    pub ends_at: Option<i64>,
+    /// Why.
+    pub reason: String,
+}
+
+/// Silences a store, a device or a rule for a while.
+pub async fn silence(
+    s: &AppState,
+    p: &Principal,
+    n: NewSilence,
+) -> Result<crate::tickets::place::Silence> {
+    let now = s.clock.now();
+    let (from, to) = match (n.minutes, n.starts_at, n.ends_at) {
+        (Some(m), None, None) if m > 0 => (now, now + i64::from(m) * 60_000),
+        (None, Some(a), Some(b)) if b > a => (a, b),
+        _ => {
+            return Err(DbError::Invalid(
+                "a silence needs `minutes` (> 0), or `starts_at` and a later `ends_at` (ms)".into(),
+            )
+            .into())
+        }
+    };
+    if n.reason.trim().is_empty() {
+        return Err(DbError::Invalid("a silence needs a `reason`".into()).into());
+    }
+    let empty = |v: Option<String>| v.filter(|x| !x.trim().is_empty());
+    let sil = crate::tickets::place::Silence {
+        id: 0,
+        store: n.store,
+        device: empty(n.device),
+        rule: empty(n.rule),
+        starts_at: from,
+        ends_at: to,
+        reason: n.reason,
+        created_by: p.actor.clone(),
+    };
+    let mut out = sil.clone();
+    out.id =
+        s.db.write(move |c| crate::tickets::standing::create_silence(c, &sil, now))
+            .await?;
+    tracing::info!(silence = out.id, store = %out.store, by = %p.actor, "Silence created");
+    s.signals.wake(Wake::Tickets);
+    Ok(out)
+}
+
+/// Creates or replaces an engineer; assignment follows.
+pub async fn save_engineer(
+    s: &AppState,
+    e: storefleet_core::engineer::Engineer,
+) -> Result<storefleet_core::engineer::Engineer> {
+    let now = s.clock.now();
+    let saved = e.clone();
+    s.db.write(move |c| engineers::put(c, &saved, now)).await?;
+    s.signals.wake(Wake::Tickets);
+    Ok(e)
+}

@@ -8,6 +8,7 @@
 
 mod assets;
 mod chart;
+mod crew;
 mod field;
 pub(crate) use crate::fmt;
 mod kpi;
@@ -17,6 +18,9 @@ mod openings;
 mod overview;
 mod pages;
 mod parts;
+mod people;
+mod stores;
+mod task_new;
 mod tasks;
 mod tickets;
 
@@ -116,13 +120,17 @@ pub fn page(title: &str, user: Option<&User>, body: Markup) -> Markup {
                     @if let Some(u) = user {
                         nav {
                             a href="/" { "Fleet" }
+                            a href="/stores" { "Stores" }
                             a href="/assets" { "Assets" }
                             a href="/tasks" { "Tasks" }
                             a href="/tickets" { "Tickets" }
                             a href="/openings" { "Openings" }
+                            a href="/engineers" { "Engineers" }
+                            a href="/silences" { "Silences" }
                             @if u.1 >= Role::Engineer { a href="/field" { "My tickets" } }
                             a href="/kpis" { "KPIs" }
-                            @if u.1 >= Role::Admin { a href="/enroll" { "Enrollment" } }
+                            @if u.1 >= Role::Admin { a href="/enroll" { "Enrollment" } a href="/people" { "People" } }
+                            a href="/tokens" { "Tokens" }
                             a href="/api/v1/openapi.json" { "API" }
                         }
                         form.logout method="post" action="/logout" {
@@ -164,6 +172,8 @@ pub fn routes() -> Routes {
         .post("/login", PUBLIC, post(login::submit))
         .post("/logout", PUBLIC, post(login::logout))
         .get("/", VIEWER, get(overview::show))
+        .get("/stores", VIEWER, get(stores::list))
+        .post("/stores", ADMIN, post(stores::save))
         .get("/stores/{code}", VIEWER, get(pages::store))
         .get(
             "/stores/{code}/devices/{device}",
@@ -178,6 +188,7 @@ pub fn routes() -> Routes {
         .get("/formats", VIEWER, get(openings::formats))
         .post("/formats", ADMIN, post(openings::save_format))
         .get("/agents/{id}", VIEWER, get(pages::agent))
+        .post("/agents/{id}/do", ADMIN, post(pages::agent_do))
         .get("/assets", VIEWER, get(assets::registry))
         .post("/assets", DISPATCHER, post(assets::create))
         .get("/assets/{id}", VIEWER, get(assets::asset))
@@ -185,6 +196,8 @@ pub fn routes() -> Routes {
         .get("/enroll", ADMIN, get(pages::enroll))
         .post("/enroll", ADMIN, post(pages::enroll_create))
         .get("/tasks", VIEWER, get(tasks::list))
+        .get("/tasks/new", ADMIN, get(task_new::new))
+        .post("/tasks/new", ADMIN, post(task_new::submit))
         .get("/tasks/{id}", VIEWER, get(tasks::show))
         .post("/tasks/{id}/pause", ADMIN, post(tasks::pause))
         .post("/tasks/{id}/resume", ADMIN, post(tasks::resume))
@@ -198,4 +211,16 @@ pub fn routes() -> Routes {
         .get("/field/live", ENGINEER, get(field::live))
         .post("/field/status", ENGINEER, post(field::status))
         .get("/kpis", VIEWER, get(kpi::page_kpis))
+        .get("/engineers", VIEWER, get(crew::engineers))
+        .post("/engineers", DISPATCHER, post(crew::save))
+        .post("/engineers/{id}/status", ENGINEER, post(crew::status))
+        .get("/silences", VIEWER, get(crew::silences))
+        .post("/silences", DISPATCHER, post(crew::add_silence))
+        .post("/silences/{id}/end", DISPATCHER, post(crew::end_silence))
+        .get("/people", ADMIN, get(people::users_page))
+        .post("/people", ADMIN, post(people::add_user))
+        .post("/people/{name}", ADMIN, post(people::change_user))
+        .get("/tokens", VIEWER, get(people::tokens_page))
+        .post("/tokens", VIEWER, post(people::add_token))
+        .post("/tokens/{id}/revoke", VIEWER, post(people::revoke_token))
 }

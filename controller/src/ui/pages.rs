@@ -94,6 +94,9 @@ pub(super) async fn store(
             h3 { "Service, last 30 days" }
             (super::kpi::store_tiles(&service))
         }
+        @if user.1 >= crate::auth::Role::Admin {
+            details #edit-store { summary { "Change this store" } (super::stores::form(Some(&store))) }
+        }
         h2 { "Gateway" }
         @if agents.is_empty() { p.muted { "No agent enrolled yet. Create a token on the " a href="/enroll" { "enrollment page" } "." } }
         table #gateways {
@@ -309,6 +312,18 @@ pub(super) async fn agent(
             @if let Some(r) = a.revoked_at { tr { th { "Revoked" } td.error { (fmt::utc(r)) } } }
         }
         p { a href={"/assets?q=" (url_encode(&a.hostname))} { "Asset record of this gateway" } }
+        @if user.1 >= crate::auth::Role::Admin {
+            div.actions #agent-actions {
+                @for (what, label) in [("ping", "Ping"), ("reload", "Reload its config"), ("reenroll", "Re-enroll (new key within 72 h)"), ("revoke", "Revoke its key")] {
+                    @if a.revoked_at.is_none() || what == "reenroll" {
+                        form.inline method="post" action={"/agents/" (url_encode(&a.id)) "/do"} {
+                            input type="hidden" name="what" value=(what);
+                            button type="submit" { (label) }
+                        }
+                    }
+                }
+            }
+        }
         h2 { "Events" }
         (events_table(&events, now))
     };
@@ -391,5 +406,49 @@ pub(super) async fn enroll_create(
             let ApiError(_, msg) = e.into();
             enroll_page(&s, &user, None, Some(msg)).await
         }
+    }
+}
+
+/// An agent page's button.
+#[derive(Debug, Deserialize)]
+pub(super) struct AgentDo {
+    what: String,
+}
+
+/// Ping and reload become one-target tasks (their page shows the answer); revoke and
+/// re-enroll act at once.
+pub(super) async fn agent_do(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    Form(f): Form<AgentDo>,
+) -> axum::response::Response {
+    use crate::tasks::TaskAction;
+    use axum::response::{IntoResponse, Redirect};
+    let back = format!("/agents/{}", url_encode(&id));
+    let done = match f.what.as_str() {
+        "ping" | "reload" => {
+            let action = if f.what == "ping" {
+                TaskAction::Ping
+            } else {
+                TaskAction::Reload
+            };
+            crate::service::tasks::agent_command(&s, &p, id, action)
+                .await
+                .map(|t| format!("/tasks/{}", url_encode(&t.id)))
+        }
+        "revoke" => crate::service::agents::revoke(&s, &p, &id)
+            .await
+            .map(|()| back),
+        "reenroll" => crate::service::agents::reopen(&s, &p, &id)
+            .await
+            .map(|_| back),
+        other => Err(crate::service::Error::Db(crate::db::DbError::Invalid(
+            format!("unknown action {other:?}"),
+        ))),
+    };
+    match done {
+        Ok(to) => Redirect::to(&to).into_response(),
+        Err(e) => super::PageError::from(e).into_response(),
     }
 }

@@ -51,7 +51,10 @@ pub(super) async fn list(State(s): State<AppState>, user: User) -> PageResult {
     let body = html! {
         meta http-equiv="refresh" content="10";
         h1 { "Fleet tasks" }
-        p.muted { "Push one with " code { "storefleet task push ROUTINE.toml --select … --canary N --waves 10,50,100" } " or " code { "POST /api/v1/tasks" } "." }
+        p.muted {
+            @if user.1 >= crate::auth::Role::Admin { a #push-task href="/tasks/new" { "Push a task" } " (with a preview of its targets), " }
+            "or " code { "storefleet task push ROUTINE.toml --select … --canary N --waves 10,50,100" } ", or " code { "POST /api/v1/tasks" } "."
+        }
         @if all.is_empty() { p.muted { "None yet." } } @else {
             table #tasks {
                 tr { th { "Task" } th { "Name" } th { "Phase" } th { "Progress" } th { "Targets" } th { "Pushed" } th { "By" } }

@@ -34,5 +34,6 @@ mod slow_http;
 mod store_page;
 mod tasks;
 mod tickets;
+mod ui_admin;
 mod update;
 mod web_security;

@@ -20,4 +20,36 @@ impl Controller {
             .await;
         (r.status, r.text())
     }
+
+    /// Posts a form from this controller's own origin with the session `cookie`: status,
+    /// where it redirects (empty when it does not) and the text.
+    pub async fn post_form(
+        &self,
+        cookie: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> (u16, String, String) {
+        let enc = storefleet_controller::fmt::url_encode;
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect();
+        let r = self
+            .send(
+                storefleet_support::http::Request {
+                    method: "POST",
+                    url: &format!("{}{path}", self.url()),
+                    headers: vec![("origin", self.url()), ("cookie", cookie.to_owned())],
+                    body: Some((
+                        "application/x-www-form-urlencoded",
+                        body.join("&").into_bytes(),
+                    )),
+                },
+                std::time::Duration::from_secs(30),
+            )
+            .await
+            .unwrap();
+        let to = r.header("location").unwrap_or_default().to_owned();
+        (r.status, to, r.text())
+    }
 }
