@@ -160,10 +160,11 @@ pub async fn caller(
     let found =
         s.db.read(move |c| auth::session_user(c, &cookie, now))
             .await?;
-    Ok(found.map(|(user, role)| Caller {
+    Ok(found.map(|(user, role, zone)| Caller {
         user,
         role,
         token: None,
+        zone,
     }))
 }
 

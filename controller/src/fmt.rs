@@ -36,6 +36,11 @@ pub fn zoned(at: i64, zone: &str, pattern: &str) -> String {
     }
 }
 
+/// `at` (ms) for people in the IANA zone `zone`: `2026-12-05 09:30 CET`.
+pub fn at(t: i64, zone: &str) -> String {
+    zoned(t, zone, "%Y-%m-%d %H:%M %Z")
+}
+
 /// How long ago `t` was, roughly.
 pub fn ago(now: i64, t: Option<i64>) -> String {
     let Some(t) = t else { return "never".into() };

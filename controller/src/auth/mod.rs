@@ -70,6 +70,8 @@ pub struct Caller {
     pub role: Role,
     /// The token's id and name when the call came with one.
     pub token: Option<(String, String)>,
+    /// The person's own time zone for pages; empty: UTC.
+    pub zone: String,
 }
 
 impl Caller {

@@ -91,7 +91,8 @@ pub fn revoke(c: &dyn Sql, id: &str, now: i64) -> Result<ApiToken, DbError> {
 /// due to be written (see [`touch`]).
 pub fn api_token(c: &dyn Sql, text: &str, now: i64) -> Result<Option<(Caller, bool)>, DbError> {
     let Some(r) = c.one(
-        "SELECT t.id, t.name, t.user_name, t.role AS token_role, u.role AS user_role, t.last_used
+        "SELECT t.id, t.name, t.user_name, t.role AS token_role, u.role AS user_role, t.last_used,
+                u.timezone
          FROM api_tokens t JOIN users u ON u.name = t.user_name
          WHERE t.token_hash = ?1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
         args![sha256(text)],
@@ -109,6 +110,7 @@ pub fn api_token(c: &dyn Sql, text: &str, now: i64) -> Result<Option<(Caller, bo
             user: r.text("user_name")?,
             role,
             token: Some((r.text("id")?, r.text("name")?)),
+            zone: r.text("timezone")?,
         },
         last.is_none_or(|l| now - l >= LAST_USED_EVERY_MS),
     )))

@@ -239,19 +239,37 @@ pub fn create_session(c: &dyn Sql, user: &str, now: i64, hours: u64) -> Result<S
     Ok(secret)
 }
 
-/// The enabled user of a live session, with their role.
+/// The enabled user of a live session, with their role and time zone.
 pub fn session_user(
     c: &dyn Sql,
     cookie: &str,
     now: i64,
-) -> Result<Option<(String, Role)>, DbError> {
+) -> Result<Option<(String, Role, String)>, DbError> {
     c.one(
-        "SELECT u.name, u.role FROM sessions s JOIN users u ON u.name = s.user_name
+        "SELECT u.name, u.role, u.timezone FROM sessions s JOIN users u ON u.name = s.user_name
          WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled_at IS NULL",
         args![sha256(cookie), now],
     )?
-    .map(|r| Ok((r.text("name")?, role_of(&r, "role")?)))
+    .map(|r| Ok((r.text("name")?, role_of(&r, "role")?, r.text("timezone")?)))
     .transpose()
+}
+
+/// Sets a person's own time zone (an IANA name; empty: UTC).
+pub fn set_timezone(c: &dyn Sql, name: &str, zone: &str) -> Result<(), DbError> {
+    let zone = zone.trim();
+    if !zone.is_empty() && jiff::tz::TimeZone::get(zone).is_err() {
+        return Err(DbError::Invalid(format!(
+            "time zone {zone:?}: an IANA name such as Europe/Berlin"
+        )));
+    }
+    if c.execute(
+        "UPDATE users SET timezone = ?2 WHERE name = ?1",
+        args![name, zone],
+    )? == 0
+    {
+        return Err(DbError::NotFound(format!("no user {name:?}")));
+    }
+    Ok(())
 }
 
 /// Ends a session.

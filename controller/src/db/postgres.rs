@@ -487,6 +487,10 @@ CREATE TABLE ticket_parts (
 );
 CREATE INDEX ticket_parts_ticket ON ticket_parts(ticket_id, id);
 ",
+    // 13: SQLite's v19, each person's own time zone for the pages (empty: UTC).
+    "
+ALTER TABLE users ADD COLUMN timezone TEXT NOT NULL DEFAULT '';
+",
 ];
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub struct Principal {
     pub role: Role,
     /// The id of the token the call came with, if any.
     pub token: Option<String>,
+    /// The person's own time zone for pages; empty: UTC.
+    pub zone: String,
 }
 
 impl From<auth::Caller> for Principal {
@@ -31,6 +33,7 @@ impl From<auth::Caller> for Principal {
             role: c.role,
             token: c.token.map(|(id, _)| id),
             user: c.user,
+            zone: c.zone,
         }
     }
 }

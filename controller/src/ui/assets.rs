@@ -124,7 +124,7 @@ pub(super) async fn asset(
             @if !a.macs.is_empty() { tr { th { "MACs" } td { (a.macs) } } }
             @if let Some(ag) = &a.agent_id { tr { th { "Agent" } td { a href={"/agents/" (url_encode(ag))} { (ag) } } } }
             @if let Some(p) = a.parent_id { tr { th { "Parent" } td { a href={"/assets/" (p)} { "asset " (p) } } } }
-            tr { th { "First seen" } td { (fmt::utc(a.first_seen)) } }
+            tr { th { "First seen" } td { (fmt::at(a.first_seen, user.zone())) } }
             tr { th { "Attributes" } td { pre { (attrs) } } }
         }
         h2 { "Edit" }
@@ -140,9 +140,9 @@ pub(super) async fn asset(
         }
         h2 { "History" }
         table #history {
-            tr { th { "When (UTC)" } th { "Who" } th { "Field" } th { "Before" } th { "After" } }
+            tr { th { "When" } th { "Who" } th { "Field" } th { "Before" } th { "After" } }
             @for h in history.iter().rev() {
-                tr { td { (fmt::utc(h.ts)) } td { (h.actor) } td { (h.field) } td { (v(&h.before)) } td { (v(&h.after)) } }
+                tr { td { (fmt::at(h.ts, user.zone())) } td { (h.actor) } td { (h.field) } td { (v(&h.before)) } td { (v(&h.after)) } }
             }
         }
     };

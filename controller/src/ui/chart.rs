@@ -14,7 +14,7 @@ const PAD_L: f64 = 48.0;
 const PAD_B: f64 = 18.0;
 
 /// A chart of `samples` over `[from, to]`.
-pub fn line(title: &str, samples: &[Sample], from: i64, to: i64) -> Markup {
+pub fn line(title: &str, samples: &[Sample], from: i64, to: i64, zone: &str) -> Markup {
     if samples.is_empty() {
         return html! { figure.chart { figcaption { (title) } p.muted { "No data in this range." } } };
     }
@@ -56,8 +56,8 @@ pub fn line(title: &str, samples: &[Sample], from: i64, to: i64) -> Markup {
         b = H - PAD_B,
         hi = fmt::num(hi),
         lo = fmt::num(lo),
-        t0 = &fmt::utc(from)[5..16],
-        t1 = &fmt::utc(to)[5..16],
+        t0 = fmt::zoned(from, zone, "%m-%d %H:%M"),
+        t1 = fmt::zoned(to, zone, "%m-%d %H:%M"),
         tx = W - 2.0,
         band = if has_band {
             format!(r#"<polygon points="{band}" class="band"/>"#)
@@ -67,7 +67,7 @@ pub fn line(title: &str, samples: &[Sample], from: i64, to: i64) -> Markup {
     );
     html! {
         figure.chart data-points=(samples.len()) {
-            figcaption { (title) " " span.muted { "last " (fmt::num(last.v)) " at " (fmt::utc(last.t)) " UTC, " (samples.len()) " points" } }
+            figcaption { (title) " " span.muted { "last " (fmt::num(last.v)) " at " (fmt::at(last.t, zone)) ", " (samples.len()) " points" } }
             (PreEscaped(svg))
         }
     }

@@ -102,7 +102,13 @@ pub(super) fn store_tiles(k: &kpi::Kpis) -> Markup {
     }
 }
 
-fn daily(title: &str, days: &[Day], from: i64, to: i64, pick: fn(&Day) -> u64) -> Markup {
+fn daily(
+    title: &str,
+    days: &[Day],
+    (from, to): (i64, i64),
+    zone: &str,
+    pick: fn(&Day) -> u64,
+) -> Markup {
     let samples: Vec<Sample> = days
         .iter()
         .map(|d| {
@@ -115,7 +121,7 @@ fn daily(title: &str, days: &[Day], from: i64, to: i64, pick: fn(&Day) -> u64) -
             }
         })
         .collect();
-    chart::line(title, &samples, from, to)
+    chart::line(title, &samples, from, to, zone)
 }
 
 pub(super) async fn page_kpis(
@@ -156,9 +162,9 @@ pub(super) async fn page_kpis(
         h2 { "Per engineer" }
         (engineers(&k))
         h2 { "Per day" }
-        (daily("Tickets opened", &k.days, from, to, |d| d.opened))
-        (daily("Tickets resolved", &k.days, from, to, |d| d.resolved))
-        (daily("Faults healed by a routine", &k.days, from, to, |d| d.healed))
+        (daily("Tickets opened", &k.days, (from, to), user.zone(), |d| d.opened))
+        (daily("Tickets resolved", &k.days, (from, to), user.zone(), |d| d.resolved))
+        (daily("Faults healed by a routine", &k.days, (from, to), user.zone(), |d| d.healed))
         p.muted { "How each figure is counted: the API's " code { "GET /api/v1/kpis" } " documentation. Faults are alert episodes (muted ones left out) and tickets opened by hand." }
     };
     Ok(Html(page("Service KPIs", Some(&user), body).into_string()))

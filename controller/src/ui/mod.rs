@@ -38,7 +38,18 @@ use crate::state::AppState;
 
 /// The signed-in user and their role.
 #[derive(Debug, Clone)]
-pub struct User(pub String, pub Role);
+pub struct User(pub String, pub Role, pub String);
+
+impl User {
+    /// The person's own time zone (UTC when they have not set one).
+    pub fn zone(&self) -> &str {
+        if self.2.is_empty() {
+            "UTC"
+        } else {
+            &self.2
+        }
+    }
+}
 
 /// Not signed in: go to the login page and come back.
 pub struct ToLogin(pub String);
@@ -61,7 +72,7 @@ impl FromRequestParts<AppState> for User {
     ) -> Result<Self, Self::Rejection> {
         // The access guard resolved the caller of every page that needs one.
         match parts.extensions.get::<Principal>() {
-            Some(p) => Ok(User(p.user.clone(), p.role)),
+            Some(p) => Ok(User(p.user.clone(), p.role, p.zone.clone())),
             None => Err(ToLogin(
                 parts
                     .uri
@@ -130,7 +141,7 @@ pub fn page(title: &str, user: Option<&User>, body: Markup) -> Markup {
                             @if u.1 >= Role::Engineer { a href="/field" { "My tickets" } }
                             a href="/kpis" { "KPIs" }
                             @if u.1 >= Role::Admin { a href="/enroll" { "Enrollment" } a href="/people" { "People" } }
-                            a href="/tokens" { "Tokens" }
+                            a href="/tokens" { "Account" }
                             a href="/api/v1/openapi.json" { "API" }
                         }
                         form.logout method="post" action="/logout" {
@@ -223,4 +234,5 @@ pub fn routes() -> Routes {
         .get("/tokens", VIEWER, get(people::tokens_page))
         .post("/tokens", VIEWER, post(people::add_token))
         .post("/tokens/{id}/revoke", VIEWER, post(people::revoke_token))
+        .post("/account/zone", VIEWER, post(people::set_zone))
 }

@@ -108,7 +108,7 @@ pub(super) async fn store(
                     td { (a.hostname) }
                     td { (a.agent_version) }
                     td { (fmt::ago(now, a.last_seen)) }
-                    td { (a.started_at.map(fmt::utc).unwrap_or_default()) }
+                    td { (a.started_at.map(|t| fmt::at(t, &store.timezone)).unwrap_or_default()) }
                 }
             }
         }
@@ -262,7 +262,7 @@ pub(super) async fn device(
         p { a href={"/stores/" (url_encode(&code))} { "Store " (code) } }
         p.ranges { "Range: " @for h in [1u32, 6, 24, 168, 720] { a href={(base) "?hours=" (h)} { @if h < 24 { (h) " h" } @else { (h / 24) " d" } } " " } }
         @for (sr, pts) in series.iter().zip(&samples) {
-            (chart::line(&sr.metric, pts, from, to))
+            (chart::line(&sr.metric, pts, from, to, user.zone()))
         }
         h2 { "Recent events" }
         (events_table(&events, to))
@@ -306,10 +306,10 @@ pub(super) async fn agent(
             tr { th { "Host" } td { (a.hostname) } }
             tr { th { "Version" } td { (a.agent_version) } }
             tr { th { "Last seen" } td { (fmt::ago(now, a.last_seen)) } }
-            tr { th { "Started" } td { (a.started_at.map(fmt::utc).unwrap_or_default()) } }
-            tr { th { "Enrolled" } td { (fmt::utc(a.enrolled_at)) } }
+            tr { th { "Started" } td { (a.started_at.map(|t| fmt::at(t, user.zone())).unwrap_or_default()) } }
+            tr { th { "Enrolled" } td { (fmt::at(a.enrolled_at, user.zone())) } }
             tr { th { "Public key" } td { code { (a.public_key) } } }
-            @if let Some(r) = a.revoked_at { tr { th { "Revoked" } td.error { (fmt::utc(r)) } } }
+            @if let Some(r) = a.revoked_at { tr { th { "Revoked" } td.error { (fmt::at(r, user.zone())) } } }
         }
         p { a href={"/assets?q=" (url_encode(&a.hostname))} { "Asset record of this gateway" } }
         @if user.1 >= crate::auth::Role::Admin {
@@ -364,7 +364,7 @@ async fn enroll_page(
                     td { (t.store) }
                     td { @if t.revoked_at.is_some() { "revoked" } @else if t.expires_at < now { "expired" } @else if t.max_uses.is_some_and(|m| t.uses >= m) { "used" } @else { "valid" } }
                     td { (t.uses) @if let Some(m) = t.max_uses { " of " (m) } }
-                    td { (fmt::utc(t.expires_at)) }
+                    td { (fmt::at(t.expires_at, user.zone())) }
                     td { (t.created_by) }
                     td { (t.note) }
                 }

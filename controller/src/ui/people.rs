@@ -149,7 +149,12 @@ fn tokens_body(
 ) -> maud::Markup {
     let now = now_ms();
     html! {
-        h1 { "API tokens" }
+        h1 { "Your account" }
+        form.filters #zone-form method="post" action="/account/zone" {
+            label { "Your time zone (pages show times in it; a ticket's in its store's)" input name="zone" value=(user.2) placeholder="Europe/Berlin"; }
+            button type="submit" { "Save" }
+        }
+        h2 { "API tokens" }
         @if let Some((text, info)) = made {
             div.notice #new-token {
                 p { "Token " b { (info.name) } " (" (info.role.as_str()) "): copy it now, it is not shown again." }
@@ -224,6 +229,28 @@ pub(super) async fn revoke_token(
         })
         .await;
     match done {
+        Ok(()) => Redirect::to("/tokens").into_response(),
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+/// The account page's time zone form.
+#[derive(Debug, Deserialize)]
+pub(super) struct ZoneForm {
+    zone: String,
+}
+
+pub(super) async fn set_zone(
+    State(s): State<AppState>,
+    user: User,
+    Form(f): Form<ZoneForm>,
+) -> Response {
+    let name = user.0.clone();
+    match s
+        .db
+        .write(move |c| users::set_timezone(c, &name, &f.zone))
+        .await
+    {
         Ok(()) => Redirect::to("/tokens").into_response(),
         Err(e) => PageError::from(e).into_response(),
     }

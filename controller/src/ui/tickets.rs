@@ -348,8 +348,8 @@ pub(super) fn facts(t: &Ticket, now: i64) -> Markup {
             dt { "Address" } dd.address { (t.address) }
             dt { "Hours" } dd { (if t.trading_hours.is_empty() { "not recorded" } else { &t.trading_hours }) " (" (t.timezone) ")" }
             dt { "Priority" } dd { "P" (t.priority) " · " (t.severity) ", " (t.impact) " impact · needs " b { (t.skill) } @if t.level > storefleet_core::engineer::Level::Junior { " (" (t.level.name()) " or above)" } }
-            dt { "Response" } dd { (fmt::utc(t.response_due)) " UTC" @if t.accepted_at.is_none() { " · " (due(now, t.response_due)) } }
-            dt { "Resolution" } dd { (fmt::utc(t.resolution_due)) " UTC" @if t.resolved_at.is_none() { " · " (due(now, t.resolution_due)) } }
+            dt { "Response" } dd { (fmt::at(t.response_due, &t.timezone)) @if t.accepted_at.is_none() { " · " (due(now, t.response_due)) } }
+            dt { "Resolution" } dd { (fmt::at(t.resolution_due, &t.timezone)) @if t.resolved_at.is_none() { " · " (due(now, t.resolution_due)) } }
         }
         @if t.vendor_repair { p.vendor { span.badge.stale { "under warranty" } " Hardware under warranty: send it for vendor repair." } }
         @if !t.assets.is_empty() {
@@ -370,7 +370,7 @@ pub(super) fn facts(t: &Ticket, now: i64) -> Markup {
 }
 
 /// Readings stored on a `telemetry` entry, `{metric: [[t, v], ...]}`, as small charts.
-fn readings(data: &serde_json::Value) -> Markup {
+fn readings(data: &serde_json::Value, zone: &str) -> Markup {
     let Some(map) = data.as_object() else {
         return html! {};
     };
@@ -382,21 +382,21 @@ fn readings(data: &serde_json::Value) -> Markup {
                 Some(Sample { t, v, min: v, max: v })
             }).collect();
             @if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
-                (chart::line(metric, &samples, first.t, last.t.max(first.t + 1)))
+                (chart::line(metric, &samples, first.t, last.t.max(first.t + 1), zone))
             }
         }
     }
 }
 
-/// The timeline, oldest first; self-heal attempts with their steps.
-pub(super) fn timeline(entries: &[Entry]) -> Markup {
+/// The timeline, oldest first, in the store's zone; self-heal attempts with their steps.
+pub(super) fn timeline(entries: &[Entry], zone: &str) -> Markup {
     html! {
         ol.timeline #timeline {
             @for e in entries {
                 li class={"entry " (e.kind)} {
-                    div { span.muted { (fmt::utc(e.ts)) " · " (e.kind.replace('_', " ")) " · " (e.actor) } }
+                    div { span.muted { (fmt::at(e.ts, zone)) " · " (e.kind.replace('_', " ")) " · " (e.actor) } }
                     div { (e.text) }
-                    @if e.kind == "telemetry" { details { summary { "Charts" } (readings(&e.data)) } }
+                    @if e.kind == "telemetry" { details { summary { "Charts" } (readings(&e.data, zone)) } }
                     @if let Some(steps) = e.data.get("steps") { (super::pages::steps_folded(steps, e.data["reason"].as_str().unwrap_or_default())) }
                 }
             }
@@ -493,7 +493,7 @@ pub(super) async fn show(State(s): State<AppState>, user: User, Path(id): Path<i
         h2 { "Actions" }
         (action_forms(&t, &engineers))
         h2 { "Timeline" }
-        (timeline(&entries))
+        (timeline(&entries, &t.timezone))
     };
     Ok(Html(
         page(&format!("Ticket {}", t.id), Some(&user), body).into_string(),

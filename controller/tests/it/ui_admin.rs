@@ -301,3 +301,33 @@ async fn the_ui_does_what_the_cli_does() {
     let a = ctl.get(&format!("/api/v1/agents/{agent}")).await;
     assert!(a["revoked_at"].is_i64(), "{a}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_show_times_in_the_stores_or_the_persons_zone() {
+    let ctl = Controller::start(None);
+    crate::tickets::store(&ctl, "Z1", "north").await; // Europe/Berlin
+    let cookie = ctl.admin_session().await;
+    let id = crate::store_page::open(&ctl, "Z1", "Till slow").await;
+    // A ticket's deadlines and timeline are in its store's zone.
+    let (_, html) = ctl.page(&cookie, &format!("/tickets/{id}")).await;
+    assert!(html.contains(" CET") || html.contains(" CEST"), "{html}");
+    assert!(!html.contains(" UTC"), "{html}");
+    // The person's own zone, set on their account page, is used elsewhere; a wrong one is
+    // named.
+    let (s, _, text) = ctl
+        .post_form(&cookie, "/account/zone", &[("zone", "Mars/Olympus")])
+        .await;
+    assert_eq!(s, 400);
+    has(&text, "Mars/Olympus");
+    let (s, _, _) = ctl
+        .post_form(&cookie, "/account/zone", &[("zone", "America/New_York")])
+        .await;
+    assert_eq!(s, 303);
+    // An enrollment token's expiry, on the enrollment page, is in the person's zone.
+    let (ok, token, err) = ctl.cli(&["enroll-token", "create", "--store", "Z1"]);
+    assert!(ok, "{err}{token}");
+    let (_, html) = ctl.page(&cookie, "/enroll").await;
+    assert!(html.contains(" EST") || html.contains(" EDT"), "{html}");
+    let (_, account) = ctl.page(&cookie, "/tokens").await;
+    has(&account, "value=\"America/New_York\"");
+}

@@ -59,7 +59,7 @@ fn users_sessions_and_tokens_keep_their_rules_on_both_backends() {
             ];
             assert_eq!(
                 users::session_user(c, &cookies[0], 10_001)?,
-                Some(("ana".into(), Role::Admin))
+                Some(("ana".into(), Role::Admin, String::new()))
             );
             assert_eq!(
                 users::session_user(c, &cookies[0], 10_000 + 3_600_000)?,
