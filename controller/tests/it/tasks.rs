@@ -74,6 +74,14 @@ impl Fleet {
         self.client.call("GET", path, None).await.unwrap()
     }
 
+    /// A page of the UI, read with the admin token.
+    async fn page(&self, path: &str) -> String {
+        match self.get(path).await {
+            Value::String(html) => html,
+            other => panic!("{path} is not a page: {other}"),
+        }
+    }
+
     /// What `storefleet task status ID` prints.
     async fn status(&self, id: &str) -> String {
         storefleet_controller::cli::run(
@@ -262,6 +270,12 @@ async fn canary_failures_abort_a_staged_rollout_over_50_stores() {
         assert!(text.contains(&line), "{line}:\n{text}");
     }
     assert!(!text.contains("24/24 finished"), "{text}");
+    // The task's page says the same.
+    let html = fleet.page(&format!("/tasks/{id}")).await;
+    for cancelled in [5, 19, 24] {
+        let cell = format!("<td class=\"never\">never started ({cancelled} cancelled)</td>");
+        assert!(html.contains(&cell), "{cell}:\n{html}");
+    }
     assert!(
         text.contains("S0001") && text.contains("not succeeded"),
         "{text}"
@@ -437,6 +451,16 @@ async fn a_closed_window_keeps_open_stores_waiting_until_they_close() {
         text.contains("waiting for its window: starts Mon 23 Nov 22:00 CET")
             && text.contains("at S0005"),
         "{text}"
+    );
+    let html = fleet.page(&format!("/tasks/{id}")).await;
+    let wait = html
+        .split("id=\"window-wait\"")
+        .nth(1)
+        .and_then(|p| p.split("</p>").next())
+        .unwrap_or_else(|| panic!("no window line on the task's page: {html}"));
+    assert!(
+        wait.contains("Mon 23 Nov 22:00 CET") && wait.contains("at S0005"),
+        "{wait}"
     );
 
     // 22:30 local: they have closed.
