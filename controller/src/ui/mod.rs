@@ -22,6 +22,7 @@ mod people;
 mod stores;
 mod task_new;
 mod tasks;
+mod ticket_new;
 mod tickets;
 
 use axum::extract::FromRequestParts;
@@ -214,6 +215,8 @@ pub fn routes() -> Routes {
         .post("/tasks/{id}/resume", ADMIN, post(tasks::resume))
         .post("/tasks/{id}/cancel", ADMIN, post(tasks::cancel))
         .get("/tickets", VIEWER, get(tickets::list))
+        .get("/tickets/new", DISPATCHER, get(ticket_new::form))
+        .post("/tickets/new", DISPATCHER, post(ticket_new::open))
         .get("/tickets/{id}", VIEWER, get(tickets::show))
         .post("/tickets/{id}/act", ENGINEER, post(tickets::act))
         .post("/tickets/{id}/parts", ENGINEER, post(parts::add))

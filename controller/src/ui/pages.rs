@@ -90,7 +90,10 @@ pub(super) async fn store(
                 h3 { "Recently resolved or closed" }
                 (super::tickets::table(&recent, s.clock.now(), false))
             }
-            p.muted { a href={"/tickets?status=all&store=" (url_encode(&store.code))} { "Every ticket of this store" } }
+            p.muted {
+                a href={"/tickets?status=all&store=" (url_encode(&store.code))} { "Every ticket of this store" }
+                @if user.1 >= crate::auth::Role::Dispatcher { " · " a href={"/tickets/new?store=" (url_encode(&store.code))} { "Open a ticket" } }
+            }
             h3 { "Service, last 30 days" }
             (super::kpi::store_tiles(&service))
         }

@@ -314,7 +314,10 @@ pub(super) async fn list(
         @if list.is_empty() { p.muted { "No tickets match." } } @else {
             (table(&list, now, true))
         }
-        p.muted { "Engineers see their own tickets at " a href="/field" { "/field" } "; KPIs are at " a href="/kpis" { "/kpis" } "." }
+        p.muted {
+            @if user.1 >= crate::auth::Role::Dispatcher { a #open-ticket href="/tickets/new" { "Open a ticket" } " (a store called in). " }
+            "Engineers see their own tickets at " a href="/field" { "/field" } "; KPIs are at " a href="/kpis" { "/kpis" } "."
+        }
     };
     Ok(Html(page("Tickets", Some(&user), body).into_string()))
 }

@@ -8,6 +8,7 @@ mod api;
 mod behind;
 mod broker_auth;
 mod browser;
+mod browser_dispatch;
 mod browser_openings;
 mod browser_tickets;
 mod common;
