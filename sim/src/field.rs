@@ -36,7 +36,9 @@ const STEP_MS: i64 = 60_000;
 
 fn skills(i: usize) -> Vec<&'static str> {
     if i % 2 == 0 {
-        vec!["printers", "pos", "network", "gateway", "general"]
+        vec![
+            "printers", "pos", "network", "gateway", "general", "install",
+        ]
     } else {
         vec!["printers", "power", "refrigeration", "general"]
     }

@@ -12,6 +12,7 @@
 pub mod behaviour;
 pub mod field;
 pub mod modbus;
+pub mod openings;
 pub mod printer;
 pub mod profile;
 pub mod snmp;
@@ -371,6 +372,7 @@ pub async fn start(
         ));
     }
     field::start(&opts, token, tracker).await?;
+    openings::start(&opts).await?;
     Ok(())
 }
 

@@ -20,7 +20,7 @@ fn demo_starts_a_fleet_and_stops_on_sigterm() {
             .args([
                 "demo",
                 "--stores",
-                "2",
+                "4",
                 "--http",
                 &format!("127.0.0.1:{port}"),
             ])
@@ -76,12 +76,12 @@ fn demo_starts_a_fleet_and_stops_on_sigterm() {
             .iter()
             .filter(|a| a["online"] == Value::Bool(true))
             .count();
-        if online == 2 {
+        if online == 4 {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "{online} of 2 simulated stores online: {agents}"
+            "{online} of 4 simulated stores online: {agents}"
         );
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -110,6 +110,47 @@ fn demo_starts_a_fleet_and_stops_on_sigterm() {
             );
             std::thread::sleep(Duration::from_millis(500));
         }
+    }
+
+    // The last two stores are opening from the demo's format: the board says when, and
+    // that the store with two tills misses the third its format wants.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let board = rt
+            .block_on(client.call("GET", "/api/v1/openings", None))
+            .unwrap();
+        let stores: Vec<(&str, i64)> = board
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["store"].as_str().unwrap(),
+                    r["days_left"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(stores, [("S0003", 2), ("S0004", 10)], "{board}");
+        let missing_till = board[0]["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["class"] == "pos" && d["state"] == "missing");
+        let tills_ready = board[0]["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["class"] == "pos" && d["state"] == "ready")
+            .count();
+        if missing_till && tills_ready == 2 {
+            assert_eq!(board[0]["ready"], false);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "S0003's two tills, and the missing third: {board}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
     }
 
     nix_kill(child.0.id());

@@ -87,6 +87,15 @@ pub fn today(now: i64, zone: &str) -> jiff::civil::Date {
         .date()
 }
 
+/// The day `days` after today in `zone` at `now`, `YYYY-MM-DD`.
+pub fn day_after(now: i64, zone: &str, days: i64) -> String {
+    let today = today(now, zone);
+    today
+        .checked_add(jiff::Span::new().days(days))
+        .unwrap_or(today)
+        .to_string()
+}
+
 /// Days from `from` to `to`.
 fn days(from: jiff::civil::Date, to: jiff::civil::Date) -> i64 {
     from.until(to).map_or(0, |s| i64::from(s.get_days()))
