@@ -59,7 +59,9 @@ fn run(backend: &str, db: &Db) {
     let t = Instant::now();
     let s = stores.clone().into_bytes();
     let r = rt
-        .block_on(db.write(move |c| storefleet_controller::import::stores(c, &s, false, 1)))
+        .block_on(
+            db.write(move |c| storefleet_controller::import::stores(c, &s, false, "bench", 1)),
+        )
         .unwrap()
         .unwrap();
     println!(

@@ -188,15 +188,19 @@ pub const STORE_COLUMNS: &[&str] = &[
     "tags",
     "lat",
     "lon",
+    "format",
+    "opens_on",
 ];
 
 /// Imports stores: a new code is a new store (it needs a name), a known one is changed in
 /// the fields the row gives (empty fields keep their values). Tags are separated by `;` or
-/// `,`; `lat` and `lon` come together.
+/// `,`; `lat` and `lon` come together; `format` and `opens_on` open the store from a format
+/// on a day (a store with an opening may give one of them to change it).
 pub fn stores(
     c: &dyn Sql,
     text: &[u8],
     dry_run: bool,
+    actor: &str,
     now: i64,
 ) -> Result<Result<ImportReport, Vec<RowError>>, DbError> {
     let table = match Table::read(text, STORE_COLUMNS, &["code"]) {
@@ -206,6 +210,10 @@ pub fn stores(
     let existing: HashMap<String, Store> = stores::list(c)?
         .into_iter()
         .map(|s| (s.code.clone(), s))
+        .collect();
+    let formats: HashSet<String> = crate::openings::formats(c)?
+        .into_iter()
+        .map(|f| f.name)
         .collect();
     let mut report = ImportReport::new(dry_run, table.rows.len());
     let mut errors = Vec::new();
@@ -281,25 +289,70 @@ pub fn stores(
             errors.push(refuse(line, "", e.to_string()));
             continue;
         }
+        let opening = match opening_of(c, &table, row, line, code, &formats) {
+            Ok(o) => o,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
         match before {
             None => report.created += 1,
-            Some(b) if *b == store => {
+            Some(b) if *b == store && opening.as_ref().is_none_or(|o| o.1) => {
                 report.unchanged += 1;
                 continue;
             }
             Some(_) => report.updated += 1,
         }
-        writes.push(store);
+        writes.push((store, opening.map(|o| o.0)));
     }
     if !errors.is_empty() {
         return Ok(Err(errors));
     }
     if !dry_run {
-        for s in &writes {
+        for (s, opening) in &writes {
             stores::put(c, s, true, now)?;
+            if let Some(o) = opening {
+                crate::openings::set(c, &s.code, o, actor, now)?;
+            }
         }
     }
     Ok(Ok(report))
+}
+
+/// A row's opening (`format`, `opens_on`), completed from the store's opening, and whether
+/// it is the one the store has; none when the row gives neither.
+fn opening_of(
+    c: &dyn Sql,
+    table: &Table,
+    row: &[String],
+    line: u32,
+    code: &str,
+    formats: &HashSet<String>,
+) -> Result<Option<(crate::openings::Opening, bool)>, RowError> {
+    let (format, day) = (table.get(row, "format"), table.get(row, "opens_on"));
+    if format.is_none() && day.is_none() {
+        return Ok(None);
+    }
+    let had = crate::openings::opening_of(c, code)
+        .map_err(|e| refuse(line, "", e.to_string()))?
+        .map(|(o, _)| o);
+    let pick = |given: Option<&str>, old: Option<&String>, col: &str| {
+        given
+            .map(str::to_owned)
+            .or_else(|| old.cloned())
+            .ok_or_else(|| refuse(line, col, "an opening needs both format and opens_on"))
+    };
+    let o = crate::openings::Opening {
+        format: pick(format, had.as_ref().map(|o| &o.format), "format")?,
+        opens_on: pick(day, had.as_ref().map(|o| &o.opens_on), "opens_on")?,
+    };
+    if !formats.contains(&o.format) {
+        return Err(refuse(line, "format", format!("no format {:?}", o.format)));
+    }
+    crate::openings::parse_day(&o.opens_on).map_err(|e| refuse(line, "opens_on", e.to_string()))?;
+    let same = had.as_ref() == Some(&o);
+    Ok(Some((o, same)))
 }
 
 /// The distinct values of `column` in `table`, for a read of what rows refer to.

@@ -60,13 +60,13 @@ fn answer(r: Result<ImportReport, Vec<RowError>>) -> Response {
 
 pub(super) async fn stores(
     State(s): State<AppState>,
-    _p: Principal,
+    p: Principal,
     q: Result<Query<ImportQuery>, QueryRejection>,
     body: Bytes,
 ) -> ApiResult<Response> {
     let q = query(q)?;
     let r =
-        s.db.write(move |c| crate::import::stores(c, &body, q.dry_run, now_ms()))
+        s.db.write(move |c| crate::import::stores(c, &body, q.dry_run, &p.actor, now_ms()))
             .await?;
     Ok(answer(r))
 }

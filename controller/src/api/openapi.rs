@@ -113,7 +113,7 @@ pub fn spec() -> Value {
                 "get": op("List stores", &[], None, "stores"),
                 "post": op("Create a store", &[], Some("Store"), "the store")
             },
-            "/api/v1/stores/import": {"post": csv_import("Import stores from CSV (text/csv): code (required), name, region, address, timezone, trading_hours, tags (separated by ; or ,), lat, lon. A new code needs a name; a known one changes in the fields given")},
+            "/api/v1/stores/import": {"post": csv_import("Import stores from CSV (text/csv): code (required), name, region, address, timezone, trading_hours, tags (separated by ; or ,), lat, lon, format and opens_on (the store opens from that format on that day). A new code needs a name; a known one changes in the fields given")},
             "/api/v1/stores/{code}": {
                 "get": op("One store", &store, None, "the store"),
                 "put": op("Create or update a store", &store, Some("Store"), "the store")

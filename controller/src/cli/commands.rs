@@ -181,7 +181,7 @@ pub enum StoresCmd {
         update: bool,
     },
     /// Import stores from CSV (code, name, region, address, timezone, trading_hours, tags,
-    /// lat, lon); one bad row imports nothing.
+    /// lat, lon, format, opens_on); one bad row imports nothing.
     Import {
         /// The CSV file.
         file: std::path::PathBuf,

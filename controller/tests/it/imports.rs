@@ -95,6 +95,53 @@ N13,Off the map,UTC,95,10\n";
         .unwrap_err();
     assert!(e.contains("line 1 nmae: unknown column"), "{e}");
 
+    // New stores opening from a format: an unknown format or day is named; a store with an
+    // opening changes its day alone.
+    let (s, v) = ctl
+        .call(
+            "PUT",
+            "/api/v1/formats/mini",
+            Some(&serde_json::json!({"name": "mini", "devices": [{"class": "pos"}]})),
+            true,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let opening = "code,name,timezone,format,opens_on\n\
+O1,New One,Europe/Berlin,mini,2027-03-01\n\
+O2,New Two,Europe/Berlin,maxi,2027-03-01\n\
+O3,New Three,Europe/Berlin,mini,2027-02-30\n\
+O4,New Four,Europe/Berlin,,2027-03-01\n";
+    let e = import(&ctl, "stores", opening, false).await.unwrap_err();
+    for said in [
+        "line 3 format: no format \"maxi\"",
+        "line 4 opens_on: opens_on",
+        "line 5 format: an opening needs both",
+    ] {
+        assert!(e.contains(said), "{said:?} in {e}");
+    }
+    let good = opening.lines().take(2).collect::<Vec<_>>().join("\n");
+    assert_eq!(
+        counts(&import(&ctl, "stores", &good, false).await.unwrap()),
+        (1, 1, 0, 0)
+    );
+    let r = import(&ctl, "stores", "code,opens_on\nO1,2027-03-08\n", false)
+        .await
+        .unwrap();
+    assert_eq!(counts(&r), (1, 0, 1, 0));
+    let board = ctl.get("/api/v1/openings").await;
+    assert_eq!(board[0]["store"], "O1", "{board}");
+    assert_eq!(board[0]["opens_on"], "2027-03-08", "{board}");
+    assert_eq!(board[0]["format"], "mini");
+    assert_eq!(
+        counts(
+            &import(&ctl, "stores", "code,opens_on\nO1,2027-03-08\n", false)
+                .await
+                .unwrap()
+        ),
+        (1, 0, 0, 1),
+        "the same opening again is unchanged"
+    );
+
     // Assets: new devices by store and slot, then the export edited and imported again.
     let devices = "store,slot,class,vendor,model,serial,lifecycle,purchase_date,warranty_end\n\
 N1,printer-9,receipt-printer,Epson,TM-T88VI,X5E001,active,2026-01-15,2029-01-15\n\
