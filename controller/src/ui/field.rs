@@ -214,6 +214,7 @@ pub(super) async fn view(
                         h4 { "Already tried" }
                         (tried(entries))
                         (next_step(t, &back))
+                        p { a href={"/tickets/" (t.id) "#parts"} { "Spare parts: " (t.parts.len()) " noted" } }
                     }
                 }
             }

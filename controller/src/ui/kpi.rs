@@ -15,6 +15,7 @@ use crate::telemetry::Sample;
 #[serde(default)]
 pub(super) struct KpiQuery {
     days: Option<u32>,
+    store: String,
 }
 
 fn pct(v: Option<f64>) -> String {
@@ -132,16 +133,28 @@ pub(super) async fn page_kpis(
     let days = q.days.unwrap_or(7).clamp(1, 366);
     let to = s.clock.now() + 1;
     let from = to - i64::from(days) * 86_400_000;
-    let k = s.db.read(move |c| kpi::compute(c, from, to, None)).await?;
+    let store = Some(q.store.trim().to_owned()).filter(|s| !s.is_empty());
+    let st = store.clone();
+    let k =
+        s.db.read(move |c| {
+            if let Some(code) = &st {
+                if crate::stores::get(c, code)?.is_none() {
+                    return Err(crate::db::DbError::NotFound(format!("no store {code:?}")));
+                }
+            }
+            kpi::compute(c, from, to, st.as_deref())
+        })
+        .await?;
     let body = html! {
         meta http-equiv="refresh" content="60";
-        h1 { "Service KPIs" }
+        h1 { "Service KPIs" @if let Some(code) = &store { " of store " (code) } }
         form.filters method="get" action="/kpis" {
             label { "Period" select name="days" {
                 @for (d, label) in [(1, "last 24 hours"), (7, "last 7 days"), (30, "last 30 days"), (90, "last 90 days")] {
                     option value=(d) selected[d == days] { (label) }
                 }
             } }
+            label { "Store (empty: the fleet)" input name="store" value=(q.store) size="8"; }
             button type="submit" { "Show" }
         }
         div.tiles #kpi-fleet {

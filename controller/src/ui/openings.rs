@@ -298,8 +298,24 @@ pub(super) fn summary(r: &Readiness, warn_days: i64) -> Markup {
     }
 }
 
-pub(super) async fn formats(State(s): State<AppState>, user: User) -> PageResult {
+/// `?edit=NAME` puts that format's TOML in the form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct EditQuery {
+    edit: String,
+}
+
+pub(super) async fn formats(
+    State(s): State<AppState>,
+    user: User,
+    axum::extract::Query(q): axum::extract::Query<EditQuery>,
+) -> PageResult {
     let list = s.db.read(openings::formats).await?;
+    let editing = list
+        .iter()
+        .find(|f| f.name == q.edit)
+        .and_then(|f| toml::to_string(f).ok())
+        .unwrap_or_default();
     let body = html! {
         h1 { "Store formats" }
         @if list.is_empty() { p.muted { "None yet." } }
@@ -310,13 +326,14 @@ pub(super) async fn formats(State(s): State<AppState>, user: User) -> PageResult
                 p { b { "Devices: " } (f.devices.iter().map(|d| if d.profile.is_empty() { format!("{} × {}", d.count, d.class) } else { format!("{} × {} ({})", d.count, d.class, d.profile) }).collect::<Vec<_>>().join(", ")) }
                 @if !f.tasks.is_empty() { p { b { "Tasks: " } (f.tasks.iter().map(crate::tasks::TaskAction::routine_name).collect::<Vec<_>>().join(" → ")) } }
                 @if !f.checklist.is_empty() { p { b { "Checklist: " } (f.checklist.join("; ")) } }
+                @if user.1 >= Role::Admin { p { a href={"/formats?edit=" (url_encode(&f.name)) "#format-form"} { "Change" } } }
             }
         }
         @if user.1 >= Role::Admin {
             h2 { "Add or replace a format" }
             p.muted { "TOML, as " code { "storefleet formats put FILE" } " reads it." }
             form.act #format-form method="post" action="/formats" {
-                textarea name="toml" rows="14" required placeholder="name = \"express\"\ndescription = \"Small city store\"\nchecklist = [\"Network cabled\", \"Staff trained\"]\n\n[[devices]]\nclass = \"receipt-printer\"\ncount = 2\nprofile = \"Epson TM-T88\"\n\n[[tasks]]\ntype = \"routine\"\nname = \"receipt-printer-unstick\"" {}
+                textarea name="toml" rows="14" required placeholder="name = \"express\"\ndescription = \"Small city store\"\nchecklist = [\"Network cabled\", \"Staff trained\"]\n\n[[devices]]\nclass = \"receipt-printer\"\ncount = 2\nprofile = \"Epson TM-T88\"\n\n[[tasks]]\ntype = \"routine\"\nname = \"receipt-printer-unstick\"" { (editing) }
                 button type="submit" { "Save format" }
             }
         }

@@ -48,7 +48,8 @@ async fn a_ticket_opened_in_the_browser_goes_to_the_nearer_engineer_and_says_why
         let password =
             std::fs::read_to_string(ctl.dir.path().join("state/admin-password")).unwrap();
         sign_in(&c, "admin", password.trim()).await?;
-        c.find(Locator::LinkText("Open a ticket"))
+        c.wait()
+            .for_element(Locator::LinkText("Open a ticket"))
             .await?
             .click()
             .await?;

@@ -82,7 +82,9 @@ async fn a_store_is_opened_from_a_format_and_made_ready_in_the_browser() {
         let password =
             std::fs::read_to_string(ctl.dir.path().join("state/admin-password")).unwrap();
         sign_in(&c, "admin", password.trim()).await?;
-        c.find(Locator::Css("#format-form textarea[name=toml]"))
+        // After the sign-in, the formats page it came for.
+        c.wait()
+            .for_element(Locator::Css("#format-form textarea[name=toml]"))
             .await?
             .send_keys(FORMAT)
             .await?;

@@ -256,6 +256,12 @@ async fn a_store_opened_from_a_format_is_warned_about_then_made_ready() {
     let (s, html) = ctl.page(&cookie, "/stores/O1").await;
     assert_eq!(s, 200);
     assert!(html.contains("id=\"store-readiness\""), "{html}");
+    // A format is changed from its own TOML on the formats page.
+    let (_, html) = ctl.page(&cookie, "/formats?edit=express").await;
+    assert!(
+        html.contains("name = &quot;express&quot;") || html.contains("name = \"express\""),
+        "{html}"
+    );
     let (s, html) = ctl.page(&cookie, "/stores/O1/readiness").await;
     assert_eq!(s, 200);
     assert!(

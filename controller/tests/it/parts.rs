@@ -168,6 +168,13 @@ async fn parts_and_return_visits_count_in_first_time_fix_per_engineer_and_store(
         tiles.contains("3.0 / 5 (1)") && tiles.contains("0 %"),
         "{tiles}"
     );
+    let (_, html) = ctl.page(&cookie, "/kpis?days=1&store=P1").await;
+    assert!(
+        html.contains("Service KPIs of store P1") && html.contains("5.0 / 5 (1)"),
+        "{html}"
+    );
+    let (s, _) = ctl.page(&cookie, "/kpis?store=NOPE").await;
+    assert_eq!(s, 404);
     let (_, html) = ctl.page(&cookie, "/kpis?days=1").await;
     assert!(
         html.contains("id=\"kpi-engineers\"") && html.contains("50 % (1/2)"),
