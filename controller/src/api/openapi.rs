@@ -234,7 +234,7 @@ fn openings(doc: &mut Value) {
         },
         "/api/v1/openings": {"get": op("The readiness board: every store with an opening, by opening day, with its readiness", &[], None, "readiness of each")},
         "/api/v1/stores/{code}/opening": {
-            "put": op("Open a store from a format on a day: it joins the readiness board; the format's tasks go to its gateway once enrolled and online, one after another; a store not ready tickets.opening_warn_days before gets an event store.not_ready and a ticket. Setting it again pushes failed tasks again", &store, Some("Opening"), "its readiness"),
+            "put": op("Open a store from a format on a day: it joins the readiness board; the format's tasks go to its gateway once enrolled and online, one after another; a store not ready tickets.opening_warn_days before gets an event store.not_ready and a ticket, escalated with an event store.opening_late when the day passes. Setting it again pushes failed tasks again", &store, Some("Opening"), "its readiness"),
             "delete": op("Take the store off the readiness board (opened, or will not)", &store, None, "nothing (204)")
         },
         "/api/v1/stores/{code}/readiness": {"get": op("A new store's readiness: each expected device missing, misconfigured, down or ready; the format's tasks; the go-live checklist", &store, None, "readiness")},

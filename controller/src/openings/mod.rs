@@ -96,6 +96,15 @@ pub fn day_after(now: i64, zone: &str, days: i64) -> String {
         .to_string()
 }
 
+/// When the day `day` (`YYYY-MM-DD`) begins in the IANA zone `zone` (UTC when unknown), ms.
+pub fn day_start(day: &str, zone: &str) -> Result<i64, DbError> {
+    let tz = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    parse_day(day)?
+        .to_zoned(tz)
+        .map(|z| z.timestamp().as_millisecond())
+        .map_err(|e| DbError::Invalid(format!("opens_on {day}: {e}")))
+}
+
 /// Days from `from` to `to`.
 fn days(from: jiff::civil::Date, to: jiff::civil::Date) -> i64 {
     from.until(to).map_or(0, |s| i64::from(s.get_days()))

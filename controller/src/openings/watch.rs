@@ -1,9 +1,10 @@
 //! The openings' watch (in the engines, every `tickets.opening_check_secs`): pushes each
 //! new store's format tasks to its gateway one after another once it is enrolled and
 //! online, and warns when a store is not ready `tickets.opening_warn_days` before it opens
-//! (or is past its day and still not ready): once per opening day, an event
-//! `store.not_ready` on the store and a ticket for the opening's skill, which resolves
-//! itself when the store becomes ready before an engineer is on site.
+//! (or is past its day and still not ready): an event `store.not_ready` on the store and a
+//! ticket for the opening's skill, which resolves itself when the store becomes ready
+//! before an engineer is on site; and when the day comes and goes with the store still not
+//! ready, an event `store.opening_late` and the ticket escalated (or a critical one).
 
 use std::time::Duration;
 
@@ -154,20 +155,23 @@ fn warn(c: &dyn Sql, ctx: &Ctx, r: &Readiness, now: i64, done: &mut Done) -> Res
         }
         return Ok(());
     }
-    let warn_days = i64::from(ctx.settings.opening_warn_days);
-    if r.days_left > warn_days {
+    if r.days_left > i64::from(ctx.settings.opening_warn_days) {
         return Ok(());
     }
-    let warned = c
-        .one(
-            "SELECT warned_at FROM openings WHERE store_code = ?1",
-            args![&r.store],
-        )?
-        .map(|row| row.opt_i64("warned_at"))
-        .transpose()?
-        .flatten();
-    if warned.is_some() {
-        return Ok(());
+    let row = c.one(
+        "SELECT o.warned_at, s.timezone FROM openings o JOIN stores s ON s.code = o.store_code
+         WHERE o.store_code = ?1",
+        args![&r.store],
+    );
+    let Some(row) = row? else { return Ok(()) };
+    let warned = row.opt_i64("warned_at")?;
+    // Warned once before the day; once more when the day has come and gone.
+    let late = r.days_left < 0;
+    let day_began = super::day_start(&r.opens_on, &row.text("timezone")?)?;
+    match warned {
+        None => {}
+        Some(at) if late && at < day_began => {}
+        Some(_) => return Ok(()),
     }
     let when = match r.days_left {
         d if d < 0 => format!("was to open on {} ({} days ago)", r.opens_on, -d),
@@ -177,42 +181,59 @@ fn warn(c: &dyn Sql, ctx: &Ctx, r: &Readiness, now: i64, done: &mut Done) -> Res
     };
     let message = format!("Store {} {when} and is not ready: {}", r.store, r.summary());
     let detail = details(r);
+    let (code, event_id) = if late && warned.is_some() {
+        ("store.opening_late", format!("{key}/late"))
+    } else {
+        ("store.not_ready", key.clone())
+    };
     c.execute(
         "INSERT INTO events(agent_id, store_code, event_id, ts, device, code, severity, message, data, received_at)
-         VALUES (?1, ?2, ?3, ?4, '', 'store.not_ready', 'warning', ?5, ?6, ?4)
+         VALUES (?1, ?2, ?3, ?4, '', ?7, 'warning', ?5, ?6, ?4)
          ON CONFLICT(agent_id, event_id) DO NOTHING",
         args![
             CONTROLLER,
             &r.store,
-            &key,
+            &event_id,
             now,
             &message,
             json!({"format": r.format, "opens_on": r.opens_on, "days_left": r.days_left, "not_ready": detail})
-                .to_string()
+                .to_string(),
+            code
         ],
     )?;
-    if open_ticket(c, &key)?.is_none() {
-        let n = NewTicket {
-            store: r.store.clone(),
-            title: format!(
-                "Store {} not ready to open on {}: {}",
-                r.store,
-                r.opens_on,
-                r.summary()
-            ),
-            skill: ctx.settings.opening_skill.clone(),
-            level: storefleet_core::engineer::Level::default(),
-            severity: Severity::Major,
-            impact: Impact::Store,
-            device: None,
-            description: format!("Format {}. Not ready:\n{detail}", r.format),
-            dedupe_key: key.clone(),
-            rule: "store-opening".into(),
-            detected_at: Some(now),
-            fault_since: None,
-            escalation: 0,
-        };
-        tdb::create(c, ctx, &n, "auto", "system", now)?;
+    match open_ticket(c, &key)? {
+        // The day passed with the store still not ready: its ticket goes up a level.
+        Some((id, _)) if late => {
+            tdb::escalate(c, ctx, id, 2, true, &message, now)?;
+        }
+        Some(_) => {}
+        None => {
+            let n = NewTicket {
+                store: r.store.clone(),
+                title: format!(
+                    "Store {} not ready to open on {}: {}",
+                    r.store,
+                    r.opens_on,
+                    r.summary()
+                ),
+                skill: ctx.settings.opening_skill.clone(),
+                level: storefleet_core::engineer::Level::default(),
+                severity: if late {
+                    Severity::Critical
+                } else {
+                    Severity::Major
+                },
+                impact: Impact::Store,
+                device: None,
+                description: format!("Format {}. Not ready:\n{detail}", r.format),
+                dedupe_key: key.clone(),
+                rule: "store-opening".into(),
+                detected_at: Some(now),
+                fault_since: None,
+                escalation: 0,
+            };
+            tdb::create(c, ctx, &n, "auto", "system", now)?;
+        }
     }
     c.execute(
         "UPDATE openings SET warned_at = ?2 WHERE store_code = ?1",

@@ -5,6 +5,7 @@ mod alerts;
 mod assets;
 mod gateways;
 mod held;
+mod openings;
 mod overview;
 mod people;
 mod rollups;
