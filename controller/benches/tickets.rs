@@ -260,29 +260,7 @@ fn main() {
             .filter(|i| i % 20 == (n / 2) % 20)
             .map(|i| format!("S{i:05}"))
             .collect();
-        state
-            .db
-            .write(move |c| {
-                use storefleet_controller::openings;
-                let f: openings::StoreFormat = serde_json::from_value(serde_json::json!({
-                    "name": "standard",
-                    "devices": [{"class": "pos", "count": 4}, {"class": "receipt-printer"},
-                                {"class": "scanner", "count": 2}, {"class": "ups"}],
-                    "checklist": ["Network cabled", "Staff trained"]
-                }))
-                .unwrap();
-                openings::put_format(c, &f, "bench", 0)?;
-                for (k, s) in opening.iter().enumerate() {
-                    let o = openings::Opening {
-                        format: "standard".into(),
-                        opens_on: format!("2027-01-{:02}", 1 + k % 28),
-                    };
-                    openings::set(c, s, &o, "bench", 0)?;
-                }
-                Ok(())
-            })
-            .await
-            .unwrap();
+        support::open_stores(&state, opening).await;
         if replicas > 1 {
             // Fresh tables have no statistics yet; autovacuum gathers them within a minute
             // of a load like this one. Gather them now, as a running database has them.

@@ -169,3 +169,32 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Opens `stores` from a format of four device lines and two checks, on days spread over
+/// four weeks, as `storefleet stores open` does.
+#[allow(dead_code)] // only the tickets bench opens stores
+pub async fn open_stores(state: &storefleet_controller::state::AppState, stores: Vec<String>) {
+    state
+        .db
+        .write(move |c| {
+            use storefleet_controller::openings;
+            let f: openings::StoreFormat = serde_json::from_value(serde_json::json!({
+                "name": "standard",
+                "devices": [{"class": "pos", "count": 4}, {"class": "receipt-printer"},
+                            {"class": "scanner", "count": 2}, {"class": "ups"}],
+                "checklist": ["Network cabled", "Staff trained"]
+            }))
+            .unwrap();
+            openings::put_format(c, &f, "bench", 0)?;
+            for (k, s) in stores.iter().enumerate() {
+                let o = openings::Opening {
+                    format: "standard".into(),
+                    opens_on: format!("2027-01-{:02}", 1 + k % 28),
+                };
+                openings::set(c, s, &o, "bench", 0)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+}

@@ -19,11 +19,8 @@ pub(super) async fn create(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<TaskSummary>)> {
     let spec: TaskSpec = parse_json(&body)?;
-    Ok((StatusCode::CREATED, Json(push(&s, spec, p).await?)))
-}
-
-async fn push(s: &AppState, spec: TaskSpec, p: Principal) -> ApiResult<TaskSummary> {
-    Ok(crate::service::tasks::push(s, &p, spec).await?)
+    let t = crate::service::tasks::push(&s, &p, spec).await?;
+    Ok((StatusCode::CREATED, Json(t)))
 }
 
 /// `POST /api/v1/agents/{id}/ping` and `/reload`: a one-target task with a short timeout

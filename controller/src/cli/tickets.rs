@@ -360,13 +360,7 @@ pub async fn run_tickets(
             let p: storefleet_client::tickets::Part = client
                 .send("POST", &format!("/api/v1/tickets/{id}/parts"), &n)
                 .await?;
-            Ok(format!(
-                "Ticket {id}: part {} {} x{} {}",
-                p.id,
-                p.part,
-                p.quantity,
-                p.state.as_str()
-            ))
+            Ok(part_line(id, &p))
         }
         Some(TicketsCmd::PartState {
             id,
@@ -381,15 +375,20 @@ pub async fn run_tickets(
             let p: storefleet_client::tickets::Part = client
                 .send("PATCH", &format!("/api/v1/tickets/{id}/parts/{part}"), &ch)
                 .await?;
-            Ok(format!(
-                "Ticket {id}: part {} {} x{} {}",
-                p.id,
-                p.part,
-                p.quantity,
-                p.state.as_str()
-            ))
+            Ok(part_line(id, &p))
         }
     }
+}
+
+/// What the CLI says of a part it added or moved.
+fn part_line(id: i64, p: &storefleet_client::tickets::Part) -> String {
+    format!(
+        "Ticket {id}: part {} {} x{} {}",
+        p.id,
+        p.part,
+        p.quantity,
+        p.state.as_str()
+    )
 }
 
 /// A lowercase word of a serde enum (`major`, `store`), or an error naming the option.
